@@ -1,0 +1,190 @@
+"""The STQS network (Pathak et al., 2021) as small composable modules.
+
+Shapes: ``N`` epochs, ``C`` channels of a modality, ``T`` samples per epoch (3750 at 125 Hz), ``F`` temporal
+filters. A recording's epochs are always given consecutive and in order: sequence variants read them as a night.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+import torch
+from torch import nn
+
+from .constants import EPOCH_SAMPLES, N_CHANNELS, ROLES, STAGES
+
+VARIANTS = ("cnn", "cnnlstm", "cnnlstm-residual")
+
+
+@dataclass(frozen=True)
+class STQSConfig:
+    """Hyper-parameters; the defaults are the published ones."""
+
+    variant: str = "cnnlstm"
+    n_channels: dict[str, int] = field(default_factory=lambda: dict(N_CHANNELS))
+    n_samples: int = EPOCH_SAMPLES
+    n_filters: int = 8
+    kernel_size: int = 64
+    pool_size: int = 16
+    dropout: float = 0.5
+    lstm_hidden: int = 20
+    window: int = 8
+    n_classes: int = len(STAGES)
+
+    def __post_init__(self) -> None:
+        if self.variant not in VARIANTS:
+            raise ValueError(f"variant must be one of {VARIANTS}, got {self.variant!r}")
+        if tuple(self.n_channels) != ROLES:
+            raise ValueError(f"n_channels must give {ROLES} in that order, got {tuple(self.n_channels)}")
+
+    @property
+    def total_channels(self) -> int:
+        return sum(self.n_channels.values())
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+class ModalityBlock(nn.Module):
+    """One modality: spatial mixing of its channels, then two temporal convolutions.
+
+    Input ``(N, C, T)``; output ``(N, F * C * L)`` where ``L`` is the length left after two
+    convolution + max-pool stages. With one channel (EMG) there is no spatial layer.
+    """
+
+    def __init__(self, n_channels: int, n_samples: int, n_filters: int, kernel_size: int, pool_size: int,
+                 dropout: float):
+        super().__init__()
+        self.n_channels = n_channels
+        self.spatial = None
+        if n_channels > 1:  # a (C, 1) convolution is a 1x1 Conv1d over channels
+            self.spatial = nn.Sequential(nn.Conv1d(n_channels, n_channels, 1), nn.BatchNorm1d(n_channels), nn.ReLU())
+        self.temporal1 = _temporal(1, n_filters, kernel_size, pool_size)
+        self.temporal2 = _temporal(n_filters, n_filters, kernel_size, pool_size)
+        self.dropout = nn.Dropout(dropout)
+        length = ((n_samples - kernel_size + 1) // pool_size - kernel_size + 1) // pool_size
+        if length < 1:
+            raise ValueError(f"{n_samples} samples are too few for two kernels of {kernel_size} and pools of {pool_size}")
+        self.out_features = n_filters * n_channels * length
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        n, c, t = x.shape
+        if self.spatial is not None:
+            x = self.spatial(x)
+        x = self.temporal2(self.temporal1(x.reshape(n * c, 1, t)))  # (N*C, F, L)
+        x = x.reshape(n, c, x.shape[1], x.shape[2]).transpose(1, 2)  # (N, F, C, L): the published flatten order
+        return self.dropout(x.reshape(n, -1))
+
+
+def _temporal(n_in: int, n_out: int, kernel_size: int, pool_size: int) -> nn.Sequential:
+    return nn.Sequential(nn.Conv1d(n_in, n_out, kernel_size), nn.BatchNorm1d(n_out), nn.ReLU(),
+                         nn.MaxPool1d(pool_size))
+
+
+class SequenceHead(nn.Module):
+    """Bi-LSTM over windows of consecutive epochs, optionally with a residual projection.
+
+    ``forward`` takes ``(B, L, in_features)`` windows and a state ``(h, c)`` each ``(2, B, hidden)``
+    and returns ``(B, L, 2 * hidden)`` and the final state, to be passed to the next window.
+    """
+
+    def __init__(self, in_features: int, hidden: int, window: int, residual: bool):
+        super().__init__()
+        self.window = window
+        self.lstm = nn.LSTM(in_features, hidden, batch_first=True, bidirectional=True)
+        self.residual = None
+        if residual:
+            self.residual = nn.Sequential(nn.Linear(in_features, 2 * hidden), nn.BatchNorm1d(2 * hidden), nn.ReLU())
+        self.out_features = 2 * hidden
+
+    def forward(self, x: torch.Tensor, state: tuple[torch.Tensor, torch.Tensor] | None = None):
+        out, state = self.lstm(x, state)
+        if self.residual is not None:
+            b, length, f = x.shape
+            out = out + self.residual(x.reshape(b * length, f)).reshape(b, length, -1)
+        return out, state
+
+    def night(self, features: torch.Tensor) -> torch.Tensor:
+        """Run over one recording ``(N, in_features)`` in non-overlapping windows, state carried; ``(N, 2*hidden)``.
+
+        The state starts at zeros; a last window shorter than ``window`` is read as it is (nothing padded,
+        nothing dropped).
+        """
+        state = None
+        outputs = []
+        for start in range(0, features.shape[0], self.window):
+            out, state = self(features[None, start:start + self.window], state)
+            outputs.append(out[0])
+        return torch.cat(outputs)
+
+
+class STQS(nn.Module):
+    """The STQS stager: one :class:`ModalityBlock` per modality, optional :class:`SequenceHead`, a linear classifier.
+
+    Input ``(N, 5, T)``: the preprocessed epochs of one recording in order, rows EEG, EEG, EOG, EOG, EMG.
+    ``info`` carries what a checkpoint knows beyond weights (channel names, sampling rate, model card).
+    """
+
+    def __init__(self, config: STQSConfig | None = None, info: dict | None = None):
+        super().__init__()
+        self.config = config = config or STQSConfig()
+        self.info = dict(info or {})
+        self.blocks = nn.ModuleDict({
+            role: ModalityBlock(n, config.n_samples, config.n_filters, config.kernel_size, config.pool_size,
+                                config.dropout)
+            for role, n in config.n_channels.items()
+        })
+        n_features = sum(block.out_features for block in self.blocks.values())
+        self.head = None
+        if config.variant != "cnn":
+            self.head = SequenceHead(n_features, config.lstm_hidden, config.window,
+                                     residual=config.variant == "cnnlstm-residual")
+            n_features = self.head.out_features
+        self.classifier = nn.Linear(n_features, config.n_classes)
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        """Per-epoch CNN features ``(N, 400)`` of epochs ``(N, 5, T)``, modalities concatenated EEG, EOG, EMG."""
+        parts, row = [], 0
+        for role, block in self.blocks.items():
+            parts.append(block(x[:, row:row + block.n_channels]))
+            row += block.n_channels
+        return torch.cat(parts, dim=1)
+
+    def classify(self, features: torch.Tensor) -> torch.Tensor:
+        """Logits ``(N, 5)`` from the features ``(N, 400)`` of one recording in order."""
+        if self.head is not None:
+            features = self.head.night(features)
+        return self.classifier(features)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Logits ``(N, 5)`` of the epochs ``(N, 5, T)`` of one recording in order."""
+        return self.classify(self.features(x))
+
+    @torch.inference_mode()
+    def predict_logits(self, epochs, batch_size: int = 256) -> np.ndarray:
+        """Logits ``(N, 5)`` for preprocessed epochs ``(N, 5, T)`` or ``(N, 1, 5, T)`` of one recording in order.
+
+        The CNN runs in chunks of ``batch_size`` epochs so that memory stays flat on long nights.
+        """
+        x = self._as_input(epochs)
+        self.eval()
+        features = torch.cat([self.features(x[i:i + batch_size]) for i in range(0, len(x), batch_size)])
+        return self.classify(features).numpy()
+
+    def predict_proba(self, epochs, batch_size: int = 256) -> np.ndarray:
+        """Softmax probabilities ``(N, 5)``; same input as :meth:`predict_logits`."""
+        logits = torch.from_numpy(self.predict_logits(epochs, batch_size))
+        return torch.softmax(logits, dim=1).numpy()
+
+    def _as_input(self, epochs) -> torch.Tensor:
+        x = torch.as_tensor(np.asarray(epochs), dtype=torch.float32)
+        if x.ndim == 4 and x.shape[1] == 1:
+            x = x[:, 0]
+        expected = (self.config.total_channels, self.config.n_samples)
+        if x.ndim != 3 or tuple(x.shape[1:]) != expected:
+            raise ValueError(f"epochs must have shape (N, {expected[0]}, {expected[1]}) or "
+                             f"(N, 1, {expected[0]}, {expected[1]}); got {tuple(x.shape)}. "
+                             "Use stqs_core.preprocess.make_epochs to cut a recording into epochs.")
+        if len(x) == 0:
+            raise ValueError("no epochs to score: a recording needs at least one 30-s epoch")
+        return x.contiguous()

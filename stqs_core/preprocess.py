@@ -1,0 +1,139 @@
+"""From continuous signals to network input: resample to 125 Hz, the published filters, 30-s epochs, z-score.
+
+Filtering is zero-phase Butterworth applied in the frequency domain: the gain of a forward-backward
+(``filtfilt``) pass of an order-``n`` digital Butterworth filter is exactly ``1 / (1 + r**(2n))`` with
+``r = tan(pi f / fs) / tan(pi fc / fs)`` (high-pass: the inverse ratio). One FFT of the whole night then
+replaces two IIR passes per cut-off, and the same code serves band-stop occlusion.
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from fractions import Fraction
+
+import numpy as np
+import torch
+
+from .constants import BANDPASS, EPOCH_SAMPLES, FILTER_ORDER, N_CHANNELS, ROLES, SFREQ
+
+logger = logging.getLogger(__name__)
+
+FLAT_UV = 0.01
+"""A channel whose standard deviation within an epoch is below this (µV) is flat."""
+
+
+@dataclass
+class Epochs:
+    """Network input of one recording: ``data`` ``(n_epochs, 5, 3750)`` float32 and per-epoch quality flags.
+
+    ``flags`` maps ``"nan"``/``"flat"`` to ``{channel name: [epoch indices]}``.
+    """
+
+    data: np.ndarray
+    flags: dict[str, dict[str, list[int]]] = field(default_factory=dict)
+
+
+def check_sfreq(sfreq: float) -> int:
+    """The sampling rate as an int (Hz); raises for a rate that is not a positive whole number."""
+    if not np.isfinite(sfreq) or sfreq <= 0 or abs(sfreq - round(sfreq)) > 1e-6:
+        raise ValueError(f"sampling rate {sfreq!r} Hz is not a positive whole number of Hz; resample the recording "
+                         "to an integer rate (e.g. with mne's raw.resample) before scoring")
+    return int(round(sfreq))
+
+
+def resample(data: np.ndarray, sfreq: float, target: float = SFREQ) -> np.ndarray:
+    """Resample ``(n_channels, n_samples)`` from ``sfreq`` to ``target`` Hz (polyphase, anti-aliased)."""
+    ratio = Fraction(check_sfreq(target), check_sfreq(sfreq))
+    if ratio == 1:
+        return data
+    from scipy.signal import resample_poly  # imported here: scipy.signal costs 0.5 s at start-up
+
+    logger.info("resampling %g Hz -> %g Hz", sfreq, target)
+    return resample_poly(data, ratio.numerator, ratio.denominator, axis=-1)
+
+
+def butterworth_gain(freqs: np.ndarray, sfreq: float, low: float | None, high: float | None,
+                     order: int = FILTER_ORDER) -> np.ndarray:
+    """Zero-phase (forward-backward) Butterworth band-pass gain at ``freqs`` (Hz); ``None`` leaves a side open."""
+    warp = np.tan(np.pi * np.clip(freqs, 1e-12, sfreq / 2 * (1 - 1e-9)) / sfreq)
+    gain = np.ones_like(warp)
+    if high is not None:
+        gain /= 1 + (warp / np.tan(np.pi * high / sfreq)) ** (2 * order)
+    if low is not None:
+        gain /= 1 + (np.tan(np.pi * low / sfreq) / warp) ** (2 * order)
+    return gain
+
+
+def fft_filter(data: np.ndarray | torch.Tensor, gain, sfreq: float, pad: int | None = None) -> torch.Tensor:
+    """Filter ``(..., n_samples)`` along its last axis, zero-phase, by real gains ``gain(freqs)``.
+
+    ``gain`` is a callable ``freqs (Hz) -> gains`` whose result broadcasts against ``(..., n_freqs)`` (one
+    row per channel is allowed). The ends are padded by reflection (``pad`` samples, default 10 s) so the
+    circular FFT does not wrap. Returns float32.
+    """
+    x = torch.as_tensor(data, dtype=torch.float32)
+    n = x.shape[-1]
+    pad = min(int(10 * sfreq) if pad is None else pad, n - 1)
+    if pad > 0:
+        x = torch.cat([x[..., 1:pad + 1].flip(-1), x, x[..., -pad - 1:-1].flip(-1)], dim=-1)
+    n_fft = 1 << (x.shape[-1] - 1).bit_length()  # a power of two: the fastest FFT length
+    gains = torch.as_tensor(gain(np.fft.rfftfreq(n_fft, 1 / sfreq)), dtype=torch.float32)
+    y = torch.fft.irfft(torch.fft.rfft(x, n=n_fft) * gains, n=n_fft)
+    return y[..., pad:pad + n]
+
+
+def filter_signals(data: np.ndarray | torch.Tensor, roles: list[str], sfreq: float = SFREQ) -> torch.Tensor:
+    """The published STQS filters on rows ``(n_rows, n_samples)`` whose modality is ``roles[i]``."""
+    def gain(freqs: np.ndarray) -> np.ndarray:
+        per_role = {role: butterworth_gain(freqs, sfreq, *BANDPASS[role]) for role in set(roles)}
+        return np.stack([per_role[role] for role in roles])
+
+    return fft_filter(data, gain, sfreq)
+
+
+def make_epochs(data: np.ndarray, sfreq: float, channel_names: list[str] | None = None,
+                roles: list[str] | None = None) -> Epochs:
+    """Preprocess one recording ``(5, n_samples)`` in µV, rows EEG, EEG, EOG, EOG, EMG, into :class:`Epochs`.
+
+    Resample to 125 Hz, filter, cut 30-s epochs (a trailing partial epoch is dropped), z-score each channel
+    of each epoch. NaN samples are set to 0 before filtering and flat channel-epochs are left at zero; both
+    are logged as warnings naming the epochs and returned in ``flags``.
+    """
+    roles = roles or [r for r in ROLES for _ in range(N_CHANNELS[r])]
+    names = channel_names or [f"row {i}" for i in range(len(roles))]
+    data = resample(np.asarray(data), sfreq)
+    n_epochs = data.shape[-1] // EPOCH_SAMPLES
+    if n_epochs < 1:
+        raise ValueError(f"the recording lasts {data.shape[-1] / SFREQ:.1f} s, shorter than one 30-s epoch")
+    x = torch.as_tensor(data[:, :n_epochs * EPOCH_SAMPLES], dtype=torch.float32)
+    nan_epochs = (~torch.isfinite(x)).reshape(len(roles), n_epochs, EPOCH_SAMPLES).any(-1)
+    if nan_epochs.any():
+        x = x.nan_to_num(0.0, 0.0, 0.0)
+    flat_epochs = x.reshape(len(roles), n_epochs, EPOCH_SAMPLES).std(-1, correction=0) < FLAT_UV
+    x = filter_signals(x, roles).reshape(len(roles), n_epochs, EPOCH_SAMPLES).transpose(0, 1)
+    x[flat_epochs.T] = 0.0
+    x = x - x.mean(-1, keepdim=True)
+    std = x.std(-1, keepdim=True, correction=0)
+    x = torch.where(std > 0, x / std.clamp_min(1e-12), x)
+    nan_epochs, flat_epochs = nan_epochs.numpy(), flat_epochs.numpy()
+    flags = {"nan": _flagged(nan_epochs, names), "flat": _flagged(flat_epochs & ~nan_epochs, names)}
+    for kind, per_channel in flags.items():
+        for name, epochs in per_channel.items():
+            logger.warning("%s: %d epoch(s) with %s signal, scored anyway: %s", name, len(epochs), kind,
+                           _ranges(epochs))
+    return Epochs(x.numpy(), flags)
+
+
+def _flagged(mask: np.ndarray, names: list[str]) -> dict[str, list[int]]:
+    return {names[i]: np.flatnonzero(row).tolist() for i, row in enumerate(mask) if row.any()}
+
+
+def _ranges(indices: list[int]) -> str:
+    """``[1, 2, 3, 7]`` -> ``"1-3, 7"``."""
+    parts, start = [], None
+    for i, idx in enumerate(indices):
+        start = idx if start is None else start
+        if i + 1 == len(indices) or indices[i + 1] != idx + 1:
+            parts.append(f"{start}-{idx}" if idx > start else f"{idx}")
+            start = None
+    return ", ".join(parts)

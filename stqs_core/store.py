@@ -1,0 +1,182 @@
+"""HDF5 epoch store: many recordings' preprocessed epochs in one file, appended one recording at a time, read lazily.
+
+Layout (format ``stqs-epochs/1``)::
+
+    /epochs               float32 (N, 5, 3750)   chunked one epoch per chunk, lzf-compressed
+    /labels               int8    (N,)           stage codes, -1 unscored
+    /recordings/id        str     (R,)           recording names, unique
+    /recordings/offset    int64   (R,)           first row of each recording in /epochs
+    /recordings/length    int64   (R,)           its number of epochs
+    /recordings/channels  str     (R, 5)         the file channel feeding each row
+    attrs: format, sfreq, epoch_sec, rows (EEG, EEG, EOG, EOG, EMG), stages, preprocessing (JSON)
+
+The index is written after the data, so a crash during an append leaves the store as it was before it.
+The original STQS layout (``data`` (N, 1, 5, 3750), ``label`` (N, 1)) reads as one recording named ``"all"``.
+"""
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+import h5py
+import numpy as np
+
+from .checkpoint import default_info
+from .constants import EPOCH_SAMPLES, EPOCH_SEC, N_CHANNELS, ROLES, SFREQ, STAGES
+
+logger = logging.getLogger(__name__)
+
+FORMAT = "stqs-epochs/1"
+_STR = h5py.string_dtype()
+
+
+class EpochStore:
+    """An HDF5 epoch store; use as a context manager.
+
+    Parameters
+    ----------
+    path : str | Path
+        The ``.h5`` file.
+    mode : str
+        ``"r"`` read, ``"a"`` append (creates the file when absent), ``"w"`` start afresh.
+    """
+
+    def __init__(self, path: str | Path, mode: str = "r"):
+        self.path = Path(path)
+        if mode == "r" and not self.path.is_file():
+            raise FileNotFoundError(f"epoch store {self.path} does not exist; build one with `stqs prepare`")
+        self.file = h5py.File(self.path, mode)
+        self.original = "data" in self.file and "epochs" not in self.file
+        if not self.original and "epochs" not in self.file:
+            if mode == "r":
+                raise ValueError(f"{self.path} is not an STQS epoch store (no /epochs or /data)")
+            self._create()
+        self.epochs = self.file["data"] if self.original else self.file["epochs"]
+        """Lazy ``(N, 5, 3750)`` dataset (``(N, 1, 5, 3750)`` for the original layout); slice it to read."""
+
+    def _create(self) -> None:
+        n_rows = sum(N_CHANNELS.values())
+        f = self.file
+        f.create_dataset("epochs", (0, n_rows, EPOCH_SAMPLES), np.float32, maxshape=(None, n_rows, EPOCH_SAMPLES),
+                         chunks=(1, n_rows, EPOCH_SAMPLES), compression="lzf")
+        f.create_dataset("labels", (0,), np.int8, maxshape=(None,), chunks=(4096,))
+        g = f.create_group("recordings")
+        g.create_dataset("id", (0,), _STR, maxshape=(None,))
+        g.create_dataset("offset", (0,), np.int64, maxshape=(None,))
+        g.create_dataset("length", (0,), np.int64, maxshape=(None,))
+        g.create_dataset("channels", (0, n_rows), _STR, maxshape=(None, n_rows))
+        f.attrs.update(format=FORMAT, sfreq=SFREQ, epoch_sec=EPOCH_SEC, stages=list(STAGES),
+                       rows=[r for r in ROLES for _ in range(N_CHANNELS[r])],
+                       preprocessing=json.dumps(default_info()["preprocessing"]))
+
+    def __enter__(self) -> "EpochStore":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self.file.close()
+
+    def __len__(self) -> int:
+        """Number of epochs committed to the index."""
+        if self.original:
+            return len(self.epochs)
+        n = self._n_recordings()
+        return int(self.file["recordings/offset"][n - 1] + self.file["recordings/length"][n - 1]) if n else 0
+
+    def _n_recordings(self) -> int:
+        return len(self.file["recordings/length"])  # written last: what is indexed is complete
+
+    @property
+    def recordings(self) -> list[str]:
+        if self.original:
+            return ["all"]
+        ids = self.file["recordings/id"][:self._n_recordings()]
+        return [s.decode() if isinstance(s, bytes) else s for s in ids]
+
+    def span(self, name: str) -> slice:
+        """Rows of recording ``name`` in :attr:`epochs` and the labels."""
+        if self.original:
+            return slice(0, len(self.epochs))
+        names = self.recordings
+        if name not in names:
+            raise KeyError(f"{name!r} is not in {self.path}; it holds {len(names)} recordings, e.g. {names[:5]}")
+        i = names.index(name)
+        offset, length = int(self.file["recordings/offset"][i]), int(self.file["recordings/length"][i])
+        return slice(offset, offset + length)
+
+    def labels(self, name: str | None = None) -> np.ndarray:
+        """Stage codes ``(n,)`` of one recording, or of all epochs."""
+        labels = self.file["label"] if self.original else self.file["labels"]
+        rows = self.span(name) if name is not None else slice(0, len(self))
+        return np.asarray(labels[rows]).reshape(-1).astype(np.int8)
+
+    def read(self, name: str) -> tuple[np.ndarray, np.ndarray]:
+        """Epochs ``(n, 5, 3750)`` float32 and labels ``(n,)`` of one recording."""
+        rows = self.span(name)
+        epochs = self.epochs[rows]
+        return epochs.reshape(len(epochs), -1, epochs.shape[-1]), self.labels(name)
+
+    def append(self, name: str, epochs: np.ndarray, labels: np.ndarray | None = None,
+               channels: list[str] | None = None) -> None:
+        """Add one recording: ``epochs`` ``(n, 5, 3750)`` float32, ``labels`` ``(n,)`` (None: unscored)."""
+        if self.original:
+            raise ValueError(f"{self.path} has the original STQS layout, which is read-only here")
+        if name in self.recordings:
+            raise ValueError(f"{self.path} already holds a recording named {name!r}")
+        epochs = np.asarray(epochs, dtype=np.float32)
+        if epochs.ndim != 3 or epochs.shape[1:] != self.epochs.shape[1:]:
+            raise ValueError(f"epochs must be (n, {self.epochs.shape[1]}, {self.epochs.shape[2]}), got {epochs.shape}")
+        labels = np.full(len(epochs), -1, np.int8) if labels is None else np.asarray(labels, dtype=np.int8)
+        if labels.shape != (len(epochs),):
+            raise ValueError(f"labels must be ({len(epochs)},), got {labels.shape}")
+        start, stop = len(self), len(self) + len(epochs)
+        for dset, values in ((self.epochs, epochs), (self.file["labels"], labels)):  # data first ...
+            dset.resize(stop, axis=0)
+            dset[start:stop] = values
+        g, n = self.file["recordings"], self._n_recordings()
+        row = list(channels or [""] * self.epochs.shape[1])
+        for key, value in (("id", name), ("offset", start), ("channels", row), ("length", len(epochs))):
+            g[key].resize(n + 1, axis=0)  # ... then the index, its length last, which makes it visible
+            g[key][n] = value
+        self.file.flush()
+
+
+def build_store(recordings: list[Path], out: str | Path, annotations: list[Path] | None = None,
+                **channels) -> dict[str, str]:
+    """Preprocess PSG files into an epoch store ``out``, skipping (and reporting) files that fail.
+
+    The store is built as ``<out>.part`` and renamed when complete; a run that was killed resumes from the
+    ``.part`` file, skipping the recordings it already holds. ``annotations`` are hypnogram files paired
+    with recordings by name (:func:`~stqs_core.annotations.find_hypnogram`); ``channels`` go to
+    :func:`~stqs_core.recording.read_recording`. Returns ``{recording: error}`` for the skipped files.
+    """
+    from tqdm.auto import tqdm
+
+    from .annotations import find_hypnogram
+    from .preprocess import make_epochs
+    from .recording import read_recording
+
+    out = Path(out)
+    part = out.with_name(out.name + ".part")
+    errors: dict[str, str] = {}
+    with EpochStore(part, "a") as store:
+        done = set(store.recordings)
+        for path in tqdm(recordings, desc="prepare", unit="file"):
+            name = Path(path).stem
+            if name in done:
+                continue
+            try:
+                hypnogram = find_hypnogram(path, annotations) if annotations else None
+                if annotations and hypnogram is None:
+                    raise FileNotFoundError("no hypnogram file matches its name")
+                rec = read_recording(path, annotations=hypnogram, **channels)
+                epochs = make_epochs(rec.data, rec.sfreq, rec.channel_names)
+                store.append(name, epochs.data, rec.hypnogram, rec.channel_names)
+            except (ValueError, OSError, KeyError) as err:
+                errors[str(path)] = str(err)
+                logger.warning("skipped %s: %s", path, err)
+    part.replace(out)
+    return errors

@@ -1,0 +1,62 @@
+import numpy as np
+import pytest
+
+from stqs_core.annotations import events_to_epochs, find_hypnogram, read_hypnogram, stage_code, write_hypnogram
+
+from .conftest import HYPNOGRAMS, need
+
+
+@pytest.mark.parametrize("label, code", [
+    ("W", 0), ("Sleep stage W", 0), ("Sleep stage 1", 1), ("N2", 2), ("Sleep stage 3", 3), ("Sleep stage 4", 3),
+    ("Sleep stage R", 4), ("Sleep stage N3", 3), ("REM", 4), ("4", 4), (4, 4), ("0", 0), ("Sleep stage ?", -1),
+    ("Movement time", -1), ("Stage 4 sleep|4", 3), ("REM sleep|5", 4), ("Wake|0", 0), ("Unscored|9", -1), ("-1", -1),
+])
+def test_stage_vocabulary(label, code):
+    assert stage_code(label) == code
+
+
+@pytest.mark.parametrize("label", ["N5", "deep", "7", "Sleep stage X"])
+def test_unknown_stage_is_an_error(label):
+    with pytest.raises(ValueError, match="unknown sleep stage"):
+        stage_code(label)
+
+
+def test_sleep_edf_rk_hypnogram():
+    stages = read_hypnogram(need(HYPNOGRAMS / "sleep-edf-20" / "SC4001EC-Hypnogram.edf"))
+    assert len(stages) == 2880 and set(np.unique(stages)) == {-1, 0, 1, 2, 3, 4}
+    assert (stages == 3).sum() == 220  # R&K stages 3 and 4 together
+
+
+def test_nsrr_xml(tmp_path):
+    xml = tmp_path / "shhs1-200001-nsrr.xml"
+    events = "".join(f"<ScoredEvent><EventType>Stages|Stages</EventType><EventConcept>{c}</EventConcept>"
+                     f"<Start>{s}</Start><Duration>{d}</Duration></ScoredEvent>"
+                     for c, s, d in [("Wake|0", 0, 60), ("Stage 2 sleep|2", 60, 30), ("Stage 4 sleep|4", 90, 30),
+                                     ("REM sleep|5", 120, 30)])
+    xml.write_text(f"<PSGAnnotation><ScoredEvents><ScoredEvent><EventType/><EventConcept>Recording Start Time"
+                   f"</EventConcept><Start>0</Start><Duration>150</Duration></ScoredEvent>{events}</ScoredEvents>"
+                   "</PSGAnnotation>")
+    np.testing.assert_array_equal(read_hypnogram(xml, n_epochs=6), [0, 0, 2, 3, 4, -1])
+
+
+def test_misaligned_and_overlong_annotations_are_errors(tmp_path):
+    with pytest.raises(ValueError, match="not aligned"):
+        events_to_epochs([(0, 30, "Sleep stage W"), (45, 30, "Sleep stage 2")])
+    path = tmp_path / "h.txt"
+    path.write_text("W\nN1\nN2\nN2\n")
+    with pytest.raises(ValueError, match="holds only 3"):
+        read_hypnogram(path, n_epochs=3)
+    np.testing.assert_array_equal(read_hypnogram(path, n_epochs=6), [0, 1, 2, 2, -1, -1])
+
+
+@pytest.mark.parametrize("suffix", [".txt", ".json", ".edf"])
+def test_writers_round_trip(tmp_path, suffix):
+    stages = np.array([0, 0, 1, 2, 2, 2, 3, -1, 4, 4])
+    np.testing.assert_array_equal(read_hypnogram(write_hypnogram(tmp_path / f"h{suffix}", stages)), stages)
+
+
+def test_hypnogram_files_pair_with_recordings_by_name(tmp_path):
+    files = [tmp_path / n for n in ("SC4001EC-Hypnogram.edf", "SC4002EC-Hypnogram.edf", "shhs1-200001-nsrr.xml")]
+    assert find_hypnogram(tmp_path / "SC4001E0-PSG.edf", files) == files[0]
+    assert find_hypnogram(tmp_path / "shhs1-200001.edf", files) == files[2]
+    assert find_hypnogram(tmp_path / "other.edf", files) is None

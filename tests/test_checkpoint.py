@@ -1,0 +1,42 @@
+import numpy as np
+import pytest
+import torch
+
+from stqs_core import STQS, STQSConfig, load_model, save_model
+from stqs_core.checkpoint import FORMAT
+
+from .conftest import CHECKPOINTS, need
+
+
+def test_round_trip_keeps_weights_config_and_card(tmp_path):
+    torch.manual_seed(1)
+    model = STQS(STQSConfig(variant="cnnlstm-residual", lstm_hidden=12)).eval()
+    path = save_model(model, tmp_path / "m.pt", {"training_data": "test", "command": "pytest"})
+    payload = torch.load(path, weights_only=True)  # never unpickles code
+    assert payload["format"] == FORMAT
+    assert payload["info"]["channels"]["eog"] == ["EOG(L)", "EOG(R)"]
+    assert payload["info"]["class_names"] == ["W", "N1", "N2", "N3", "REM"]
+    loaded = load_model(path)
+    assert loaded.config == model.config and loaded.info["model_card"]["command"] == "pytest"
+    x = np.random.default_rng(0).standard_normal((9, 5, 3750)).astype(np.float32)
+    np.testing.assert_array_equal(loaded.predict_logits(x), model.predict_logits(x))
+
+
+def test_original_checkpoint_converts_to_our_format(tmp_path):
+    original = load_model(need(CHECKPOINTS / "model2d_shhs1_4692_5213_allCh_oversampling_cnn.tar"))
+    assert original.info["model_card"]["trained_epochs"] == 37
+    ours = load_model(save_model(original, tmp_path / "shhs.pt"))
+    x = np.random.default_rng(1).standard_normal((4, 5, 3750)).astype(np.float32)
+    np.testing.assert_array_equal(ours.predict_logits(x), original.predict_logits(x))
+
+
+def test_missing_and_bad_files_say_what_is_wrong(tmp_path):
+    with pytest.raises(FileNotFoundError, match="shipped models"):
+        load_model(tmp_path / "absent.pt")
+    junk = tmp_path / "junk.pt"
+    junk.write_bytes(b"not a checkpoint")
+    with pytest.raises(ValueError, match="not a readable PyTorch checkpoint"):
+        load_model(junk)
+    torch.save({"weights": torch.zeros(2)}, tmp_path / "other.pt")
+    with pytest.raises(ValueError, match="neither"):
+        load_model(tmp_path / "other.pt")

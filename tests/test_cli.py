@@ -1,0 +1,79 @@
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pandas as pd
+
+from stqs_core.cli import main
+from stqs_core.store import EpochStore
+
+
+def test_score_writes_one_row_per_epoch_with_probabilities(edf_file, model_file, tmp_path, capsys):
+    out = tmp_path / "hyp.csv"
+    assert main(["score", str(edf_file), "--model", str(model_file), "--out", str(out)]) == 0
+    table = pd.read_csv(out)
+    assert list(table.columns) == ["epoch", "onset_s", "stage", "prob_W", "prob_N1", "prob_N2", "prob_N3", "prob_REM",
+                                   "true_stage"]
+    assert len(table) == 8 and table.onset_s.tolist() == [30.0 * i for i in range(8)]
+    np.testing.assert_allclose(table.filter(like="prob_").sum(axis=1), 1, atol=1e-3)
+    assert table.true_stage.tolist() == ["W", "W", "N1", "N2", "N2", "N3", "REM", "?"]
+    printed = capsys.readouterr().out
+    assert "8 epochs scored" in printed and "accuracy" in printed and "kappa" in printed
+
+
+def test_score_json_and_edf_outputs(edf_file, model_file, tmp_path):
+    from stqs_core.annotations import read_hypnogram
+
+    assert main(["score", str(edf_file), "--model", str(model_file), "--out", str(tmp_path / "h.json")]) == 0
+    report = json.loads((tmp_path / "h.json").read_text())
+    assert report["n_epochs"] == 8 and len(report["prob_N2"]) == 8 and report["n_scored"] == 7
+    assert main(["score", str(edf_file), "--model", str(model_file), "--out", str(tmp_path / "h.edf")]) == 0
+    assert [("W", "N1", "N2", "N3", "REM")[s] for s in read_hypnogram(tmp_path / "h.edf")] == report["stage"]
+
+
+def test_bad_input_gives_a_message_and_leaves_no_file(edf_file, model_file, tmp_path, capsys):
+    out = tmp_path / "hyp.csv"
+    assert main(["score", str(edf_file), "--model", str(model_file), "--eeg", "C3-A2", "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "C3-A2" in err and "EEG(sec)" in err and "Traceback" not in err
+    assert not out.exists() and not list(tmp_path.glob(".hyp*"))
+
+
+def test_a_crash_while_writing_leaves_no_half_file(edf_file, model_file, tmp_path, monkeypatch):
+    import csv
+
+    out = tmp_path / "hyp.csv"
+    out.write_text("previous result\n")
+
+    real_writer = csv.writer
+
+    class HalfWriter:  # writes the header and one row, then the disk is full
+        def __init__(self, f):
+            self.inner = real_writer(f)
+            self.writerow = self.inner.writerow
+
+        def writerows(self, rows):
+            self.inner.writerow(next(iter(rows)))
+            raise OSError("disk full")
+    monkeypatch.setattr(csv, "writer", HalfWriter)
+    assert main(["score", str(edf_file), "--model", str(model_file), "--out", str(out)]) == 2
+    assert out.read_text() == "previous result\n" and len(list(tmp_path.iterdir())) == 3  # edf, model, old csv
+
+
+def test_prepare_skips_bad_files_and_reports_them(edf_file, tmp_path, capsys):
+    folder = tmp_path / "psg"
+    folder.mkdir()
+    (folder / "good.edf").write_bytes(edf_file.read_bytes())
+    (folder / "cut.edf").write_bytes(edf_file.read_bytes()[:3000])
+    out = tmp_path / "data.h5"
+    assert main(["prepare", str(folder), "--out", str(out)]) == 1
+    assert "skipped" in capsys.readouterr().err
+    with EpochStore(out) as store:
+        assert store.recordings == ["good"] and store.labels().tolist() == [0, 0, 1, 2, 2, 3, 4, -1]
+    assert not (tmp_path / "data.h5.part").exists()
+
+
+def test_the_stqs_entry_point_runs():
+    result = subprocess.run([sys.executable, "-m", "stqs_core.cli", "--help"], capture_output=True, text=True)
+    assert result.returncode == 0 and "score" in result.stdout and "prepare" in result.stdout

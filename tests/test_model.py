@@ -1,0 +1,83 @@
+import h5py
+import numpy as np
+import pytest
+import torch
+
+from stqs_core import STQS, STQSConfig, load_model
+from stqs_core.model import VARIANTS
+
+from .conftest import CHECKPOINTS, REFERENCE, need
+
+CHECKPOINT_STEMS = [
+    "model2d_shhs1_4692_5213_allCh_cnn",
+    "model2d_shhs1_4692_5213_allCh_oversampling_cnn",
+    "model2d_shhs1_4692_5213_allCh_weightedloss1_cnn",
+    "model2d_shhs1_4692_5213_allCh_weightedloss2_cnn",
+    "model2d_shhs1_4692_5213_allCh_cnnlstm_ReturnAllChunk_seq_info",
+    "model2d_shhs1_4692_5213_allCh_oversampling_cnnlstm_ReturnAllChunk_seq_info",
+    "model2d_shhs1_4692_5213_allCh_weightedloss1_cnnlstm_ReturnAllChunk_seq_info",
+    "model2d_shhs1_4692_5213_allCh_weightedloss2_cnnlstm_ReturnAllChunk_seq_info",
+    "model2d_shhs1_4692_5213_allCh_oversampling_cnnlstm_ReturnAllChunk_seq_info_residual_con",
+]
+PARAMETERS = {"cnn": 15993, "cnnlstm": 81713, "cnnlstm-residual": 97833}
+
+
+@pytest.mark.parametrize("stem", CHECKPOINT_STEMS)
+def test_published_checkpoint_reproduces_reference_logits(stem):
+    vectors = need(REFERENCE / "stqs_reference_vectors.h5")
+    model = load_model(need(CHECKPOINTS / f"{stem}.tar"))
+    with h5py.File(vectors) as f:
+        x, expected = f["input"][:], f[f"logits/{stem}"][:]
+    assert np.abs(model.predict_logits(x) - expected).max() < 1e-4
+    assert sum(p.numel() for p in model.parameters()) == PARAMETERS[model.config.variant]
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_fresh_model_has_published_size(variant):
+    model = STQS(STQSConfig(variant=variant))
+    assert sum(p.numel() for p in model.parameters()) == PARAMETERS[variant]
+    assert model.classifier.out_features == 5
+
+
+def _model(variant="cnnlstm", seed=0):
+    torch.manual_seed(seed)
+    return STQS(STQSConfig(variant=variant)).eval()
+
+
+def test_sequence_windows_carry_state_and_keep_every_epoch():
+    model = _model()
+    x = np.random.default_rng(1).standard_normal((13, 5, 3750)).astype(np.float32)
+    full = model.predict_logits(x)
+    assert full.shape == (13, 5)  # 13 is not a multiple of 8: nothing dropped or duplicated
+    np.testing.assert_allclose(model.predict_logits(x[:8]), full[:8], atol=1e-5)  # first window starts at zeros
+    alone = model.predict_logits(x[8:])  # the second window read from a zero state differs: the state is carried
+    assert np.abs(alone - full[8:]).max() > 1e-4
+
+
+def test_cnn_epochs_are_independent():
+    model = _model("cnn")
+    x = np.random.default_rng(2).standard_normal((10, 5, 3750)).astype(np.float32)
+    np.testing.assert_allclose(model.predict_logits(x)[3:7], model.predict_logits(x[3:7]), atol=1e-5)
+
+
+def test_chunk_size_and_4d_input_do_not_change_results():
+    model = _model("cnnlstm-residual")
+    x = np.random.default_rng(3).standard_normal((20, 5, 3750)).astype(np.float32)
+    np.testing.assert_allclose(model.predict_logits(x, batch_size=3), model.predict_logits(x[:, None]), atol=1e-5)
+
+
+def test_predict_proba_is_a_distribution():
+    p = _model().predict_proba(np.random.default_rng(4).standard_normal((9, 5, 3750)).astype(np.float32))
+    assert p.shape == (9, 5) and np.all(p >= 0)
+    np.testing.assert_allclose(p.sum(1), 1, atol=1e-5)
+
+
+@pytest.mark.parametrize("shape", [(4, 5, 3000), (4, 4, 3750), (5, 3750), (0, 5, 3750)])
+def test_wrong_input_shape_is_refused(shape):
+    with pytest.raises(ValueError, match="epoch"):
+        _model().predict_logits(np.zeros(shape, np.float32))
+
+
+def test_unknown_variant_is_refused():
+    with pytest.raises(ValueError, match="variant"):
+        STQSConfig(variant="transformer")

@@ -1,0 +1,55 @@
+import numpy as np
+import pytest
+
+from stqs_core.recording import read_recording, write_edf
+
+from .conftest import SHHS_NAMES
+
+
+def test_edf_round_trip_in_microvolts(tmp_path, random_night):
+    data = random_night(2)
+    write_edf(tmp_path / "r.edf", data, SHHS_NAMES, 125)
+    rec = read_recording(tmp_path / "r.edf")
+    assert rec.channel_names == SHHS_NAMES and rec.sfreq == 125 and rec.hypnogram is None
+    np.testing.assert_allclose(rec.data, data, atol=0.02 * np.abs(data).max() / 1000)  # 16-bit quantisation
+
+
+def test_embedded_and_separate_hypnograms(edf_file, tmp_path):
+    assert read_recording(edf_file).hypnogram.tolist() == [0, 0, 1, 2, 2, 3, 4, -1]
+    hyp = tmp_path / "h.csv"
+    hyp.write_text("stage\nW\nW\nN1\n")
+    assert read_recording(edf_file, annotations=hyp).hypnogram.tolist() == [0, 0, 1, -1, -1, -1, -1, -1]
+
+
+def test_truncated_edf_is_an_error(edf_file):
+    raw = edf_file.read_bytes()
+    edf_file.write_bytes(raw[:len(raw) // 2])
+    with pytest.raises(ValueError, match="truncated"):
+        read_recording(edf_file)
+
+
+def test_corrupt_or_foreign_file_is_an_error(tmp_path):
+    bad = tmp_path / "bad.edf"
+    bad.write_bytes(b"0       this is not an EDF header" + b"x" * 300)
+    with pytest.raises(ValueError, match="bad.edf"):
+        read_recording(bad)
+    with pytest.raises(FileNotFoundError):
+        read_recording(tmp_path / "absent.edf")
+
+
+def test_non_integer_sampling_rate_is_an_error(tmp_path, random_night):
+    from edfio import Edf, EdfSignal
+
+    signals = [EdfSignal(row[:201 * 60], 100.5, label=n, physical_range=(-500, 500)) for row, n in
+               zip(random_night(2), SHHS_NAMES)]
+    Edf(signals, data_record_duration=2).write(tmp_path / "odd.edf")
+    with pytest.raises(ValueError, match="whole number"):
+        read_recording(tmp_path / "odd.edf")
+
+
+def test_resampled_recording_gives_the_same_epoch_count(tmp_path, random_night):
+    write_edf(tmp_path / "r200.edf", random_night(3, sfreq=200), SHHS_NAMES, 200)
+    from stqs_core import make_epochs
+
+    rec = read_recording(tmp_path / "r200.edf")
+    assert rec.sfreq == 200 and make_epochs(rec.data, rec.sfreq).data.shape == (6, 5, 3750) and rec.n_epochs == 6
