@@ -70,10 +70,12 @@ def read_recording(path: str | Path, eeg: list[str] | None = None, eog: list[str
     rows = fill_rows(map_channels(raw.ch_names, eeg, eog, emg, preset))
     unique = list(dict.fromkeys(rows))
     try:
-        signals = raw.get_data(picks=unique) * 1e6  # MNE gives volts
+        data = raw.get_data(picks=unique)
     except Exception as err:
         raise ValueError(f"cannot read the signals of {path}: {err}. The file may be truncated.") from err
-    data = signals[[unique.index(r) for r in rows]]
+    data *= 1e6  # MNE gives volts
+    if unique != rows:  # a modality with fewer channels than the network's rows repeats one
+        data = data[[unique.index(r) for r in rows]]
     recording = Recording(data, float(sfreq), rows, name=path.stem)
     if annotations is not None:
         recording.hypnogram = read_hypnogram(annotations, recording.n_epochs)
