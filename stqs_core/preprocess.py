@@ -77,9 +77,9 @@ def fft_filter(data: np.ndarray | torch.Tensor, gain, sfreq: float, pad: int | N
     if pad > 0:
         x = torch.cat([x[..., 1:pad + 1].flip(-1), x, x[..., -pad - 1:-1].flip(-1)], dim=-1)
     n_fft = 1 << (x.shape[-1] - 1).bit_length()  # a power of two: the fastest FFT length
-    gains = torch.as_tensor(gain(np.fft.rfftfreq(n_fft, 1 / sfreq)), dtype=torch.float32)
-    y = torch.fft.irfft(torch.fft.rfft(x, n=n_fft) * gains, n=n_fft)
-    return y[..., pad:pad + n]
+    spectrum = torch.fft.rfft(x, n=n_fft)
+    spectrum *= torch.as_tensor(gain(np.fft.rfftfreq(n_fft, 1 / sfreq).astype(np.float32)), dtype=torch.float32)
+    return torch.fft.irfft(spectrum, n=n_fft)[..., pad:pad + n]
 
 
 def filter_signals(data: np.ndarray | torch.Tensor, roles: list[str], sfreq: float = SFREQ) -> torch.Tensor:
@@ -106,7 +106,7 @@ def make_epochs(data: np.ndarray, sfreq: float, channel_names: list[str] | None 
     if n_epochs < 1:
         raise ValueError(f"the recording lasts {data.shape[-1] / SFREQ:.1f} s, shorter than one 30-s epoch")
     x = torch.as_tensor(data[:, :n_epochs * EPOCH_SAMPLES], dtype=torch.float32)
-    nan_epochs = (~torch.isfinite(x)).reshape(len(roles), n_epochs, EPOCH_SAMPLES).any(-1)
+    nan_epochs = ~torch.isfinite(x.reshape(len(roles), n_epochs, EPOCH_SAMPLES).sum(-1))  # one pass over the data
     if nan_epochs.any():
         x = x.nan_to_num(0.0, 0.0, 0.0)
     flat_epochs = x.reshape(len(roles), n_epochs, EPOCH_SAMPLES).std(-1, correction=0) < FLAT_UV
