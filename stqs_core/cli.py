@@ -77,7 +77,64 @@ def _cmd_prepare(args: argparse.Namespace) -> int:
     return 1 if errors else 0
 
 
-COMMANDS = (_add_score, _add_prepare)
+def _add_demo(sub) -> None:
+    p = sub.add_parser("demo", help="simulate a night, score it and write its hypnogram and figure",
+                       description="The built-in demo: a simulated night (true stages known) scored by a shipped "
+                                   "model; writes night.edf, night.events.csv, hypnogram.csv and hypnogram.png.")
+    p.add_argument("--out", type=Path, default=Path("runs/demo"), help="output folder (default: runs/demo)")
+    p.add_argument("--hours", type=float, default=8.0, help="night length in hours (default: 8)")
+    p.add_argument("--seed", type=int, default=0, help="simulation seed (default: 0)")
+    p.add_argument("--model", default=None, help="model file or shipped model name (default: the default model)")
+    p.set_defaults(func=_cmd_demo)
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    from .checkpoint import DEFAULT_MODEL
+    from .demo import run_demo
+
+    summary = run_demo(args.out, args.hours, args.seed, args.model or DEFAULT_MODEL)
+    shares = ", ".join(f"{s} {v:.0%}" for s, v in summary["predicted_share"].items())
+    print(f"demo night: {summary['n_epochs']} epochs scored by {summary['model']} ({shares})\n"
+          f"against the simulated truth: accuracy {summary['accuracy']:.3f}, Cohen's kappa {summary['kappa']:.3f}\n"
+          f"wrote {args.out}/night.edf, night.events.csv, hypnogram.csv, hypnogram.png")
+    return 0
+
+
+def _add_notebooks(sub) -> None:
+    p = sub.add_parser("notebooks", help="run the notebook chain headless (papermill), or strip notebook outputs",
+                       description="Run notebooks/ (prepare data, train, evaluate, interpret, AASM lesson) with "
+                                   "papermill into one output folder, each feeding the next through files.")
+    actions = p.add_subparsers(dest="action", required=True)
+    run = actions.add_parser("run", help="execute the chain into --out")
+    run.add_argument("--out", type=Path, required=True, help="run folder: executed notebooks and their results")
+    run.add_argument("--tiny", action="store_true", help="a few short simulated nights, two training epochs")
+    run.add_argument("-p", "--parameter", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"),
+                     help="set a notebook parameter (a Python literal or a string), e.g. -p variant cnn")
+    run.add_argument("--only", type=_names, help="run only these notebooks, e.g. 03_evaluate,04_interpret")
+    strip = actions.add_parser("strip", help="clear the outputs of the committed notebooks (or of NOTEBOOK ...)")
+    strip.add_argument("notebook", nargs="*", type=Path, help="notebook files (default: notebooks/*.ipynb)")
+    p.set_defaults(func=_cmd_notebooks)
+
+
+def _cmd_notebooks(args: argparse.Namespace) -> int:
+    from .notebooks import CHAIN, NotebookError, parse_value, run_chain, strip_outputs
+
+    if args.action == "strip":
+        changed = strip_outputs(args.notebook or None)
+        print(f"stripped {len(changed)} notebook(s)" + "".join(f"\n  {p}" for p in changed))
+        return 0
+    params = {name: parse_value(value) for name, value in args.parameter}
+    try:
+        runs = run_chain(args.out, params, tiny=args.tiny, notebooks=tuple(args.only or CHAIN))
+    except NotebookError as err:
+        print(f"stqs notebooks: {err}", file=sys.stderr)
+        return 1
+    for run in runs:
+        print(f"{run.name}: {run.seconds:.1f} s -> {run.path}")
+    return 0
+
+
+COMMANDS = (_add_score, _add_prepare, _add_demo, _add_notebooks)
 
 
 def build_parser() -> argparse.ArgumentParser:
