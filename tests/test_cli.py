@@ -77,3 +77,17 @@ def test_prepare_skips_bad_files_and_reports_them(edf_file, tmp_path, capsys):
 def test_the_stqs_entry_point_runs():
     result = subprocess.run([sys.executable, "-m", "stqs_core.cli", "--help"], capture_output=True, text=True)
     assert result.returncode == 0 and "score" in result.stdout and "prepare" in result.stdout
+
+
+def test_demo_writes_a_scored_simulated_night_that_scores_again(model_file, tmp_path, capsys):
+    out = tmp_path / "demo"
+    assert main(["demo", "--out", str(out), "--hours", "0.5", "--model", str(model_file)]) == 0
+    assert "accuracy" in capsys.readouterr().out
+    table = pd.read_csv(out / "hypnogram.csv")
+    assert len(table) == 60 and set(table.true_stage) <= {"W", "N1", "N2", "N3", "REM"}
+    assert (out / "hypnogram.png").stat().st_size > 10_000
+    events = pd.read_csv(out / "night.events.csv")
+    assert {"type", "onset_s", "duration_s"} <= set(events.columns) and len(events) > 0
+    again = tmp_path / "again.csv"  # the demo EDF carries its hypnogram and channel names: plain `stqs score` works
+    assert main(["score", str(out / "night.edf"), "--model", str(model_file), "--out", str(again)]) == 0
+    assert pd.read_csv(again).true_stage.tolist() == table.true_stage.tolist()
