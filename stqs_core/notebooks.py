@@ -52,7 +52,7 @@ def chain_paths(run_dir: str | Path) -> dict[str, Path]:
     paths = {name: run / name for name in CHAIN}
     prepare, train, evaluate = (paths[n] for n in CHAIN[:3])
     paths.update(edf_dir=prepare / "edf", store=prepare / "epochs.h5", model=train / "model.pt",
-                 training=train / "training.json", report=evaluate / "report.json")
+                 training=train / "model.training.json", report=evaluate / "report.json")
     return paths
 
 
