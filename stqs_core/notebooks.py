@@ -24,7 +24,8 @@ CHAIN: tuple[str, ...] = ("01_prepare_data", "02_train", "03_evaluate", "04_inte
 KERNEL = "python3"
 """Kernel papermill starts; its ``python`` resolves to the interpreter running the chain (see :func:`check_kernel`)."""
 
-TINY: dict[str, object] = {"n_nights": 4, "hours": 0.5, "epochs": 2, "n_occlusion_epochs": 40, "lesson_hours": 1.0}
+TINY: dict[str, object] = {"n_nights": 4, "hours": 0.5, "epochs": 2, "max_nights": 2, "lesson_hours": 1.0,
+                           "model": None}
 """Parameters for a quick run (CI, ``stqs notebooks run --tiny``): a few short simulated nights, two epochs."""
 
 

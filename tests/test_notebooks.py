@@ -79,3 +79,29 @@ def test_prepare_notebook_reads_a_folder_of_edf_files(tmp_path, random_night):
     assert counts.to_numpy().sum() == 30 and (counts["N3"] == 2).all()
     assert (paths["01_prepare_data"] / "example_epochs.png").stat().st_size > 10_000
     assert (run_dir / "01_prepare_data.ipynb").is_file()
+
+
+def test_tiny_chain_writes_sane_results(tiny_run):
+    import pandas as pd
+
+    from stqs_core import load_model
+
+    paths = chain_paths(tiny_run)
+    assert all((tiny_run / f"{name}.ipynb").is_file() for name in CHAIN)
+    model = load_model(paths["model"])
+    training = json.loads(paths["training"].read_text())
+    split = training["split"]
+    assert not set(split["train"]) & (set(split["validation"]) | set(split["test"]))
+    report = json.loads(paths["report"].read_text())
+    assert report["recordings"] == split["test"] and report["model"]["variant"] == model.config.variant
+    assert all(0 <= value <= 1 for value in report["overall"].values() if value is not None)
+    counts = np.array(report["confusion"]["counts"])
+    assert counts.sum() == report["n_scored"] == sum(r["n_scored"] for r in report["per_recording"]) > 0
+    interpret = paths["04_interpret"]
+    aasm = pd.read_csv(interpret / "aasm_report.csv")
+    assert aasm.stage.tolist() == ["W", "N1", "N2", "N3", "REM"]
+    drops = pd.read_csv(interpret / "frequency_occlusion.csv")
+    assert set(drops.band) == {"delta", "theta", "alpha", "sigma", "beta"} and np.isfinite(drops["drop"]).all()
+    for figure in ("frequency_occlusion.png", "time_occlusion.png", "filters.png"):
+        assert (interpret / figure).stat().st_size > 10_000
+    assert len(list(paths["05_aasm_lesson"].glob("lesson_*.png"))) >= 3
