@@ -134,7 +134,187 @@ def _cmd_notebooks(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = (_add_score, _add_prepare, _add_demo, _add_notebooks)
+# literal copies of model.VARIANTS, sampling.IMBALANCE, evaluation.SPLITS: building the parser imports no torch
+_VARIANTS = ("cnn", "cnnlstm", "cnnlstm-residual")
+_IMBALANCE = ("none", "oversampling", "weighted-inverse", "weighted-balanced")
+_SPLITS = ("test", "validation", "train", "all")
+
+
+def _add_train(sub) -> None:
+    p = sub.add_parser("train", help="train a model on HDF5 epoch stores (split by recording)",
+                       description="Train an STQS model on epoch stores, the recordings split into training, "
+                                   "validation and test sets by recording; saves the model with its model card. "
+                                   "A killed run continues with --resume.")
+    p.add_argument("--data", type=Path, nargs="+", required=True, help="epoch stores (.h5) from `stqs prepare`")
+    p.add_argument("--variant", choices=_VARIANTS, default="cnnlstm", help="network variant (default cnnlstm)")
+    p.add_argument("--imbalance", choices=_IMBALANCE, default="oversampling", help="class-imbalance handling")
+    p.add_argument("--epochs", type=int, default=20, help="maximum passes over the training data, per stage")
+    p.add_argument("--patience", type=int, default=5, help="early stopping: passes without a better validation loss")
+    p.add_argument("--lr", type=float, default=1e-4, help="Adam learning rate")
+    p.add_argument("--batch-size", type=int, default=64, help="epochs per batch (CNN stage)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the split, initialisation and shuffling")
+    p.add_argument("--fractions", type=lambda t: tuple(float(v) for v in _names(t)), default=(0.7, 0.15, 0.15),
+                   help="train,validation,test fractions of the recordings (default 0.7,0.15,0.15)")
+    p.add_argument("--validation", type=_names, help="validation recordings by name, comma-separated (with --test)")
+    p.add_argument("--test", type=_names, help="test recordings by name, comma-separated")
+    p.add_argument("--fine-tune-cnn", action="store_true", help="sequence variants: also train the CNN in stage 2")
+    p.add_argument("--single-stage", action="store_true",
+                   help="sequence variants: skip the per-epoch CNN stage, train everything on whole nights")
+    p.add_argument("--nights-per-batch", type=int, default=8, help="sequence stage: nights trained side by side")
+    p.add_argument("--bptt-windows", type=int, default=4,
+                   help="sequence stage: windows of 8 epochs per optimiser step (state carried across)")
+    p.add_argument("--init-cnn", help="sequence variants: start from this trained model's CNN, skip stage 1")
+    p.add_argument("--resume", action="store_true", help="continue from <out>.resume if a killed run left one")
+    p.add_argument("--out", type=Path, required=True, help="the model file (.pt) to write")
+    p.set_defaults(func=_cmd_train)
+
+
+def _cmd_train(args: argparse.Namespace) -> int:
+    from .training import TrainConfig, train
+
+    config = TrainConfig(variant=args.variant, imbalance=args.imbalance, epochs=args.epochs, patience=args.patience,
+                         lr=args.lr, batch_size=args.batch_size, seed=args.seed, fractions=args.fractions,
+                         validation=args.validation, test=args.test, two_stage=not args.single_stage,
+                         fine_tune_cnn=args.fine_tune_cnn, init_cnn=args.init_cnn,
+                         nights_per_batch=args.nights_per_batch, bptt_windows=args.bptt_windows)
+    result = train(args.data, args.out, config, resume=args.resume)
+    sizes = ", ".join(f"{k} {len(v)}" for k, v in result.split.items())
+    print(f"{args.variant} trained on {sizes} recordings -> {result.path}")
+    for part, m in result.card["metrics"].items():
+        print(f"{part}: accuracy {m['accuracy']:.3f}, macro-F1 {m['macro_f1']:.3f}, kappa {m['kappa']:.3f} "
+              f"({m['n_scored']} epochs)")
+    return 0
+
+
+def _add_evaluate(sub) -> None:
+    p = sub.add_parser("evaluate", help="evaluate a model on an epoch store: metrics, confusion, figures",
+                       description="Score the recordings of a model's test split (or all) and compare with the "
+                                   "expert stages; writes report.json, per_recording.csv and figures.")
+    p.add_argument("--model", required=True, help="model file (.pt / original .tar) or shipped model name")
+    p.add_argument("--data", type=Path, nargs="+", required=True, help="epoch stores (.h5)")
+    p.add_argument("--split", choices=_SPLITS, default="test", help="recordings of the model card's split, or all")
+    p.add_argument("--human-reference", type=Path, default=None,
+                   help="folder of scorer_*/<night>.json hypnograms (default: DOD-H in ../shared, if present)")
+    p.add_argument("--no-figures", action="store_true", help="write the report without figures")
+    p.add_argument("--out", type=Path, required=True, help="report folder")
+    p.set_defaults(func=_cmd_evaluate)
+
+
+def _cmd_evaluate(args: argparse.Namespace) -> int:
+    from .evaluation import DOD_H, evaluate, write_report
+
+    report = evaluate(args.model, args.data, args.split, human_reference=args.human_reference or DOD_H)
+    files = write_report(report, args.out, figures=not args.no_figures)
+    o = report["overall"]
+    print(f"{report['n_recordings']} recordings, {report['n_scored']} scored epochs: accuracy {o['accuracy']:.3f}, "
+          f"macro-F1 {o['macro_f1']:.3f}, kappa {o['kappa']:.3f} -> {files['json']}")
+    ref = report["human_reference"]
+    if ref:
+        s = ref["summary"]["vs_consensus"]["kappa"]
+        print(f"human reference ({ref['n_nights']} DOD-H nights): scorer vs consensus kappa {s['mean']:.3f} "
+              f"({s['min']:.3f}-{s['max']:.3f})")
+    return 0
+
+
+def _add_simulate(sub) -> None:
+    p = sub.add_parser("simulate", help="simulate a PSG night (EEG, EOG, chin EMG) with known stages and events",
+                       description="Simulate an AASM-like night following a hypnogram file or the stage model, and "
+                                   "write it as EDF with its hypnogram and an events CSV (<out stem>.events.csv).")
+    src = p.add_mutually_exclusive_group()
+    src.add_argument("--hypnogram", type=Path, help="hypnogram file to follow (EDF+, .json, .csv/.txt, NSRR .xml)")
+    src.add_argument("--hours", type=float, default=8.0, help="night length drawn from the stage model (default 8)")
+    p.add_argument("--seed", type=int, default=0, help="random seed (the same seed gives the same night)")
+    p.add_argument("--sfreq", type=int, default=125, choices=[100, 125, 128, 200, 256], help="sampling rate (Hz)")
+    p.add_argument("--line-noise", type=int, choices=[50, 60], help="add mains interference at 50 or 60 Hz")
+    p.add_argument("--no-artefacts", action="store_true", help="leave out movement artefacts, pops and sweat drift")
+    p.add_argument("--out", type=Path, required=True, help="the .edf file to write")
+    p.add_argument("--hypnogram-format", choices=["edf", "csv"], default="edf",
+                   help="stages as EDF+ annotations in the file (edf) or as <stem>-hypnogram.csv beside it (csv)")
+    p.set_defaults(func=_cmd_simulate)
+
+
+def _cmd_simulate(args: argparse.Namespace) -> int:
+    from .simulate import simulate_night
+
+    night = simulate_night(args.hypnogram, hours=args.hours, seed=args.seed, sfreq=args.sfreq,
+                           line_noise=args.line_noise, artefacts=not args.no_artefacts, name=args.out.stem)
+    written = night.write_edf(args.out, hypnogram=args.hypnogram_format)
+    written.append(night.write_events(args.out.with_name(f"{args.out.stem}.events.csv")))
+    hours = len(night.stages) * 30 / 3600
+    print(f"simulated {hours:.1f} h ({len(night.stages)} epochs, {len(night.events)} events) at {args.sfreq} Hz:")
+    for path in written:
+        print(f"  {path}")
+    return 0
+
+
+def _add_interpret(sub) -> None:
+    p = sub.add_parser("interpret", help="explain a model on a recording: band/modality occlusion, filters, AASM",
+                       description="Occlude each frequency band and modality of a recording, tabulate the model's "
+                                   "learned filters, and check the AASM stage rules; writes CSV tables, "
+                                   "aasm_report.md and filters.png into --out.")
+    p.add_argument("recording", type=Path, help="EDF, EDF+ or BDF file")
+    p.add_argument("--model", default=None, help="model file (.pt, or an original STQS .tar) or shipped model name")
+    p.add_argument("--annotations", type=Path, help="expert hypnogram (else the model's own stages are used)")
+    p.add_argument("--epoch", type=int, action="append", default=[],
+                   help="also time-occlude this epoch (0-based; repeat for several)")
+    p.add_argument("--out", type=Path, required=True, help="output folder")
+    _add_channel_options(p)
+    p.set_defaults(func=_cmd_interpret)
+
+
+def _cmd_interpret(args: argparse.Namespace) -> int:
+    from .annotations import fit_to_length
+    from .checkpoint import DEFAULT_MODEL, load_model
+    from .interpret import (filter_peaks, frequency_occlusion, modality_importance, plot_filters, render_markdown,
+                            rule_table, spatial_filters, time_occlusion)
+    from .preprocess import make_epochs
+    from .recording import read_recording
+
+    recording = read_recording(args.recording, annotations=args.annotations, **_channels(args))
+    epochs = make_epochs(recording.data, recording.sfreq, recording.channel_names).data
+    labels = None if recording.hypnogram is None else fit_to_length(recording.hypnogram, len(epochs), recording.name)
+    model = load_model(args.model or DEFAULT_MODEL)
+    args.out.mkdir(parents=True, exist_ok=True)
+    occlusion = frequency_occlusion(model, epochs, labels)
+    occlusion.summary.to_csv(args.out / "frequency_occlusion.csv", index=False)
+    modality_importance(model, epochs, labels).to_csv(args.out / "modality_importance.csv", index=False)
+    filter_peaks(model).to_csv(args.out / "filter_peaks.csv", index=False)
+    spatial_filters(model).to_csv(args.out / "spatial_filters.csv", index=False)
+    plot_filters(model, args.out / "filters.png", title=f"{args.model or DEFAULT_MODEL}: layer-1 temporal filters")
+    report = rule_table(occlusion.per_epoch)
+    report.to_csv(args.out / "aasm_report.csv", index=False)
+    (args.out / "aasm_report.md").write_text(render_markdown(report, f"{recording.name}: AASM correspondence"))
+    for index in args.epoch:
+        time_occlusion(model, epochs, index).per_sample.to_csv(args.out / f"time_occlusion_{index}.csv", index=False)
+    print(f"{recording.name}: {len(epochs)} epochs; {int(report.agrees.sum())} of {len(report)} AASM rules agree "
+          f"with what the model relies on -> {args.out}")
+    return 0
+
+
+def _add_dashboard(sub) -> None:
+    p = sub.add_parser("dashboard", help="open the interactive dashboard (Panel) in a browser",
+                       description="Serve dashboards/app.py with `panel serve`: a demo night, its hypnogram, "
+                                   "spectral and time occlusion, filters and AASM rules. Ctrl-C stops it.")
+    p.add_argument("--port", type=int, default=5006, help="port to serve on (default 5006)")
+    p.add_argument("--show", action="store_true", help="open the page in the default browser")
+    p.add_argument("--hours", type=float, help="length of the simulated demo night (default 8)")
+    p.set_defaults(func=_cmd_dashboard)
+
+
+def _cmd_dashboard(args: argparse.Namespace) -> int:
+    import os
+
+    app = Path(__file__).resolve().parents[1] / "dashboards" / "app.py"
+    if not app.is_file():
+        raise FileNotFoundError(f"{app} is missing: the dashboard runs from a source checkout (pip install -e .)")
+    env = {**os.environ, **({"STQS_DASHBOARD_HOURS": str(args.hours)} if args.hours else {})}
+    cmd = [sys.executable, "-m", "panel", "serve", str(app), "--port", str(args.port), *(["--show"] * args.show)]
+    print(f"serving {app} at http://localhost:{args.port}/app (Ctrl-C stops it)", flush=True)
+    os.execve(sys.executable, cmd, env)  # panel replaces this process (never returns): Ctrl-C reaches the server
+
+
+COMMANDS = (_add_score, _add_prepare, _add_demo, _add_notebooks, _add_train, _add_evaluate, _add_simulate,
+            _add_interpret, _add_dashboard)
 
 
 def build_parser() -> argparse.ArgumentParser:

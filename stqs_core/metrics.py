@@ -1,17 +1,170 @@
-"""Agreement between stage sequences; unscored epochs (-1) are left out of every metric."""
+"""Agreement between stage sequences, and the human reference (inter-scorer agreement on DOD-H).
+
+Stages are ints 0-4 (W, N1, N2, N3, REM); an epoch unscored (-1) in the reference is left out of every metric.
+The arithmetic is scikit-learn's. Macro and weighted F1 average over the stages that occur in either sequence;
+per-stage metrics list all five stages (0 where undefined, ``zero_division=0``).
+"""
 from __future__ import annotations
 
+from itertools import combinations
+from pathlib import Path
+
 import numpy as np
+
+from .constants import STAGES
+
+LABELS = list(range(len(STAGES)))
+SUMMARY = ("accuracy", "balanced_accuracy", "macro_f1", "weighted_f1", "kappa")
+"""The overall metrics of :func:`classification_metrics`, also summarised per recording."""
+
+
+def _scored(true, pred) -> tuple[np.ndarray, np.ndarray]:
+    true, pred = np.asarray(true).reshape(-1), np.asarray(pred).reshape(-1)
+    if true.shape != pred.shape:
+        raise ValueError(f"true and predicted stages differ in length: {true.shape} vs {pred.shape}")
+    keep = (true >= 0) & (pred >= 0)
+    return true[keep].astype(int), pred[keep].astype(int)
 
 
 def agreement(true: np.ndarray, pred: np.ndarray) -> dict:
     """Accuracy and Cohen's kappa over the epochs the expert scored, and how many there were."""
     from sklearn.metrics import accuracy_score, cohen_kappa_score
 
-    true, pred = np.asarray(true), np.asarray(pred)
-    scored = true >= 0
-    if not scored.any():
+    true, pred = _scored(true, pred)
+    if not len(true):
         return {"n_scored": 0, "accuracy": None, "kappa": None}
-    return {"n_scored": int(scored.sum()),
-            "accuracy": round(float(accuracy_score(true[scored], pred[scored])), 4),
-            "kappa": round(float(cohen_kappa_score(true[scored], pred[scored])), 4)}
+    return {"n_scored": int(len(true)), "accuracy": round(float(accuracy_score(true, pred)), 4),
+            "kappa": round(float(_kappa(true, pred, cohen_kappa_score)), 4)}
+
+
+def _kappa(true, pred, cohen_kappa_score) -> float:
+    """Cohen's kappa, 1.0 when both sequences hold one and the same stage (sklearn gives NaN there)."""
+    if len(np.unique(np.concatenate([true, pred]))) == 1:
+        return 1.0
+    return float(cohen_kappa_score(true, pred, labels=LABELS))
+
+
+def confusion(true: np.ndarray, pred: np.ndarray, normalise: bool = False) -> np.ndarray:
+    """Confusion matrix ``(5, 5)``: rows true stage, columns predicted; ``normalise`` divides each row by its sum
+    (a stage never true keeps a row of zeros)."""
+    from sklearn.metrics import confusion_matrix
+
+    true, pred = _scored(true, pred)
+    cm = confusion_matrix(true, pred, labels=LABELS)
+    if not normalise:
+        return cm
+    rows = cm.sum(axis=1, keepdims=True)
+    return np.divide(cm, rows, out=np.zeros(cm.shape), where=rows > 0)
+
+
+def classification_metrics(true: np.ndarray, pred: np.ndarray) -> dict:
+    """Overall and per-stage metrics of predicted vs true stages ``(n,)``.
+
+    Returns ``n_scored``, the :data:`SUMMARY` metrics (accuracy, balanced accuracy, macro-F1, weighted F1,
+    Cohen's kappa; None without scored epochs), ``per_stage`` ``{stage: {precision, recall, f1, support}}``,
+    ``confusion`` (counts, list of lists) and ``confusion_normalised`` (rows sum to 1).
+    """
+    from sklearn.metrics import accuracy_score, cohen_kappa_score, f1_score, precision_recall_fscore_support
+
+    true, pred = _scored(true, pred)
+    out: dict = {"n_scored": int(len(true))}
+    if not len(true):
+        out.update({k: None for k in SUMMARY}, per_stage={}, confusion=np.zeros((5, 5), int).tolist(),
+                   confusion_normalised=np.zeros((5, 5)).tolist())
+        return out
+    precision, recall, f1, support = precision_recall_fscore_support(true, pred, labels=LABELS, zero_division=0)
+    out.update(accuracy=float(accuracy_score(true, pred)),
+               balanced_accuracy=float(np.mean(recall[support > 0])),  # mean recall of the stages that occur
+               macro_f1=float(f1_score(true, pred, average="macro", zero_division=0)),
+               weighted_f1=float(f1_score(true, pred, average="weighted", zero_division=0)),
+               kappa=_kappa(true, pred, cohen_kappa_score))
+    out["per_stage"] = {s: {"precision": float(precision[i]), "recall": float(recall[i]), "f1": float(f1[i]),
+                            "support": int(support[i])} for i, s in enumerate(STAGES)}
+    out["confusion"] = confusion(true, pred).tolist()
+    out["confusion_normalised"] = confusion(true, pred, normalise=True).round(4).tolist()
+    return out
+
+
+def per_recording(pairs: dict[str, tuple[np.ndarray, np.ndarray]]) -> list[dict]:
+    """One row per recording ``{recording, n_epochs, n_scored, accuracy, ..., kappa}`` from ``{name: (true, pred)}``."""
+    rows = []
+    for name, (true, pred) in pairs.items():
+        m = classification_metrics(true, pred)
+        rows.append({"recording": name, "n_epochs": int(len(np.asarray(true))), "n_scored": m["n_scored"],
+                     **{k: m[k] for k in SUMMARY}})
+    return rows
+
+
+def spread(rows: list[dict], keys: tuple[str, ...] = SUMMARY) -> dict[str, dict[str, float | None]]:
+    """``{metric: {mean, sd, min, max}}`` over per-recording rows (sample sd, ddof=1; rows with None skipped)."""
+    out = {}
+    for key in keys:
+        values = np.array([r[key] for r in rows if r.get(key) is not None], dtype=float)
+        if not len(values):
+            out[key] = {"mean": None, "sd": None, "min": None, "max": None}
+            continue
+        out[key] = {"mean": float(values.mean()), "sd": float(values.std(ddof=1)) if len(values) > 1 else 0.0,
+                    "min": float(values.min()), "max": float(values.max())}
+    return out
+
+
+def read_scorers(folder: str | Path) -> dict[str, dict[str, np.ndarray]]:
+    """``{scorer: {night: stages (n,)}}`` from a folder of ``scorer_*/<night>.json`` (the DOD-H layout)."""
+    from .annotations import read_hypnogram
+
+    folder = Path(folder)
+    scorers = sorted(p for p in folder.glob("scorer_*") if p.is_dir())
+    if len(scorers) < 2:
+        raise FileNotFoundError(f"{folder} holds fewer than two scorer_* folders of hypnograms")
+    return {p.name: {f.stem: read_hypnogram(f) for f in sorted(p.glob("*.json"))} for p in scorers}
+
+
+def consensus(votes: np.ndarray, priority: np.ndarray) -> np.ndarray:
+    """Majority vote ``(n,)`` of ``votes`` ``(n_scorers, n)`` (-1 votes ignored; -1 where nobody scored).
+
+    A tie goes to the tied stage chosen by the scorer of highest ``priority`` ``(n_scorers,)``.
+    """
+    votes = np.asarray(votes)
+    counts = np.stack([(votes == s).sum(axis=0) for s in LABELS], axis=1)  # (n, 5)
+    best = counts.max(axis=1)
+    tied = counts == best[:, None]
+    out = counts.argmax(axis=1)
+    for i in np.flatnonzero(tied.sum(axis=1) > 1):
+        for scorer in np.argsort(-np.asarray(priority), kind="stable"):
+            if votes[scorer, i] >= 0 and tied[i, votes[scorer, i]]:
+                out[i] = votes[scorer, i]
+                break
+    out[best == 0] = -1
+    return out
+
+
+def inter_scorer_agreement(folder: str | Path) -> dict:
+    """Human reference: agreement among expert scorers of the same nights (e.g. the 5 DOD-H scorers).
+
+    Every metric pools the epochs of all nights that both sides scored. Returns ``pairwise`` (one row per
+    pair of scorers: accuracy, kappa, n_scored), ``vs_consensus`` (one row per scorer against the majority
+    vote of the others; a tie goes to the tied stage chosen by the other scorer with the highest mean
+    pairwise kappa), and ``summary`` (mean, sd, min, max of kappa and accuracy for both).
+    """
+    scorers = read_scorers(folder)
+    names = sorted(scorers)
+    nights = sorted(set.intersection(*(set(v) for v in scorers.values())))
+    if not nights:
+        raise ValueError(f"the scorers in {folder} share no night (file names must match)")
+    votes = {}
+    for night in nights:
+        n = min(len(scorers[s][night]) for s in names)
+        votes[night] = np.stack([scorers[s][night][:n] for s in names])  # (n_scorers, n)
+    stacked = np.concatenate([votes[n] for n in nights], axis=1)
+    pairwise = [{"scorer_a": names[a], "scorer_b": names[b], **agreement(stacked[a], stacked[b])}
+                for a, b in combinations(range(len(names)), 2)]
+    mean_kappa = np.array([np.mean([p["kappa"] for p in pairwise if name in (p["scorer_a"], p["scorer_b"])])
+                           for name in names])
+    vs = []
+    for i, name in enumerate(names):
+        others = [j for j in range(len(names)) if j != i]
+        reference = np.concatenate([consensus(votes[n][others], mean_kappa[others]) for n in nights])
+        vs.append({"scorer": name, **agreement(reference, stacked[i])})
+    return {"folder": str(folder), "n_nights": len(nights), "scorers": names, "pairwise": pairwise,
+            "vs_consensus": vs, "summary": {"pairwise": spread(pairwise, ("kappa", "accuracy")),
+                                            "vs_consensus": spread(vs, ("kappa", "accuracy"))}}

@@ -48,3 +48,25 @@ def model_file(tmp_path):
 
     torch.manual_seed(0)
     return save_model(STQS(STQSConfig(variant="cnnlstm")).eval(), tmp_path / "model.pt", {"name": "test-model"})
+
+
+def write_synthetic_store(path: Path, n_nights: int = 6, n_epochs: int = 48, seed: int = 0,
+                          unscored: bool = True) -> Path:
+    """An epoch store of learnable synthetic nights: each stage a sinusoid of its own frequency plus noise,
+    z-scored per epoch and channel; stages in runs, N2 the most frequent; the first epoch unscored."""
+    from stqs_core import EpochStore
+
+    rng = np.random.default_rng(seed)
+    t = np.arange(3750) / 125.0
+    freqs = np.array([10.0, 6.0, 13.0, 1.5, 4.0])  # W, N1, N2, N3, REM
+    with EpochStore(path, "w") as store:
+        for night in range(n_nights):
+            runs = rng.choice(5, size=n_epochs, p=[0.2, 0.1, 0.4, 0.15, 0.15])
+            labels = np.repeat(runs, rng.integers(1, 5, size=n_epochs))[:n_epochs].astype(np.int8)
+            phase = rng.uniform(0, 2 * np.pi, (n_epochs, 5, 1))
+            x = np.sin(2 * np.pi * freqs[labels][:, None, None] * t + phase) + rng.standard_normal((n_epochs, 5, 3750))
+            x = (x - x.mean(-1, keepdims=True)) / x.std(-1, keepdims=True)
+            if unscored:
+                labels[0] = -1
+            store.append(f"night{night:02d}", x.astype(np.float32), labels)
+    return path

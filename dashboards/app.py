@@ -1,0 +1,355 @@
+"""The STQS dashboard: one night, its hypnogram, and why the network scored it so.
+
+Run ``panel serve dashboards/app.py`` (or ``stqs dashboard``). It opens on a simulated demo night scored by the
+default model; the sidebar picks another recording (EDF path, HDF5 store, upload) or model. URL arguments set the
+start state, e.g. ``?hours=1&seed=3&epoch=40&band=8,12&modalities=eeg,eog&mode=pass&model=path/to/model.pt``;
+the environment variable ``STQS_DASHBOARD_HOURS`` sets the demo night's length when the URL does not.
+
+The heavy work (preprocessing, scoring, occlusion, filters, AASM rules) is ``stqs_core``'s, cached per night and
+model in :mod:`sources`; this module holds the state (a :class:`param.Parameterized`) and lays out the views.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from pathlib import Path
+
+import holoviews as hv
+import numpy as np
+import panel as pn
+import param
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # the sibling modules, also when imported from elsewhere
+
+import sources  # noqa: E402
+import views  # noqa: E402
+from stqs_core.constants import EPOCH_SEC, ROLES, STAGES  # noqa: E402
+from stqs_core.metrics import agreement  # noqa: E402
+
+logger = logging.getLogger(__name__)
+
+hv.extension("bokeh", logo=False)
+pn.extension(notifications=True, loading_indicator=True, sizing_mode="stretch_width")
+
+SOURCES = ("demo night", "EDF file", "HDF5 store", "upload")
+CONTEXT = 1
+"""Epochs shown on each side of the selected one in the epoch viewer."""
+
+
+class Dashboard(param.Parameterized):
+    """State of one browser session; the views depend on these parameters."""
+
+    source = param.Selector(default=SOURCES[0], objects=list(SOURCES), doc="where the night comes from")
+    hours = param.Number(8.0, bounds=(0.1, 12.0), doc="length of the demo night (h)")
+    seed = param.Integer(0, bounds=(0, None), doc="seed of the demo night")
+    edf_path = param.String("", doc="EDF/BDF file on the server")
+    eeg = param.String("", doc="EEG channel names, comma-separated (empty: found by preset)")
+    eog = param.String("", doc="EOG channel names, left then right")
+    emg = param.String("", doc="chin EMG channel name")
+    preset = param.Selector(default="any", objects=["any", "shhs", "sleep-edf", "aasm"], doc="channel-name preset")
+    store_path = param.String("", doc="HDF5 epoch store on the server")
+    store_recording = param.String("", doc="recording name in the store")
+    model = param.Selector(default=None, objects=[], doc="shipped model or published checkpoint")
+    model_path = param.String("", doc="or a model file (.pt, or a published STQS .tar); overrides the list")
+    load = param.Action(lambda self: self.load_night(), label="Load night and model")
+
+    epoch = param.Integer(0, bounds=(0, None), doc="selected epoch")
+    band = param.Range((12.0, 16.0), bounds=(0.0, 30.0), doc="occluded frequency band (Hz)")
+    modalities = param.ListSelector(default=["eeg"], objects=list(ROLES), doc="modalities the band is occluded in")
+    mode = param.Selector(default="stop", objects=["stop", "pass"], doc="remove the band, or keep only the band")
+
+    night = param.ClassSelector(class_=sources.Night, precedence=-1)
+    model_key = param.String("", precedence=-1)
+    model_warning = param.String("", precedence=-1)
+
+    def __init__(self, **params):
+        choices = sources.model_choices()
+        key, warning = sources.default_model()
+        super().__init__(**params)
+        self.param.model.objects = list(choices.values())
+        self.param.model.names = choices
+        if self.model is None:
+            self.model = key if key in choices.values() else next(iter(choices.values()))
+        self.model_warning = warning
+        self.upload_input = pn.widgets.FileInput(accept=".edf,.bdf", label="EDF upload (small files)")
+        self.alert = pn.pane.Alert("", alert_type="danger", visible=False)
+        self.load_night()
+
+    # ------------------------------------------------------------ loading
+
+    def load_night(self) -> None:
+        """Read the chosen night and model and score it; a bad choice leaves the current night with a message."""
+        try:
+            night = self._read_night()
+            model_key = self.model_path.strip() or self.model
+            proba = sources.probabilities(night, model_key)
+        except Exception as err:  # any bad file or channel map must become a message, not a dead page
+            logger.warning("loading failed: %s", err)
+            self.alert.object = f"**Could not load:** {err}"
+            self.alert.visible = True
+            if pn.state.curdoc is not None and pn.state.notifications is not None:
+                pn.state.notifications.error(f"Could not load: {err}", duration=8000)
+            return
+        self.alert.visible = False
+        self.param.epoch.bounds = (0, len(proba) - 1)
+        self.param.update(night=night, model_key=model_key, epoch=min(self.epoch, len(proba) - 1))
+
+    def _read_night(self) -> sources.Night:
+        channels = {role: tuple(n.strip() for n in getattr(self, role).split(",") if n.strip()) or None
+                    for role in ROLES}
+        channels["preset"] = None if self.preset == "any" else self.preset
+        if self.source == "demo night":
+            return sources.demo_night(float(self.hours), int(self.seed))
+        if self.source == "EDF file":
+            if not self.edf_path.strip():
+                raise ValueError("give the path of an EDF/BDF file on the server")
+            return sources.edf_night(self.edf_path.strip(), **channels)
+        if self.source == "HDF5 store":
+            if not self.store_path.strip():
+                raise ValueError("give the path of an HDF5 epoch store (made by `stqs prepare`)")
+            name = self.store_recording.strip() or sources.store_recordings(self.store_path.strip())[0]
+            return sources.store_night(self.store_path.strip(), name)
+        if not self.upload_input.value:
+            raise ValueError("choose an EDF file to upload first")
+        return sources.upload_night(self.upload_input.value, self.upload_input.filename, **channels)
+
+    # ------------------------------------------------------------ derived data (cached in sources)
+
+    @param.depends("night", "model_key")
+    def original(self) -> np.ndarray:
+        """Probabilities ``(n_epochs, 5)`` of the unaltered night."""
+        return sources.probabilities(self.night, self.model_key)
+
+    @param.depends("night", "model_key", "band", "modalities", "mode")
+    def occluded(self) -> np.ndarray | None:
+        """Stages after occluding :attr:`band` in :attr:`modalities`; None when nothing is occluded or it failed."""
+        if not self.modalities:
+            return None
+        try:
+            return sources.occluded_stages(self.night, self.model_key, tuple(float(b) for b in self.band),
+                                           tuple(self.modalities), self.mode)
+        except Exception as err:  # shown in the page, the views go on without the occlusion
+            logger.warning("occlusion failed: %s", err)
+            self.alert.object, self.alert.visible = f"**Occlusion failed:** {err}", True
+            return None
+
+    # ------------------------------------------------------------ views
+
+    @param.depends("night", "model_key", "band", "modalities", "mode")
+    def hypnogram(self) -> hv.Overlay:
+        pred = self.original().argmax(1)
+        occluded = self.occluded()
+        return views.hypnogram(pred, self.night.true, occluded).opts(framewise=True)
+
+    @param.depends("epoch")
+    def selection(self) -> hv.VSpan:
+        return views.selected_span(self.epoch)
+
+    @param.depends("night", "model_key")
+    def probability_strip(self) -> hv.Overlay:
+        return views.probability_strip(self.original()).opts(framewise=True)
+
+    @param.depends("night", "model_key", "band", "modalities", "mode")
+    def summary(self) -> pn.Column:
+        """Agreement and kappa, the number of changed epochs, and the change in stage shares."""
+        pred = self.original().argmax(1)
+        occluded = self.occluded()
+        lines = [f"{self.night.name} scored by {sources.model_label(self.model_key)}: **{len(pred)} epochs** "
+                 f"({len(pred) * EPOCH_SEC / 3600:.1f} h)"]
+        if self.night.true is not None:
+            score = agreement(self.night.true, pred)
+            if score["n_scored"]:
+                lines.append(f"vs expert: accuracy **{score['accuracy']:.3f}**, Cohen's kappa **{score['kappa']:.3f}**")
+        if occluded is None:
+            lines.append("no occlusion (pick a modality)")
+            return pn.Column(pn.pane.Markdown("  \n".join(lines), css_classes=["stqs-summary"]))
+        n_changed = int((occluded != pred).sum())
+        what = "removed from" if self.mode == "stop" else "kept alone in"
+        lines.append(f"{self.band[0]:g}-{self.band[1]:g} Hz {what} {', '.join(m.upper() for m in self.modalities)}: "
+                     f"**<span class='stqs-changed' data-changed='{n_changed}'>{n_changed}</span> changed epochs** "
+                     f"({n_changed / len(pred):.1%})")
+        if self.night.true is not None:
+            score = agreement(self.night.true, occluded)
+            if score["n_scored"]:
+                lines.append(f"occluded vs expert: accuracy {score['accuracy']:.3f}, kappa {score['kappa']:.3f}")
+        shares = views.stage_shares(pred, occluded)
+        return pn.Row(pn.pane.Markdown("  \n".join(lines), css_classes=["stqs-summary"]),
+                      pn.pane.DataFrame(shares, index=False, width=340, sizing_mode=None),
+                      pn.pane.HoloViews(views.share_bars(shares), sizing_mode="fixed"))
+
+    @param.depends("night", "model_key", "epoch")
+    def epoch_header(self) -> pn.pane.Markdown:
+        i = self.epoch
+        pred = self.original()[i]
+        true = "—" if self.night.true is None or self.night.true[i] < 0 else STAGES[self.night.true[i]]
+        head = (f"<span class='stqs-epoch' data-epoch='{i}'>Epoch {i}</span> "
+                f"({_clock(i * EPOCH_SEC)}–{_clock((i + 1) * EPOCH_SEC)}): expert **{true}**, model "
+                f"**{STAGES[pred.argmax()]}** (p = {pred.max():.2f}); {CONTEXT} epoch either side")
+        if self.night.recording is None:
+            head += "  \n*HDF5 stores hold the preprocessed epochs only: signals are z-scored, not µV.*"
+        return pn.pane.Markdown(head)
+
+    def channel(self, row: int, night: sources.Night, epoch: int) -> hv.Overlay:
+        """Channel ``row`` of the selected epoch with :data:`CONTEXT` epochs either side, in µV."""
+        first, last = max(epoch - CONTEXT, 0), min(epoch + CONTEXT + 1, len(night.epochs))
+        if night.recording is not None:
+            rec = night.recording
+            lo, hi = (int(round(e * EPOCH_SEC * rec.sfreq)) for e in (first, last))
+            signal, sfreq, label = rec.data[row, lo:hi], rec.sfreq, f"{rec.channel_names[row]} µV"
+        else:
+            signal, sfreq, label = night.epochs[first:last, row].ravel(), 125.0, f"{_ROW_NAMES[row]} (z)"
+        t = first * EPOCH_SEC + np.arange(len(signal)) / sfreq
+        return views.channel_trace(t, signal, row, label, (epoch * EPOCH_SEC, (epoch + 1) * EPOCH_SEC), row == 4)
+
+    def epoch_viewer(self) -> pn.Column:
+        """The five channels of the selected epoch and its neighbours; plots update in place."""
+        channels = [hv.DynamicMap(pn.bind(self.channel, row, self.param.night, self.param.epoch))
+                    for row in range(5)]
+        layout = hv.Layout(channels).cols(1).opts(shared_axes=True)
+        return pn.Column(self.epoch_header, pn.pane.HoloViews(layout, height=4 * 105 + 135 + 20))
+
+    @param.depends("night", "model_key", "epoch")
+    def time_occlusion(self) -> pn.Column:
+        """Where in the selected epoch the decision lives: a 5-s window zeroed at each second, all channels."""
+        result = _guard(sources.time_occlusion, self.night, self.model_key, self.epoch)
+        if isinstance(result, pn.pane.Alert):
+            return result
+        stage = STAGES[result.stage]
+        title = f"epoch {self.epoch}: {stage} (p = {result.proba[result.stage]:.2f})"
+        changed = result.windows["changed"].mean()
+        top = result.per_sample["mean_drop"].abs().max()
+        note = (f"Red: zeroing a 5-s window (all channels) around that time lowers p({stage}) (darkest: by "
+                f"{top:.3f}); blue: raises it. {changed:.0%} of the {len(result.windows)} windows change the "
+                "decision. Signals as the network sees them (filtered, z-scored).")
+        plot = views.time_occlusion_map(self.night.epochs[self.epoch], result.per_sample, _ROW_NAMES, title)
+        return pn.Column(pn.pane.Markdown(note), pn.pane.HoloViews(plot, height=4 * 105 + 135 + 40))
+
+    @param.depends("model_key")
+    def filters(self) -> pn.Column:
+        """The learned layer-1 kernels and frequency responses per modality, AASM bands shaded."""
+        result = _guard(sources.filters, self.model_key)
+        if isinstance(result, pn.pane.Alert):
+            return result
+        responses, kernels, peaks = result
+        layer1 = peaks[peaks.layer == 1].assign(peak=lambda d: [f"{f:.1f} Hz {b}" for f, b in zip(d.peak_hz, d.band)])
+        layer1 = layer1.pivot(index="modality", columns="filter", values="peak").reindex(list(ROLES))
+        return pn.Column(pn.pane.HoloViews(views.filter_responses(responses, kernels), sizing_mode="fixed"),
+                         "**Peak of each layer-1 kernel** (and its AASM band), one column per filter",
+                         pn.pane.DataFrame(layer1, sizing_mode=None))
+
+    @param.depends("night", "model_key")
+    def importance(self) -> pn.Column:
+        """Modality importance bars and the AASM correspondence table with its explanation per rule."""
+        table = _guard(sources.modality_importance, self.night, self.model_key)
+        report = _guard(sources.aasm_report, self.night, self.model_key)
+        parts = [table if isinstance(table, pn.pane.Alert) else pn.pane.HoloViews(
+            views.modality_importance(table), height=300)]
+        if isinstance(report, pn.pane.Alert):
+            return pn.Column(*parts, report)
+        columns = [c for c in ("stage", "rule", "evidence", "evidence_occlusion", "evidence_rank", "top_occlusion",
+                               "agrees") if c in report]
+        who = "expert" if self.night.true is not None else "model's own"
+        parts += [f"#### AASM rules vs what the model relies on: {int(report.agrees.sum())} of {len(report)} agree",
+                  f"Each band is removed from each modality in turn (15 occlusions); a rule agrees when its "
+                  f"evidence is among the 2 occlusions that most specifically lower its stage's probability "
+                  f"({who} stages).",
+                  pn.pane.DataFrame(report[columns], index=False, na_rep="—", float_format="{:.0f}".format,
+                                    stylesheets=["td, th {text-align: left !important;}"]),
+                  pn.pane.Markdown("\n".join(f"- {e}" for e in report.explanation))]
+        return pn.Column(*parts)
+
+    @param.depends("source")
+    def source_fields(self) -> pn.Param:
+        fields = {"demo night": ["hours", "seed"], "EDF file": ["edf_path", "eeg", "eog", "emg", "preset"],
+                  "HDF5 store": ["store_path", "store_recording"], "upload": ["eeg", "eog", "emg", "preset"]}
+        widgets = pn.Param(self.param, parameters=fields[self.source], show_name=False)
+        return pn.Column(widgets, self.upload_input) if self.source == "upload" else widgets
+
+    # ------------------------------------------------------------ layout
+
+    def _select_epoch(self, x: float | None = None, **_) -> None:
+        if x is not None and self.night is not None:
+            self.epoch = int(np.clip(x * views.HOUR, 0, len(self.night.epochs) - 1))
+
+    def controls(self) -> pn.Column:
+        band = pn.widgets.RangeSlider(label="Band (Hz)", start=0.0, end=30.0, step=0.5, value=self.band)
+        band.param.watch(lambda e: setattr(self, "band", tuple(e.new)), "value_throttled")
+        model = pn.Param(self.param, parameters=["model", "model_path"], show_name=False,
+                         widgets={"model": {"type": pn.widgets.Select, "name": "Model"}})
+        return pn.Column(
+            "### Night and model", pn.widgets.Select.from_param(self.param.source), self.source_fields, model,
+            pn.widgets.Button.from_param(self.param.load, button_type="primary"),
+            "### Spectral occlusion", band,
+            pn.widgets.CheckButtonGroup.from_param(self.param.modalities),
+            pn.widgets.RadioButtonGroup.from_param(self.param.mode),
+            pn.pane.Markdown("*stop*: the band is removed; *pass*: only the band is kept. The night is re-scored "
+                             "on release of the slider."),
+            "### Epoch", pn.widgets.IntInput.from_param(self.param.epoch, label="Selected epoch (or click the "
+                                                        "hypnogram)", css_classes=["stqs-epoch-input"]),
+        )
+
+    def main(self) -> pn.Column:
+        selection = hv.DynamicMap(self.selection)
+        tap = hv.streams.Tap(source=selection)  # on a single-element layer: HoloViews links it to the whole plot
+        tap.add_subscriber(self._select_epoch)
+        night_plot = (hv.DynamicMap(self.hypnogram) * selection).opts(
+            hv.opts.Overlay(responsive=True, height=260, legend_position="right", framewise=True))
+        warning = pn.pane.Alert(self.model_warning, alert_type="warning", visible=bool(self.model_warning))
+        lazy = {name: pn.param.ParamMethod(method, lazy=True) for name, method in (
+            ("Time occlusion", self.time_occlusion), ("Filters", self.filters),
+            ("Modalities and AASM rules", self.importance))}
+        tabs = pn.Tabs(("Epoch viewer", self.epoch_viewer()), *lazy.items(), dynamic=True)
+        return pn.Column(warning, self.alert, pn.pane.HoloViews(night_plot, sizing_mode="stretch_width"),
+                         pn.pane.HoloViews(hv.DynamicMap(self.probability_strip), sizing_mode="stretch_width"),
+                         self.summary, tabs)
+
+
+_ROW_NAMES = ["EEG 1", "EEG 2", "EOG L", "EOG R", "EMG"]
+
+
+def _guard(compute, *args):
+    """``compute(*args)``, or an Alert saying what failed: one broken view never takes the page down."""
+    try:
+        return compute(*args)
+    except Exception as err:
+        logger.warning("%s failed: %s", compute.__name__, err)
+        return pn.pane.Alert(f"**{compute.__name__.replace('_', ' ')} failed:** {err}", alert_type="danger")
+
+
+def _clock(seconds: float) -> str:
+    h, rest = divmod(int(seconds), 3600)
+    return f"{h:02d}:{rest // 60:02d}:{rest % 60:02d}"
+
+
+def url_settings(args: dict[str, list[bytes]], environ: dict[str, str] = os.environ) -> dict:
+    """Parameters from URL arguments (``?hours=1&band=8,12``) and ``STQS_DASHBOARD_HOURS``; bad values are skipped."""
+    text = {k: v[0].decode() for k, v in args.items() if v}
+    if "hours" not in text and "STQS_DASHBOARD_HOURS" in environ:
+        text["hours"] = environ["STQS_DASHBOARD_HOURS"]
+    parsers = {"hours": float, "seed": int, "epoch": int, "band": lambda v: tuple(float(b) for b in v.split(",")),
+               "modalities": lambda v: [m for m in v.split(",") if m], "mode": str, "model": str}
+    settings: dict = {}
+    for name, parse in parsers.items():
+        if name in text:
+            try:
+                settings["model_path" if name == "model" else name] = parse(text[name])
+            except ValueError:
+                logger.warning("ignored the URL argument %s=%r", name, text[name])
+    return settings
+
+
+def create_app(**settings) -> pn.template.BootstrapTemplate:
+    """The whole page for one session."""
+    try:
+        dash = Dashboard(**settings)
+    except ValueError as err:  # a URL argument out of range: open with the defaults and say so
+        dash = Dashboard()
+        dash.alert.param.update(object=f"**Ignored the URL arguments:** {err}", visible=True)
+    spinner = pn.indicators.LoadingSpinner(value=pn.state.param.busy, width=30, height=30, sizing_mode="fixed")
+    return pn.template.BootstrapTemplate(title="STQS — interpretable sleep staging", sidebar=[dash.controls()],
+                                         main=[dash.main()], header=[spinner], sidebar_width=330)
+
+
+if pn.state.served:
+    create_app(**url_settings(pn.state.session_args or {})).servable()

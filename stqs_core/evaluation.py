@@ -1,0 +1,209 @@
+"""Evaluate a model on the recordings of epoch stores: one report (dict) that notebooks and the dashboard read.
+
+Report keys (``report.json``; ``per_recording.csv`` holds the ``per_recording`` table):
+
+- ``format`` ``"stqs-evaluation/1"``; ``date`` (UTC ISO); ``model`` ``{path, name, variant, imbalance,
+  training_data}``; ``data`` (store paths); ``split`` (``"test"``, ``"validation"``, ``"train"`` or ``"all"``);
+  ``recordings`` (names scored).
+- ``n_recordings``, ``n_epochs``, ``n_scored`` (unscored epochs are left out of every metric).
+- ``overall`` ``{accuracy, balanced_accuracy, macro_f1, weighted_f1, kappa}`` over all scored epochs pooled.
+- ``per_stage`` ``{W|N1|N2|N3|REM: {precision, recall, f1, support}}``.
+- ``confusion`` ``{labels, counts, normalised}``: 5x5 lists, rows true stage, columns predicted; ``counts``
+  sums to ``n_scored``; ``normalised`` rows sum to 1.
+- ``per_recording``: list of ``{recording, n_epochs, n_scored, accuracy, balanced_accuracy, macro_f1,
+  weighted_f1, kappa}``; ``per_recording_spread`` ``{metric: {mean, sd, min, max}}``; ``best_recording`` and
+  ``worst_recording`` (by kappa).
+- ``hypnograms`` ``{recording: {"true": [...], "pred": [...]}}`` stage codes per epoch (-1 unscored).
+- ``human_reference``: :func:`~stqs_core.metrics.inter_scorer_agreement` on DOD-H's five experts, or None
+  where that folder is absent.
+- ``files`` (after :func:`write_report`): ``{json, csv, hypnograms, confusion}`` paths.
+"""
+from __future__ import annotations
+
+import csv
+import json
+import logging
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+
+from ._atomic import atomic_path
+from .checkpoint import load_model
+from .constants import STAGES
+from .metrics import SUMMARY, classification_metrics, inter_scorer_agreement, per_recording, spread
+from .model import STQS
+from .sampling import EpochSource
+
+logger = logging.getLogger(__name__)
+
+FORMAT = "stqs-evaluation/1"
+SPLITS = ("test", "validation", "train", "all")
+DOD_H = Path(__file__).resolve().parents[2] / "shared" / "data" / "hypnograms" / "dod-h"
+"""The five-scorer DOD-H hypnograms (read-only material beside the repository), the human reference."""
+
+
+def predict_recordings(model: STQS, source: EpochSource, recordings: list[str],
+                       batch_size: int = 64) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """``{recording: (true stages (n,), probabilities (n, 5))}``, each night scored whole and in order."""
+    return {rid: (source.labels(rid), model.predict_proba(source.read(rid), batch_size)) for rid in recordings}
+
+
+def select_recordings(model: STQS, source: EpochSource, split: str) -> list[str]:
+    """The recordings of ``source`` in the model card's ``split`` (or all of them for ``"all"``).
+
+    Names are matched by store stem and recording name, then by recording name alone.
+    """
+    if split not in SPLITS:
+        raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
+    if split == "all":
+        return source.recordings
+    card = model.info.get("model_card", {})
+    if split not in card.get("split", {}):
+        raise ValueError(f"the model card holds no {split!r} split (not trained by `stqs train`?); use --split all")
+    stems = [Path(d["path"]).stem for d in card.get("data", [])]
+
+    def key(rid: str, default_stem: str | None) -> tuple[str | None, str]:
+        stem, _, name = rid.rpartition(":") if ":" in rid else (default_stem, "", rid)
+        return stem, name
+
+    wanted = {key(r, stems[0] if len(stems) == 1 else None) for r in card["split"][split]}
+    here = {rid: key(rid, source.paths[0].stem if len(source.paths) == 1 else None) for rid in source.recordings}
+    chosen = [rid for rid, k in here.items() if k in wanted]
+    if not chosen:
+        names = {name for _, name in wanted}
+        chosen = [rid for rid, (_, name) in here.items() if name in names]
+    if not chosen:
+        raise ValueError(f"none of the model's {split} recordings is in {[str(p) for p in source.paths]}; "
+                         "give the stores it was trained on, or use --split all")
+    return chosen
+
+
+def evaluate(model: STQS | str | Path, data: str | Path | list, split: str = "test",
+             human_reference: str | Path | None = DOD_H, batch_size: int = 64) -> dict:
+    """Score the ``split`` recordings of epoch stores ``data`` and compare with their expert stages.
+
+    ``human_reference`` is a folder of ``scorer_*/<night>.json`` hypnograms (None, or absent: no reference).
+    Returns the report described in the module docstring.
+    """
+    path = None
+    if not isinstance(model, STQS):
+        path, model = str(model), load_model(model)
+    data = [Path(p) for p in ([data] if isinstance(data, (str, Path)) else data)]
+    with EpochSource(data) as source:
+        recordings = select_recordings(model, source, split)
+        results = predict_recordings(model, source, recordings, batch_size)
+    pairs = {rid: (true, proba.argmax(1)) for rid, (true, proba) in results.items()}
+    true = np.concatenate([t for t, _ in pairs.values()])
+    pred = np.concatenate([p for _, p in pairs.values()])
+    m = classification_metrics(true, pred)
+    rows = per_recording(pairs)
+    ranked = sorted((r for r in rows if r["kappa"] is not None), key=lambda r: r["kappa"])
+    card = model.info.get("model_card", {})
+    reference = None
+    if human_reference is not None and Path(human_reference).is_dir():
+        reference = inter_scorer_agreement(human_reference)
+    return {"format": FORMAT, "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "model": {"path": path, "name": card.get("name") or (Path(path).stem if path else None),
+                      "variant": model.config.variant, "imbalance": card.get("imbalance"),
+                      "training_data": card.get("training_data")},
+            "data": [str(p) for p in data], "split": split, "recordings": recordings,
+            "n_recordings": len(recordings), "n_epochs": int(len(true)), "n_scored": m["n_scored"],
+            "overall": {k: m[k] for k in SUMMARY}, "per_stage": m["per_stage"],
+            "confusion": {"labels": list(STAGES), "counts": m["confusion"], "normalised": m["confusion_normalised"]},
+            "per_recording": rows, "per_recording_spread": spread(rows),
+            "best_recording": ranked[-1]["recording"] if ranked else None,
+            "worst_recording": ranked[0]["recording"] if ranked else None,
+            "hypnograms": {rid: {"true": t.astype(int).tolist(), "pred": p.astype(int).tolist()}
+                           for rid, (t, p) in pairs.items()},
+            "human_reference": reference}
+
+
+def write_report(report: dict, out_dir: str | Path, figures: bool = True) -> dict[str, Path]:
+    """Write ``report.json``, ``per_recording.csv`` and (``figures``) ``hypnograms.png``, ``confusion.png``
+    into ``out_dir``, each atomically; returns their paths (also stored under ``report["files"]``)."""
+    out = Path(out_dir)
+    files = {"json": out / "report.json", "csv": out / "per_recording.csv"}
+    if figures:
+        files.update(hypnograms=plot_hypnograms(report, out / "hypnograms.png"),
+                     confusion=plot_confusion(report, out / "confusion.png"))
+    report["files"] = {k: str(v) for k, v in files.items()}
+    with atomic_path(files["csv"]) as tmp, open(tmp, "w", newline="") as f:
+        keys = ["recording", "n_epochs", "n_scored", *SUMMARY]
+        writer = csv.DictWriter(f, keys)
+        writer.writeheader()
+        writer.writerows(report["per_recording"])
+    with atomic_path(files["json"]) as tmp:
+        tmp.write_text(json.dumps(report))
+    return files
+
+
+_ORDER = [0, 4, 1, 2, 3]  # hypnogram rows top to bottom: W, REM, N1, N2, N3
+
+
+def plot_hypnograms(report: dict, path: str | Path, recordings: list[str] | None = None) -> Path:
+    """True vs predicted hypnograms of ``recordings`` (default: the best and the worst night by kappa)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from .constants import EPOCH_SEC
+
+    if recordings is None:
+        recordings = list(dict.fromkeys(r for r in (report["best_recording"], report["worst_recording"]) if r))
+    rows = {r["recording"]: r for r in report["per_recording"]}
+    fig, axes = plt.subplots(len(recordings), 1, figsize=(11, 2.6 * max(len(recordings), 1)), squeeze=False)
+    level = np.full(6, np.nan)
+    level[_ORDER] = np.arange(len(_ORDER))  # code -> row; -1 maps to NaN (gap)
+    for ax, rid in zip(axes[:, 0], recordings):
+        hyp = report["hypnograms"][rid]
+        hours = np.arange(len(hyp["true"])) * EPOCH_SEC / 3600
+        for key, style in (("true", dict(color="k", lw=1.2, label="expert")),
+                           ("pred", dict(color="tab:red", lw=0.9, alpha=0.8, label="model"))):
+            ax.step(hours, level[np.asarray(hyp[key])], where="post", **style)
+        ax.set_yticks(range(len(_ORDER)), [STAGES[i] for i in _ORDER])
+        ax.set_ylim(len(_ORDER) - 0.5, -0.5)
+        r = rows[rid]
+        tag = {report["best_recording"]: "best night: ", report["worst_recording"]: "worst night: "}.get(rid, "")
+        ax.set_title(f"{tag}{rid}: accuracy {r['accuracy']:.2f}, kappa {r['kappa']:.2f}", fontsize=10)
+        ax.legend(loc="lower right", fontsize=8, ncol=2)
+    axes[-1, 0].set_xlabel("time (h)")
+    fig.tight_layout()
+    return _save(fig, path)
+
+
+def plot_confusion(report: dict, path: str | Path) -> Path:
+    """Row-normalised confusion matrix with the counts in each cell."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    counts, norm = np.array(report["confusion"]["counts"]), np.array(report["confusion"]["normalised"])
+    fig, ax = plt.subplots(figsize=(4.8, 4.2))
+    im = ax.imshow(norm, cmap="Blues", vmin=0, vmax=1)
+    for i in range(len(STAGES)):
+        for j in range(len(STAGES)):
+            ax.text(j, i, f"{norm[i, j]:.2f}\n({counts[i, j]})", ha="center", va="center", fontsize=7,
+                    color="white" if norm[i, j] > 0.5 else "black")
+    ax.set_xticks(range(len(STAGES)), STAGES)
+    ax.set_yticks(range(len(STAGES)), STAGES)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("expert")
+    o = report["overall"]
+    ax.set_title(f"{report['model'].get('name') or ''} ({report['split']}, {report['n_scored']} epochs)\n"
+                 f"accuracy {o['accuracy']:.2f}, macro-F1 {o['macro_f1']:.2f}, kappa {o['kappa']:.2f}", fontsize=9)
+    fig.colorbar(im, ax=ax, fraction=0.046)
+    fig.tight_layout()
+    return _save(fig, path)
+
+
+def _save(fig, path: str | Path) -> Path:
+    import matplotlib.pyplot as plt
+
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=110, format=path.suffix.lstrip(".") or "png")
+    plt.close(fig)
+    return path

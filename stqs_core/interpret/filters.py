@@ -1,0 +1,150 @@
+"""The learned filters of an STQS model: spatial mixing weights, temporal kernels and their frequency responses.
+
+Weights are the *effective* ones, each batch norm folded into its convolution (as the network applies them in
+eval mode); the folded kernel differs from the raw one by a per-filter scale and the bias only.
+
+Layer 1 (``temporal1``) kernels act on the 125-Hz signal: their responses cover 0-62.5 Hz and their peaks are
+named by AASM band. Layer 2 (``temporal2``) kernels act on layer 1's 8 feature maps *after* 16x max-pooling,
+i.e. at 125 / 16 = 7.8125 Hz: their responses (0-3.9 Hz) describe how fast the envelopes of the layer-1
+outputs may change, one response per input feature map; their peak is that of the power summed over input
+maps, and has no AASM band.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from ..constants import AASM_BANDS, ROLES, SFREQ
+from ..model import STQS
+
+LAYER_SFREQ = {1: SFREQ, 2: SFREQ / 16}
+"""Sampling rate (Hz) of each temporal layer's input (layer 2 follows a max-pool of 16)."""
+
+
+def _layers(model: STQS) -> dict[tuple[str, int], np.ndarray]:
+    """Effective kernels ``(n_filters, n_in, n_taps)`` per (modality, layer)."""
+    net = model._fused()
+    return {(role, layer): getattr(net.blocks[role], f"temporal{layer}")[0].weight.detach().numpy().astype(np.float64)
+            for role in ROLES for layer in (1, 2)}
+
+
+def kernels(model: STQS) -> pd.DataFrame:
+    """Kernel weights over time: one row per (modality, layer, filter, in_channel, tap), with ``time_ms``."""
+    frames = []
+    for (role, layer), w in _layers(model).items():
+        f, c, k = np.indices(w.shape).reshape(3, -1)
+        frames.append(pd.DataFrame({"modality": role, "layer": layer, "filter": f, "in_channel": c, "tap": k,
+                                    "time_ms": k * 1000 / LAYER_SFREQ[layer], "weight": w.ravel()}))
+    return pd.concat(frames, ignore_index=True)
+
+
+def temporal_filters(model: STQS, n_freqs: int = 512) -> pd.DataFrame:
+    """Frequency response of every kernel: one row per (modality, layer, filter, in_channel, freq_hz).
+
+    ``gain_db`` is ``20 log10 |H(f)|`` of the effective kernel (scipy.signal.freqz, ``n_freqs`` points from
+    0 to the layer's Nyquist frequency, see :data:`LAYER_SFREQ`).
+    """
+    from scipy.signal import freqz
+
+    frames = []
+    for (role, layer), w in _layers(model).items():
+        n_filters, n_in, n_taps = w.shape
+        freqs, h = freqz(w.reshape(-1, n_taps).T[..., None], worN=n_freqs, fs=LAYER_SFREQ[layer])  # (F*C, n_freqs)
+        gain = 20 * np.log10(np.maximum(np.abs(h), 1e-12))
+        f, c = np.divmod(np.arange(n_filters * n_in), n_in)
+        frames.append(pd.DataFrame({"modality": role, "layer": layer, "filter": np.repeat(f, n_freqs),
+                                    "in_channel": np.repeat(c, n_freqs), "freq_hz": np.tile(freqs, n_filters * n_in),
+                                    "gain_db": gain.ravel()}))
+    return pd.concat(frames, ignore_index=True)
+
+
+def band_of(freq_hz: float) -> str:
+    """AASM band name of a frequency (Hz), or ``"<0.16 Hz"`` / ``">30 Hz"`` outside them."""
+    for name, (lo, hi) in AASM_BANDS.items():
+        if lo <= freq_hz < hi:
+            return name
+    return f"<{AASM_BANDS['delta'][0]:g} Hz" if freq_hz < AASM_BANDS["delta"][0] else f">{AASM_BANDS['beta'][1]:g} Hz"
+
+
+def filter_peaks(model: STQS, n_freqs: int = 512) -> pd.DataFrame:
+    """Peak frequency of every kernel: one row per (modality, layer, filter).
+
+    ``peak_hz``, ``peak_db`` and ``band`` (AASM band of a layer-1 peak; empty for layer 2, whose peak is that
+    of the power summed over its 8 input maps at 7.8 Hz).
+    """
+    responses = temporal_filters(model, n_freqs)
+    power = responses.assign(power=10 ** (responses.gain_db / 10))
+    summed = power.groupby(["modality", "layer", "filter", "freq_hz"], sort=False)["power"].sum().reset_index()
+    peaks = summed.loc[summed.groupby(["modality", "layer", "filter"], sort=False)["power"].idxmax()]
+    peaks = peaks.assign(peak_hz=peaks.freq_hz, peak_db=10 * np.log10(peaks.power))
+    peaks["band"] = [band_of(f) if layer == 1 else "" for f, layer in zip(peaks.peak_hz, peaks.layer)]
+    return peaks[["modality", "layer", "filter", "peak_hz", "peak_db", "band"]].reset_index(drop=True)
+
+
+def spatial_filters(model: STQS) -> pd.DataFrame:
+    """Spatial mixing of two-channel modalities: one row per (modality, virtual_channel, in_channel).
+
+    ``weight`` and ``bias`` are the effective ones; ``channel`` names the input row (from ``model.info``).
+    """
+    net = model._fused()
+    names = model.info.get("channels", {})
+    rows = []
+    for role in ROLES:
+        spatial = net.blocks[role].spatial
+        if spatial is None:
+            continue
+        w = spatial[0].weight.detach().numpy()[:, :, 0]
+        b = spatial[0].bias.detach().numpy()
+        for v in range(w.shape[0]):
+            for c in range(w.shape[1]):
+                channel = names.get(role, [])[c] if c < len(names.get(role, [])) else f"{role} {c}"
+                rows.append({"modality": role, "virtual_channel": v, "in_channel": c, "channel": channel,
+                             "weight": float(w[v, c]), "bias": float(b[v])})
+    return pd.DataFrame(rows)
+
+
+def plot_filters(model: STQS, path=None, title: str | None = None):
+    """Figure of layer-1 kernels (left) and their frequency responses (right), one row per modality.
+
+    Responses are normalised to each kernel's peak (0 dB); AASM bands are shaded and each peak is marked.
+    Written to ``path`` (PNG) when given. Returns the matplotlib Figure.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    weights, responses, peaks = kernels(model), temporal_filters(model), filter_peaks(model)
+    weights, responses, peaks = (d[d.layer == 1] for d in (weights, responses, peaks))
+    colors = plt.get_cmap("tab10").colors
+    band_colors = ["#dbe9f6", "#e5f5e0", "#fdf2d0", "#fde0dd", "#efe5f5"]
+    fig, axes = plt.subplots(len(ROLES), 2, figsize=(12, 2.8 * len(ROLES)), squeeze=False)
+    for i, role in enumerate(ROLES):
+        ax_k, ax_f = axes[i]
+        kw = weights[weights.modality == role]
+        scale = 1.2 * kw.weight.abs().max()
+        for f, group in kw.groupby("filter"):
+            ax_k.plot(group.time_ms, group.weight / scale - f, color=colors[f % 10], lw=1)
+        ax_k.set_yticks(-np.arange(kw["filter"].nunique()), [f"filter {f}" for f in sorted(kw["filter"].unique())])
+        ax_k.set_title(f"{role.upper()} layer-1 kernels")
+        ax_k.set_xlabel("time (ms)")
+        for (name, (lo, hi)), color in zip(AASM_BANDS.items(), band_colors):
+            ax_f.axvspan(lo, hi, color=color, lw=0)
+            ax_f.text((lo + hi) / 2, 1, name, ha="center", va="top", fontsize=8)
+        rs = responses[responses.modality == role]
+        for f, group in rs.groupby("filter"):
+            peak = peaks[(peaks.modality == role) & (peaks["filter"] == f)].iloc[0]
+            ax_f.plot(group.freq_hz, group.gain_db - peak.peak_db, color=colors[f % 10], lw=1, label=f"{f}")
+            ax_f.plot(peak.peak_hz, 0, "v", color=colors[f % 10], ms=6)
+        ax_f.set_xlim(0, 40)
+        ax_f.set_ylim(-30, 2)
+        ax_f.set_xlabel("frequency (Hz)")
+        ax_f.set_ylabel("gain re. peak (dB)")
+        ax_f.set_title(f"{role.upper()} layer-1 frequency responses (peaks marked)")
+        ax_f.legend(title="filter", fontsize=7, ncol=4, loc="lower right")
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    if path is not None:
+        fig.savefig(path, dpi=90)
+    return fig

@@ -1,0 +1,199 @@
+"""Training data: splits by recording, class-imbalance options, and batches streamed from HDF5 epoch stores.
+
+Recordings are named ``"name"`` when training reads one store and ``"<store stem>:name"`` with several, so
+names stay unique. Unscored epochs (-1) never enter a batch.
+
+Memory rule: a store whose epochs fit in ``cache_bytes`` (default 1 GiB, about 14,000 epochs) is read into
+RAM once; a larger one streams: each training pass visits the recordings in a shuffled order, reads
+``buffer_recordings`` of them at a time (one contiguous HDF5 read each) and shuffles epochs within that buffer.
+"""
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+
+from .constants import STAGES
+from .store import EpochStore
+
+logger = logging.getLogger(__name__)
+
+IMBALANCE = ("none", "oversampling", "weighted-inverse", "weighted-balanced")
+CACHE_BYTES = 1 << 30
+
+
+def split_recordings(names: list[str], fractions: tuple[float, float, float] = (0.7, 0.15, 0.15), seed: int = 0,
+                     validation: list[str] | None = None, test: list[str] | None = None) -> dict[str, list[str]]:
+    """Split recordings (never epochs) into ``{"train", "validation", "test"}``.
+
+    ``validation`` / ``test`` name the recordings explicitly; otherwise a seeded shuffle cuts ``names`` by
+    ``fractions`` (train, validation, test), each non-zero fraction getting at least one recording when
+    there are enough. Returns sorted name lists.
+    """
+    names = sorted(set(names))
+    if validation is not None or test is not None:
+        held = set(validation or []) | set(test or [])
+        unknown = held - set(names)
+        if unknown:
+            raise ValueError(f"split names recordings not in the data: {sorted(unknown)[:5]}")
+        if set(validation or []) & set(test or []):
+            raise ValueError("a recording cannot be in both the validation and the test set")
+        return {"train": [n for n in names if n not in held], "validation": sorted(validation or []),
+                "test": sorted(test or [])}
+    if len(fractions) != 3 or min(fractions) < 0 or not np.isclose(sum(fractions), 1):
+        raise ValueError(f"fractions must be three non-negative numbers summing to 1, got {fractions}")
+    order = [names[i] for i in np.random.default_rng(seed).permutation(len(names))]
+    n = len(order)
+    n_val = int(round(fractions[1] * n))
+    n_test = int(round(fractions[2] * n))
+    if n >= 3:  # a requested set is never empty when there are three recordings or more
+        n_val, n_test = max(n_val, int(fractions[1] > 0)), max(n_test, int(fractions[2] > 0))
+    n_val, n_test = min(n_val, max(n - 1, 0)), min(n_test, max(n - 1 - n_val, 0))
+    return {"train": sorted(order[n_val + n_test:]), "validation": sorted(order[:n_val]),
+            "test": sorted(order[n_val:n_val + n_test])}
+
+
+def class_weights(labels: np.ndarray, option: str, n_classes: int = len(STAGES)) -> np.ndarray | None:
+    """Loss weights ``(n_classes,)`` for ``option``, or None for an unweighted loss.
+
+    ``weighted-inverse``: ``1 - share`` of each class; ``weighted-balanced``: ``n / (n_classes * count)``
+    (scikit-learn's *balanced*; a class absent from ``labels`` gets 1). Unscored labels are ignored.
+    """
+    if option not in IMBALANCE:
+        raise ValueError(f"imbalance must be one of {IMBALANCE}, got {option!r}")
+    if option in ("none", "oversampling"):
+        return None
+    labels = np.asarray(labels)
+    counts = np.bincount(labels[labels >= 0], minlength=n_classes)[:n_classes].astype(float)
+    if counts.sum() == 0:
+        raise ValueError("no scored epochs to compute class weights from")
+    if option == "weighted-inverse":
+        return 1.0 - counts / counts.sum()
+    return np.where(counts > 0, counts.sum() / (n_classes * np.maximum(counts, 1)), 1.0)
+
+
+def epoch_indices(labels: np.ndarray, oversample: bool, rng: np.random.Generator) -> np.ndarray:
+    """Rows of one recording to train on: its scored epochs, each minority class (oversampling) resampled
+    with replacement up to the count of the recording's most frequent class."""
+    labels = np.asarray(labels)
+    scored = np.flatnonzero(labels >= 0)
+    if not oversample or len(scored) == 0:
+        return scored
+    classes, counts = np.unique(labels[scored], return_counts=True)
+    extra = [rng.choice(scored[labels[scored] == c], counts.max() - n) for c, n in zip(classes, counts)
+             if n < counts.max()]
+    return np.concatenate([scored, *extra])
+
+
+def n_indices(labels: np.ndarray, oversample: bool) -> int:
+    """How many rows :func:`epoch_indices` returns for ``labels`` (it does not depend on the random draw)."""
+    labels = np.asarray(labels)
+    counts = np.bincount(labels[labels >= 0].astype(int), minlength=1)
+    return int((counts > 0).sum() * counts.max()) if oversample else int(counts.sum())
+
+
+class EpochSource:
+    """The recordings of one or more epoch stores, read lazily (or from RAM for small stores, see module doc).
+
+    Parameters
+    ----------
+    paths : list of str | Path
+        Epoch stores (:class:`~stqs_core.store.EpochStore`).
+    cache_bytes : int
+        Stores whose epochs take at most this much are read into memory on first use.
+    """
+
+    def __init__(self, paths: list[str | Path], cache_bytes: int = CACHE_BYTES):
+        self.paths = [Path(p) for p in paths]
+        if not self.paths:
+            raise ValueError("no epoch store given; build one with `stqs prepare`")
+        self.stores = [EpochStore(p) for p in self.paths]
+        multi = len(self.stores) > 1
+        self.index: dict[str, tuple[int, str]] = {}
+        for i, (path, store) in enumerate(zip(self.paths, self.stores)):
+            for name in store.recordings:
+                rid = f"{path.stem}:{name}" if multi else name
+                if rid in self.index:
+                    raise ValueError(f"two stores have the stem {path.stem!r}; rename one so recordings stay unique")
+                self.index[rid] = (i, name)
+        self._labels = {rid: self.stores[i].labels(name) for rid, (i, name) in self.index.items()}
+        self._cached = [s.epochs.size * 4 <= cache_bytes for s in self.stores]
+        self._cache: dict[int, np.ndarray] = {}
+
+    @property
+    def recordings(self) -> list[str]:
+        return list(self.index)
+
+    def labels(self, rid: str) -> np.ndarray:
+        """Stage codes ``(n,)`` of one recording."""
+        return self._labels[rid]
+
+    def n_epochs(self, rid: str) -> int:
+        return len(self._labels[rid])
+
+    def read(self, rid: str, start: int = 0, stop: int | None = None) -> np.ndarray:
+        """Epochs ``(stop - start, 5, 3750)`` float32 of recording ``rid``, rows ``start:stop``."""
+        i, name = self.index[rid]
+        span = self.stores[i].span(name)
+        length = span.stop - span.start
+        stop = length if stop is None else min(stop, length)
+        rows = slice(span.start + start, span.start + stop)
+        if self._cached[i]:
+            if i not in self._cache:
+                logger.info("reading %s into memory", self.paths[i])
+                self._cache[i] = self.stores[i].epochs[:]
+            data = self._cache[i][rows]
+        else:
+            data = self.stores[i].epochs[rows]
+        return data.reshape(len(data), -1, data.shape[-1])
+
+    def close(self) -> None:
+        for store in self.stores:
+            store.close()
+        self._cache.clear()
+
+    def __enter__(self) -> "EpochSource":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def describe(self) -> list[dict]:
+        """One dict per store for a model card: path, recordings, epochs, scored epochs."""
+        out = []
+        for path, store in zip(self.paths, self.stores):
+            labels = store.labels()
+            out.append({"path": str(path), "recordings": len(store.recordings), "epochs": int(len(labels)),
+                        "scored_epochs": int((labels >= 0).sum())})
+        return out
+
+
+def epoch_batches(source: EpochSource, recordings: list[str], batch_size: int, rng: np.random.Generator,
+                  oversample: bool = False, buffer_recordings: int = 4) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """Shuffled batches ``(epochs (B, 5, 3750) float32, labels (B,) int64)`` over scored epochs of ``recordings``.
+
+    Reads ``buffer_recordings`` recordings at a time (all of them when cached: no copy) and shuffles within;
+    the last batch may be smaller.
+    """
+    order = [recordings[i] for i in rng.permutation(len(recordings))]
+    if all(source._cached[source.index[r][0]] for r in order):
+        buffer_recordings = max(len(order), 1)
+    carry: list[tuple[np.ndarray, int]] = []  # (epoch (5, 3750), label) left over from the previous buffer
+    for g in range(0, len(order), buffer_recordings):
+        items = list(carry)
+        for rid in order[g:g + buffer_recordings]:
+            labels = source.labels(rid)
+            rows = epoch_indices(labels, oversample, rng)
+            if len(rows):
+                epochs = source.read(rid)
+                items.extend((epochs[r], int(labels[r])) for r in rows)
+        perm = rng.permutation(len(items))
+        n_full = len(items) // batch_size * batch_size
+        for b in range(0, n_full, batch_size):
+            batch = [items[i] for i in perm[b:b + batch_size]]
+            yield np.stack([x for x, _ in batch]), np.array([y for _, y in batch], np.int64)
+        carry = [(items[i][0].copy(), items[i][1]) for i in perm[n_full:]]
+    if carry:
+        yield np.stack([x for x, _ in carry]), np.array([y for _, y in carry], np.int64)

@@ -1,0 +1,258 @@
+"""The training loop behind :func:`stqs_core.training.train`: stages, early stopping, resume files.
+
+See :mod:`stqs_core.training` for the recipe; this module holds its mechanics.
+"""
+from __future__ import annotations
+
+import copy
+import json
+import logging
+import math
+import time
+from dataclasses import asdict
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ._atomic import atomic_path
+from .fastconv import fast_convolutions
+from .metrics import classification_metrics
+from .model import STQS, STQSConfig
+from .sampling import EpochSource, epoch_batches, n_indices
+
+logger = logging.getLogger(__name__)
+
+STAGE_IDS = {"cnn": 0, "sequence": 1}
+CHUNK = 256
+"""Epochs per CNN call when computing features or validating."""
+
+
+class _Run:
+    """One training run: the model, its history, and the resume file ``<out>.resume``."""
+
+    def __init__(self, config, source: EpochSource, split: dict, weights: np.ndarray | None, out: Path,
+                 on_epoch_end: Callable[[dict, STQS], None] | None, progress: bool):
+        self.config, self.source, self.split, self.progress = config, source, split, progress
+        self.weight = None if weights is None else torch.tensor(weights, dtype=torch.float32)
+        self.resume_path = out.with_name(out.name + ".resume")
+        self.on_epoch_end = on_epoch_end
+        self.history: list[dict] = []
+        self.summary: dict[str, dict] = {}
+        self.saved: dict | None = None
+        self.settings = json.dumps({"config": asdict(config), "split": split}, sort_keys=True, default=list)
+
+    def start(self, resume: bool) -> None:
+        """Build the seeded model, or load the state of ``<out>.resume`` when resuming."""
+        torch.manual_seed(self.config.seed)
+        self.model = STQS(STQSConfig(variant=self.config.variant))
+        if self.config.init_cnn is not None:
+            from .checkpoint import load_model
+
+            self.model.blocks.load_state_dict(load_model(self.config.init_cnn).blocks.state_dict())
+        if not (resume and self.resume_path.is_file()):
+            return
+        saved = torch.load(self.resume_path, map_location="cpu", weights_only=True)
+        if saved["settings"] != self.settings:
+            raise ValueError(f"{self.resume_path} was written with other settings or another split; run with the "
+                             "same options, or delete it to start afresh")
+        self.model.load_state_dict(saved["model"])
+        self.history, self.summary, self.saved = saved["history"], saved["summary"], saved
+        logger.info("resuming from %s: stage %s, pass %d", self.resume_path, saved["stage"], saved["next_epoch"] + 1)
+
+    # ---------------------------------------------------------------- one stage
+    def stage(self, name: str, head: nn.Module | None) -> None:
+        """Train stage ``name`` (``"cnn"`` with classifier ``head``, or ``"sequence"``) to its end."""
+        if self.summary.get(name, {}).get("done"):
+            return
+        cfg, model = self.config, self.model
+        train_cnn = name == "cnn" or cfg.fine_tune_cnn or not cfg.two_stage
+        params = list(head.parameters()) if name == "cnn" else [*model.head.parameters(),
+                                                                *model.classifier.parameters()]
+        if train_cnn:
+            params = [*model.blocks.parameters(), *params]
+        for p in model.parameters():
+            p.requires_grad_(False)
+        for p in params:
+            p.requires_grad_(True)
+        opt = torch.optim.Adam(params, lr=cfg.lr)
+        start, best, best_loss, bad = 0, None, math.inf, 0
+        saved, self.saved = self.saved, None
+        if saved is not None and saved["stage"] == name:
+            if saved["head"] is not None:
+                head.load_state_dict(saved["head"])
+            opt.load_state_dict(saved["optimizer"])
+            start, best, best_loss, bad = saved["next_epoch"], saved["best"], saved["best_loss"], saved["bad"]
+        features = None if train_cnn else self._features(self.split["train"] + self.split["validation"])
+        from tqdm.auto import tqdm
+
+        bar = tqdm(range(start, cfg.epochs), desc=f"train {name}", unit="pass", disable=not self.progress,
+                   initial=start, total=cfg.epochs)
+        for epoch in bar:
+            seed = int(np.random.SeedSequence([cfg.seed, STAGE_IDS[name], epoch]).generate_state(1)[0])
+            torch.manual_seed(seed)
+            rng = np.random.default_rng(seed)
+            tic = time.perf_counter()
+            if name == "cnn":
+                loss, n = self._cnn_pass(head, opt, rng)
+                seconds = time.perf_counter() - tic
+                val = self._validate(lambda x: head(model.features(x)), None)
+            else:
+                loss, n = self._sequence_pass(opt, rng, features, train_cnn)
+                seconds = time.perf_counter() - tic
+                val = self._validate(None, features)
+            monitor = val.get("val_loss", loss)
+            improved = monitor < best_loss or best is None
+            if improved:
+                best_loss, bad = monitor, 0
+                best = {"model": copy.deepcopy(model.state_dict()),
+                        "head": None if head is None or head is model.classifier else copy.deepcopy(head.state_dict())}
+            else:
+                bad += 1
+            row = {"stage": name, "epoch": epoch + 1, "train_loss": loss, "n_train": n, **val,
+                   "seconds": round(seconds, 2), "epochs_per_s": round(n / seconds, 1), "best": improved}  # of the pass
+            self.history.append(row)
+            bar.set_postfix({k: round(v, 4) for k, v in row.items() if k in ("train_loss", "val_loss", "val_kappa")})
+            stop = bad >= cfg.patience or epoch + 1 == cfg.epochs
+            if stop:
+                model.load_state_dict(best["model"])
+                if best["head"] is not None:
+                    head.load_state_dict(best["head"])
+                best_epoch = max(r["epoch"] for r in self.history if r["stage"] == name and r["best"])
+                self.summary[name] = {"epochs_run": epoch + 1, "best_epoch": best_epoch, "best_loss": best_loss,
+                                      "stopped_early": bad >= cfg.patience, "done": True}
+            self._save(name, epoch + 1, head, opt, best, best_loss, bad)
+            if self.on_epoch_end is not None:
+                self.on_epoch_end(row, self.model)
+            if stop:
+                break
+        for p in model.parameters():
+            p.requires_grad_(True)
+
+    def _save(self, name, next_epoch, head, opt, best, best_loss, bad) -> None:
+        state = {"settings": self.settings, "stage": name, "next_epoch": next_epoch, "model": self.model.state_dict(),
+                 "head": None if head is None or head is self.model.classifier else head.state_dict(),
+                 "optimizer": opt.state_dict(), "best": best, "best_loss": best_loss, "bad": bad,
+                 "history": self.history, "summary": self.summary}
+        with atomic_path(self.resume_path) as tmp:
+            torch.save(state, tmp)
+
+    # ---------------------------------------------------------------- passes
+    def _cnn_pass(self, head: nn.Module, opt, rng: np.random.Generator) -> tuple[float, int]:
+        """One pass over the training epochs in shuffled batches (oversampled if asked)."""
+        from tqdm.auto import tqdm
+
+        cfg, model = self.config, self.model
+        oversample = cfg.imbalance == "oversampling"
+        n_total = sum(n_indices(self.source.labels(r), oversample) for r in self.split["train"])
+        batches = epoch_batches(self.source, self.split["train"], cfg.batch_size, rng, oversample)
+        model.train()
+        head.train()
+        bar = tqdm(batches, total=math.ceil(n_total / cfg.batch_size), desc="batches", leave=False,
+                   disable=not self.progress)
+        with fast_convolutions(model):
+            return self._cnn_batches(bar, head, opt)
+
+    def _cnn_batches(self, bar, head: nn.Module, opt) -> tuple[float, int]:
+        model, total, n = self.model, 0.0, 0
+        for x, y in bar:
+            y = torch.from_numpy(y)
+            loss = F.cross_entropy(head(model.features(torch.from_numpy(x))), y, weight=self.weight)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            total, n = total + loss.item() * len(y), n + len(y)
+            bar.set_postfix(loss=f"{total / n:.4f}")
+        return total / max(n, 1), n
+
+    def _sequence_pass(self, opt, rng: np.random.Generator, features: dict | None,
+                       train_cnn: bool) -> tuple[float, int]:
+        """One pass over whole training nights: windows in order, state carried, a step every few windows."""
+        cfg, model, window = self.config, self.model, self.model.config.window
+        model.train()
+        if not train_cnn:
+            model.blocks.eval()
+        nights = [r for r in (self.split["train"][i] for i in rng.permutation(len(self.split["train"])))
+                  if self.source.n_epochs(r) >= window]
+        total, n = 0.0, 0
+        with fast_convolutions(model):
+            for g in range(0, len(nights), cfg.nights_per_batch):
+                loss, scored = self._sequence_group(nights[g:g + cfg.nights_per_batch], opt, features)
+                total, n = total + loss, n + scored
+        return total / max(n, 1), n
+
+    def _sequence_group(self, group: list[str], opt, features: dict | None) -> tuple[float, int]:
+        """Train on a group of nights side by side; returns the summed loss and the scored epochs."""
+        cfg, model, window = self.config, self.model, self.model.config.window
+        total, n = 0.0, 0
+        group = sorted(group, key=lambda r: -self.source.n_epochs(r))
+        n_windows = [self.source.n_epochs(r) // window for r in group]
+        state = None
+        for w0 in range(0, n_windows[0], cfg.bptt_windows):
+            w1 = min(w0 + cfg.bptt_windows, n_windows[0])
+            k = sum(c > w0 for c in n_windows)
+            stops = [min(w1, c) * window for c in n_windows[:k]]
+            x = self._chunk(group[:k], w0 * window, stops, features)  # (k, L, 400)
+            y = torch.full(x.shape[:2], -1, dtype=torch.long)
+            for i, (rid, stop) in enumerate(zip(group, stops)):
+                y[i, :stop - w0 * window] = torch.from_numpy(self.source.labels(rid)[w0 * window:stop].astype(int))
+            logits, labels = [], []
+            for w in range(w0, w1):
+                kw = sum(c > w for c in n_windows)
+                if state is not None:
+                    state = tuple(s[:, :kw].contiguous() for s in state)
+                rows = slice((w - w0) * window, (w - w0 + 1) * window)
+                out, state = model.head(x[:kw, rows], state)
+                logits.append(model.classifier(out).reshape(-1, model.config.n_classes))
+                labels.append(y[:kw, rows].reshape(-1))
+            logits, labels = torch.cat(logits), torch.cat(labels)
+            state = tuple(s.detach() for s in state)
+            scored = int((labels >= 0).sum())
+            if not scored:
+                continue
+            loss = F.cross_entropy(logits, labels, weight=self.weight, ignore_index=-1)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            total, n = total + loss.item() * scored, n + scored
+        return total, n
+
+    def _chunk(self, nights: list[str], start: int, stops: list[int], features: dict | None) -> torch.Tensor:
+        """Features ``(k, max(stops) - start, 400)`` of rows ``start:stop`` of each night, zero-padded."""
+        if features is not None:
+            parts = [features[r][start:stop] for r, stop in zip(nights, stops)]
+        else:
+            epochs = [self.source.read(r, start, stop) for r, stop in zip(nights, stops)]
+            flat = self.model.features(torch.from_numpy(np.concatenate(epochs)))
+            parts = list(torch.split(flat, [len(e) for e in epochs]))
+        return nn.utils.rnn.pad_sequence(parts, batch_first=True)
+
+    @torch.no_grad()
+    def _features(self, recordings: list[str]) -> dict[str, torch.Tensor]:
+        """Frozen-CNN features ``{recording: (n, 400)}`` (eval mode), computed once for the ``sequence`` stage."""
+        self.model.eval()
+        return {r: torch.cat([self.model.features(torch.from_numpy(self.source.read(r, i, i + CHUNK)))
+                              for i in range(0, self.source.n_epochs(r), CHUNK)]) for r in recordings}
+
+    @torch.no_grad()
+    def _validate(self, per_epoch: Callable | None, features: dict | None) -> dict:
+        """Validation loss (weighted like training) and accuracy, kappa, macro-F1 over scored epochs."""
+        if not self.split["validation"]:
+            return {}
+        self.model.eval()
+        logits, labels = [], []
+        for rid in self.split["validation"]:
+            if per_epoch is not None:
+                logits += [per_epoch(torch.from_numpy(self.source.read(rid, i, i + CHUNK)))
+                           for i in range(0, self.source.n_epochs(rid), CHUNK)]
+            else:
+                feats = features[rid] if features is not None else self._features([rid])[rid]
+                logits.append(self.model.classify(feats))
+            labels.append(torch.from_numpy(self.source.labels(rid).astype(np.int64)))
+        logits, labels = torch.cat(logits), torch.cat(labels)
+        loss = F.cross_entropy(logits, labels, weight=self.weight, ignore_index=-1).item()
+        m = classification_metrics(labels.numpy(), logits.argmax(1).numpy())
+        return {"val_loss": loss, "val_accuracy": m["accuracy"], "val_kappa": m["kappa"], "val_macro_f1": m["macro_f1"]}
