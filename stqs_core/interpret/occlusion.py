@@ -110,15 +110,19 @@ class _NightSpectrum:
         return out.reshape(r, n, t).permute(1, 0, 2)
 
 
-def _rezscore(x: torch.Tensor, before: torch.Tensor) -> torch.Tensor:
+def _rezscore(x: torch.Tensor, before_var: torch.Tensor) -> torch.Tensor:
     """Z-score each channel of each epoch of ``x`` ``(N, R, T)`` again; channels the filter emptied become 0.
 
-    A channel-epoch left with less than 1e-3 of its standard deviation in ``before`` (-60 dB) is set to zero
-    rather than blown up back to unit variance.
+    ``before_var`` ``(N, R, 1)`` is each channel-epoch's variance before filtering: one left with less than
+    1e-6 of it (-60 dB) is set to zero rather than blown up back to unit variance.
     """
     var, mean = torch.var_mean(x, -1, keepdim=True, correction=0)
-    scale = torch.where(var > 1e-6 * torch.var(before, -1, keepdim=True, correction=0), var.clamp_min(1e-24).rsqrt(), 0)
+    scale = torch.where(var > 1e-6 * before_var, var.clamp_min(1e-24).rsqrt(), 0)
     return (x - mean).mul_(scale)
+
+
+def _variance(x: torch.Tensor) -> torch.Tensor:
+    return torch.var(x, -1, keepdim=True, correction=0)
 
 
 def _modalities(modalities) -> tuple[str, ...]:
@@ -167,7 +171,7 @@ def occlude_band(epochs, band: tuple[float, float], modalities=ROLES, mode: str 
         index = _index(rows)
         spectrum = _NightSpectrum(x[:, index])
         filtered = spectrum.filtered(band_gain(spectrum.freqs, band, mode, transition))
-        out[:, index] = _rezscore(filtered, x[:, index]) if renormalize else filtered
+        out[:, index] = _rezscore(filtered, _variance(x[:, index])) if renormalize else filtered
     return out.numpy()
 
 
@@ -394,12 +398,14 @@ def frequency_occlusion(model: STQS, epochs, labels=None, bands: dict[str, tuple
     with torch.inference_mode():
         for group in groups:
             rows = _rows(group, None)
-            spectrum = None
+            spectrum = before_var = None
             for name, band in bands.items():
                 if rows and not _passes_all(band, mode):
-                    spectrum = spectrum or _NightSpectrum(night.x[:, _index(rows)])
+                    if spectrum is None:
+                        spectrum = _NightSpectrum(night.x[:, _index(rows)])
+                        before_var = _variance(night.x[:, _index(rows)]) if renormalize else None
                     x = spectrum.filtered(band_gain(spectrum.freqs, band, mode, transition))
-                    x = _rezscore(x, night.x[:, _index(rows)]) if renormalize else x.contiguous()
+                    x = _rezscore(x, before_var) if renormalize else x.contiguous()
                     features.append(night.with_blocks(x, rows))
                 else:
                     features.append(night.features)
