@@ -138,9 +138,6 @@ def write_report(report: dict, out_dir: str | Path, figures: bool = True) -> dic
     return files
 
 
-_ORDER = [0, 4, 1, 2, 3]  # hypnogram rows top to bottom: W, REM, N1, N2, N3
-
-
 def plot_hypnograms(report: dict, path: str | Path, recordings: list[str] | None = None) -> Path:
     """True vs predicted hypnograms of ``recordings`` (default: the best and the worst night by kappa)."""
     import matplotlib
@@ -148,26 +145,18 @@ def plot_hypnograms(report: dict, path: str | Path, recordings: list[str] | None
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from .constants import EPOCH_SEC
+    from .plots import draw_hypnogram
 
     if recordings is None:
         recordings = list(dict.fromkeys(r for r in (report["best_recording"], report["worst_recording"]) if r))
     rows = {r["recording"]: r for r in report["per_recording"]}
     fig, axes = plt.subplots(len(recordings), 1, figsize=(11, 2.6 * max(len(recordings), 1)), squeeze=False)
-    level = np.full(6, np.nan)
-    level[_ORDER] = np.arange(len(_ORDER))  # code -> row; -1 maps to NaN (gap)
     for ax, rid in zip(axes[:, 0], recordings):
         hyp = report["hypnograms"][rid]
-        hours = np.arange(len(hyp["true"])) * EPOCH_SEC / 3600
-        for key, style in (("true", dict(color="k", lw=1.2, label="expert")),
-                           ("pred", dict(color="tab:red", lw=0.9, alpha=0.8, label="model"))):
-            ax.step(hours, level[np.asarray(hyp[key])], where="post", **style)
-        ax.set_yticks(range(len(_ORDER)), [STAGES[i] for i in _ORDER])
-        ax.set_ylim(len(_ORDER) - 0.5, -0.5)
+        hours = draw_hypnogram(ax, np.asarray(hyp["pred"]), np.asarray(hyp["true"]))
+        ax.set_xlim(0, hours[-1])
         r = rows[rid]
-        tag = {report["best_recording"]: "best night: ", report["worst_recording"]: "worst night: "}.get(rid, "")
-        ax.set_title(f"{tag}{rid}: accuracy {r['accuracy']:.2f}, kappa {r['kappa']:.2f}", fontsize=10)
-        ax.legend(loc="lower right", fontsize=8, ncol=2)
+        ax.set_title(f"{rid}: accuracy {r['accuracy']:.2f}, kappa {r['kappa']:.2f}", fontsize=10)
     axes[-1, 0].set_xlabel("time (h)")
     fig.tight_layout()
     return _save(fig, path)

@@ -29,19 +29,11 @@ def plot_hypnogram(pred: np.ndarray, true: np.ndarray | None = None, proba: np.n
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    hours = np.arange(len(pred) + 1) * EPOCH_SEC / 3600
     rows = 2 if proba is not None else 1
     fig, axes = plt.subplots(rows, 1, figsize=figsize, sharex=True, squeeze=False,
                              gridspec_kw={"height_ratios": [3, 1][:rows]})
-    ax = axes[0, 0]
-    if true is not None:
-        level = np.where(np.asarray(true) >= 0, _LEVEL[np.clip(true, 0, 4)], np.nan)
-        ax.stairs(level, hours, baseline=None, color="0.6", lw=2.5, label="expert")
-    ax.stairs(_LEVEL[np.asarray(pred)], hours, baseline=None, color="C3", lw=1, label="model")
-    ax.set_yticks(_LEVEL, STAGES)
-    ax.set_ylim(-0.5, 4.5)
-    ax.legend(loc="upper right", ncols=2, frameon=False)
-    ax.set_title(title)
+    hours = draw_hypnogram(axes[0, 0], pred, true)
+    axes[0, 0].set_title(title)
     if proba is not None:
         strip = axes[1, 0]
         strip.stackplot(hours[:-1], np.asarray(proba).T, colors=STAGE_COLOURS, labels=STAGES, step="post")
@@ -52,3 +44,18 @@ def plot_hypnogram(pred: np.ndarray, true: np.ndarray | None = None, proba: np.n
     axes[-1, 0].set_xlim(0, hours[-1])
     fig.tight_layout()
     return fig
+
+
+def draw_hypnogram(ax, pred: np.ndarray, true: np.ndarray | None = None) -> np.ndarray:
+    """Draw predicted (and expert, -1 as gaps) stages ``(n_epochs,)`` on Matplotlib axes ``ax``; returns the
+    epoch edges in hours ``(n_epochs + 1,)``."""
+    hours = np.arange(len(pred) + 1) * EPOCH_SEC / 3600
+    if true is not None:
+        true = np.asarray(true)
+        level = np.where(true >= 0, _LEVEL[np.clip(true, 0, 4)], np.nan)
+        ax.stairs(level, hours, baseline=None, color="0.6", lw=2.5, label="expert")
+    ax.stairs(_LEVEL[np.asarray(pred)], hours, baseline=None, color="C3", lw=1, label="model")
+    ax.set_yticks(_LEVEL, STAGES)
+    ax.set_ylim(-0.5, 4.5)
+    ax.legend(loc="upper right", ncols=2, frameon=False, fontsize=8)
+    return hours

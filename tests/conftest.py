@@ -70,3 +70,13 @@ def write_synthetic_store(path: Path, n_nights: int = 6, n_epochs: int = 48, see
                 labels[0] = -1
             store.append(f"night{night:02d}", x.astype(np.float32), labels)
     return path
+
+
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """One torch thread for a module's training tests: with other processes on the cores, two threads spin
+    against each other and crawl."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

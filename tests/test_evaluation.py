@@ -15,12 +15,7 @@ from stqs_core.sampling import IMBALANCE
 from .conftest import HYPNOGRAMS, write_synthetic_store
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")

@@ -13,13 +13,7 @@ from stqs_core.training import TrainConfig, train
 from .conftest import write_synthetic_store
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """One torch thread: with other processes on the cores, two threads spin against each other and crawl."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")
