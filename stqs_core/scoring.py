@@ -103,4 +103,10 @@ def score_file(path: str | Path, model: STQS | str | Path = DEFAULT_MODEL, eeg: 
                annotations: str | Path | None = None) -> ScoredNight:
     """Read a PSG file (channels by name, see :func:`~stqs_core.recording.read_recording`) and score it."""
     recording = read_recording(path, eeg=eeg, eog=eog, emg=emg, preset=preset, annotations=annotations)
+    if not isinstance(model, STQS):
+        model = load_model(model)
+    if "SIMULATED" in str(model.info.get("model_card", {}).get("training_data", "")):
+        logger.warning("%s was trained on simulated nights only: on real PSG prefer a published SHHS checkpoint "
+                       "(--model …_oversampling_cnn.tar) or a model trained on your own data (stqs train)",
+                       model.info["model_card"].get("name", "this model"))
     return score_recording(recording, model)

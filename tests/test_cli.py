@@ -91,3 +91,11 @@ def test_demo_writes_a_scored_simulated_night_that_scores_again(model_file, tmp_
     again = tmp_path / "again.csv"  # the demo EDF carries its hypnogram and channel names: plain `stqs score` works
     assert main(["score", str(out / "night.edf"), "--model", str(model_file), "--out", str(again)]) == 0
     assert pd.read_csv(again).true_stage.tolist() == table.true_stage.tolist()
+
+
+def test_scoring_a_file_with_a_model_trained_on_simulated_nights_warns(edf_file, caplog):
+    from stqs_core import score_file
+
+    with caplog.at_level("WARNING"):
+        score_file(edf_file, "stqs-cnn-oversampling-sim")
+    assert "trained on simulated nights only" in caplog.text
