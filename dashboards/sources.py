@@ -16,9 +16,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from stqs_core import STQS, STQSConfig, EpochStore, Recording, load_model, make_epochs, read_recording
-from stqs_core.annotations import fit_to_length
+from stqs_core import STQS, STQSConfig, EpochStore, Recording, load_model, read_recording
 from stqs_core.checkpoint import DEFAULT_MODEL, MODELS_DIR
+from stqs_core.scoring import recording_epochs
 
 logger = logging.getLogger(__name__)
 
@@ -142,10 +142,7 @@ def store_recordings(path: str) -> list[str]:
 
 
 def _from_recording(recording: Recording) -> Night:
-    epochs = make_epochs(recording.data, recording.sfreq, recording.channel_names)
-    true = None
-    if recording.hypnogram is not None:
-        true = fit_to_length(recording.hypnogram, len(epochs.data), recording.name)
+    epochs, true = recording_epochs(recording)
     return Night(recording.name, epochs.data, true, recording, epochs.flags)
 
 

@@ -23,6 +23,11 @@ def _channels(args: argparse.Namespace) -> dict:
     return {"eeg": args.eeg, "eog": args.eog, "emg": args.emg, "preset": args.preset}
 
 
+def _shares(summary: dict) -> str:
+    """``"W 4%, N1 12%, ..."``: the predicted stage shares of a scoring summary."""
+    return ", ".join(f"{s} {v:.0%}" for s, v in summary["predicted_share"].items())
+
+
 def _add_score(sub) -> None:
     p = sub.add_parser("score", help="score a PSG recording: one row per 30-s epoch",
                        description="Score an EDF/BDF recording and write its hypnogram with per-stage probabilities.")
@@ -41,7 +46,7 @@ def _cmd_score(args: argparse.Namespace) -> int:
     night = score_file(args.recording, args.model or DEFAULT_MODEL, annotations=args.annotations, **_channels(args))
     night.write(args.out)
     summary = night.summary()
-    shares = ", ".join(f"{s} {v:.0%}" for s, v in summary["predicted_share"].items())
+    shares = _shares(summary)
     print(f"{summary['recording']}: {summary['n_epochs']} epochs scored ({shares}) -> {args.out}")
     if night.true is not None:
         print(f"against the expert hypnogram ({summary['n_scored']} scored epochs): "
@@ -93,7 +98,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     from .demo import run_demo
 
     summary = run_demo(args.out, args.hours, args.seed, args.model or DEFAULT_MODEL)
-    shares = ", ".join(f"{s} {v:.0%}" for s, v in summary["predicted_share"].items())
+    shares = _shares(summary)
     print(f"demo night: {summary['n_epochs']} epochs scored by {summary['model']} ({shares})\n"
           f"against the simulated truth: accuracy {summary['accuracy']:.3f}, Cohen's kappa {summary['kappa']:.3f}\n"
           f"wrote {args.out}/night.edf, night.events.csv, hypnogram.csv, hypnogram.png")
@@ -234,13 +239,14 @@ def _add_simulate(sub) -> None:
 
 
 def _cmd_simulate(args: argparse.Namespace) -> int:
+    from .constants import EPOCH_SEC
     from .simulate import simulate_night
 
     night = simulate_night(args.hypnogram, hours=args.hours, seed=args.seed, sfreq=args.sfreq,
                            line_noise=args.line_noise, artefacts=not args.no_artefacts, name=args.out.stem)
     written = night.write_edf(args.out, hypnogram=args.hypnogram_format)
     written.append(night.write_events(args.out.with_name(f"{args.out.stem}.events.csv")))
-    hours = len(night.stages) * 30 / 3600
+    hours = len(night.stages) * EPOCH_SEC / 3600
     print(f"simulated {hours:.1f} h ({len(night.stages)} epochs, {len(night.events)} events) at {args.sfreq} Hz:")
     for path in written:
         print(f"  {path}")
@@ -263,16 +269,15 @@ def _add_interpret(sub) -> None:
 
 
 def _cmd_interpret(args: argparse.Namespace) -> int:
-    from .annotations import fit_to_length
     from .checkpoint import DEFAULT_MODEL, load_model
     from .interpret import (filter_peaks, frequency_occlusion, modality_importance, plot_filters, render_markdown,
                             rule_table, spatial_filters, time_occlusion)
-    from .preprocess import make_epochs
     from .recording import read_recording
+    from .scoring import recording_epochs
 
     recording = read_recording(args.recording, annotations=args.annotations, **_channels(args))
-    epochs = make_epochs(recording.data, recording.sfreq, recording.channel_names).data
-    labels = None if recording.hypnogram is None else fit_to_length(recording.hypnogram, len(epochs), recording.name)
+    prepared, labels = recording_epochs(recording)
+    epochs = prepared.data
     model = load_model(args.model or DEFAULT_MODEL)
     args.out.mkdir(parents=True, exist_ok=True)
     occlusion = frequency_occlusion(model, epochs, labels)

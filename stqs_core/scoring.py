@@ -14,7 +14,7 @@ from .annotations import fit_to_length, stage_name
 from .checkpoint import DEFAULT_MODEL, load_model
 from .constants import EPOCH_SEC, STAGES
 from .model import STQS
-from .preprocess import make_epochs
+from .preprocess import Epochs, make_epochs
 from .recording import Recording, read_recording, write_edf
 
 logger = logging.getLogger(__name__)
@@ -86,14 +86,23 @@ class ScoredNight:
         return path
 
 
+def recording_epochs(recording: Recording) -> tuple[Epochs, np.ndarray | None]:
+    """The network input of a recording (:func:`~stqs_core.preprocess.make_epochs`) and its expert stages
+    ``(n_epochs,)`` fitted to the epochs (-1 unscored), or None without a hypnogram."""
+    epochs = make_epochs(recording.data, recording.sfreq, recording.channel_names)
+    true = None
+    if recording.hypnogram is not None:
+        true = fit_to_length(recording.hypnogram, len(epochs.data), recording.name)
+    return epochs, true
+
+
 def score_recording(recording: Recording, model: STQS | str | Path = DEFAULT_MODEL,
                     batch_size: int = 64) -> ScoredNight:
     """Preprocess and score one :class:`~stqs_core.recording.Recording`."""
     if not isinstance(model, STQS):
         model = load_model(model)
-    epochs = make_epochs(recording.data, recording.sfreq, recording.channel_names)
+    epochs, true = recording_epochs(recording)
     proba = model.predict_proba(epochs.data, batch_size=batch_size)
-    true = None if recording.hypnogram is None else fit_to_length(recording.hypnogram, len(proba), recording.name)
     return ScoredNight(recording.name, proba, true, epochs.flags,
                        model.info.get("model_card", {}).get("name") or model.info.get("model_card", {}).get("file", ""))
 

@@ -337,13 +337,6 @@ def _summary(night: _Night, proba: np.ndarray, keys: dict[str, list], labels) ->
     return pd.DataFrame(rows)
 
 
-def _confusion(true: np.ndarray, pred: np.ndarray) -> np.ndarray:
-    """Counts ``(5, 5)``: rows true stage, columns predicted stage; unscored epochs left out."""
-    scored = true >= 0
-    return np.bincount(true[scored] * len(STAGES) + pred[scored], minlength=len(STAGES) ** 2).reshape(
-        len(STAGES), len(STAGES))
-
-
 def _labels(labels, n: int) -> np.ndarray | None:
     if labels is None:
         return None
@@ -416,9 +409,11 @@ def frequency_occlusion(model: STQS, epochs, labels=None, bands: dict[str, tuple
         proba = _softmax(night.classify(torch.stack(features)))
     confusion = {}
     if labels is not None:
-        confusion["original"] = _confusion(labels, night.stages)
+        from ..metrics import confusion as confusion_matrix
+
+        confusion["original"] = confusion_matrix(labels, night.stages)
         for v, key in enumerate(zip(keys["band"], keys["modalities"])):
-            confusion[key] = _confusion(labels, proba[v].argmax(-1))
+            confusion[key] = confusion_matrix(labels, proba[v].argmax(-1))
     return FrequencyOcclusion(_per_epoch(night, proba, keys, labels), _summary(night, proba, keys, labels),
                               confusion, night.proba)
 
