@@ -1,7 +1,8 @@
 """Forward pass of a 960-epoch (8-hour) night through each STQS variant on this machine's CPU.
 
-Run: python benchmarks/bench_model.py [--epochs 960] [--repeats 5]
+Run: python benchmarks/bench_model.py [--epochs 960] [--repeats 5] [--default-malloc]
 Uses the published SHHS checkpoints where ../shared is present, else freshly initialised networks (same cost).
+Calls :func:`stqs_core.allocator.keep_freed_memory` first, as ``stqs`` does, unless ``--default-malloc``.
 """
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from stqs_core import STQS, STQSConfig, load_model
+from stqs_core import STQS, STQSConfig, keep_freed_memory, load_model
 
 CHECKPOINTS = Path(__file__).resolve().parents[2] / "shared" / "reference" / "stqs_shhs_checkpoints"
 STEMS = {"cnn": "model2d_shhs1_4692_5213_allCh_oversampling_cnn",
@@ -24,13 +25,16 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--epochs", type=int, default=960)
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--default-malloc", action="store_true", help="leave glibc's malloc at its defaults")
     args = parser.parse_args()
+    tuned = not args.default_malloc and keep_freed_memory()
     x = np.random.default_rng(0).standard_normal((args.epochs, 5, 3750)).astype(np.float32)
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {args.epochs} epochs")
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {args.epochs} epochs, "
+          f"malloc {'keeps freed memory' if tuned else 'defaults'}")
     for variant, stem in STEMS.items():
         path = CHECKPOINTS / f"{stem}.tar"
         model = load_model(path) if path.exists() else STQS(STQSConfig(variant=variant)).eval()
-        model.predict_logits(x[:64])  # warm-up: the first call builds oneDNN kernels
+        model.predict_logits(x)  # warm-up: oneDNN builds its kernels, the heap grows to its working size
         times = []
         for _ in range(args.repeats):
             start = time.perf_counter()

@@ -1,27 +1,25 @@
 """Training speed of the CNN stage (stage 1): training epochs (30-s samples) per second, 2 torch threads.
 
-    python benchmarks/bench_train.py [--nights 6] [--epochs-per-night 400] [--threads 2]
+    python benchmarks/bench_train.py [--nights 6] [--epochs-per-night 400] [--threads 2] [--default-malloc]
 
 Builds a throw-away store of random epochs, then times one pass of the real stage-1 loop (``stqs_core.training``:
 batching from the store, forward, backward, Adam step) for the cached and the streamed (HDF5) read path, and the
-bare forward+backward+step of the network on one in-memory batch, with PyTorch's convolution backward and with
-:mod:`stqs_core.fastconv` (which the training loop uses). Numbers depend on the load of
-the machine: run it on an idle one.
+bare forward+backward+step of the network on one in-memory batch, through the plain ``nn`` layers and through
+:mod:`stqs_core.fastconv` (what the model runs). Calls :func:`stqs_core.keep_freed_memory` first, as ``stqs``
+does, unless ``--default-malloc``. Numbers depend on the load of the machine: run it on an idle one.
 """
 from __future__ import annotations
 
 import argparse
 import tempfile
 import time
-from contextlib import nullcontext
 from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-from stqs_core import STQS, STQSConfig, EpochStore
-from stqs_core.fastconv import fast_convolutions
+from stqs_core import STQS, STQSConfig, EpochStore, keep_freed_memory
 from stqs_core.training import TrainConfig, train
 
 
@@ -34,24 +32,33 @@ def make_store(path: Path, nights: int, n_epochs: int) -> Path:
     return path
 
 
-def bare_step_rate(batch_size: int, fast: bool, seconds: float = 10.0) -> float:
-    """Epochs/s of forward + backward + Adam step on one in-memory batch (``fast``: :mod:`stqs_core.fastconv`)."""
+def bare_step_rate(batch_size: int, plain: bool, seconds: float = 10.0) -> float:
+    """Epochs/s of forward + backward + Adam step on one in-memory batch.
+
+    ``plain``: the modality blocks through their plain ``nn`` layers instead of :mod:`stqs_core.fastconv`.
+    """
     torch.manual_seed(0)
     model = STQS(STQSConfig(variant="cnn")).train()
     opt = torch.optim.Adam(model.parameters(), 1e-4)
     x, y = torch.randn(batch_size, 5, 3750), torch.randint(0, 5, (batch_size,))
 
+    def features(x):
+        if not plain:
+            return model.features(x)
+        rows = np.cumsum([0] + [block.n_channels for block in model.blocks.values()])
+        return torch.cat([block.reference_forward(x[:, a:b]) for block, a, b in
+                          zip(model.blocks.values(), rows[:-1], rows[1:])], dim=1)
+
     def step():
         opt.zero_grad()
-        F.cross_entropy(model(x), y).backward()
+        F.cross_entropy(model.classify(features(x)), y).backward()
         opt.step()
 
-    with fast_convolutions(model) if fast else nullcontext():
+    step()
+    n, tic = 0, time.perf_counter()
+    while time.perf_counter() - tic < seconds:
         step()
-        n, tic = 0, time.perf_counter()
-        while time.perf_counter() - tic < seconds:
-            step()
-            n += batch_size
+        n += batch_size
     return n / (time.perf_counter() - tic)
 
 
@@ -61,12 +68,15 @@ def main() -> None:
     parser.add_argument("--epochs-per-night", type=int, default=400)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--default-malloc", action="store_true", help="leave glibc's malloc at its defaults")
     args = parser.parse_args()
+    tuned = not args.default_malloc and keep_freed_memory()
     torch.set_num_threads(args.threads)
-    print(f"torch threads: {torch.get_num_threads()}, batch {args.batch_size}")
-    for fast in (False, True, False, True):  # interleaved: the load of a shared machine drifts
-        print(f"bare forward+backward+Adam step, {'fast' if fast else 'PyTorch'} convolution backward: "
-              f"{bare_step_rate(args.batch_size, fast):.0f} epochs/s")
+    print(f"torch threads: {torch.get_num_threads()}, batch {args.batch_size}, "
+          f"malloc {'keeps freed memory' if tuned else 'defaults'}")
+    for plain in (True, False, True, False):  # interleaved: the load of a shared machine drifts
+        print(f"bare forward+backward+Adam step, {'plain nn layers' if plain else 'stqs_core.fastconv'}: "
+              f"{bare_step_rate(args.batch_size, plain):.0f} epochs/s")
     with tempfile.TemporaryDirectory() as tmp:
         store = make_store(Path(tmp) / "bench.h5", args.nights, args.epochs_per_night)
         for label, cache in (("cached", 1 << 30), ("streamed from HDF5", 0)):

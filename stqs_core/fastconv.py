@@ -1,84 +1,90 @@
-"""A faster backward pass for the temporal convolutions while training on CPU.
+"""The layers of an STQS modality block computed fast on CPU, with the same results as the ``nn`` layers.
 
-PyTorch's CPU backward of a one-input-channel ``Conv1d`` with a 64-tap kernel (the first temporal layer of every
-:class:`~stqs_core.model.ModalityBlock`) is slow: its input gradient, an 8-to-1 channel convolution, is computed
-at a few percent of the machine's speed. :class:`Conv1dFunction` computes the same gradients as ordinary
-convolutions that run fast: the input gradient as a *polyphase* convolution (:func:`poly_conv1d`, samples
-grouped in blocks of 16 so that it becomes one convolution with many channels) and the weight gradient as a
-convolution with the batch as channels. Same results to float32 rounding; measured with
-``benchmarks/bench_train.py`` on a shared, loaded 2-core machine: about 1.4x faster training steps with two
-torch threads, no change with one. :func:`fast_convolutions` switches it on for a model's temporal convolutions
-while training; the model, its state dict and inference are untouched.
+The temporal layer (``Conv1d -> BatchNorm1d -> ReLU -> MaxPool1d``) dominates the cost.
+
+A valid 64-tap convolution followed by a max-pool of 16 is computed *polyphase*: the signal is cut into blocks
+of 16 samples, which turns a one-input-channel convolution (which oneDNN runs at a few percent of the machine's
+speed, and whose backward is slower still) into one convolution with 16x the channels and 5 taps, whose output
+channels hold, per filter, the 16 samples of each pooling window side by side. Max-pooling is then a maximum over
+those 16 channels. About 1.25x the multiply-adds of the direct convolution, run at several times its speed;
+only the positions that a pooling window reads are computed, plus, in training, the few tail positions that batch
+norm also counts. In eval mode batch norm is folded into the kernel, and the bias and ReLU are applied after the
+pool (exact: a bias shift and ReLU commute with the maximum). Same results as the ``nn`` layers to float32
+rounding, in training (outputs, gradients, running statistics) and in eval mode (tested against
+:meth:`stqs_core.model.ModalityBlock.reference_forward`). Run :func:`stqs_core.allocator.keep_freed_memory`
+first: these layers allocate multi-MB outputs on every call.
 """
 from __future__ import annotations
 
-from contextlib import contextmanager
-from typing import Iterator
+import functools
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 
-def poly_conv1d(x: torch.Tensor, weight: torch.Tensor, block: int = 16) -> torch.Tensor:
-    """``F.conv1d(x, weight)`` (valid, stride 1, no bias) for ``x`` ``(N, C_in, T)``, ``weight`` ``(C_out, C_in, K)``.
+@functools.lru_cache(maxsize=None)
+def _polyphase_taps(k: int, block: int) -> tuple[np.ndarray, np.ndarray]:
+    """Index into a ``k``-tap kernel (and where it is valid) for output phase ``r``, input phase ``p``, offset ``m``."""
+    taps = (k + block - 2) // block + 1
+    r, p, m = np.ogrid[:block, :block, :taps]
+    tap = block * m + p - r  # output sample block*j + r reads input sample block*(j+m) + p with this tap
+    return tap.clip(0, k - 1), (tap >= 0) & (tap < k)
 
-    Output sample ``block * j + r`` depends on input blocks ``j .. j + ceil(K / block)``, so the signal cut into
-    blocks of ``block`` samples (``(N, C_in * block, T / block)``) convolves with a ``(C_out * block,
-    C_in * block, taps)`` kernel holding the original taps (zeros elsewhere).
+
+def polyphase_kernel(weight: torch.Tensor, block: int) -> torch.Tensor:
+    """The ``(C_out * block, C_in * block, taps)`` kernel equivalent to ``weight`` ``(C_out, C_in, K)``."""
+    cout, cin, k = weight.shape
+    index, valid = (torch.from_numpy(a) for a in _polyphase_taps(k, block))  # cached as NumPy: no inference tensors
+    kernel = weight[:, :, index] * valid  # (C_out, C_in, r, p, m)
+    return kernel.permute(0, 2, 1, 3, 4).reshape(cout * block, cin * block, -1)
+
+
+def pooled_windows(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, pool: int) -> torch.Tensor:
+    """Valid convolution outputs grouped by pooling window: ``(N, C_out, pool, L)`` for ``x`` ``(N, C_in, T)``.
+
+    ``L = (T - K + 1) // pool`` windows (the tail that no window reads is left out); ``[:, f, r, j]`` is
+    output sample ``pool * j + r`` of filter ``f``.
     """
     n, cin, t = x.shape
     cout, _, k = weight.shape
-    length = t - k + 1
-    n_blocks = -(-length // block)
-    taps = (k + block - 2) // block + 1
-    need = (n_blocks + taps - 1) * block
+    length = (t - k + 1) // pool
+    blocks = length + (k + pool - 2) // pool
+    need = blocks * pool  # the last block may run past the signal: those samples meet only zero taps
     x = F.pad(x, (0, need - t)) if need > t else x[:, :, :need]
-    x = x.reshape(n, cin, n_blocks + taps - 1, block).transpose(2, 3).reshape(n, cin * block, -1)
-    r = torch.arange(block)[:, None, None]
-    p = torch.arange(block)[None, :, None]
-    m = torch.arange(taps)[None, None, :]
-    tap = block * m + p - r  # the original tap feeding output phase r from input phase p of block j + m
-    kernel = weight[:, :, tap.clamp(0, k - 1)] * ((tap >= 0) & (tap < k))  # (C_out, C_in, r, p, m)
-    kernel = kernel.permute(0, 2, 1, 3, 4).reshape(cout * block, cin * block, taps)
-    y = F.conv1d(x, kernel).reshape(n, cout, block, n_blocks).transpose(2, 3).reshape(n, cout, -1)
-    return y[:, :, :length]
+    x = x.reshape(n, cin, blocks, pool).transpose(2, 3).reshape(n, cin * pool, blocks)
+    bias = None if bias is None else bias.repeat_interleave(pool)
+    return F.conv1d(x, polyphase_kernel(weight, pool), bias).view(n, cout, pool, length)
 
 
-class Conv1dFunction(torch.autograd.Function):
-    """``F.conv1d(x, weight, bias)`` with the fast backward described in the module docstring."""
-
-    @staticmethod
-    def forward(ctx, x, weight, bias):
-        ctx.save_for_backward(x, weight)
-        return F.conv1d(x, weight, bias)
-
-    @staticmethod
-    def backward(ctx, grad):
-        x, weight = ctx.saved_tensors
-        k = weight.shape[-1]
-        grad_x = grad_w = grad_b = None
-        if ctx.needs_input_grad[0]:  # full correlation with the flipped kernel
-            grad_x = poly_conv1d(F.pad(grad, (k - 1, k - 1)), weight.flip(-1).transpose(0, 1).contiguous())
-        if ctx.needs_input_grad[1]:  # channels <-> batch: one convolution over the whole batch
-            grad_w = F.conv1d(x.transpose(0, 1), grad.transpose(0, 1)).transpose(0, 1)
-        if ctx.needs_input_grad[2]:
-            grad_b = grad.sum((0, 2))
-        return grad_x, grad_w, grad_b
+def fold_batch_norm(conv: nn.Conv1d, bn: nn.BatchNorm1d) -> tuple[torch.Tensor, torch.Tensor]:
+    """Eval-mode ``bn(conv(x))`` as one convolution: its ``(weight, bias)``."""
+    scale = bn.weight * torch.rsqrt(bn.running_var + bn.eps)
+    return conv.weight * scale[:, None, None], (conv.bias - bn.running_mean) * scale + bn.bias
 
 
-def _forward(conv: nn.Conv1d, x: torch.Tensor) -> torch.Tensor:
-    return Conv1dFunction.apply(x, conv.weight, conv.bias)
+def temporal_layer(x: torch.Tensor, layers: nn.Sequential) -> torch.Tensor:
+    """``layers(x)`` for ``layers = Sequential(Conv1d, BatchNorm1d, ReLU, MaxPool1d)``: ``(N, C_out, L)``."""
+    conv, bn, pool = layers[0], layers[1], layers[3].kernel_size
+    if not bn.training:
+        weight, bias = fold_batch_norm(conv, bn)
+        return F.relu(pooled_windows(x, weight, None, pool).amax(2) + bias[:, None])
+    windows = pooled_windows(x, conv.weight, conv.bias, pool)
+    n, c, _, length = windows.shape
+    start = length * pool  # batch norm counts every output position, the unpooled tail too
+    tail = F.conv1d(x[:, :, start:], conv.weight, conv.bias)
+    normed = bn(torch.cat([windows.view(n, c, -1), tail], dim=2))
+    return F.relu(normed[:, :, :start].unflatten(2, (pool, length)).amax(2))
 
 
-@contextmanager
-def fast_convolutions(model: nn.Module) -> Iterator[nn.Module]:
-    """Within the block, the temporal ``Conv1d`` layers of ``model``'s modality blocks use :class:`Conv1dFunction`."""
-    convs = [getattr(block, name)[0] for block in model.blocks.values() for name in ("temporal1", "temporal2")]
-    for conv in convs:
-        conv.forward = _forward.__get__(conv)
-    try:
-        yield model
-    finally:
-        for conv in convs:
-            del conv.forward
+def spatial_layer(x: torch.Tensor, layers: nn.Sequential) -> torch.Tensor:
+    """``layers(x)`` for ``layers = Sequential(Conv1d(C, C, 1), BatchNorm1d, ReLU)``: ``(N, C, T)``.
+
+    The 1x1 convolution as a channel-mixing ``einsum`` (oneDNN runs it several times slower).
+    """
+    conv, bn = layers[0], layers[1]
+    if not bn.training:
+        weight, bias = fold_batch_norm(conv, bn)
+        return F.relu(torch.einsum("oc,nct->not", weight[:, :, 0], x) + bias[:, None])
+    return F.relu(bn(torch.einsum("oc,nct->not", conv.weight[:, :, 0], x) + conv.bias[:, None]))

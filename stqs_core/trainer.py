@@ -19,7 +19,6 @@ import torch.nn.functional as F
 from torch import nn
 
 from ._atomic import atomic_path
-from .fastconv import fast_convolutions
 from .metrics import classification_metrics
 from .model import STQS, STQSConfig
 from .sampling import EpochSource, epoch_batches, n_indices
@@ -153,8 +152,7 @@ class _Run:
         head.train()
         bar = tqdm(batches, total=math.ceil(n_total / cfg.batch_size), desc="batches", leave=False,
                    disable=not self.progress)
-        with fast_convolutions(model):
-            return self._cnn_batches(bar, head, opt)
+        return self._cnn_batches(bar, head, opt)
 
     def _cnn_batches(self, bar, head: nn.Module, opt) -> tuple[float, int]:
         model, total, n = self.model, 0.0, 0
@@ -178,10 +176,9 @@ class _Run:
         nights = [r for r in (self.split["train"][i] for i in rng.permutation(len(self.split["train"])))
                   if self.source.n_epochs(r) >= window]
         total, n = 0.0, 0
-        with fast_convolutions(model):
-            for g in range(0, len(nights), cfg.nights_per_batch):
-                loss, scored = self._sequence_group(nights[g:g + cfg.nights_per_batch], opt, features)
-                total, n = total + loss, n + scored
+        for g in range(0, len(nights), cfg.nights_per_batch):
+            loss, scored = self._sequence_group(nights[g:g + cfg.nights_per_batch], opt, features)
+            total, n = total + loss, n + scored
         return total / max(n, 1), n
 
     def _sequence_group(self, group: list[str], opt, features: dict | None) -> tuple[float, int]:

@@ -1,3 +1,5 @@
+import copy
+
 import h5py
 import numpy as np
 import pytest
@@ -81,3 +83,42 @@ def test_wrong_input_shape_is_refused(shape):
 def test_unknown_variant_is_refused():
     with pytest.raises(ValueError, match="variant"):
         STQSConfig(variant="transformer")
+
+
+def _randomised(model: STQS) -> STQS:
+    """Batch norms with non-trivial statistics and negative scales (max-pool must not commute naively)."""
+    gen = torch.Generator().manual_seed(3)
+    for module in model.modules():
+        if isinstance(module, torch.nn.BatchNorm1d):
+            n = module.num_features
+            module.running_mean.copy_(torch.rand(n, generator=gen) - 0.5)
+            module.running_var.copy_(torch.rand(n, generator=gen) + 0.5)
+            module.weight.data.copy_(torch.rand(n, generator=gen) * 2 - 1)
+    return model
+
+
+@pytest.mark.parametrize("kernel_size, pool_size, n_samples", [(64, 16, 3750), (5, 3, 100), (7, 4, 64)])
+def test_fast_temporal_layers_match_the_nn_layers_in_eval_mode(kernel_size, pool_size, n_samples):
+    config = STQSConfig(variant="cnn", kernel_size=kernel_size, pool_size=pool_size, n_samples=n_samples)
+    model = _randomised(STQS(config)).eval()
+    x = torch.randn(3, 5, n_samples, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        for block, rows in zip(model.blocks.values(), ([0, 1], [2, 3], [4])):
+            torch.testing.assert_close(block(x[:, rows]), block.reference_forward(x[:, rows]), rtol=1e-4, atol=1e-5)
+
+
+def test_fast_temporal_layers_match_the_nn_layers_in_training():
+    """Outputs, every gradient and the batch-norm running statistics (which count the unpooled tail too)."""
+    torch.manual_seed(0)
+    fast = _randomised(STQS(STQSConfig(variant="cnn"))).train().double()
+    slow = copy.deepcopy(fast)
+    x = torch.randn(4, 5, 3750, dtype=torch.float64)
+    for model, forward in ((fast, "forward"), (slow, "reference_forward")):
+        torch.manual_seed(1)  # same dropout masks
+        out = torch.cat([getattr(block, forward)(x[:, rows])
+                         for block, rows in zip(model.blocks.values(), ([0, 1], [2, 3], [4]))], dim=1)
+        (out * torch.linspace(-1, 1, out.shape[1], dtype=torch.float64)).sum().backward()
+    for (name, a), b in zip(fast.named_parameters(), slow.parameters()):
+        torch.testing.assert_close(a.grad, b.grad, rtol=1e-9, atol=1e-12, msg=name)
+    for (name, a), b in zip(fast.named_buffers(), slow.buffers()):
+        torch.testing.assert_close(a, b, rtol=1e-9, atol=1e-12, msg=name)

@@ -164,37 +164,6 @@ def test_two_stage_recipe_freezes_the_cnn_unless_fine_tuning(tiny_store, tmp_pat
     assert result.card["stages"]["sequence"]["done"]
 
 
-@pytest.mark.parametrize("cin, cout, k, t", [(1, 8, 64, 500), (8, 1, 64, 300), (3, 4, 5, 37)])
-def test_poly_conv1d_equals_conv1d(cin, cout, k, t):
-    from stqs_core.fastconv import poly_conv1d
-
-    gen = torch.Generator().manual_seed(0)
-    x, w = torch.randn(2, cin, t, generator=gen), torch.randn(cout, cin, k, generator=gen)
-    torch.testing.assert_close(poly_conv1d(x, w), torch.nn.functional.conv1d(x, w), rtol=1e-4, atol=1e-4)
-
-
-def test_fast_convolutions_give_the_same_gradients():
-    from stqs_core import STQS, STQSConfig
-    from stqs_core.fastconv import fast_convolutions
-
-    torch.manual_seed(0)
-    model = STQS(STQSConfig(variant="cnn")).train()
-    x, y = torch.randn(4, 5, 3750), torch.tensor([0, 1, 2, 3])
-    grads = []
-    for fast in (False, True):
-        model.zero_grad()
-        torch.manual_seed(1)  # same dropout mask
-        if fast:
-            with fast_convolutions(model):
-                torch.nn.functional.cross_entropy(model(x), y).backward()
-        else:
-            torch.nn.functional.cross_entropy(model(x), y).backward()
-        grads.append({k: p.grad.clone() for k, p in model.named_parameters()})
-    for key, g in grads[0].items():
-        assert (g - grads[1][key]).abs().max() <= 1e-3 * g.abs().max() + 1e-6, key
-    assert "forward" not in vars(model.blocks["eeg"].temporal1[0])  # switched off again
-
-
 def test_single_stage_trains_everything_and_runs_without_validation(tiny_store, tmp_path):
     torch.manual_seed(0)
     from stqs_core import STQS, STQSConfig

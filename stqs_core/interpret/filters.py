@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from ..constants import AASM_BANDS, ROLES, SFREQ
+from ..fastconv import fold_batch_norm
 from ..model import STQS
 
 LAYER_SFREQ = {1: SFREQ, 2: SFREQ / 16}
@@ -23,9 +24,13 @@ LAYER_SFREQ = {1: SFREQ, 2: SFREQ / 16}
 
 def _layers(model: STQS) -> dict[tuple[str, int], np.ndarray]:
     """Effective kernels ``(n_filters, n_in, n_taps)`` per (modality, layer)."""
-    net = model._fused()
-    return {(role, layer): getattr(net.blocks[role], f"temporal{layer}")[0].weight.detach().numpy().astype(np.float64)
+    return {(role, layer): _folded(getattr(model.blocks[role], f"temporal{layer}"))[0].astype(np.float64)
             for role in ROLES for layer in (1, 2)}
+
+
+def _folded(layers) -> tuple[np.ndarray, np.ndarray]:
+    """Effective ``(weight, bias)`` of a ``Sequential(Conv1d, BatchNorm1d, ...)``."""
+    return tuple(t.detach().numpy() for t in fold_batch_norm(layers[0], layers[1]))
 
 
 def kernels(model: STQS) -> pd.DataFrame:
@@ -86,15 +91,14 @@ def spatial_filters(model: STQS) -> pd.DataFrame:
 
     ``weight`` and ``bias`` are the effective ones; ``channel`` names the input row (from ``model.info``).
     """
-    net = model._fused()
     names = model.info.get("channels", {})
     rows = []
     for role in ROLES:
-        spatial = net.blocks[role].spatial
+        spatial = model.blocks[role].spatial
         if spatial is None:
             continue
-        w = spatial[0].weight.detach().numpy()[:, :, 0]
-        b = spatial[0].bias.detach().numpy()
+        w, b = _folded(spatial)
+        w = w[:, :, 0]
         for v in range(w.shape[0]):
             for c in range(w.shape[1]):
                 channel = names.get(role, [])[c] if c < len(names.get(role, [])) else f"{role} {c}"

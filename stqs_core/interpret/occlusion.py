@@ -188,13 +188,13 @@ def _index(rows: list[int]) -> slice | list[int]:
 
 # ---------------------------------------------------------------------------------------------- the night
 class _Night:
-    """The unoccluded pass of one night: fused network, per-modality features, probabilities, LSTM states."""
+    """The unoccluded pass of one night: network, per-modality features, probabilities, LSTM states."""
 
     def __init__(self, model: STQS, epochs, batch_size: int = 128):
         self.x = model._as_input(epochs)
         self.batch_size = batch_size
         model.eval()
-        self.net = model._fused()
+        self.net = model
         self.slices, start = {}, 0
         for role, block in self.net.blocks.items():
             self.slices[role] = slice(start, start + block.out_features)
