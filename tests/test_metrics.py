@@ -68,3 +68,17 @@ def test_inter_scorer_agreement_dod_h_is_plausible():
         assert 0.6 <= kappa["min"] <= kappa["mean"] <= kappa["max"] <= 0.9
     # a scorer agrees better with the consensus of the others than with a single other scorer, on average
     assert ref["summary"]["vs_consensus"]["kappa"]["mean"] > ref["summary"]["pairwise"]["kappa"]["mean"]
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_agreement_equals_scikit_learn(seed):
+    from sklearn.metrics import accuracy_score, cohen_kappa_score
+
+    rng = np.random.default_rng(seed)
+    true = rng.integers(-1, 5, 300)
+    pred = np.where(rng.random(300) < 0.6, true.clip(0), rng.integers(0, 5, 300))
+    keep = true >= 0
+    result = agreement(true, pred)
+    assert result["accuracy"] == round(accuracy_score(true[keep], pred[keep]), 4)
+    assert result["kappa"] == round(cohen_kappa_score(true[keep], pred[keep]), 4)
+    assert agreement([2, 2, 2], [2, 2, 2])["kappa"] == 1.0
