@@ -9,10 +9,14 @@ channels hold, per filter, the 16 samples of each pooling window side by side. M
 those 16 channels. About 1.25x the multiply-adds of the direct convolution, run at several times its speed;
 only the positions that a pooling window reads are computed, plus, in training, the few tail positions that batch
 norm also counts. In eval mode batch norm is folded into the kernel, and the bias and ReLU are applied after the
-pool (exact: a bias shift and ReLU commute with the maximum). Same results as the ``nn`` layers to float32
-rounding, in training (outputs, gradients, running statistics) and in eval mode (tested against
-:meth:`stqs_core.model.ModalityBlock.reference_forward`). Run :func:`stqs_core.allocator.keep_freed_memory`
-first: these layers allocate multi-MB outputs on every call.
+pool (exact: a bias shift and ReLU commute with the maximum). In training, batch norm with a positive scale also
+commutes with the maximum (filters with a negative scale are negated first), so only the pooled maxima are
+normalised, and the backward pass is written out to take one pass over the convolution output.
+
+Same results as the ``nn`` layers to float32 rounding, in training (outputs, gradients, running statistics) and
+in eval mode (tested against :meth:`stqs_core.model.ModalityBlock.reference_forward`); only the convolution bias
+before a batch norm, which the norm cancels, gets no gradient (``nn`` gives it rounding noise). Run
+:func:`stqs_core.allocator.keep_freed_memory` first: these layers allocate multi-MB outputs on every call.
 """
 from __future__ import annotations
 
@@ -70,12 +74,63 @@ def temporal_layer(x: torch.Tensor, layers: nn.Sequential) -> torch.Tensor:
     if not bn.training:
         weight, bias = fold_batch_norm(conv, bn)
         return F.relu(pooled_windows(x, weight, None, pool).amax(2) + bias[:, None])
-    windows = pooled_windows(x, conv.weight, conv.bias, pool)
-    n, c, _, length = windows.shape
-    start = length * pool  # batch norm counts every output position, the unpooled tail too
-    tail = F.conv1d(x[:, :, start:], conv.weight, conv.bias)
-    normed = bn(torch.cat([windows.view(n, c, -1), tail], dim=2))
-    return F.relu(normed[:, :, :start].unflatten(2, (pool, length)).amax(2))
+    # Training. Filters with a negative batch-norm scale are negated, so that every pooled maximum is a maximum;
+    # the convolution bias, which batch norm cancels, only enters the running mean (its gradient is None).
+    sign = torch.where(bn.weight >= 0, 1.0, -1.0).detach()
+    weight = conv.weight * sign[:, None, None]
+    windows = pooled_windows(x, weight, None, pool)
+    rest = x[:, :, windows.shape[3] * pool:]  # batch norm counts the unpooled tail too
+    tail = F.conv1d(rest, weight) if rest.shape[2] >= weight.shape[2] else windows.new_zeros(len(x), len(weight), 0)
+    out, mean, var = _NormReluPool.apply(windows, tail, bn.weight * sign, bn.bias, bn.eps)
+    with torch.no_grad():
+        n = windows[:, 0].numel() + tail[:, 0].numel()
+        bn.num_batches_tracked += 1
+        momentum = bn.momentum if bn.momentum is not None else 1 / float(bn.num_batches_tracked)
+        bn.running_mean.lerp_(mean * sign + conv.bias, momentum)
+        bn.running_var.lerp_(var * n / max(n - 1, 1), momentum)
+    return out
+
+
+class _NormReluPool(torch.autograd.Function):
+    """``max_r relu(scale * (windows - mean) / std + shift)`` with batch statistics over windows and tail.
+
+    ``windows`` ``(N, C, pool, L)``, ``tail`` ``(N, C, r)``, ``scale >= 0`` and ``shift`` ``(C,)``; returns the
+    pooled ``(N, C, L)`` and the batch ``mean`` and (biased) ``var``. With ``scale >= 0`` the maximum commutes
+    with the normalisation, so only the pooled maxima are normalised; the backward pass is batch norm's with a
+    gradient that is zero off the maxima, written out so that it takes one pass over ``windows``.
+    """
+
+    @staticmethod
+    def forward(ctx, windows, tail, scale, shift, eps):
+        rows = windows.flatten(2)  # per-row sums: contiguous reductions, many times faster than var_mean
+        n = windows[:, 0].numel() + tail[:, 0].numel()  # positions per channel
+        total = (rows.sum(2) + tail.sum(2)).double().sum(0)
+        squares = (torch.linalg.vector_norm(rows, dim=2) ** 2 + torch.linalg.vector_norm(tail, dim=2) ** 2)
+        squares = squares.double().sum(0)
+        mean = total / n
+        var = (squares / n - mean ** 2).clamp_min(0)
+        mean, var = mean.to(windows.dtype), var.to(windows.dtype)
+        invstd = torch.rsqrt(var + eps)
+        peak, where = windows.max(dim=2)
+        xhat = (peak - mean[:, None]) * invstd[:, None]
+        out = F.relu(xhat * scale[:, None] + shift[:, None])
+        ctx.save_for_backward(windows, tail, where, xhat, out, mean, invstd, scale)
+        ctx.mark_non_differentiable(mean, var)
+        return out, mean, var
+
+    @staticmethod
+    def backward(ctx, grad, _mean, _var):
+        windows, tail, where, xhat, out, mean, invstd, scale = ctx.saved_tensors
+        n = windows[:, 0].numel() + tail[:, 0].numel()  # positions per channel
+        grad = grad * (out > 0)
+        dxhat = grad * scale[:, None]  # d loss / d xhat at the maxima (zero elsewhere)
+        # d loss / d y = invstd * (dxhat - mean(dxhat) - xhat * mean(dxhat * xhat)): affine in y off the maxima
+        slope = -invstd ** 2 * (dxhat * xhat).sum((0, 2)) / n
+        offset = -invstd * dxhat.sum((0, 2)) / n - slope * mean
+        d_windows = torch.addcmul(offset[:, None, None], windows, slope[:, None, None])
+        d_windows.scatter_add_(2, where.unsqueeze(2), (dxhat * invstd[:, None]).unsqueeze(2))
+        d_tail = torch.addcmul(offset[:, None], tail, slope[:, None])
+        return d_windows, d_tail, (grad * xhat).sum((0, 2)), grad.sum((0, 2)), None
 
 
 def spatial_layer(x: torch.Tensor, layers: nn.Sequential) -> torch.Tensor:
