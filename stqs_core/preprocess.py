@@ -8,6 +8,7 @@ replaces two IIR passes per cut-off, and the same code serves band-stop occlusio
 from __future__ import annotations
 
 import logging
+import math
 from dataclasses import dataclass, field
 from fractions import Fraction
 
@@ -57,10 +58,11 @@ def butterworth_gain(freqs: np.ndarray, sfreq: float, low: float | None, high: f
     """Zero-phase (forward-backward) Butterworth band-pass gain at ``freqs`` (Hz); ``None`` leaves a side open."""
     warp = np.tan(np.pi * np.clip(freqs, 1e-12, sfreq / 2 * (1 - 1e-9)) / sfreq)
     gain = np.ones_like(warp)
-    if high is not None:
-        gain /= 1 + (warp / np.tan(np.pi * high / sfreq)) ** (2 * order)
-    if low is not None:
-        gain /= 1 + (np.tan(np.pi * low / sfreq) / warp) ** (2 * order)
+    with np.errstate(over="ignore"):  # inf near 0 Hz or Nyquist in float32: a gain of 0, as it should be
+        if high is not None:  # math.tan: a Python float keeps float32 arrays float32 (NumPy 2)
+            gain /= 1 + (warp / math.tan(math.pi * high / sfreq)) ** (2 * order)
+        if low is not None:
+            gain /= 1 + (math.tan(math.pi * low / sfreq) / warp) ** (2 * order)
     return gain
 
 
@@ -85,8 +87,8 @@ def fft_filter(data: np.ndarray | torch.Tensor, gain, sfreq: float, pad: int | N
 def filter_signals(data: np.ndarray | torch.Tensor, roles: list[str], sfreq: float = SFREQ) -> torch.Tensor:
     """The published STQS filters on rows ``(n_rows, n_samples)`` whose modality is ``roles[i]``."""
     def gain(freqs: np.ndarray) -> np.ndarray:
-        per_role = {role: butterworth_gain(freqs, sfreq, *BANDPASS[role]) for role in set(roles)}
-        return np.stack([per_role[role] for role in roles])
+        per_band = {band: butterworth_gain(freqs, sfreq, *band) for band in {BANDPASS[role] for role in roles}}
+        return np.stack([per_band[BANDPASS[role]] for role in roles])
 
     return fft_filter(data, gain, sfreq)
 
