@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from stqs_core import STQS, STQSConfig, keep_freed_memory, load_model
+from stqs_core import STQS, STQSConfig, load_model
 from stqs_core.interpret import frequency_occlusion, modality_importance, occlude_band, time_occlusion
 from stqs_core.interpret import occlusion
 
@@ -39,7 +39,6 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=960)
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
-    keep_freed_memory()  # as `stqs interpret` and the dashboard do
     rng = np.random.default_rng(0)
     x = rng.standard_normal((args.epochs, 5, 3750)).astype(np.float32)
     labels = rng.integers(0, 5, args.epochs)

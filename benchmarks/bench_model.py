@@ -1,19 +1,20 @@
 """Forward pass of a 960-epoch (8-hour) night through each STQS variant on this machine's CPU.
 
-Run: python benchmarks/bench_model.py [--epochs 960] [--repeats 5] [--default-malloc]
+Run: [STQS_DEFAULT_MALLOC=1] python benchmarks/bench_model.py [--epochs 960] [--repeats 5]
 Uses the published SHHS checkpoints where ../shared is present, else freshly initialised networks (same cost).
-Calls :func:`stqs_core.allocator.keep_freed_memory` first, as ``stqs`` does, unless ``--default-malloc``.
+``STQS_DEFAULT_MALLOC=1`` leaves glibc's malloc untuned (see :mod:`stqs_core.allocator`), for comparison.
 """
 from __future__ import annotations
 
 import argparse
+import os
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from stqs_core import STQS, STQSConfig, keep_freed_memory, load_model
+from stqs_core import STQS, STQSConfig, load_model
 
 CHECKPOINTS = Path(__file__).resolve().parents[2] / "shared" / "reference" / "stqs_shhs_checkpoints"
 STEMS = {"cnn": "model2d_shhs1_4692_5213_allCh_oversampling_cnn",
@@ -25,12 +26,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--epochs", type=int, default=960)
     parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--default-malloc", action="store_true", help="leave glibc's malloc at its defaults")
     args = parser.parse_args()
-    tuned = not args.default_malloc and keep_freed_memory()
     x = np.random.default_rng(0).standard_normal((args.epochs, 5, 3750)).astype(np.float32)
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {args.epochs} epochs, "
-          f"malloc {'keeps freed memory' if tuned else 'defaults'}")
+          f"malloc {'defaults' if os.environ.get('STQS_DEFAULT_MALLOC') else 'keeps freed memory'}")
     for variant, stem in STEMS.items():
         path = CHECKPOINTS / f"{stem}.tar"
         model = load_model(path) if path.exists() else STQS(STQSConfig(variant=variant)).eval()

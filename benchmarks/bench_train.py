@@ -1,16 +1,17 @@
 """Training speed of the CNN stage (stage 1): training epochs (30-s samples) per second, 2 torch threads.
 
-    python benchmarks/bench_train.py [--nights 6] [--epochs-per-night 400] [--threads 2] [--default-malloc]
+    [STQS_DEFAULT_MALLOC=1] python benchmarks/bench_train.py [--nights 6] [--epochs-per-night 400] [--threads 2]
 
 Builds a throw-away store of random epochs, then times one pass of the real stage-1 loop (``stqs_core.training``:
 batching from the store, forward, backward, Adam step) for the cached and the streamed (HDF5) read path, and the
 bare forward+backward+step of the network on one in-memory batch, through the plain ``nn`` layers and through
-:mod:`stqs_core.fastconv` (what the model runs). Calls :func:`stqs_core.keep_freed_memory` first, as ``stqs``
-does, unless ``--default-malloc``. Numbers depend on the load of the machine: run it on an idle one.
+:mod:`stqs_core.fastconv` (what the model runs). ``STQS_DEFAULT_MALLOC=1`` leaves glibc's malloc untuned (see
+:mod:`stqs_core.allocator`). Numbers depend on the load of the machine: run it on an idle one.
 """
 from __future__ import annotations
 
 import argparse
+import os
 import tempfile
 import time
 from pathlib import Path
@@ -19,7 +20,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from stqs_core import STQS, STQSConfig, EpochStore, keep_freed_memory
+from stqs_core import STQS, STQSConfig, EpochStore
 from stqs_core.training import TrainConfig, train
 
 
@@ -68,12 +69,10 @@ def main() -> None:
     parser.add_argument("--epochs-per-night", type=int, default=400)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--batch-size", type=int, default=64)
-    parser.add_argument("--default-malloc", action="store_true", help="leave glibc's malloc at its defaults")
     args = parser.parse_args()
-    tuned = not args.default_malloc and keep_freed_memory()
     torch.set_num_threads(args.threads)
     print(f"torch threads: {torch.get_num_threads()}, batch {args.batch_size}, "
-          f"malloc {'keeps freed memory' if tuned else 'defaults'}")
+          f"malloc {'defaults' if os.environ.get('STQS_DEFAULT_MALLOC') else 'keeps freed memory'}")
     for plain in (True, False, True, False):  # interleaved: the load of a shared machine drifts
         print(f"bare forward+backward+Adam step, {'plain nn layers' if plain else 'stqs_core.fastconv'}: "
               f"{bare_step_rate(args.batch_size, plain):.0f} epochs/s")

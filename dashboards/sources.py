@@ -16,12 +16,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from stqs_core import STQS, STQSConfig, EpochStore, Recording, keep_freed_memory, load_model, read_recording
+from stqs_core import STQS, STQSConfig, EpochStore, Recording, load_model, read_recording
 from stqs_core.checkpoint import DEFAULT_MODEL, MODELS_DIR
 from stqs_core.scoring import recording_epochs
 
 logger = logging.getLogger(__name__)
-keep_freed_memory()  # the server scores and occludes whole nights: see stqs_core.allocator
 
 ROOT = Path(__file__).resolve().parents[1]
 PUBLISHED = ROOT.parent / "shared" / "reference" / "stqs_shhs_checkpoints" / \

@@ -4,7 +4,6 @@ The path of a night: :mod:`~stqs_core.recording` (read EDF, channels by name) ->
 (125 Hz, filters, 30-s epochs, z-score) -> :mod:`~stqs_core.model` (the network) -> :mod:`~stqs_core.scoring`
 (probabilities and hypnogram).
 """
-from .allocator import keep_freed_memory
 from .annotations import read_hypnogram
 from .checkpoint import load_model, save_model
 from .model import STQS, STQSConfig
@@ -15,5 +14,5 @@ from .store import EpochStore
 
 __version__ = "0.1.0"
 
-__all__ = ["STQS", "STQSConfig", "EpochStore", "Recording", "ScoredNight", "keep_freed_memory", "load_model",
-           "make_epochs", "read_hypnogram", "read_recording", "save_model", "score_file", "score_recording"]
+__all__ = ["STQS", "STQSConfig", "EpochStore", "Recording", "ScoredNight", "load_model", "make_epochs",
+           "read_hypnogram", "read_recording", "save_model", "score_file", "score_recording"]

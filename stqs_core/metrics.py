@@ -1,8 +1,8 @@
 """Agreement between stage sequences, and the human reference (inter-scorer agreement on DOD-H).
 
 Stages are ints 0-4 (W, N1, N2, N3, REM); an epoch unscored (-1) in the reference is left out of every metric.
-The arithmetic is scikit-learn's (:func:`agreement` excepted). Macro and weighted F1 average over the stages that occur in either sequence;
-per-stage metrics list all five stages (0 where undefined, ``zero_division=0``).
+The arithmetic is scikit-learn's (:func:`agreement` excepted). Macro and weighted F1 average over the stages
+that occur in either sequence; per-stage metrics list all five stages (0 where undefined, ``zero_division=0``).
 """
 from __future__ import annotations
 

@@ -67,7 +67,8 @@ class ModalityBlock(nn.Module):
         self.dropout = nn.Dropout(dropout)
         length = ((n_samples - kernel_size + 1) // pool_size - kernel_size + 1) // pool_size
         if length < 1:
-            raise ValueError(f"{n_samples} samples are too few for two kernels of {kernel_size} and pools of {pool_size}")
+            raise ValueError(f"{n_samples} samples are too few for two kernels of {kernel_size} "
+                             f"and pools of {pool_size}")
         self.out_features = n_filters * n_channels * length
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
