@@ -50,8 +50,8 @@ def polyphase_kernel(weight: torch.Tensor, block: int) -> torch.Tensor:
     return kernel.permute(0, 2, 1, 3, 4).reshape(cout * block, cin * block, -1)
 
 
-def pooled_windows(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, pool: int) -> torch.Tensor:
-    """Valid convolution outputs grouped by pooling window: ``(N, C_out, pool, L)`` for ``x`` ``(N, C_in, T)``.
+def pooled_windows(x: torch.Tensor, weight: torch.Tensor, pool: int) -> torch.Tensor:
+    """Valid convolution outputs (no bias) grouped by pooling window: ``(N, C_out, pool, L)``, ``x`` ``(N, C_in, T)``.
 
     ``L = (T - K + 1) // pool`` windows (the tail that no window reads is left out); ``[:, f, r, j]`` is
     output sample ``pool * j + r`` of filter ``f``.
@@ -63,8 +63,7 @@ def pooled_windows(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | N
     need = blocks * pool  # the last block may run past the signal: those samples meet only zero taps
     x = F.pad(x, (0, need - t)) if need > t else x[:, :, :need]
     x = x.reshape(n, cin, blocks, pool).transpose(2, 3).reshape(n, cin * pool, blocks)
-    bias = None if bias is None else bias.repeat_interleave(pool)
-    return F.conv1d(x, polyphase_kernel(weight, pool), bias).view(n, cout, pool, length)
+    return F.conv1d(x, polyphase_kernel(weight, pool)).view(n, cout, pool, length)
 
 
 def fold_batch_norm(conv: nn.Conv1d, bn: nn.BatchNorm1d) -> tuple[torch.Tensor, torch.Tensor]:
@@ -78,12 +77,12 @@ def temporal_layer(x: torch.Tensor, layers: nn.Sequential) -> torch.Tensor:
     conv, bn, pool = layers[0], layers[1], layers[3].kernel_size
     if not bn.training:
         weight, bias = fold_batch_norm(conv, bn)
-        return F.relu(pooled_windows(x, weight, None, pool).amax(2) + bias[:, None])
+        return F.relu(pooled_windows(x, weight, pool).amax(2) + bias[:, None])
     # Training. Filters with a negative batch-norm scale are negated, so that every pooled maximum is a maximum;
     # the convolution bias, which batch norm cancels, only enters the running mean (its gradient is None).
     sign = torch.where(bn.weight >= 0, 1.0, -1.0).detach()
     weight = conv.weight * sign[:, None, None]
-    windows = pooled_windows(x, weight, None, pool)
+    windows = pooled_windows(x, weight, pool)
     rest = x[:, :, windows.shape[3] * pool:]  # batch norm counts the unpooled tail too
     tail = F.conv1d(rest, weight) if rest.shape[2] >= weight.shape[2] else windows.new_zeros(len(x), len(weight), 0)
     out, mean, var = _NormReluPool.apply(windows, tail, bn.weight * sign, bn.bias, bn.eps)
