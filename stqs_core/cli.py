@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from pathlib import Path
 
@@ -331,16 +332,32 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None, fast_exit: bool = False) -> int:
+    """Run one ``stqs`` command; returns its exit code.
+
+    ``fast_exit`` (the console script): after ``stqs score``, whose output is written and closed, leave with
+    ``os._exit`` instead of tearing down PyTorch's modules, which takes 0.4 s of a 3-s command.
+    """
     args = build_parser().parse_args(argv)
     level = (logging.WARNING, logging.INFO, logging.DEBUG)[min(args.verbose, 2)]
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
     try:
-        return args.func(args)
+        code = args.func(args)
     except (ValueError, OSError, KeyError) as err:  # bad input: a message, not a traceback
         print(f"stqs {args.command}: error: {err}", file=sys.stderr)
-        return 2
+        code = 2
+    if fast_exit and args.command == "score":
+        logging.shutdown()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    return code
+
+
+def run() -> None:
+    """The ``stqs`` console script."""
+    sys.exit(main(fast_exit=True))
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run()

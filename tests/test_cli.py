@@ -79,6 +79,17 @@ def test_the_stqs_entry_point_runs():
     assert result.returncode == 0 and "score" in result.stdout and "prepare" in result.stdout
 
 
+def test_score_as_a_process_exits_fast_with_everything_written(edf_file, model_file, tmp_path):
+    """``stqs score`` leaves with os._exit: its output, messages and exit codes must all be complete."""
+    out = tmp_path / "hyp.csv"
+    cmd = [sys.executable, "-m", "stqs_core.cli", "score", str(edf_file), "--model", str(model_file)]
+    result = subprocess.run(cmd + ["--out", str(out)], capture_output=True, text=True)
+    assert result.returncode == 0 and "8 epochs scored" in result.stdout and "kappa" in result.stdout
+    assert len(pd.read_csv(out)) == 8
+    result = subprocess.run(cmd + ["--eeg", "nope", "--out", str(tmp_path / "bad.csv")], capture_output=True, text=True)
+    assert result.returncode == 2 and "nope" in result.stderr and not (tmp_path / "bad.csv").exists()
+
+
 def test_demo_writes_a_scored_simulated_night_that_scores_again(model_file, tmp_path, capsys):
     out = tmp_path / "demo"
     assert main(["demo", "--out", str(out), "--hours", "0.5", "--model", str(model_file)]) == 0
