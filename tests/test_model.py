@@ -102,9 +102,16 @@ def test_fast_temporal_layers_match_the_nn_layers_in_eval_mode(kernel_size, pool
     config = STQSConfig(variant="cnn", kernel_size=kernel_size, pool_size=pool_size, n_samples=n_samples)
     model = _randomised(STQS(config)).eval()
     x = torch.randn(3, 5, n_samples, generator=torch.Generator().manual_seed(0))
-    with torch.no_grad():
-        for block, rows in zip(model.blocks.values(), ([0, 1], [2, 3], [4])):
-            torch.testing.assert_close(block(x[:, rows]), block.reference_forward(x[:, rows]), rtol=1e-4, atol=1e-5)
+    for block, rows in zip(model.blocks.values(), ([0, 1], [2, 3], [4])):
+        results = []
+        for forward in (block, block.reference_forward):  # outputs, and input gradients (saliency)
+            inputs = x[:, rows].clone().requires_grad_()
+            out = forward(inputs)
+            out.sum().backward()
+            results.append((out.detach(), inputs.grad))
+        (fast, fast_grad), (plain, plain_grad) = results
+        torch.testing.assert_close(fast, plain, rtol=1e-4, atol=1e-5)
+        torch.testing.assert_close(fast_grad, plain_grad, rtol=1e-4, atol=1e-5)
 
 
 @pytest.mark.parametrize("kernel_size, pool_size, n_samples", [(64, 16, 3750), (5, 3, 100), (7, 4, 64)])
