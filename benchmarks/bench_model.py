@@ -7,7 +7,6 @@ Uses the published SHHS checkpoints where ../shared is present, else freshly ini
 from __future__ import annotations
 
 import argparse
-import os
 import time
 from pathlib import Path
 
@@ -15,6 +14,7 @@ import numpy as np
 import torch
 
 from stqs_core import STQS, STQSConfig, load_model
+from stqs_core.allocator import keep_freed_memory
 
 CHECKPOINTS = Path(__file__).resolve().parents[2] / "shared" / "reference" / "stqs_shhs_checkpoints"
 STEMS = {"cnn": "model2d_shhs1_4692_5213_allCh_oversampling_cnn",
@@ -29,7 +29,7 @@ def main() -> None:
     args = parser.parse_args()
     x = np.random.default_rng(0).standard_normal((args.epochs, 5, 3750)).astype(np.float32)
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {args.epochs} epochs, "
-          f"malloc {'defaults' if os.environ.get('STQS_DEFAULT_MALLOC') else 'keeps freed memory'}")
+          f"malloc {'keeps freed memory' if keep_freed_memory() else 'defaults'}")
     for variant, stem in STEMS.items():
         path = CHECKPOINTS / f"{stem}.tar"
         model = load_model(path) if path.exists() else STQS(STQSConfig(variant=variant)).eval()

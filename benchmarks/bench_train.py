@@ -11,7 +11,6 @@ bare forward+backward+step of the network on one in-memory batch, through the pl
 from __future__ import annotations
 
 import argparse
-import os
 import tempfile
 import time
 from pathlib import Path
@@ -21,6 +20,7 @@ import torch
 import torch.nn.functional as F
 
 from stqs_core import STQS, STQSConfig, EpochStore
+from stqs_core.allocator import keep_freed_memory
 from stqs_core.training import TrainConfig, train
 
 
@@ -43,16 +43,9 @@ def bare_step_rate(batch_size: int, plain: bool, seconds: float = 10.0) -> float
     opt = torch.optim.Adam(model.parameters(), 1e-4)
     x, y = torch.randn(batch_size, 5, 3750), torch.randint(0, 5, (batch_size,))
 
-    def features(x):
-        if not plain:
-            return model.features(x)
-        rows = np.cumsum([0] + [block.n_channels for block in model.blocks.values()])
-        return torch.cat([block.reference_forward(x[:, a:b]) for block, a, b in
-                          zip(model.blocks.values(), rows[:-1], rows[1:])], dim=1)
-
     def step():
         opt.zero_grad()
-        F.cross_entropy(model.classify(features(x)), y).backward()
+        F.cross_entropy(model.classify(model.features(x, reference=plain)), y).backward()
         opt.step()
 
     step()
@@ -72,7 +65,7 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     print(f"torch threads: {torch.get_num_threads()}, batch {args.batch_size}, "
-          f"malloc {'defaults' if os.environ.get('STQS_DEFAULT_MALLOC') else 'keeps freed memory'}")
+          f"malloc {'keeps freed memory' if keep_freed_memory() else 'defaults'}")
     for plain in (True, False, True, False):  # interleaved: the load of a shared machine drifts
         print(f"bare forward+backward+Adam step, {'plain nn layers' if plain else 'stqs_core.fastconv'}: "
               f"{bare_step_rate(args.batch_size, plain):.0f} epochs/s")

@@ -155,11 +155,15 @@ class STQS(nn.Module):
             n_features = self.head.out_features
         self.classifier = nn.Linear(n_features, config.n_classes)
 
-    def features(self, x: torch.Tensor) -> torch.Tensor:
-        """Per-epoch CNN features ``(N, 400)`` of epochs ``(N, 5, T)``, modalities concatenated EEG, EOG, EMG."""
+    def features(self, x: torch.Tensor, reference: bool = False) -> torch.Tensor:
+        """Per-epoch CNN features ``(N, 400)`` of epochs ``(N, 5, T)``, modalities concatenated EEG, EOG, EMG.
+
+        ``reference``: through the plain ``nn`` layers (:meth:`ModalityBlock.reference_forward`), for checks.
+        """
         parts, row = [], 0
-        for role, block in self.blocks.items():
-            parts.append(block(x[:, row:row + block.n_channels]))
+        for block in self.blocks.values():
+            rows = x[:, row:row + block.n_channels]
+            parts.append(block.reference_forward(rows) if reference else block(rows))
             row += block.n_channels
         return torch.cat(parts, dim=1)
 

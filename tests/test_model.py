@@ -102,16 +102,15 @@ def test_fast_temporal_layers_match_the_nn_layers_in_eval_mode(kernel_size, pool
     config = STQSConfig(variant="cnn", kernel_size=kernel_size, pool_size=pool_size, n_samples=n_samples)
     model = _randomised(STQS(config)).eval()
     x = torch.randn(3, 5, n_samples, generator=torch.Generator().manual_seed(0))
-    for block, rows in zip(model.blocks.values(), ([0, 1], [2, 3], [4])):
-        results = []
-        for forward in (block, block.reference_forward):  # outputs, and input gradients (saliency)
-            inputs = x[:, rows].clone().requires_grad_()
-            out = forward(inputs)
-            out.sum().backward()
-            results.append((out.detach(), inputs.grad))
-        (fast, fast_grad), (plain, plain_grad) = results
-        torch.testing.assert_close(fast, plain, rtol=1e-4, atol=1e-5)
-        torch.testing.assert_close(fast_grad, plain_grad, rtol=1e-4, atol=1e-5)
+    results = []
+    for reference in (False, True):  # outputs, and input gradients (saliency)
+        inputs = x.clone().requires_grad_()
+        out = model.features(inputs, reference=reference)
+        out.sum().backward()
+        results.append((out.detach(), inputs.grad))
+    (fast, fast_grad), (plain, plain_grad) = results
+    torch.testing.assert_close(fast, plain, rtol=1e-4, atol=1e-5)
+    torch.testing.assert_close(fast_grad, plain_grad, rtol=1e-4, atol=1e-5)
 
 
 @pytest.mark.parametrize("kernel_size, pool_size, n_samples", [(64, 16, 3750), (5, 3, 100), (7, 4, 64)])
@@ -122,10 +121,9 @@ def test_fast_temporal_layers_match_the_nn_layers_in_training(kernel_size, pool_
     fast = _randomised(STQS(config)).train().double()
     slow = copy.deepcopy(fast)
     x = torch.randn(4, 5, n_samples, dtype=torch.float64)
-    for model, forward in ((fast, "forward"), (slow, "reference_forward")):
+    for model in (fast, slow):
         torch.manual_seed(1)  # same dropout masks
-        out = torch.cat([getattr(block, forward)(x[:, rows])
-                         for block, rows in zip(model.blocks.values(), ([0, 1], [2, 3], [4]))], dim=1)
+        out = model.features(x, reference=model is slow)
         (out * torch.linspace(-1, 1, out.shape[1], dtype=torch.float64)).sum().backward()
     for (name, a), b in zip(fast.named_parameters(), slow.parameters()):
         if a.grad is None:  # unused (the classifier), or a convolution bias that batch norm cancels

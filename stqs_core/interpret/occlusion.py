@@ -194,9 +194,9 @@ class _Night:
         self.x = model._as_input(epochs)
         self.batch_size = batch_size
         model.eval()
-        self.net = model
+        self.model = model
         self.slices, start = {}, 0
-        for role, block in self.net.blocks.items():
+        for role, block in self.model.blocks.items():
             self.slices[role] = slice(start, start + block.out_features)
             start += block.out_features
         with torch.inference_mode():
@@ -208,12 +208,12 @@ class _Night:
 
     def block(self, role: str, x: torch.Tensor) -> torch.Tensor:
         """Features ``(n, F_role)`` of one modality's rows ``(n, C, T)``, in chunks."""
-        block = self.net.blocks[role]
+        block = self.model.blocks[role]
         return torch.cat([block(x[i:i + self.batch_size]) for i in range(0, len(x), self.batch_size)])
 
     def _window_states(self) -> list:
         """The bi-LSTM state entering each window of the night (sequence models), zeros for the first."""
-        head = self.net.head
+        head = self.model.head
         if head is None:
             return []
         states, state = [None], None
@@ -224,14 +224,14 @@ class _Night:
 
     def classify(self, features: torch.Tensor) -> torch.Tensor:
         """Logits ``(V, N, 5)`` of ``V`` variants of the night's features ``(V, N, 400)``, all at once."""
-        head = self.net.head
+        head = self.model.head
         if head is None:
-            return self.net.classifier(features)
+            return self.model.classifier(features)
         state, outputs = None, []
         for start in range(0, features.shape[1], head.window):
             out, state = head(features[:, start:start + head.window], state)
             outputs.append(out)
-        return self.net.classifier(torch.cat(outputs, dim=1))
+        return self.model.classifier(torch.cat(outputs, dim=1))
 
     def with_blocks(self, x: torch.Tensor, rows: list[int]) -> torch.Tensor:
         """The night's features with the blocks recomputed whose rows ``rows`` (in role order) are now ``x``.
@@ -515,9 +515,9 @@ def time_occlusion(model: STQS, epochs, index: int, window_s: float = 5.0, strid
 
 def _score_one(night: _Night, index: int, features: torch.Tensor) -> torch.Tensor:
     """Logits ``(W, 5)`` of epoch ``index`` for ``W`` variants of its features ``(W, 400)``."""
-    head = night.net.head
+    head = night.model.head
     if head is None:
-        return night.net.classifier(features)
+        return night.model.classifier(features)
     w = index // head.window
     start = w * head.window
     window = night.features[start:start + head.window].repeat(len(features), 1, 1)
@@ -526,4 +526,4 @@ def _score_one(night: _Night, index: int, features: torch.Tensor) -> torch.Tenso
     if state is not None:
         state = tuple(s.expand(-1, len(features), -1).contiguous() for s in state)
     out, _ = head(window, state)
-    return night.net.classifier(out[:, index - start])
+    return night.model.classifier(out[:, index - start])
