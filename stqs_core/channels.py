@@ -9,6 +9,7 @@ import logging
 import re
 
 from .constants import N_CHANNELS, ROLES
+from .errors import ChannelError
 
 logger = logging.getLogger(__name__)
 
@@ -32,10 +33,6 @@ PRESETS: dict[str, dict[str, list[tuple[str, ...]]]] = {
         "emg": [("EMG submental", "submental")],
     },
 }
-
-
-class ChannelError(ValueError):
-    """The recording lacks channels a role needs; the message lists what it has and which presets fit."""
 
 
 def normalise(name: str) -> str:
