@@ -10,9 +10,10 @@ from .model import STQS, STQSConfig
 from .preprocess import make_epochs
 from .recording import Recording, read_recording
 from .scoring import ScoredNight, score_file, score_recording
+from .sleepstats import sleep_statistics
 from .store import EpochStore
 
 __version__ = "0.1.0"
 
 __all__ = ["STQS", "STQSConfig", "EpochStore", "Recording", "ScoredNight", "load_model", "make_epochs",
-           "read_hypnogram", "read_recording", "save_model", "score_file", "score_recording"]
+           "read_hypnogram", "read_recording", "save_model", "score_file", "score_recording", "sleep_statistics"]
