@@ -86,7 +86,7 @@ def sleep_statistics(stages, epoch_sec: float = EPOCH_SEC, persistent_min: float
     both = (period[1:] != UNSCORED) & (period[:-1] != UNSCORED)
     out["n_transitions"] = int(np.sum(both & (period[1:] != period[:-1])))
     out["SFI"] = float(np.sum(sleep[:-1] & (stages[1:] == 0))) / (tst / 60)
-    return out
+    return {key: value if isinstance(value, int) else float(value) for key, value in out.items()}
 
 
 def _first_run(mask: np.ndarray, length: int) -> float:
