@@ -35,7 +35,7 @@ def _add_score(sub) -> None:
     p.add_argument("recording", type=Path, help="EDF, EDF+ or BDF file")
     p.add_argument("--model", default=None, help="model file (.pt, or an original STQS .tar) or shipped model name")
     p.add_argument("--annotations", type=Path, help="expert hypnogram (NSRR .xml, EDF+, .csv/.txt, .json)")
-    p.add_argument("--out", type=Path, required=True, help="output: .csv, .json or .edf (EDF+ annotations)")
+    p.add_argument("--out", type=Path, required=True, help="output: .csv, .json, .edf (EDF+ annotations), .tsv (BIDS events) or .xml (NSRR)")
     _add_channel_options(p)
     p.set_defaults(func=_cmd_score)
 

@@ -65,14 +65,33 @@ class ScoredNight:
             cols["true_stage"] = [stage_name(t) for t in self.true]
         return cols
 
+    def to_annotations(self):
+        """The predicted stages as ``mne.Annotations`` (``Sleep stage W/N1/N2/N3/R``, one per run)."""
+        from .exports import to_annotations
+
+        return to_annotations(self.stages)
+
+    def to_yasa(self):
+        """The predicted stages as a ``yasa.Hypnogram`` with the probabilities as its ``proba`` (needs YASA)."""
+        from .exports import to_yasa
+
+        return to_yasa(self.stages, self.proba, scorer=self.model or "STQS")
+
     def write(self, path: str | Path) -> Path:
-        """Write atomically as ``.csv`` (one row per epoch), ``.json`` or ``.edf`` (EDF+ stage annotations)."""
+        """Write atomically as ``.csv`` (one row per epoch), ``.json``, ``.edf`` (EDF+ stage annotations), ``.tsv``
+        (BIDS-style events with probabilities) or ``.xml`` (NSRR)."""
+        from .exports import write_events_tsv, write_nsrr_xml
+
         path = Path(path)
         suffix = path.suffix.lower()
         if suffix == ".edf":
             return write_edf(path, stages=self.stages)
+        if suffix == ".tsv":
+            return write_events_tsv(path, self.stages, self.proba)
+        if suffix == ".xml":
+            return write_nsrr_xml(path, self.stages)
         if suffix not in (".csv", ".json"):
-            raise ValueError(f"cannot write {path}: the output must end in .csv, .json or .edf")
+            raise ValueError(f"cannot write {path}: the output must end in .csv, .json, .edf, .tsv or .xml")
         with atomic_path(path) as tmp:
             if suffix == ".json":
                 tmp.write_text(json.dumps({**self.summary(), "epoch_sec": EPOCH_SEC, "flags": self.flags,

@@ -1,0 +1,87 @@
+"""Hypnograms out in the formats the ecosystem reads: BIDS-style events TSV, NSRR XML, ``mne.Annotations``, YASA.
+
+Inputs are stage codes ``(n_epochs,)`` (0-4, -1 unscored) and, where a format can hold them, probabilities
+``(n_epochs, 5)`` (the hypnodensity). EDF+ annotations are written by :func:`stqs_core.recording.write_edf`.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from xml.sax.saxutils import escape
+
+import numpy as np
+
+from ._atomic import atomic_path
+from .annotations import stage_name
+from .constants import EPOCH_SEC, STAGES
+
+_NSRR_CONCEPTS = {0: "Wake|0", 1: "Stage 1 sleep|1", 2: "Stage 2 sleep|2", 3: "Stage 3 sleep|3", 4: "REM sleep|5",
+                  -1: "Unscored|9"}
+_YASA_NAMES = {-1: "UNS", 0: "WAKE", 1: "N1", 2: "N2", 3: "N3", 4: "REM"}
+
+
+def events_frame(stages, proba=None, epoch_sec: float = EPOCH_SEC):
+    """A BIDS-style events table, one row per epoch: ``onset`` and ``duration`` (s), ``stage`` (W/N1/N2/N3/REM or
+    ``n/a`` for unscored), and ``prob_<stage>`` columns when ``proba`` ``(n_epochs, 5)`` is given."""
+    import pandas as pd
+
+    stages = np.asarray(stages)
+    frame = pd.DataFrame({"onset": np.arange(len(stages)) * epoch_sec, "duration": epoch_sec,
+                          "stage": [stage_name(int(s)) if s >= 0 else "n/a" for s in stages]})
+    if proba is not None:
+        for i, name in enumerate(STAGES):
+            frame[f"prob_{name}"] = np.round(np.asarray(proba)[:, i], 5)
+    return frame
+
+
+def write_events_tsv(path: str | Path, stages, proba=None, epoch_sec: float = EPOCH_SEC) -> Path:
+    """Write :func:`events_frame` as a tab-separated file (BIDS ``*_events.tsv`` conventions: ``n/a`` for missing)."""
+    with atomic_path(path) as tmp:
+        events_frame(stages, proba, epoch_sec).to_csv(tmp, sep="\t", index=False, na_rep="n/a")
+    return Path(path)
+
+
+def write_nsrr_xml(path: str | Path, stages, epoch_sec: float = EPOCH_SEC) -> Path:
+    """Write stages as an NSRR (SHHS/MESA-style) XML: one ``Stages|Stages`` ScoredEvent per run of equal stages."""
+    from .recording import runs
+
+    scale = epoch_sec / EPOCH_SEC
+    events = "".join(
+        "<ScoredEvent><EventType>Stages|Stages</EventType>"
+        f"<EventConcept>{escape(_NSRR_CONCEPTS[code])}</EventConcept>"
+        f"<Start>{onset * scale:.1f}</Start><Duration>{duration * scale:.1f}</Duration>"
+        "</ScoredEvent>\n"
+        for onset, duration, code in runs(np.asarray(stages)))
+    text = ('<?xml version="1.0" encoding="UTF-8"?>\n<PSGAnnotation>\n<SoftwareVersion>STQS</SoftwareVersion>\n'
+            f"<EpochLength>{epoch_sec:g}</EpochLength>\n<ScoredEvents>\n{events}</ScoredEvents>\n</PSGAnnotation>\n")
+    with atomic_path(path) as tmp:
+        tmp.write_text(text, encoding="utf-8")
+    return Path(path)
+
+
+def to_annotations(stages, epoch_sec: float = EPOCH_SEC, orig_time=None):
+    """An ``mne.Annotations`` with one ``Sleep stage W/N1/N2/N3/R/?`` annotation per run of equal stages."""
+    import mne
+
+    from .recording import runs
+
+    found = runs(np.asarray(stages))
+    scale = epoch_sec / EPOCH_SEC
+    return mne.Annotations([on * scale for on, _, _ in found], [dur * scale for _, dur, _ in found],
+                           [f"Sleep stage {'R' if code == 4 else stage_name(code)}" for _, _, code in found],
+                           orig_time=orig_time)
+
+
+def to_yasa(stages, proba=None, epoch_sec: float = EPOCH_SEC, scorer: str | None = None):
+    """A ``yasa.Hypnogram`` (5 stages, unscored as ``UNS``) with the probabilities as its ``proba``; needs YASA."""
+    try:
+        import yasa
+    except ImportError as err:
+        raise ImportError("to_yasa needs YASA: pip install yasa") from err
+    import pandas as pd
+
+    values = np.array([_YASA_NAMES[int(s)] for s in np.asarray(stages)])
+    frame = None
+    if proba is not None:
+        frame = pd.DataFrame(np.asarray(proba, dtype=float), columns=["WAKE", "N1", "N2", "N3", "REM"])
+        frame = frame.div(frame.sum(axis=1), axis=0)  # float32 softmax rows sum to 1 within 1e-7; YASA checks
+    return yasa.Hypnogram(values, n_stages=5, freq=f"{epoch_sec:g}s", scorer=scorer, proba=frame)
