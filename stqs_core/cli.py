@@ -21,6 +21,8 @@ def _add_channel_options(p: argparse.ArgumentParser) -> None:
 
 
 def _channels(args: argparse.Namespace) -> dict:
+    """The channel options as keyword arguments; the channels chosen, and why, are shown (INFO of the mapper)."""
+    logging.getLogger("stqs_core.channels").setLevel(logging.INFO)
     return {"eeg": args.eeg, "eog": args.eog, "emg": args.emg, "preset": args.preset}
 
 
