@@ -96,7 +96,7 @@ def choose_eeg(available: list[str]) -> tuple[list[str], str] | None:
     why = f"the {'only' if len(central) == 1 else 'best'} central derivation, for both rows"
     if others:
         why += (f", not paired with {', '.join(others)}: with one central EEG, feeding it to both rows scored better "
-                "than pairing it with a frontal or occipital channel (kappa 0.19 vs 0.09/0.12, issue 14)")
+                "than pairing it with a frontal or occipital channel on a clinical PSG (kappa 0.19 vs 0.09/0.12)")
     return [chosen, chosen], why
 
 

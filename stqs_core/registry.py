@@ -17,6 +17,7 @@ import logging
 import os
 import shutil
 from dataclasses import asdict, dataclass
+from functools import lru_cache
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
@@ -80,7 +81,9 @@ def _published_entry(file: str) -> Entry:
                  size)
 
 
-def _shipped_entry(path: Path) -> Entry:
+@lru_cache(maxsize=32)
+def _shipped_entry(path: Path, mtime_ns: int) -> Entry:
+    """The entry of a shipped model file (read once per file version: ``mtime_ns`` is part of the cache key)."""
     import torch
 
     payload = torch.load(path, map_location="cpu", weights_only=True)
@@ -97,7 +100,7 @@ def entries() -> dict[str, Entry]:
     from .checkpoint import MODELS_DIR
 
     found = [_published_entry(file) for file in PUBLISHED]
-    found += [_shipped_entry(path) for path in sorted(MODELS_DIR.glob("*.pt"))]
+    found += [_shipped_entry(path, path.stat().st_mtime_ns) for path in sorted(MODELS_DIR.glob("*.pt"))]
     return {entry.name: entry for entry in found}
 
 
@@ -160,8 +163,6 @@ def fetch(name: str) -> Path:
         path to put the file at); the downloaded file's SHA-256 differs from the published one (the file is not
         kept).
     """
-    import pooch
-
     known = entries()
     if name not in known:
         raise ModelError(f"unknown model name {name!r}; models: {', '.join(known)} (see `stqs models list`), "
@@ -170,6 +171,8 @@ def fetch(name: str) -> Path:
     path = _path(entry)
     if entry.kind == "shipped":
         return path
+    import pooch
+
     url = base_url() + entry.file
     if path.is_file() and not _is_cached(entry):
         logger.warning("%s does not match the published SHA-256 of %s: fetching it again", path, name)
