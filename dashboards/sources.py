@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from stqs_core import STQS, STQSConfig, EpochStore, Recording, load_model, read_recording
-from stqs_core.checkpoint import DEFAULT_MODEL, MODELS_DIR
+from stqs_core.checkpoint import DEMO_MODEL, MODELS_DIR
 from stqs_core.scoring import recording_epochs
 
 logger = logging.getLogger(__name__)
@@ -62,12 +62,12 @@ def default_model() -> tuple[str, str]:
 
     The warning is empty when the shipped default is there.
     """
-    shipped = MODELS_DIR / f"{DEFAULT_MODEL}.pt"
+    shipped = MODELS_DIR / f"{DEMO_MODEL}.pt"
     if shipped.is_file():
         return str(shipped), ""
     others = sorted(MODELS_DIR.glob("*.pt"))
     if others:
-        return str(others[0]), f"The default model {DEFAULT_MODEL} is not in trained_models/; using {others[0].stem}."
+        return str(others[0]), f"The default model {DEMO_MODEL} is not in trained_models/; using {others[0].stem}."
     if PUBLISHED.is_file():
         return str(PUBLISHED), (f"No model in trained_models/; using the published SHHS checkpoint "
                                 f"{PUBLISHED.name}, which was trained on real recordings, not simulated ones.")

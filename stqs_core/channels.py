@@ -1,14 +1,17 @@
 """Channel roles: which channels of a recording feed the EEG, EOG and EMG blocks, chosen by name.
 
 A mapping is ``{"eeg": [name, name], "eog": [name, name], "emg": [name]}``. Names come from the user
-(``eeg=[...]``), from a preset, or are found by trying every preset against the file's channel names.
+(``eeg=[...]``), from a preset, or are found by reading the file's channel names: EEG derivations are parsed
+(``C3-A1``, ``EEG C3-A2``, ``C3:M2``, ``FP1-A1``, ``EEG Fpz-Cz``) and central ones preferred, as the published
+models were trained on C3-A2 and C4-A1; EOG and EMG come from the first preset that has them.
 """
 from __future__ import annotations
 
 import logging
 import re
+from pathlib import Path
 
-from .constants import N_CHANNELS, ROLES
+from .constants import BANDPASS, N_CHANNELS, ROLES
 from .errors import ChannelError
 
 logger = logging.getLogger(__name__)
@@ -23,9 +26,12 @@ PRESETS: dict[str, dict[str, list[tuple[str, ...]]]] = {
     "aasm": {  # AASM / MASS / HMC-style derivations, with the C3-A2 naming of older montages
         "eeg": [("EEG C3-A2", "C3-A2", "C3-M2", "EEG C3-M2", "EEG C3-CLE", "EEG C3-LER", "C3"),
                 ("EEG C4-A1", "C4-A1", "C4-M1", "EEG C4-M1", "EEG C4-CLE", "EEG C4-LER", "C4")],
-        "eog": [("EOG E1-M2", "E1-M2", "EOG LOC-A2", "LOC-A2", "EOG Left Horiz", "E1", "EOG left"),
-                ("EOG E2-M1", "E2-M1", "EOG ROC-A1", "ROC-A1", "EOG Right Horiz", "E2", "EOG right")],
-        "emg": [("EMG chin", "Chin1-Chin2", "EMG Chin1", "EMG Chin", "Chin EMG", "EMG chin1-chin2", "EMG submental")],
+        "eog": [("EOG E1-M2", "E1-M2", "EOG LOC-A2", "LOC-A2", "EOG Left Horiz", "E1", "EOG left", "E1-A2",
+                 "LOC-M2", "LOC-A1", "EOG LOC", "LOC", "EOG L", "EOG-L", "L-EOG"),
+                ("EOG E2-M1", "E2-M1", "EOG ROC-A1", "ROC-A1", "EOG Right Horiz", "E2", "EOG right", "E2-A1",
+                 "ROC-M1", "ROC-A2", "EOG ROC", "ROC", "EOG R", "EOG-R", "R-EOG")],
+        "emg": [("EMG chin", "Chin1-Chin2", "EMG Chin1", "EMG Chin", "Chin EMG", "EMG chin1-chin2", "EMG submental",
+                 "Chin", "EMG Chin1-Chin2", "Chin1-Chin3", "Chin2-Chin3", "EMG1-EMG2", "Chin1", "Submental")],
     },
     "sleep-edf": {
         "eeg": [("EEG Fpz-Cz", "Fpz-Cz"), ("EEG Pz-Oz", "Pz-Oz")],
@@ -37,6 +43,61 @@ PRESETS: dict[str, dict[str, list[tuple[str, ...]]]] = {
 
 def normalise(name: str) -> str:
     return re.sub(r"\s+", "", name).replace(":", "-").upper()
+
+
+_ELECTRODE = r"FP[12Z]|AF[3478Z]|F[1-8Z]|FC[1-6Z]|C[1-6Z]|CP[1-6Z]|P[1-8Z]|PO[3478Z]|O[12Z]|T[3-8]|TP[78]"
+_DERIVATION = re.compile(rf"(?:EEG)?[-_]?(?P<active>{_ELECTRODE})(?:-(?P<ref>[A-Z0-9+]+)|(?P<joined>[AM][12]))?")
+_EAR = re.compile(r"[AM][12]|A1\+A2|M1\+M2|CLE|LER|LE")  # mastoid or ear: single, linked, computed linked
+
+
+def parse_derivation(name: str) -> tuple[str, str | None] | None:
+    """``(active electrode, reference or None)`` of an EEG channel name, or None if it names no 10-20 site.
+
+    ``"C3-A1"``, ``"EEG C3-A2"``, ``"C3:M2"``, ``"C3A2"`` and ``"C3"`` parse (``("C3", "A1")`` ...);
+    ``"EEG Fpz-Cz"`` is ``("FPZ", "CZ")``; ``"EEG(sec)"``, ``"E1-M2"`` and ``"Chin"`` are None.
+    """
+    match = _DERIVATION.fullmatch(normalise(name))
+    if match is None:
+        return None
+    return match["active"], match["ref"] or match["joined"]
+
+
+def _central_rank(active: str, ref: str | None) -> tuple[int, int] | None:
+    """Sort key of a central derivation (lower is better), None for other sites: C3/C4 against a mastoid or ear
+    (contralateral first, as C3-A2 and C4-A1 of SHHS), then C3/C4 against anything else, then Cz and the rest."""
+    if not active.startswith("C") or active.startswith("CP"):
+        return None
+    ear = ref is not None and _EAR.fullmatch(ref) is not None
+    if active in ("C3", "C4"):
+        contralateral = ear and ref[-1:] == ("2" if active == "C3" else "1")
+        return (0 if ear else 1), (0 if contralateral else 1)
+    return (2 if active == "CZ" else 3), (0 if ear else 1)
+
+
+def choose_eeg(available: list[str]) -> tuple[list[str], str] | None:
+    """The EEG channels for the two network rows among ``available``, and why; None without a central derivation.
+
+    Two central sites C3 and C4: the best derivation of each (C3 first, the SHHS order). One central site only
+    (e.g. ``C3-A1`` beside ``FP1-A1`` and ``O1-A1``): that derivation for both rows, since on a real clinical PSG
+    feeding the one central EEG to both rows beat pairing it with a frontal or occipital channel (Cohen's kappa
+    0.19 against 0.09 and 0.12 with the published ``oversampling_cnn``, issue 14).
+    """
+    parsed = {name: parse_derivation(name) for name in available}
+    central = sorted((rank, name) for name, p in parsed.items() if p and (rank := _central_rank(*p)) is not None)
+    if not central:
+        return None
+    best = {}
+    for _, name in central:
+        best.setdefault(parsed[name][0], name)
+    others = [name for name, p in parsed.items() if p and _central_rank(*p) is None]
+    if "C3" in best and "C4" in best:
+        return [best["C3"], best["C4"]], "the central pair C3 and C4, as the published models were trained on"
+    chosen = central[0][1]
+    why = f"the {'only' if len(central) == 1 else 'best'} central derivation, for both rows"
+    if others:
+        why += (f", not paired with {', '.join(others)}: with one central EEG, feeding it to both rows scored better "
+                "than pairing it with a frontal or occipital channel on a clinical PSG (kappa 0.19 vs 0.09/0.12)")
+    return [chosen, chosen], why
 
 
 def map_channels(available: list[str], eeg: list[str] | None = None, eog: list[str] | None = None,
@@ -62,16 +123,19 @@ def map_channels(available: list[str], eeg: list[str] | None = None, eog: list[s
             if missing:
                 raise ChannelError(_missing_message(f"{role.upper()} channel(s) {missing} not in the file", available))
             mapping[role] = [by_norm[normalise(n)] for n in explicit[role]]
-            continue
-        for name in [preset] if preset else list(PRESETS):
-            found = _match(PRESETS[name][role], by_norm)
-            if found:
-                mapping[role] = found
-                break
+            why = "as given"
+        elif role == "eeg" and preset in (None, "aasm") and (central := choose_eeg(available)) is not None:
+            mapping[role], why = central
         else:
-            raise ChannelError(_missing_message(f"no {role.upper()} channel found"
-                                                + (f" with preset {preset!r}" if preset else ""), available))
-    logger.info("channels: %s", "; ".join(f"{r.upper()} {', '.join(v)}" for r, v in mapping.items()))
+            for name in [preset] if preset else list(PRESETS):
+                found = _match(PRESETS[name][role], by_norm)
+                if found:
+                    mapping[role], why = found, f"preset {name}"
+                    break
+            else:
+                raise ChannelError(_missing_message(f"no {role.upper()} channel found"
+                                                    + (f" with preset {preset!r}" if preset else ""), available))
+        logger.info("%s rows = %s; %s", role.upper(), ", ".join(mapping[role]), why)
     return mapping
 
 
@@ -112,3 +176,49 @@ def fill_rows(mapping: dict[str, list[str]], n_channels: dict[str, int] = N_CHAN
             logger.warning("%s has %d channel(s) for %d rows: repeating %s", role.upper(), len(names), want, names[-1])
         rows += names + [names[-1]] * (want - len(names))
     return rows
+
+
+def edf_lowpass(path: str | Path) -> dict[str, float]:
+    """Per-channel low-pass cut-offs (Hz) that an EDF header's prefiltering field records (``"HP:0.3Hz LP:35Hz"``);
+    channels without one are left out, and so is any file edfio cannot read (BDF, non-conforming headers)."""
+    from edfio import read_edf
+
+    try:
+        signals = read_edf(path, lazy_load_data=True).signals
+    except (ValueError, OSError) as err:  # edfio is stricter than MNE: no prefiltering check then
+        logger.debug("no prefiltering read from %s: %s", path, err)
+        return {}
+    found = {}
+    for signal in signals:
+        match = re.search(r"LP:\s*([0-9]+(?:[.,][0-9]+)?)", signal.prefiltering, re.IGNORECASE)
+        if match:
+            found[signal.label] = float(match[1].replace(",", "."))
+    return found
+
+
+def check_bands(rows: list[str], sfreq: float, lowpass: dict[str, float] | None = None) -> list[str]:
+    """Warn (and return the warnings) where a modality's pass band (:data:`~stqs_core.constants.BANDPASS`)
+    cannot be in the file: above the Nyquist frequency ``sfreq / 2``, or above a channel's recorded low-pass.
+
+    ``rows`` are the channel names feeding the network rows (EEG, EEG, EOG, EOG, EMG); ``lowpass`` maps channel
+    names to low-pass cut-offs in Hz (see :func:`edf_lowpass`).
+    """
+    warnings = []
+    nyquist = sfreq / 2
+    cut = [f"{role.upper()} {low:g}-{high:g} Hz loses {(high - max(nyquist, low)) / (high - low):.0%}"
+           for role, (low, high) in BANDPASS.items() if nyquist < high]
+    if cut:
+        warnings.append(f"a {sfreq:g} Hz recording holds nothing above {nyquist:g} Hz: of the bands the models read, "
+                        f"{', '.join(cut)}")
+    roles = [r for r in ROLES for _ in range(N_CHANNELS[r])]
+    for role in ROLES:
+        low, high = BANDPASS[role]
+        for name in dict.fromkeys(n for n, r in zip(rows, roles) if r == role):
+            cutoff = (lowpass or {}).get(name)
+            if cutoff is not None and cutoff < min(high, nyquist):
+                warnings.append(f"{role.upper()} {name}: low-pass filtered at {cutoff:g} Hz when recorded (EDF "
+                                f"prefiltering), so the {low:g}-{high:g} Hz band the models read is "
+                                + ("empty" if cutoff <= low else f"missing above {cutoff:g} Hz"))
+    for text in warnings:
+        logger.warning(text)
+    return warnings

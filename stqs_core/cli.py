@@ -21,6 +21,8 @@ def _add_channel_options(p: argparse.ArgumentParser) -> None:
 
 
 def _channels(args: argparse.Namespace) -> dict:
+    """The channel options as keyword arguments; the channels chosen, and why, are shown (INFO of the mapper)."""
+    logging.getLogger("stqs_core.channels").setLevel(logging.INFO)
     return {"eeg": args.eeg, "eog": args.eog, "emg": args.emg, "preset": args.preset}
 
 
@@ -33,7 +35,9 @@ def _add_score(sub) -> None:
     p = sub.add_parser("score", help="score a PSG recording: one row per 30-s epoch",
                        description="Score an EDF/BDF recording and write its hypnogram with per-stage probabilities.")
     p.add_argument("recording", type=Path, help="EDF, EDF+ or BDF file")
-    p.add_argument("--model", default=None, help="model file (.pt, or an original STQS .tar) or shipped model name")
+    p.add_argument("--model", default=None,
+                   help="model file (.pt, or an original STQS .tar) or name (`stqs models list`); default: the "
+                        "published SHHS checkpoint shhs-oversampling-cnn, fetched on first use")
     p.add_argument("--annotations", type=Path, help="expert hypnogram (NSRR .xml, EDF+, .csv/.txt, .json)")
     p.add_argument("--out", type=Path, required=True, help="output: .csv, .json, .edf (EDF+ annotations), .tsv (BIDS events) or .xml (NSRR)")
     _add_channel_options(p)
@@ -90,15 +94,15 @@ def _add_demo(sub) -> None:
     p.add_argument("--out", type=Path, default=Path("runs/demo"), help="output folder (default: runs/demo)")
     p.add_argument("--hours", type=float, default=8.0, help="night length in hours (default: 8)")
     p.add_argument("--seed", type=int, default=0, help="simulation seed (default: 0)")
-    p.add_argument("--model", default=None, help="model file or shipped model name (default: the default model)")
+    p.add_argument("--model", default=None, help="model file or name (default: the shipped stqs-cnnlstm-sim)")
     p.set_defaults(func=_cmd_demo)
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
-    from .checkpoint import DEFAULT_MODEL
+    from .checkpoint import DEMO_MODEL
     from .demo import run_demo
 
-    summary = run_demo(args.out, args.hours, args.seed, args.model or DEFAULT_MODEL)
+    summary = run_demo(args.out, args.hours, args.seed, args.model or DEMO_MODEL)
     shares = _shares(summary)
     print(f"demo night: {summary['n_epochs']} epochs scored by {summary['model']} ({shares})\n"
           f"against the simulated truth: accuracy {summary['accuracy']:.3f}, Cohen's kappa {summary['kappa']:.3f}\n"
@@ -196,7 +200,7 @@ def _add_evaluate(sub) -> None:
     p = sub.add_parser("evaluate", help="evaluate a model on an epoch store: metrics, confusion, figures",
                        description="Score the recordings of a model's test split (or all) and compare with the "
                                    "expert stages; writes report.json, per_recording.csv and figures.")
-    p.add_argument("--model", required=True, help="model file (.pt / original .tar) or shipped model name")
+    p.add_argument("--model", required=True, help="model file (.pt / original .tar) or name (`stqs models list`)")
     p.add_argument("--data", type=Path, nargs="+", required=True, help="epoch stores (.h5)")
     p.add_argument("--split", choices=_SPLITS, default="test", help="recordings of the model card's split, or all")
     p.add_argument("--human-reference", type=Path, default=None,
@@ -260,7 +264,8 @@ def _add_interpret(sub) -> None:
                                    "learned filters, and check the AASM stage rules; writes CSV tables, "
                                    "aasm_report.md and filters.png into --out.")
     p.add_argument("recording", type=Path, help="EDF, EDF+ or BDF file")
-    p.add_argument("--model", default=None, help="model file (.pt, or an original STQS .tar) or shipped model name")
+    p.add_argument("--model", default=None, help="model file (.pt, or an original STQS .tar) or name (`stqs models "
+                                                 "list`); default: shhs-oversampling-cnn")
     p.add_argument("--annotations", type=Path, help="expert hypnogram (else the model's own stages are used)")
     p.add_argument("--epoch", type=int, action="append", default=[],
                    help="also time-occlude this epoch (0-based; repeat for several)")
@@ -319,8 +324,40 @@ def _cmd_dashboard(args: argparse.Namespace) -> int:
     os.execve(sys.executable, cmd, env)  # panel replaces this process (never returns): Ctrl-C reaches the server
 
 
+def _add_models(sub) -> None:
+    p = sub.add_parser("models", help="list the models by name, or fetch published ones into the cache",
+                       description="Models by name: the authors' published SHHS checkpoints (fetched from "
+                                   "github.com/ShreyasiPathak/STQS on first use, verified by SHA-256, cached; "
+                                   "STQS_MODELS_DIR sets the cache folder, STQS_MODELS_URL a mirror or local folder) "
+                                   "and the shipped models trained on simulated nights.")
+    actions = p.add_subparsers(dest="action", required=True)
+    actions.add_parser("list", help="name, variant, training data, channels, size, cached or not")
+    fetch = actions.add_parser("fetch", help="download and verify published models (NAME ... or all)")
+    fetch.add_argument("name", nargs="+", help="model names, or `all`")
+    p.set_defaults(func=_cmd_models)
+
+
+def _cmd_models(args: argparse.Namespace) -> int:
+    from . import registry
+
+    if args.action == "list":
+        rows = [(m["name"], m["variant"], m["trained_on"], m["channels"], f"{m['size'] / 1e6:.1f} MB",
+                 "yes" if m["cached"] else "no") for m in registry.list_models()]
+        header = ("name", "variant", "trained on", "channels", "size", "cached")
+        widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
+        for row in [header, *rows]:
+            print("  ".join(str(v).ljust(w) for v, w in zip(row, widths)).rstrip())
+        print(f"cache: {registry.cache_dir()} (STQS_MODELS_DIR); source: {registry.base_url()} (STQS_MODELS_URL)")
+        return 0
+    names = [e.name for e in registry.entries().values() if e.kind == "published"] if args.name == ["all"] \
+        else args.name
+    for name in names:
+        print(f"{name}: {registry.fetch(name)}")
+    return 0
+
+
 COMMANDS = (_add_score, _add_prepare, _add_demo, _add_notebooks, _add_train, _add_evaluate, _add_simulate,
-            _add_interpret, _add_dashboard)
+            _add_interpret, _add_dashboard, _add_models)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -4,14 +4,14 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from .checkpoint import DEFAULT_MODEL
+from .checkpoint import DEMO_MODEL
 from .plots import plot_hypnogram
 from .scoring import score_recording
 
 logger = logging.getLogger(__name__)
 
 
-def run_demo(out: str | Path, hours: float = 8.0, seed: int = 0, model: str | Path = DEFAULT_MODEL) -> dict:
+def run_demo(out: str | Path, hours: float = 8.0, seed: int = 0, model: str | Path = DEMO_MODEL) -> dict:
     """Simulate a ``hours``-long night, score it with ``model`` and write into folder ``out``.
 
     Writes ``night.edf`` (signals in µV with the true hypnogram as EDF+ annotations; score it again with

@@ -9,7 +9,7 @@ import numpy as np
 
 from ._atomic import atomic_path
 from .annotations import events_to_epochs, fit_to_length, is_stage_label, read_hypnogram, stage_name
-from .channels import fill_rows, map_channels
+from .channels import check_bands, edf_lowpass, fill_rows, map_channels
 from .constants import EPOCH_SEC, N_CHANNELS, ROLES
 from .preprocess import check_sfreq
 
@@ -68,6 +68,7 @@ def read_recording(path: str | Path, eeg: list[str] | None = None, eog: list[str
         raise ValueError(f"cannot read {path}: {err}. Is it a complete EDF/BDF file?") from err
     sfreq = check_sfreq(raw.info["sfreq"])
     rows = fill_rows(map_channels(raw.ch_names, eeg, eog, emg, preset))
+    check_bands(rows, sfreq, edf_lowpass(path) if path.suffix.lower() == ".edf" else None)
     unique = list(dict.fromkeys(rows))
     try:
         data = raw.get_data(picks=unique)

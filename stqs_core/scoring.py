@@ -135,6 +135,6 @@ def score_file(path: str | Path, model: STQS | str | Path = DEFAULT_MODEL, eeg: 
         model = load_model(model)
     if "SIMULATED" in str(model.info.get("model_card", {}).get("training_data", "")):
         logger.warning("%s was trained on simulated nights only: on real PSG prefer a published SHHS checkpoint "
-                       "(--model …_oversampling_cnn.tar) or a model trained on your own data (stqs train)",
-                       model.info["model_card"].get("name", "this model"))
+                       "(the default, --model %s) or a model trained on your own data (stqs train)",
+                       model.info["model_card"].get("name", "this model"), DEFAULT_MODEL)
     return score_recording(recording, model)

@@ -22,6 +22,14 @@ def need(path: Path) -> Path:
     return path
 
 
+@pytest.fixture(autouse=True)
+def models_offline(monkeypatch, tmp_path_factory):
+    """No test reaches the internet or the user's cache: named published models come from the ../shared copies
+    (a local mirror, see stqs_core.registry) into a per-session cache, or fail with a ModelError without them."""
+    monkeypatch.setenv("STQS_MODELS_DIR", str(tmp_path_factory.getbasetemp() / "models-cache"))
+    monkeypatch.setenv("STQS_MODELS_URL", str(CHECKPOINTS if CHECKPOINTS.is_dir() else ROOT / "no-models-here"))
+
+
 @pytest.fixture
 def random_night():
     """A function making ``(5, n)`` µV of noise with an EEG-like scale, ``minutes`` long at ``sfreq``."""

@@ -4,6 +4,7 @@ import torch
 
 from stqs_core import STQS, STQSConfig, load_model, save_model
 from stqs_core.checkpoint import FORMAT
+from stqs_core.errors import ModelError
 
 from .conftest import CHECKPOINTS, need
 
@@ -31,7 +32,7 @@ def test_original_checkpoint_converts_to_our_format(tmp_path):
 
 
 def test_missing_and_bad_files_say_what_is_wrong(tmp_path):
-    with pytest.raises(FileNotFoundError, match="shipped models"):
+    with pytest.raises(ModelError, match="no model file .* stqs-cnnlstm-sim"):
         load_model(tmp_path / "absent.pt")
     junk = tmp_path / "junk.pt"
     junk.write_bytes(b"not a checkpoint")
