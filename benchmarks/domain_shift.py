@@ -169,7 +169,7 @@ def main() -> None:
     if unknown:
         parser.error(f"unknown profiles {unknown}; profiles: {list(PROFILES)}")
     profiles = list(dict.fromkeys(profiles))
-    models = ({Path(m).stem: m for m in args.models.split(",")} if args.models
+    models = ({Path(m).stem.removeprefix(PREFIX): m for m in args.models.split(",")} if args.models
               else default_models(args.checkpoints))
     conditions = [c.strip() for c in args.conditions.split(",")]
     if any(c not in CONDITIONS for c in conditions):
