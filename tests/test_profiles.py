@@ -96,7 +96,7 @@ def test_sampling_rate_profiles(night):
         simulate_night(STAGES, profile="sfreq-50", sfreq=100)
     with pytest.raises(StqsError, match="cannot exist at 100 Hz"):
         simulate_night(STAGES, profile=Profile("lab", "60-Hz mains at 100 Hz", mains_hz=60, sfreq=100))
-    for bad in (49, 513, 125.5, True):
+    for bad in (0, 49, 513, 125.5, True):
         with pytest.raises(StqsError, match="sfreq"):
             simulate_night(STAGES[:2], sfreq=bad)
 

@@ -190,7 +190,7 @@ def _sfreq(sfreq: int | None, profile: Profile) -> int:
     if sfreq is not None and profile.sfreq is not None and sfreq != profile.sfreq:
         raise StqsError(f"profile {profile.name!r} records at {profile.sfreq} Hz, not {sfreq} Hz; leave sfreq out "
                         "or choose another profile")
-    sfreq = sfreq or profile.sfreq or DEFAULT_SFREQ
+    sfreq = sfreq if sfreq is not None else profile.sfreq or DEFAULT_SFREQ
     low, high = SFREQ_RANGE
     if isinstance(sfreq, bool) or not isinstance(sfreq, (int, np.integer)) or not low <= sfreq <= high:
         raise StqsError(f"sfreq {sfreq!r} is not supported; use a whole number of Hz from {low} to {high}")
