@@ -92,7 +92,8 @@ def default_models(checkpoints: Path) -> dict[str, str]:
 def run(profiles: list[str], models: dict[str, str], conditions: list[str], seeds: int, hours: float,
         via: str = "memory") -> pd.DataFrame:
     """One row per condition, profile and model: kappa and accuracy over the pooled scored epochs of the nights,
-    and the seconds spent simulating (per profile) and scoring."""
+    the spread of the nights' own kappas (``kappa_sd``), the kappa cost against in-domain, and the seconds spent
+    simulating (per profile) and scoring."""
     from tqdm.auto import tqdm
 
     loaded = {label: load_model(path) for label, path in models.items()}
@@ -109,9 +110,11 @@ def run(profiles: list[str], models: dict[str, str], conditions: list[str], seed
                 seconds = time.perf_counter() - start
                 true = np.concatenate([night.stages for night in nights])
                 pred = np.concatenate([s.stages for s in scored])
+                per_night = [agreement(night.stages, s.stages)["kappa"] for night, s in zip(nights, scored)]
                 rows.append({"condition": condition, "profile": profile,
                              "severity": SEVERITY[PROFILES[profile].severity], "model": label,
                              "n_nights": len(nights), **agreement(true, pred),
+                             "kappa_sd": round(float(np.std(per_night)), 4),
                              "simulate_s": round(simulated, 2), "score_s": round(seconds, 2)})
     table = pd.DataFrame(rows)
     base = table[table.profile == "in-domain"].set_index(["condition", "model"]).kappa
