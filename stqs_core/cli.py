@@ -226,18 +226,34 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+_SFREQ_RANGE = (50, 512)  # literal copy of simulate.SFREQ_RANGE: building the parser imports no torch
+
+
+def _sim_sfreq(text: str) -> int:
+    """``--sfreq``: a whole number of Hz within the simulator's range."""
+    low, high = _SFREQ_RANGE
+    if not text.isdigit() or not low <= int(text) <= high:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of Hz from {low} to {high}")
+    return int(text)
+
+
 def _add_simulate(sub) -> None:
     p = sub.add_parser("simulate", help="simulate a PSG night (EEG, EOG, chin EMG) with known stages and events",
                        description="Simulate an AASM-like night following a hypnogram file or the stage model, and "
-                                   "write it as EDF with its hypnogram and an events CSV (<out stem>.events.csv).")
+                                   "write it as EDF with its hypnogram and an events CSV (<out stem>.events.csv). "
+                                   "A lab profile (--profile) shifts it the way another lab's recordings differ.")
     src = p.add_mutually_exclusive_group()
     src.add_argument("--hypnogram", type=Path, help="hypnogram file to follow (EDF+, .json, .csv/.txt, NSRR .xml)")
     src.add_argument("--hours", type=float, default=8.0, help="night length drawn from the stage model (default 8)")
     p.add_argument("--seed", type=int, default=0, help="random seed (the same seed gives the same night)")
-    p.add_argument("--sfreq", type=int, default=125, choices=[100, 125, 128, 200, 256], help="sampling rate (Hz)")
+    p.add_argument("--sfreq", type=_sim_sfreq, default=None,
+                   help="sampling rate, any whole number of Hz from 50 to 512 (default: the profile's, else 125)")
     p.add_argument("--line-noise", type=int, choices=[50, 60], help="add mains interference at 50 or 60 Hz")
     p.add_argument("--no-artefacts", action="store_true", help="leave out movement artefacts, pops and sweat drift")
-    p.add_argument("--out", type=Path, required=True, help="the .edf file to write")
+    p.add_argument("--profile", default="in-domain",
+                   help="lab profile: montage, sampling rate, filters, noise, subjects, scorer (default in-domain)")
+    p.add_argument("--list-profiles", action="store_true", help="describe the lab profiles and exit")
+    p.add_argument("--out", type=Path, help="the .edf file to write (required unless --list-profiles)")
     p.add_argument("--hypnogram-format", choices=["edf", "csv"], default="edf",
                    help="stages as EDF+ annotations in the file (edf) or as <stem>-hypnogram.csv beside it (csv)")
     p.set_defaults(func=_cmd_simulate)
@@ -245,14 +261,22 @@ def _add_simulate(sub) -> None:
 
 def _cmd_simulate(args: argparse.Namespace) -> int:
     from .constants import EPOCH_SEC
-    from .simulate import simulate_night
+    from .errors import StqsError
+    from .simulate import profile_table, simulate_night
 
+    if args.list_profiles:
+        print(profile_table())
+        return 0
+    if args.out is None:
+        raise StqsError("name the .edf file to write with --out (or use --list-profiles)")
     night = simulate_night(args.hypnogram, hours=args.hours, seed=args.seed, sfreq=args.sfreq,
-                           line_noise=args.line_noise, artefacts=not args.no_artefacts, name=args.out.stem)
+                           line_noise=args.line_noise, artefacts=not args.no_artefacts, name=args.out.stem,
+                           profile=args.profile)
     written = night.write_edf(args.out, hypnogram=args.hypnogram_format)
     written.append(night.write_events(args.out.with_name(f"{args.out.stem}.events.csv")))
     hours = len(night.stages) * EPOCH_SEC / 3600
-    print(f"simulated {hours:.1f} h ({len(night.stages)} epochs, {len(night.events)} events) at {args.sfreq} Hz:")
+    print(f"simulated {hours:.1f} h ({len(night.stages)} epochs, {len(night.events)} events) at "
+          f"{night.recording.sfreq:g} Hz, profile {night.profile}:")
     for path in written:
         print(f"  {path}")
     return 0

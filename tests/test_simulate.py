@@ -61,7 +61,7 @@ def test_unscored_epochs_are_simulated_as_their_neighbour():
 
 def test_bad_arguments_say_what_to_do():
     with pytest.raises(ValueError, match="sfreq"):
-        simulate_night(ALL_STAGES, sfreq=120)
+        simulate_night(ALL_STAGES, sfreq=40)
     with pytest.raises(ValueError, match="stage codes"):
         simulate_night(np.array([0, 7]))
     with pytest.raises(ValueError, match="line_noise"):
@@ -157,7 +157,7 @@ def test_cli_simulate_writes_edf_hypnogram_and_events(tmp_path, capsys):
                  "--hypnogram-format", "csv"]) == 0
     assert read_hypnogram(tmp_path / "b-hypnogram.csv").tolist() == [0, 1, 2, 3, 4]
     with pytest.raises(SystemExit):  # argparse rejects an unsupported rate
-        main(["simulate", "--sfreq", "90", "--out", str(out)])
+        main(["simulate", "--sfreq", "40", "--out", str(out)])
 
 
 def test_shhs_network_stages_simulated_nights_as_simulated():

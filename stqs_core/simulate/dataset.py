@@ -10,12 +10,14 @@ import numpy as np
 from ..preprocess import make_epochs
 from ..store import EpochStore
 from .night import simulate_night
+from .profiles import Profile
 
 logger = logging.getLogger(__name__)
 
 
 def simulate_store(path: str | Path, n_nights: int, *, hours: float = 8.0, seed: int = 0,
-                   hypnograms: list[str | Path | np.ndarray] | None = None, sfreq: int = 125) -> Path:
+                   hypnograms: list[str | Path | np.ndarray] | None = None, sfreq: int | None = None,
+                   profile: str | Profile = "in-domain") -> Path:
     """Simulate ``n_nights`` and append each, preprocessed by :func:`~stqs_core.make_epochs`, to an epoch store.
 
     Parameters
@@ -31,8 +33,12 @@ def simulate_store(path: str | Path, n_nights: int, *, hours: float = 8.0, seed:
         Base seed; night ``i`` uses seed ``seed * 100_003 + i`` and is named ``sim-<seed>-<i>``.
     hypnograms : list | None
         Hypnogram files or stage arrays driving the nights, cycled; None draws from the stage model.
-    sfreq : int
-        Sampling rate the nights are simulated at (they are resampled to 125 Hz by preprocessing).
+    sfreq : int | None
+        Sampling rate the nights are simulated at (they are resampled to 125 Hz by preprocessing); None takes
+        the profile's, else 125 Hz.
+    profile : str | Profile
+        Lab profile of every night (see :func:`~stqs_core.simulate.simulate_night`); the store keeps its labels
+        and channel names.
     """
     from tqdm.auto import tqdm
 
@@ -46,7 +52,8 @@ def simulate_store(path: str | Path, n_nights: int, *, hours: float = 8.0, seed:
             name = f"sim-{seed}-{i:04d}"
             if name in done:
                 continue
-            night = simulate_night(hypnogram, hours=hours, seed=seed * 100_003 + i, sfreq=sfreq, name=name)
+            night = simulate_night(hypnogram, hours=hours, seed=seed * 100_003 + i, sfreq=sfreq, name=name,
+                                   profile=profile)
             rec = night.recording
             epochs = make_epochs(rec.data, rec.sfreq, rec.channel_names)
             store.append(name, epochs.data, night.stages, rec.channel_names)

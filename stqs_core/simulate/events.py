@@ -36,6 +36,13 @@ class NightTraits:
     line_uv: float
     rem_density: float
     spindle_density: float
+    slow_wave_scale: float = 1.0
+    """Multiplier of slow-wave, K-complex and delta amplitude (lower in older subjects, see the lab profiles)."""
+
+
+def age_amplitude(age: float) -> float:
+    """EEG amplitude factor at ``age`` (years): 1.25 at 20, falling 0.7% a year."""
+    return 1.25 - 0.007 * (age - 20)
 
 
 def draw_traits(rng: np.random.Generator) -> NightTraits:
@@ -43,7 +50,7 @@ def draw_traits(rng: np.random.Generator) -> NightTraits:
     age = rng.uniform(20, 75)
     return NightTraits(
         age=age,
-        eeg_scale=(1.25 - 0.007 * (age - 20)) * rng.lognormal(0, 0.1),
+        eeg_scale=age_amplitude(age) * rng.lognormal(0, 0.1),
         alpha_hz=rng.uniform(8.8, 11.0),
         spindle_hz=rng.uniform(12.0, 14.0),
         theta_hz=rng.uniform(5.0, 6.5),
@@ -109,9 +116,10 @@ def spindle(rng, sfreq, night: NightTraits) -> Event:
 
 
 def k_complex(rng, sfreq, night: NightTraits) -> Event:
-    """A K-complex: sharp negative wave then a slower positive one, 0.6-1.2 s, 100-250 µV peak to peak."""
+    """A K-complex: sharp negative wave then a slower positive one, 0.6-1.2 s, 100-250 µV peak to peak
+    (times the night's ``slow_wave_scale``)."""
     t = _t(rng.uniform(0.8, 1.2), sfreq)
-    pp = rng.uniform(100, 250) * max(night.eeg_scale, 0.7)
+    pp = rng.uniform(100, 250) * max(night.eeg_scale, 0.7) * night.slow_wave_scale
     s1, s2 = rng.uniform(0.06, 0.1), rng.uniform(0.12, 0.18)
     t1 = 2.2 * s1
     wave = -np.exp(-0.5 * ((t - t1) / s1) ** 2) + 0.6 * np.exp(-0.5 * ((t - t1 - 2 * s1 - 1.5 * s2) / s2) ** 2)
@@ -123,10 +131,11 @@ def k_complex(rng, sfreq, night: NightTraits) -> Event:
 
 
 def slow_wave(rng, sfreq, night: NightTraits, period_s: float | None = None) -> Event:
-    """One slow wave: a 0.5-2 Hz cycle, negative half first, 75-220 µV peak to peak; leaks into both EOGs."""
+    """One slow wave: a 0.5-2 Hz cycle, negative half first, 75-220 µV peak to peak (times the night's
+    ``slow_wave_scale``); leaks into both EOGs."""
     period = rng.uniform(0.6, 1.6) if period_s is None else period_s
     t = _t(period, sfreq)
-    pp = max(rng.uniform(85, 220) * night.eeg_scale, 85.0)
+    pp = max(rng.uniform(85, 220) * night.eeg_scale, 85.0) * night.slow_wave_scale
     wave = -0.5 * pp * np.sin(2 * np.pi * t / period)
     waves = {0: wave * rng.uniform(0.9, 1.0), 1: wave * rng.uniform(0.9, 1.0)}  # >= 76 µV p-p on both
     leak = night.eog_leak * rng.uniform(0.7, 1.1)

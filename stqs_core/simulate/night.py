@@ -3,7 +3,9 @@
 The background is a sum of FFT-shaped noise streams (1/f, delta, theta, alpha, beta, chin EMG, ...), one FFT
 each for the whole night, whose amplitudes follow the hypnogram through per-epoch envelopes smoothed over a few
 seconds (a cross-fade at stage boundaries). Events (spindles, K-complexes, slow waves, eye movements, twitches,
-artefacts ...) are drawn per epoch from stage-dependent rates and lie wholly inside their epoch.
+artefacts ...) are drawn per epoch from stage-dependent rates and lie wholly inside their epoch. A lab
+profile (:mod:`.profiles`) changes the montage's view of each source, the subject, the recording chain and
+the scorer.
 """
 from __future__ import annotations
 
@@ -15,17 +17,21 @@ import numpy as np
 import pandas as pd
 
 from ..constants import EPOCH_SEC, UNSCORED
+from ..errors import StqsError
 from ..recording import Recording
 from . import events as ev
 from .events import NightTraits, draw_traits
+from .profiles import MONTAGES, Montage, Profile, get_profile
 
 logger = logging.getLogger(__name__)
 
-CHANNELS = ["EEG C3-A2", "EEG C4-A1", "EOG E1-M2", "EOG E2-M1", "EMG chin"]
-"""Channel names of the simulated rows; they resolve through the ``aasm`` channel preset."""
+CHANNELS = list(MONTAGES["aasm"].channels)
+"""Channel names of the simulated rows (default montage); they resolve through the ``aasm`` channel preset."""
 
 SFREQS = (100, 125, 128, 200, 256)
-"""Sampling rates the simulator supports (Hz)."""
+"""Common PSG sampling rates (Hz); the simulator takes any whole number of Hz in :data:`SFREQ_RANGE`."""
+SFREQ_RANGE = (50, 512)
+DEFAULT_SFREQ = 125
 
 EVENT_COLUMNS = ["type", "channel", "row", "onset_s", "duration_s", "amplitude_uv", "epoch", "stage", "freq_hz"]
 
@@ -69,16 +75,19 @@ EYE_LEAK = 0.05
 
 @dataclass
 class SimulatedNight:
-    """A simulated night: the recording, its true stages and one row per inserted event.
+    """A simulated night: the recording, its stages and one row per inserted event.
 
     ``recording.data`` is ``(5, n_samples)`` µV, rows EEG C3-A2, C4-A1, EOG E1-M2, E2-M1, chin EMG (names in
-    :data:`CHANNELS`), ``recording.hypnogram`` equals ``stages`` ``(n_epochs,)`` (-1 unscored). ``events`` has
+    :data:`CHANNELS`; a profile's montage renames them), ``recording.hypnogram`` equals ``stages``
+    ``(n_epochs,)``, the scored labels (-1 unscored): the true stages, unless the profile's scorer has habits
+    (:attr:`simulated_as` holds what the signals show). ``events`` has
     columns ``type`` (alpha, spindle, k_complex, slow_wave, vertex_wave, sawtooth, rem, saccade, blink, sem,
     twitch, movement, pop), ``channel``/``row`` (main channel; ``"all"``/-1 for movements), ``onset_s``,
     ``duration_s``, ``amplitude_uv`` (peak to peak for EEG waves, peak for eye movements, peak EMG for
     twitches), ``epoch``, ``stage`` (the stage it was generated for) and ``freq_hz`` (NaN where not
-    applicable). The ECG artefact, mains interference and sweat drift are continuous, not events.
-    ``traits`` holds the night's random constants (age-like amplitude scaling, alpha and spindle frequency ...).
+    applicable); amplitudes are those at C3-A2/C4-A1, before the montage and the recording chain. The ECG
+    artefact, mains interference and sweat drift are continuous, not events. ``traits`` holds the night's random
+    constants (age-like amplitude scaling, alpha and spindle frequency ...), ``profile`` the lab profile's name.
     """
 
     recording: Recording
@@ -87,10 +96,13 @@ class SimulatedNight:
     traits: NightTraits | None = None
     simulated_as: np.ndarray | None = field(default=None, repr=False)
     """Stage each epoch was generated as (unscored epochs take their neighbour's stage)."""
+    profile: str = "in-domain"
 
     def write_edf(self, path: str | Path, hypnogram: str = "edf") -> list[Path]:
         """Write the signals as EDF with the stages as EDF+ annotations (``"edf"``) or as a CSV beside it
-        (``"csv"``: ``<stem>-hypnogram.csv``, one stage name per line). Returns the written paths."""
+        (``"csv"``: ``<stem>-hypnogram.csv``, one stage name per line). Returns the written paths.
+
+        A channel feeding two rows (the horizontal EOG of the Sleep-EDF montage) is written once."""
         from ..annotations import write_hypnogram
         from ..recording import write_edf
 
@@ -98,7 +110,9 @@ class SimulatedNight:
             raise ValueError(f"hypnogram must be 'edf' or 'csv', got {hypnogram!r}")
         path = Path(path)
         rec = self.recording
-        written = [write_edf(path, rec.data, rec.channel_names, rec.sfreq,
+        names = list(dict.fromkeys(rec.channel_names))
+        rows = [rec.channel_names.index(name) for name in names]
+        written = [write_edf(path, rec.data[rows], names, rec.sfreq,
                              stages=self.stages if hypnogram == "edf" else None)]
         if hypnogram == "csv":
             written.append(write_hypnogram(path.with_name(f"{path.stem}-hypnogram.csv"), self.stages))
@@ -114,8 +128,8 @@ class SimulatedNight:
 
 
 def simulate_night(hypnogram: str | Path | np.ndarray | None = None, *, hours: float = 8.0, seed: int = 0,
-                   sfreq: int = 125, line_noise: int | None = None, artefacts: bool = True,
-                   name: str | None = None) -> SimulatedNight:
+                   sfreq: int | None = None, line_noise: int | None = None, artefacts: bool = True,
+                   name: str | None = None, profile: str | Profile = "in-domain") -> SimulatedNight:
     """Simulate one PSG night.
 
     Parameters
@@ -128,36 +142,59 @@ def simulate_night(hypnogram: str | Path | np.ndarray | None = None, *, hours: f
         Length of a night drawn from the stage model (ignored when ``hypnogram`` is given).
     seed : int
         Seed; the same seed gives the same night.
-    sfreq : int
-        Sampling rate (Hz), one of 100, 125, 128, 200, 256.
+    sfreq : int | None
+        Sampling rate (Hz), any whole number from 50 to 512; None takes the profile's, else 125.
     line_noise : int | None
         Mains frequency (50 or 60 Hz) to add, or None.
     artefacts : bool
         Add movement artefacts, electrode pops and sweat drift.
     name : str | None
         Recording name (default ``sim-<seed>``).
+    profile : str | Profile
+        Lab profile (see :data:`~stqs_core.simulate.profiles.PROFILES`, ``stqs simulate --list-profiles``):
+        montage and channel names, sampling rate, amplifier, noise, subjects, scorer. The default
+        ``"in-domain"`` changes nothing; every profile keeps the seed's stages and, at the same sampling rate,
+        its background and events.
     """
-    if sfreq not in SFREQS:
-        raise ValueError(f"sfreq {sfreq!r} is not supported; use one of {SFREQS}")
+    profile = get_profile(profile)
+    sfreq = _sfreq(sfreq, profile)
     if line_noise not in (None, 50, 60):
-        raise ValueError(f"line_noise must be None, 50 or 60 (Hz), got {line_noise!r}")
+        raise StqsError(f"line_noise must be None, 50 or 60 (Hz), got {line_noise!r}")
+    profile.check(sfreq)
+    montage = MONTAGES[profile.montage]
     rng = np.random.default_rng(seed)
-    stages = _stages(hypnogram, hours, seed)
-    filled = fill_unscored(stages)
-    traits = draw_traits(rng)
-    n = len(stages) * int(EPOCH_SEC * sfreq)
-    data, emg_noise, emg_gain = _background(rng, filled, traits, sfreq, n, artefacts)
-    table = _insert_events(seed, data, emg_gain, filled, traits, sfreq, artefacts)
+    true = _stages(hypnogram, hours, seed)
+    filled = fill_unscored(true)
+    traits = profile.adjust_traits(draw_traits(rng), seed)
+    n = len(true) * int(EPOCH_SEC * sfreq)
+    data, emg_noise, emg_gain = _background(rng, filled, traits, sfreq, n, artefacts, montage)
+    table = _insert_events(seed, data, emg_gain, filled, traits, sfreq, artefacts, montage, profile.pop_rate)
     data[4] += (traits.emg_tone_uv * emg_gain * emg_noise).astype(np.float32)
-    _add_ecg(rng, data, traits, sfreq)
+    _add_ecg(rng, data, traits, sfreq, profile.emg_ecg)
     if line_noise:
         t = np.arange(n) / sfreq
         for row in range(5):
             amp = traits.line_uv * rng.uniform(0.3, 1.0)
             data[row] += (amp * np.sin(2 * np.pi * line_noise * t + rng.uniform(0, 2 * np.pi))).astype(np.float32)
-    recording = Recording(data, float(sfreq), list(CHANNELS), hypnogram=stages.copy(), name=name or f"sim-{seed}")
-    logger.debug("%s: %d epochs at %d Hz, %d events", recording.name, len(stages), sfreq, len(table))
-    return SimulatedNight(recording, stages, table, traits, filled)
+    data = profile.record(data, sfreq, seed)
+    stages = profile.score(true, seed)
+    recording = Recording(data, float(sfreq), list(montage.channels), hypnogram=stages.copy(),
+                          name=name or f"sim-{seed}")
+    logger.debug("%s: %d epochs at %d Hz, %d events, profile %s", recording.name, len(stages), sfreq, len(table),
+                 profile.name)
+    return SimulatedNight(recording, stages, table, traits, filled, profile.name)
+
+
+def _sfreq(sfreq: int | None, profile: Profile) -> int:
+    """The sampling rate to simulate at: ``sfreq``, else the profile's, else 125 Hz; checked."""
+    if sfreq is not None and profile.sfreq is not None and sfreq != profile.sfreq:
+        raise StqsError(f"profile {profile.name!r} records at {profile.sfreq} Hz, not {sfreq} Hz; leave sfreq out "
+                        "or choose another profile")
+    sfreq = sfreq if sfreq is not None else profile.sfreq or DEFAULT_SFREQ
+    low, high = SFREQ_RANGE
+    if isinstance(sfreq, bool) or not isinstance(sfreq, (int, np.integer)) or not low <= sfreq <= high:
+        raise StqsError(f"sfreq {sfreq!r} is not supported; use a whole number of Hz from {low} to {high}")
+    return int(sfreq)
 
 
 def _stages(hypnogram, hours: float, seed: int) -> np.ndarray:
@@ -235,7 +272,7 @@ def _envelope(rng, per_stage, stages: np.ndarray, n: int, sfreq: float, jitter: 
     return np.interp(np.arange(n) / sfreq, np.arange(len(smooth)) + 0.5, smooth).astype(np.float32)
 
 
-def _background(rng, stages, traits: NightTraits, sfreq, n, artefacts):
+def _background(rng, stages, traits: NightTraits, sfreq, n, artefacts, montage: Montage):
     """Background signals ``(5, n)`` float32 µV, the chin's unit noise ``(n,)`` and its tone gain ``(n,)``."""
     data = np.zeros((5, n), np.float32)
     rho = traits.eeg_correlation
@@ -243,14 +280,16 @@ def _background(rng, stages, traits: NightTraits, sfreq, n, artefacts):
     for comp, per_stage in BACKGROUND.items():
         stream = _noise(rng, _shape(comp, traits, sfreq), n, sfreq)
         env = _envelope(rng, per_stage, stages, n, sfreq) * traits.eeg_scale
+        if comp == "delta":
+            env *= traits.slow_wave_scale
         common = (env * stream).astype(np.float32)
         if comp == "pink":
             for row in (0, 1):
                 own = _noise(rng, _shape("pink", traits, sfreq), n, sfreq)
-                data[row] += np.sqrt(1 - rho ** 2) * env * own
+                data[row] += montage.gain(row, comp) * np.sqrt(1 - rho ** 2) * env * own
             common *= rho
-        data[0] += common
-        data[1] += common
+        data[0] += montage.gain(0, comp) * common
+        data[1] += montage.gain(1, comp) * common
         if comp in ("pink", "delta", "theta"):
             low += common
     for row in (2, 3):  # EOG: own 1/f noise plus frontal EEG picked up by both electrodes
@@ -266,8 +305,10 @@ def _background(rng, stages, traits: NightTraits, sfreq, n, artefacts):
     return data, emg_noise, emg_gain
 
 
-def _insert_events(seed: int, data, emg_gain, stages, traits: NightTraits, sfreq, artefacts) -> pd.DataFrame:
-    """Draw and add every event; returns the event table (one row per event, time order).
+def _insert_events(seed: int, data, emg_gain, stages, traits: NightTraits, sfreq, artefacts, montage: Montage,
+                   pop_rate: float = 1.0) -> pd.DataFrame:
+    """Draw and add every event, each EEG wave times its montage gain; returns the event table (one row per
+    event, time order). ``pop_rate`` multiplies the rate of electrode pops.
 
     Each event type draws from its own random stream, so changing one type's rate leaves the others alone."""
     epoch_len = int(EPOCH_SEC * sfreq)
@@ -282,17 +323,18 @@ def _insert_events(seed: int, data, emg_gain, stages, traits: NightTraits, sfreq
         onset = epoch * epoch_len + start
         for row, wave in event.waves.items():
             target = emg_gain if row == ev.EMG else data[row]
-            target[onset:onset + m] += wave.astype(np.float32)
+            target[onset:onset + m] += montage.gain(row, event.type) * wave.astype(np.float32)
         if event.type in ("rem", "saccade", "sem"):
             for eeg_row, eog_row in ((0, 2), (1, 3)):
-                data[eeg_row, onset:onset + m] += EYE_LEAK * event.waves[eog_row].astype(np.float32)
+                data[eeg_row, onset:onset + m] += (montage.gain(eeg_row, "eye") * EYE_LEAK
+                                                   * event.waves[eog_row].astype(np.float32))
         main = min(event.waves)
-        rows.append((event.type, CHANNELS[main] if event.channel != "all" else "all",
+        rows.append((event.type, montage.channels[main] if event.channel != "all" else "all",
                      main if event.channel != "all" else -1, onset / sfreq, m / sfreq, float(event.amplitude_uv),
                      epoch, int(stages[epoch]), float(event.extra.get("freq_hz", np.nan))))
 
     rates = {k: np.asarray(v) for k, v in RATES.items() if artefacts or k not in ARTEFACTS}
-    density = {"spindle": traits.spindle_density, "rem": traits.rem_density}
+    density = {"spindle": traits.spindle_density, "rem": traits.rem_density, "pop": pop_rate}
     for kind, per_stage in rates.items():
         rng = np.random.default_rng([seed, list(ev.GENERATORS).index(kind)])
         lam = per_stage[stages] * density.get(kind, 1.0)
@@ -342,8 +384,9 @@ def _insert_slow_waves(rng, stages, traits, sfreq, place) -> None:
             covered += length
 
 
-def _add_ecg(rng, data, traits: NightTraits, sfreq) -> None:
-    """ECG artefact: QRS-like spikes at the heart rate on the chin EMG and, weaker, on the EEG."""
+def _add_ecg(rng, data, traits: NightTraits, sfreq, emg_gain: float = 1.0) -> None:
+    """ECG artefact: QRS-like spikes at the heart rate on the chin EMG (times ``emg_gain``) and, weaker, on the
+    EEG."""
     n = data.shape[1]
     intervals = 1 / traits.heart_rate_hz * (1 + 0.05 * rng.standard_normal(int(n / sfreq * 2) + 10))
     beats = np.cumsum(intervals)
@@ -353,6 +396,6 @@ def _add_ecg(rng, data, traits: NightTraits, sfreq) -> None:
     t = np.arange(-int(0.06 * sfreq), int(0.06 * sfreq) + 1) / sfreq
     qrs = -t / 0.012 * np.exp(-0.5 * (t / 0.012) ** 2)
     spikes = np.convolve(train, qrs, "same").astype(np.float32)
-    data[4] += traits.ecg_uv * spikes
+    data[4] += traits.ecg_uv * emg_gain * spikes
     data[0] += 0.5 * traits.ecg_uv * spikes
     data[1] -= 0.5 * traits.ecg_uv * spikes
