@@ -1,6 +1,7 @@
 import numpy as np
 import pytest
 
+from stqs_core.errors import RecordingError
 from stqs_core.recording import read_recording, write_edf
 
 from .conftest import SHHS_NAMES
@@ -33,7 +34,7 @@ def test_corrupt_or_foreign_file_is_an_error(tmp_path):
     bad.write_bytes(b"0       this is not an EDF header" + b"x" * 300)
     with pytest.raises(ValueError, match="bad.edf"):
         read_recording(bad)
-    with pytest.raises(FileNotFoundError):
+    with pytest.raises(RecordingError, match="does not exist"):
         read_recording(tmp_path / "absent.edf")
 
 
