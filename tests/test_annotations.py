@@ -1,3 +1,5 @@
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -60,3 +62,38 @@ def test_hypnogram_files_pair_with_recordings_by_name(tmp_path):
     assert find_hypnogram(tmp_path / "SC4001E0-PSG.edf", files) == files[0]
     assert find_hypnogram(tmp_path / "shhs1-200001.edf", files) == files[2]
     assert find_hypnogram(tmp_path / "other.edf", files) is None
+
+
+def test_pairing_by_name_never_takes_another_nights_hypnogram(tmp_path):
+    from stqs_core.errors import HypnogramError
+
+    def pair(recording, *names):
+        return find_hypnogram(tmp_path / recording, [tmp_path / n for n in names])
+
+    assert pair("shhs1-200001.edf", "shhs1-200002-hypnogram.csv", "shhs1-200011-nsrr.xml") is None
+    assert pair("shhs1-200001.edf", "shhs1-200001-profusion.xml").name == "shhs1-200001-profusion.xml"
+    assert pair("shhs1-200001.edf", "shhs1-200001-profusion.xml", "shhs1-200001-nsrr.xml").name.endswith("nsrr.xml")
+    assert pair("SC4011E0-PSG.edf", "SC4012EC-Hypnogram.edf", "SC4011EH-Hypnogram.edf").name == "SC4011EH-Hypnogram.edf"
+    assert pair("SC4001E0-PSG.edf", "SC4002EC-Hypnogram.edf", "SC4011EC-Hypnogram.edf") is None
+    assert pair("ST7011J0-PSG.edf", "ST7011JP-Hypnogram.edf").name == "ST7011JP-Hypnogram.edf"
+    assert pair("01-02-0001 PSG.edf", "01-02-0002 Base.edf", "01-02-0001 Base.edf").name == "01-02-0001 Base.edf"
+    assert pair("01-02-0001 PSG.edf", "01-02-0002 Base.edf") is None
+    assert pair("SN001.edf", "SN001_sleepscoring.edf", "SN002_sleepscoring.edf").name == "SN001_sleepscoring.edf"
+    assert pair("night1.edf", "night2.csv", "night11.csv") is None
+    with pytest.raises(HypnogramError, match="several hypnograms match.*--pairs"):
+        pair("night1.edf", "night1.csv", "night1-hypnogram.csv")
+
+
+def test_pairs_csv(tmp_path):
+    from stqs_core.annotations import read_pairs
+    from stqs_core.errors import HypnogramError
+
+    path = tmp_path / "pairs.csv"
+    path.write_text("recording,hypnogram\npsg/a.edf,scores/x.xml\nb.edf,/abs/y.csv\n")
+    assert read_pairs(path) == {"a.edf": tmp_path / "scores" / "x.xml", "b.edf": Path("/abs/y.csv")}
+    path.write_text("a.edf,x.xml\na.edf,y.xml\n")
+    with pytest.raises(HypnogramError, match="listed twice"):
+        read_pairs(path)
+    path.write_text("a.edf\n")
+    with pytest.raises(HypnogramError, match="two columns"):
+        read_pairs(path)

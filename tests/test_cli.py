@@ -151,3 +151,24 @@ def test_bugs_keep_their_traceback_and_bad_input_gets_one_line(monkeypatch, edf_
     assert main(["-v", "score", str(tmp_path / "absent.edf"), "--out", str(tmp_path / "h.csv")]) == 2
     err = capsys.readouterr().err
     assert "Traceback" in err and "does not exist" in err.splitlines()[-1]
+
+
+def test_prepare_never_pairs_a_recording_with_another_nights_hypnogram(edf_file, tmp_path, capsys):
+    folder, scores = tmp_path / "psg", tmp_path / "scores"
+    folder.mkdir()
+    scores.mkdir()
+    for name in ("shhs1-200001.edf", "shhs1-200002.edf"):
+        (folder / name).write_bytes(edf_file.read_bytes())
+    (scores / "shhs1-200002-hypnogram.csv").write_text("N2\n" * 8)
+    out = tmp_path / "data.h5"
+    assert main(["prepare", str(folder), "--annotations", str(scores), "--out", str(out)]) == 1
+    err = capsys.readouterr().err
+    assert "shhs1-200001.edf: no hypnogram file matches its name" in err
+    with EpochStore(out) as store:
+        assert store.recordings == ["shhs1-200002"] and store.labels().tolist() == [2] * 8
+    pairs = tmp_path / "pairs.csv"
+    pairs.write_text("recording,hypnogram\nshhs1-200001.edf,scores/shhs1-200002-hypnogram.csv\n")
+    assert main(["prepare", str(folder), "--pairs", str(pairs), "--out", str(out)]) == 1
+    assert "shhs1-200002.edf is not listed in the --pairs CSV" in capsys.readouterr().err
+    with EpochStore(out) as store:
+        assert store.recordings == ["shhs1-200001"] and store.labels().tolist() == [2] * 8
