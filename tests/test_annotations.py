@@ -97,3 +97,23 @@ def test_pairs_csv(tmp_path):
     path.write_text("a.edf\n")
     with pytest.raises(HypnogramError, match="two columns"):
         read_pairs(path)
+
+
+def test_a_recordings_own_annotations_read_the_same_embedded_or_given_as_a_file(tmp_path, random_night):
+    """mne.read_annotations scans every byte of the file for annotation patterns: signal samples that spell one
+    broke it ('utf-8' codec can't decode byte 0xa8, as on a simulated 24-h night) or added a false stage."""
+    from stqs_core.recording import read_recording, write_edf
+
+    from .conftest import SHHS_NAMES
+
+    stages = np.array([0, 1, 2, 2, 3, 4, 2, 0])
+    path = write_edf(tmp_path / "n.edf", random_night(4), SHHS_NAMES, 125, stages=stages)
+    raw = bytearray(path.read_bytes())
+    data_start = 256 * (len(SHHS_NAMES) + 2)  # 5 signals + the annotation signal
+    for offset, fake in ((1000, b"+1\x14\xa8\x14\x00"), (3000, b"+60\x14Sleep stage W\x14\x00")):
+        raw[data_start + offset:data_start + offset + len(fake)] = fake  # signal samples that look like a TAL
+    path.write_bytes(bytes(raw))
+    embedded = read_recording(path).hypnogram
+    np.testing.assert_array_equal(embedded, stages)
+    np.testing.assert_array_equal(read_recording(path, annotations=path).hypnogram, stages)
+    np.testing.assert_array_equal(read_hypnogram(path), stages)
