@@ -117,3 +117,65 @@ def test_a_recordings_own_annotations_read_the_same_embedded_or_given_as_a_file(
     np.testing.assert_array_equal(embedded, stages)
     np.testing.assert_array_equal(read_recording(path, annotations=path).hypnogram, stages)
     np.testing.assert_array_equal(read_hypnogram(path), stages)
+
+
+@pytest.mark.parametrize("event, message", [
+    ((float("nan"), 30, "Sleep stage 2"), "finite"), ((float("inf"), 30, "Sleep stage 2"), "finite"),
+    ((60, float("nan"), "Sleep stage 2"), "finite"), ((60, -30, "Sleep stage 2"), "negative"),
+    ((300, 30, "Sleep stage 2"), "scores epochs 10 .* holds only 8 epochs"),
+    ((1.5e11, 30, "Sleep stage 2"), "holds only 8 epochs"),
+])
+def test_an_expert_label_is_never_dropped_silently(event, message):
+    from stqs_core.errors import HypnogramError
+
+    events = [(0, 60, "Sleep stage W"), event]
+    with pytest.raises(HypnogramError, match=message):
+        events_to_epochs(events, n_epochs=8)
+
+
+def test_huge_onsets_are_refused_before_any_allocation(tmp_path):
+    import tracemalloc
+
+    from stqs_core.errors import HypnogramError
+
+    xml = tmp_path / "h.xml"
+    xml.write_text("<a><ScoredEvent><EventType>Stages|Stages</EventType><EventConcept>Wake|0</EventConcept>"
+                   "<Start>1.5e11</Start><Duration>30</Duration></ScoredEvent></a>")
+    tracemalloc.start()
+    with pytest.raises(HypnogramError, match="more than 30 days"):
+        read_hypnogram(xml)
+    with pytest.raises(HypnogramError, match="holds only 8"):
+        read_hypnogram(xml, n_epochs=8)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert peak < 5_000_000  # was 9.8 GB
+
+
+def test_a_short_hypnogram_warns_naming_the_unscored_epochs(tmp_path, caplog):
+    path = tmp_path / "h.csv"
+    path.write_text("N2\n" * 60)
+    with caplog.at_level("WARNING"):
+        stages = read_hypnogram(path, n_epochs=120)
+    assert (stages[:60] == 2).all() and (stages[60:] == -1).all()
+    assert "covers 60 of the recording's 120 epochs; epochs 60-119 (0:30:00-1:00:00) are left unscored" in caplog.text
+
+
+@pytest.mark.parametrize("name, text, message", [
+    ("h.json", "5", "must be a list"), ("h.json", "[0, 1", "not valid JSON"), ("h.json", '[0, "X"]', "epoch 1"),
+    ("h.xml", "<a><ScoredEvent><EventType>Stages</EventType><EventConcept>Wake|0</EventConcept><Start>inf</Start>"
+              "<Duration>30</Duration></ScoredEvent></a>", "finite"),
+    ("h.xml", "<a><ScoredEvent><EventType>Stages</EventType><EventConcept>Wake|0</EventConcept>"
+              "<Duration>30</Duration></ScoredEvent></a>", r"<Start>None</Start>, not a number"),
+    ("h.xml", "<a><b>", "not valid XML"), ("h.csv", "a,stage\nx,W\ny\n", "row 3 has no column 2"),
+    ("h.csv", b"\xff\xfe\x00W", "not a text file"), ("h.edf", b"\x00" * 300, "cannot read EDF\\+ annotations"),
+    ("h.doc", "W", "unsupported hypnogram format"),
+])
+def test_malformed_hypnograms_are_hypnogram_errors(tmp_path, name, text, message):
+    from stqs_core.errors import HypnogramError
+
+    path = tmp_path / name
+    path.write_bytes(text if isinstance(text, bytes) else text.encode())
+    with pytest.raises(HypnogramError, match=message):
+        read_hypnogram(path, n_epochs=8)
+    with pytest.raises(HypnogramError, match="is a folder"):
+        read_hypnogram(tmp_path)
