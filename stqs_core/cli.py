@@ -315,12 +315,16 @@ def _cmd_interpret(args: argparse.Namespace) -> int:
                             rule_table, spatial_filters, time_occlusion)
     from .recording import read_recording
     from ._atomic import check_output
+    from .errors import StqsError
     from .scoring import recording_epochs
 
     check_output(args.out, [args.recording, args.annotations, *_model_inputs(args.model)], folder=True)
     recording = read_recording(args.recording, annotations=args.annotations, **_channels(args))
     prepared, labels = recording_epochs(recording)
     epochs = prepared.data
+    outside = [i for i in args.epoch if not 0 <= i < len(epochs)]
+    if outside:
+        raise StqsError(f"--epoch {outside[0]} is outside the recording's epochs 0-{len(epochs) - 1}")
     model = load_model(args.model or DEFAULT_MODEL)
     args.out.mkdir(parents=True, exist_ok=True)
     occlusion = frequency_occlusion(model, epochs, labels)
