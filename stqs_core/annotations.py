@@ -139,8 +139,9 @@ def events_to_epochs(events: list[tuple[float, float, str]], offset_s: float = 0
             raise HypnogramError(f"{where}: a negative duration; fix or remove the annotation")
         first, count = (onset - offset_s) / EPOCH_SEC, duration / EPOCH_SEC
         if abs(first - round(first)) > 1e-3 or abs(count - round(count)) > 1e-3:
-            raise HypnogramError(f"{where} is not aligned to the {EPOCH_SEC:.0f}-s epoch grid (offset {offset_s} s);"
-                                 " give offset_s= if the recording starts later than the hypnogram")
+            raise HypnogramError(f"{where} is not aligned to the {EPOCH_SEC:.0f}-s epoch grid of the recording; is "
+                                 "it this recording's hypnogram? Stages must start at multiples of 30 s from the "
+                                 "recording's start (from Python, read_hypnogram(..., offset_s=) shifts them)")
         first, count = int(round(first)), int(round(count))
         if first < 0:
             raise HypnogramError(f"{where} starts {-first * EPOCH_SEC:.0f} s before the recording")
