@@ -106,15 +106,18 @@ def _from_ours(payload: dict, path: Path) -> STQS:
     if not isinstance(config.get("dropout", 0.0), (int, float)) or not 0 <= config.get("dropout", 0.0) <= 1:
         raise ModelError(f"{path}: config dropout = {config.get('dropout')!r:.40} is not in [0, 1]; {fix}")
     try:
-        model = STQS(STQSConfig(**config), payload["info"])
+        with torch.device("meta"):  # shapes only, no memory: the file's own tensors then bound the real network
+            skeleton = STQS(STQSConfig(**config), payload["info"])
     except (ValueError, TypeError, RuntimeError) as err:
         raise ModelError(f"{path}: the config does not describe an STQS network ({err}); {fix}") from err
-    _load_weights(model, payload["state_dict"], path)
+    _check_weights(skeleton, payload["state_dict"], path)
+    model = STQS(STQSConfig(**config), payload["info"])
+    model.load_state_dict(payload["state_dict"])
     return model
 
 
-def _load_weights(model: STQS, state_dict: dict, path: Path) -> None:
-    """``model.load_state_dict`` with a :class:`ModelError` naming the tensors that do not fit."""
+def _check_weights(model: STQS, state_dict: dict, path: Path) -> None:
+    """Raise a :class:`ModelError` naming the tensors of ``state_dict`` that do not fit ``model``."""
     target = model.state_dict()
     wrong = [f"{k} {tuple(v.shape)} (expected {tuple(target[k].shape)})" for k, v in state_dict.items()
              if k in target and (not isinstance(v, torch.Tensor) or v.shape != target[k].shape)]
@@ -124,7 +127,6 @@ def _load_weights(model: STQS, state_dict: dict, path: Path) -> None:
                             (("wrong shapes", wrong), ("missing", missing), ("unexpected", unexpected)) if items)
         raise ModelError(f"{path}: the weights do not fit the network its config describes ({details}); is the file "
                          "complete and unmodified?")
-    model.load_state_dict(state_dict)
 
 
 def resolve_model_path(path: str | Path) -> Path:
@@ -171,5 +173,6 @@ def _from_original(payload: dict, path: Path) -> STQS:
             raise ModelError(f"{path.name}: weight {key!r} has shape {tuple(getattr(tensor, 'shape', ()))}, expected "
                              f"{tuple(target[new].shape)}; is the file complete and unmodified?")
         mapped[new] = tensor.reshape(target[new].shape)  # Conv2d (.., 1, k) kernels become Conv1d (.., k)
-    _load_weights(model, mapped, path)
+    _check_weights(model, mapped, path)
+    model.load_state_dict(mapped)
     return model
