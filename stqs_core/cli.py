@@ -63,7 +63,9 @@ def _cmd_score(args: argparse.Namespace) -> int:
     summary = night.summary()
     shares = _shares(summary)
     print(f"{summary['recording']}: {summary['n_epochs']} epochs scored ({shares}) -> {args.out}")
-    if night.true is not None:
+    if night.true is not None and not summary["n_scored"]:
+        print("the expert hypnogram scores none of these epochs: no agreement to report")
+    elif night.true is not None:
         print(f"against the expert hypnogram ({summary['n_scored']} scored epochs): "
               f"accuracy {summary['accuracy']:.3f}, Cohen's kappa {summary['kappa']:.3f}")
     return 0
