@@ -172,3 +172,14 @@ def test_prepare_never_pairs_a_recording_with_another_nights_hypnogram(edf_file,
     assert "shhs1-200002.edf is not listed in the --pairs CSV" in capsys.readouterr().err
     with EpochStore(out) as store:
         assert store.recordings == ["shhs1-200001"] and store.labels().tolist() == [2] * 8
+
+
+def test_score_removes_temporaries_left_by_a_killed_run(edf_file, model_file, tmp_path):
+    import os
+    import time
+
+    stale = tmp_path / ".hyp.csv.k1ll3d.part.csv"
+    stale.write_text("epoch,onset_s\n0,0")
+    os.utime(stale, (time.time() - 60, time.time() - 60))
+    assert main(["score", str(edf_file), "--model", str(model_file), "--out", str(tmp_path / "hyp.csv")]) == 0
+    assert not stale.exists() and len(pd.read_csv(tmp_path / "hyp.csv")) == 8
