@@ -52,8 +52,9 @@ def stage_code(label: str | int) -> int:
     elif re.fullmatch(r"-?\d+(\.0*)?", text) and -1 <= float(text) <= 4:
         code = int(float(text))
     if code is None:
-        raise HypnogramError(f"unknown sleep stage label {label!r:.60}; use W/N1/N2/N3/R (or REM), codes 0-4 (4 = REM), "
-                         "EDF+ 'Sleep stage W/1/2/3/4/R/?', NSRR 'Stage 2 sleep|2', or '?'/'Movement time'")
+        raise HypnogramError(f"unknown sleep stage label {label!r:.60}; use W/N1/N2/N3/R (or REM), codes 0-4 "
+                             "(4 = REM), EDF+ 'Sleep stage W/1/2/3/4/R/?', NSRR 'Stage 2 sleep|2', or "
+                             "'?'/'Movement time'")
     return code
 
 
@@ -346,7 +347,7 @@ def find_hypnogram(recording: str | Path, candidates: list[Path]) -> Path | None
     sleep_edf = _SLEEP_EDF_PSG.match(stem)
     matches = []
     for candidate in candidates:
-        if candidate == recording:
+        if candidate.resolve() == recording.resolve():
             continue
         other = _SLEEP_EDF_HYPNOGRAM.match(candidate.stem)
         if _HYPNOGRAM_SUFFIX.sub("", candidate.stem).lower() == key or (

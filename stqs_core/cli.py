@@ -384,8 +384,9 @@ def main(argv: list[str] | None = None, fast_exit: bool = False) -> int:
     """Run one ``stqs`` command; returns its exit code.
 
     Bad input (a :class:`~stqs_core.errors.StqsError`) prints one line and returns 2; any other exception is a
-    bug and propagates with its traceback. ``fast_exit`` (the console script): after ``stqs score``, whose output is written and closed, leave with
-    ``os._exit`` instead of tearing down PyTorch's modules, which takes 0.4 s of a 3-s command.
+    bug and propagates with its traceback. ``fast_exit`` (the console script): after ``stqs score``, whose output
+    is written and closed, leave with ``os._exit`` instead of tearing down PyTorch's modules, which takes 0.4 s of
+    a 3-s command.
     """
     from .errors import StqsError
 

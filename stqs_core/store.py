@@ -126,7 +126,8 @@ class EpochStore:
             return slice(0, len(self.epochs))
         names = self.recordings
         if name not in names:
-            raise RecordingNotInStore(f"{name!r} is not in {self.path}; it holds {len(names)} recordings, e.g. {names[:5]}")
+            raise RecordingNotInStore(f"{name!r} is not in {self.path}; it holds {len(names)} recordings, "
+                                      f"e.g. {names[:5]}")
         i = names.index(name)
         offset, length = int(self.file["recordings/offset"][i]), int(self.file["recordings/length"][i])
         return slice(offset, offset + length)

@@ -152,7 +152,8 @@ def test_nsrr_xml_reads_or_raises_a_hypnogram_error(events, n_epochs):
         return "" if value is None else f"<{name}>{escape(value)}</{name}>"
 
     xml = "".join(f"<ScoredEvent><EventType>Stages|Stages</EventType>{tag('EventConcept', concept)}"
-                  f"{tag('Start', start)}{tag('Duration', duration)}</ScoredEvent>" for start, duration, concept in events)
+                  f"{tag('Start', start)}{tag('Duration', duration)}</ScoredEvent>"
+                  for start, duration, concept in events)
     path = _WORK / "fuzz.xml"
     path.write_text(f"<PSGAnnotation><ScoredEvents>{xml}</ScoredEvents></PSGAnnotation>")
     _check("NSRR XML", lambda: read_hypnogram(path, n_epochs))
