@@ -263,7 +263,8 @@ def build_store(recordings: list[Path], out: str | Path, annotations: list[Path]
 def _salvage(part: Path) -> None:
     """Make a ``.part`` store left by a stopped run safe to append to, keeping its recordings that read back whole.
 
-    A store closed normally (the run was interrupted with Ctrl-C, or failed) is kept as it is. A store whose
+    A store closed normally (the run was interrupted with Ctrl-C, or failed) whose last recording reads back
+    whole is kept as it is. A store whose
     writer was killed may have damaged HDF5 metadata even where its data reads back: its good recordings, up
     to the first damaged one, are copied into a fresh file that replaces it; an unreadable one is removed.
     """
@@ -272,10 +273,11 @@ def _salvage(part: Path) -> None:
     t0 = time.perf_counter()
     try:
         with EpochStore(part, "r") as old:
-            if old.original or old.file.attrs.get("closed", False):
-                logger.warning("resuming %s: %d recordings already done", part, len(old.recordings))
-                return
             names = old.recordings
+            if old.original or (old.file.attrs.get("closed", False)
+                                and (not names or old.read_verified(names[-1]) is not None)):
+                logger.warning("resuming %s: %d recordings already done", part, len(names))
+                return
             kept = 0
             with EpochStore(fresh, "a") as new:
                 for name in names:

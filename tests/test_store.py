@@ -134,3 +134,24 @@ def test_prepare_killed_at_random_points_resumes_to_the_uninterrupted_store(tmp_
     assert not list(tmp_path.glob("killed.h5.part*"))
     print(f"writing phase {writing:.2f} s; kill points (s after .part appeared, outcome, .part bytes, message):")
     print("\n".join(map(str, states)))
+
+
+def test_a_damaged_partial_store_is_rebuilt_from_its_good_recordings(tmp_path, caplog):
+    from stqs_core.store import _salvage
+
+    part = tmp_path / "s.h5.part"
+    with EpochStore(part, "a") as store:
+        for i, name in enumerate("abc"):
+            store.append(name, _epochs(2, i), [i, i])
+        store.file["epochs"][4] = 0.0  # recording c's data damaged after its checksum was written
+        store.file.attrs["closed"] = False  # as a killed writer leaves it
+        store.file.close()
+    with caplog.at_level("WARNING"):
+        _salvage(part)
+    assert "rebuilt from its 2 good recordings, 1 damaged dropped" in caplog.text
+    with EpochStore(part) as store:
+        assert store.recordings == ["a", "b"] and store.read_verified("b") is not None
+        np.testing.assert_array_equal(store.read("b")[0], _epochs(2, 1))
+    part.write_bytes(b"\x89HDF\r\n\x1a\n" + b"\x00" * 100)  # killed before the first flush
+    _salvage(part)
+    assert not part.exists() and "unreadable" in caplog.text
