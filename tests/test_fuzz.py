@@ -6,7 +6,9 @@ output. Fixed, derandomized budget (the same 732 cases on every run, ~20 s); `py
 peak memory seen."""
 from __future__ import annotations
 
+import atexit
 import json
+import shutil
 import tempfile
 import tracemalloc
 from functools import lru_cache
@@ -31,6 +33,7 @@ STATS: dict[str, list[int]] = {}
 """Per reader: [cases, cases that raised StqsError, peak bytes]."""
 
 _WORK = Path(tempfile.mkdtemp(prefix="stqs-fuzz-"))
+atexit.register(shutil.rmtree, _WORK, ignore_errors=True)
 
 
 def _check(kind: str, call) -> object:
