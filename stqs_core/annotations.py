@@ -17,6 +17,7 @@ import numpy as np
 
 from ._atomic import atomic_path
 from .constants import EPOCH_SEC, STAGES, UNSCORED
+from .errors import HypnogramError
 
 logger = logging.getLogger(__name__)
 
@@ -36,7 +37,7 @@ def stage_code(label: str | int) -> int:
 
     Raises
     ------
-    ValueError
+    HypnogramError
         For a label that names no stage, listing the accepted forms.
     """
     text = str(label).strip().upper()
@@ -51,15 +52,22 @@ def stage_code(label: str | int) -> int:
     elif re.fullmatch(r"-?\d+(\.0*)?", text) and -1 <= float(text) <= 4:
         code = int(float(text))
     if code is None:
-        raise ValueError(f"unknown sleep stage label {label!r}; use W/N1/N2/N3/R (or REM), codes 0-4 (4 = REM), "
-                         "EDF+ 'Sleep stage W/1/2/3/4/R/?', NSRR 'Stage 2 sleep|2', or '?'/'Movement time'")
+        raise HypnogramError(f"unknown sleep stage label {label!r:.60}; use W/N1/N2/N3/R (or REM), codes 0-4 "
+                             "(4 = REM), EDF+ 'Sleep stage W/1/2/3/4/R/?', NSRR 'Stage 2 sleep|2', or "
+                             "'?'/'Movement time'")
     return code
 
 
 def is_stage_label(label: str) -> bool:
     """Whether an annotation describes a sleep stage (other annotations such as 'Lights off' are ignored)."""
+    if not isinstance(label, str):
+        return False
     text = label.strip().upper()
     return bool(_PREFIX.match(text)) or ("|" in text and ("SLEEP" in text or "WAKE" in text)) or text in _NAMES
+
+
+MAX_EPOCHS = 30 * 24 * 120
+"""Longest hypnogram read without a recording to fit (30 days of 30-s epochs): larger onsets are errors."""
 
 
 def read_hypnogram(path: str | Path, n_epochs: int | None = None, offset_s: float = 0.0) -> np.ndarray:
@@ -71,97 +79,214 @@ def read_hypnogram(path: str | Path, n_epochs: int | None = None, offset_s: floa
         ``.xml`` (NSRR), ``.edf``/``.bdf`` (EDF+ annotations), ``.json`` (a list of codes, as DOD-H),
         ``.csv``/``.txt``/``.tsv`` (one label per 30-s epoch; a CSV with a ``stage`` column, or the first column).
     n_epochs : int | None
-        Epochs in the recording. Missing trailing epochs are unscored; scored epochs past the end are an error.
+        Epochs in the recording (see :func:`fit_to_length`): missing trailing epochs are unscored, with a
+        warning naming them; scored epochs past the end are an error.
     offset_s : float
         Start of the recording relative to the hypnogram's time zero (s), for timed formats.
+
+    Raises
+    ------
+    HypnogramError
+        For a missing, unreadable or malformed file, a label that names no stage, a value that is not a finite
+        number, or stages that do not fit the recording.
     """
     path = Path(path)
+    if path.is_dir():
+        raise HypnogramError(f"hypnogram {path} is a folder; give the hypnogram file")
     if not path.is_file():
-        raise FileNotFoundError(f"hypnogram file {path} does not exist")
+        raise HypnogramError(f"hypnogram file {path} does not exist")
     suffix = path.suffix.lower()
-    if suffix == ".xml":
-        stages = events_to_epochs(_read_nsrr_xml(path), offset_s, path)
-    elif suffix in (".edf", ".bdf"):
-        stages = events_to_epochs(_read_edf_annotations(path), offset_s, path)
-    elif suffix == ".json":
-        stages = np.array([stage_code(v) for v in json.loads(path.read_text())], dtype=np.int8)
-    elif suffix in (".csv", ".txt", ".tsv", ".hyp"):
-        stages = np.array([stage_code(v) for v in _read_table_labels(path)], dtype=np.int8)
-    else:
-        raise ValueError(f"unsupported hypnogram format {suffix!r} ({path}); use .xml, .edf, .json, .csv or .txt")
+    try:
+        if suffix == ".xml":
+            stages = events_to_epochs(_read_nsrr_xml(path), offset_s, path, n_epochs)
+        elif suffix in (".edf", ".bdf"):
+            stages = events_to_epochs(read_edf_annotations(path), offset_s, path, n_epochs)
+        elif suffix == ".json":
+            stages = _codes(_read_json_labels(path), path)
+        elif suffix in (".csv", ".txt", ".tsv", ".hyp"):
+            stages = _codes(_read_table_labels(path), path)
+        else:
+            raise HypnogramError(f"unsupported hypnogram format {suffix!r} ({path}); use .xml, .edf, .json, .csv "
+                                 "or .txt")
+    except OSError as err:
+        raise HypnogramError(f"cannot read the hypnogram {path} ({err.strerror or err})") from err
     return fit_to_length(stages, n_epochs, path) if n_epochs is not None else stages
 
 
 def events_to_epochs(events: list[tuple[float, float, str]], offset_s: float = 0.0,
-                     source: str | Path = "annotations") -> np.ndarray:
+                     source: str | Path = "annotations", n_epochs: int | None = None) -> np.ndarray:
     """Stage codes per 30-s epoch from ``(onset_s, duration_s, label)`` events; non-stage events are ignored.
 
-    Raises ``ValueError`` when a stage event does not start and end on the 30-s grid.
+    Every onset and duration is checked (finite, on the 30-s grid, not before the recording, within
+    ``n_epochs`` when given, else within :data:`MAX_EPOCHS`) before the array is sized. Returns ``(n,)`` int8
+    with ``n`` the end of the last stage event in epochs (at most ``n_epochs`` when given).
+
+    Raises
+    ------
+    HypnogramError
+        When there is no stage event, or one that is not finite, negative, off the grid, before the start or
+        past the end of the recording; the message names the event and its epochs.
     """
-    stage_events = [(on - offset_s, dur, lab) for on, dur, lab in events if is_stage_label(lab)]
+    stage_events = [(on, dur, lab) for on, dur, lab in events if is_stage_label(lab)]
     if not stage_events:
-        raise ValueError(f"{source}: no sleep-stage annotations found")
-    end = max(on + dur for on, dur, _ in stage_events)
-    stages = np.full(int(round(end / EPOCH_SEC)), UNSCORED, dtype=np.int8)
+        raise HypnogramError(f"{source}: no sleep-stage annotations found")
+    limit = MAX_EPOCHS if n_epochs is None else n_epochs
+    spans = []
     for onset, duration, label in stage_events:
-        first, count = onset / EPOCH_SEC, duration / EPOCH_SEC
+        where = f"{source}: stage {label!r} at {onset} s lasting {duration} s"
+        if not (_finite(onset) and _finite(duration)):
+            raise HypnogramError(f"{where}: onset and duration must be finite numbers; fix or remove the annotation")
+        if duration < 0:
+            raise HypnogramError(f"{where}: a negative duration; fix or remove the annotation")
+        first, count = (onset - offset_s) / EPOCH_SEC, duration / EPOCH_SEC
         if abs(first - round(first)) > 1e-3 or abs(count - round(count)) > 1e-3:
-            raise ValueError(f"{source}: stage {label!r} at {onset:.2f} s lasting {duration:.2f} s is not aligned "
-                             f"to the {EPOCH_SEC:.0f}-s epoch grid; pass offset_s= if the recording starts later")
+            raise HypnogramError(f"{where} is not aligned to the {EPOCH_SEC:.0f}-s epoch grid of the recording; is "
+                                 "it this recording's hypnogram? Stages must start at multiples of 30 s from the "
+                                 "recording's start (from Python, read_hypnogram(..., offset_s=) shifts them)")
         first, count = int(round(first)), int(round(count))
         if first < 0:
-            raise ValueError(f"{source}: stage {label!r} starts {-onset:.0f} s before the recording")
-        stages[first:first + count] = stage_code(label)
+            raise HypnogramError(f"{where} starts {-first * EPOCH_SEC:.0f} s before the recording")
+        if count == 0:
+            logger.warning("%s: a zero-length stage annotation (epoch %d) is ignored", where, first)
+            continue
+        code = stage_code(label)
+        if first + count > limit and code != UNSCORED:
+            what = (f"the recording holds only {n_epochs} epochs ({n_epochs * EPOCH_SEC / 3600:.2f} h)"
+                    if n_epochs is not None else f"that is more than {MAX_EPOCHS // 2880} days after the start")
+            raise HypnogramError(f"{where} scores epochs {_span(first, first + count)} but "
+                                 f"{what}; is it the right file, or is the recording truncated?")
+        if first < limit:  # unscored epochs past the end are dropped
+            spans.append((first, min(first + count, limit), code))
+    stages = np.full(max((stop for _, stop, _ in spans), default=0), UNSCORED, dtype=np.int8)
+    for first, stop, code in spans:
+        stages[first:stop] = code
     return stages
 
 
 def fit_to_length(stages: np.ndarray, n_epochs: int, source: str | Path = "hypnogram") -> np.ndarray:
-    """Pad with unscored or trim unscored epochs so ``stages`` has ``n_epochs``; error if scored epochs are cut."""
+    """Pad with unscored or trim unscored epochs so ``stages`` has ``n_epochs``; error if scored epochs are cut.
+
+    A hypnogram shorter than its recording is padded with unscored epochs and a warning names them (the
+    trailing wake of a night is often left unscored, so this is not an error); the padded epochs are left
+    out of accuracy and training.
+    """
     if len(stages) > n_epochs:
-        extra = stages[n_epochs:]
-        if np.any(extra != UNSCORED):
-            raise ValueError(f"{source}: the hypnogram scores {len(stages)} epochs but the signal holds only "
-                             f"{n_epochs}; is it the right file, or is the recording truncated?")
+        extra = np.flatnonzero(stages[n_epochs:] != UNSCORED)
+        if len(extra):
+            raise HypnogramError(f"{source}: the hypnogram scores {len(stages)} epochs but the signal holds only "
+                                 f"{n_epochs} (scored epochs {_span(n_epochs + extra[0], n_epochs + extra[-1] + 1)} "
+                                 "fall past its end); is it the right file, or is the recording truncated?")
         return stages[:n_epochs]
     if len(stages) < n_epochs:
-        logger.info("%s: %d epochs past the hypnogram's end are unscored", source, n_epochs - len(stages))
+        logger.warning("%s: the hypnogram covers %d of the recording's %d epochs; epochs %s are left unscored",
+                       source, len(stages), n_epochs, _span(len(stages), n_epochs))
         stages = np.concatenate([stages, np.full(n_epochs - len(stages), UNSCORED, dtype=np.int8)])
     return stages
+
+
+def _span(first: int, stop: int) -> str:
+    """``"60-119 (0:30:00-1:00:00)"``: epochs ``first..stop-1`` and their times."""
+    def clock(epoch: int) -> str:
+        seconds = int(epoch * EPOCH_SEC)
+        return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
+
+    return f"{first}-{stop - 1} ({clock(first)}-{clock(stop)})" if stop - first > 1 else f"{first} ({clock(first)})"
+
+
+def _finite(value) -> bool:
+    return isinstance(value, (int, float, np.number)) and bool(np.isfinite(value))
+
+
+def _codes(labels: list, source: Path) -> np.ndarray:
+    """Stage codes of one label per epoch, the message naming the first bad label's epoch."""
+    codes = np.empty(len(labels), dtype=np.int8)
+    for i, label in enumerate(labels):
+        try:
+            codes[i] = stage_code(label)
+        except HypnogramError as err:
+            raise HypnogramError(f"{source}, epoch {i}: {err}") from None
+    return codes
 
 
 def _read_nsrr_xml(path: Path) -> list[tuple[float, float, str]]:
     try:
         root = ET.parse(path).getroot()
     except ET.ParseError as err:
-        raise ValueError(f"{path}: not valid XML ({err})") from err
+        raise HypnogramError(f"{path}: not valid XML ({err})") from err
     events = []
-    for ev in root.iter("ScoredEvent"):
-        if (ev.findtext("EventType") or "").startswith("Stages"):
-            events.append((float(ev.findtext("Start")), float(ev.findtext("Duration")), ev.findtext("EventConcept")))
+    for i, ev in enumerate(root.iter("ScoredEvent")):
+        if not (ev.findtext("EventType") or "").startswith("Stages"):
+            continue
+        concept, values = ev.findtext("EventConcept"), []
+        for field in ("Start", "Duration"):
+            text = ev.findtext(field)
+            try:
+                values.append(float(text))
+            except (TypeError, ValueError):
+                raise HypnogramError(f"{path}: stage event {i} ({concept!r}) has <{field}>{text}</{field}>, not a "
+                                     "number of seconds; fix the file or export it again") from None
+        if concept is None:
+            raise HypnogramError(f"{path}: stage event {i} has no <EventConcept>; fix the file or export it again")
+        events.append((values[0], values[1], concept))
     return events
 
 
-def _read_edf_annotations(path: Path) -> list[tuple[float, float, str]]:
-    import mne
+def read_edf_annotations(path: str | Path) -> list[tuple[float, float, str]]:
+    """``(onset_s, duration_s, text)`` of every EDF+/BDF+ annotation in ``path`` (with or without signals).
 
+    Read with edfio, which parses only the annotation signal (``mne.read_annotations`` scans the whole file's
+    bytes for annotation patterns, so signal samples that happen to look like one break it). An annotation
+    without a duration gets 0.
+
+    Raises
+    ------
+    HypnogramError
+        When the file is not a readable EDF+/BDF+ file.
+    """
+    import edfio
+
+    path = Path(path)
+    reader = edfio.read_bdf if path.suffix.lower() == ".bdf" else edfio.read_edf
     try:
-        ann = mne.read_annotations(path)
-    except Exception as err:  # mne raises several types for a broken EDF
-        raise ValueError(f"{path}: cannot read EDF+ annotations ({err})") from err
-    return list(zip(ann.onset, ann.duration, ann.description))
+        edf = reader(path, lazy_load_data=True)
+        annotations = edf.annotations
+    except Exception as err:  # edfio raises several types for a malformed header or annotation
+        raise HypnogramError(f"{path}: cannot read EDF+ annotations ({type(err).__name__}: {err}); is it a complete "
+                             "EDF+ file?") from err
+    return [(a.onset, 0.0 if a.duration is None else a.duration, a.text) for a in annotations]
+
+
+def _read_json_labels(path: Path) -> list:
+    try:
+        labels = json.loads(path.read_text())
+    except (ValueError, RecursionError) as err:
+        raise HypnogramError(f"{path}: not valid JSON ({err})") from None
+    if not isinstance(labels, list):
+        raise HypnogramError(f"{path}: a JSON hypnogram must be a list of stages, one per 30-s epoch (e.g. "
+                             f"[0, 0, 1, 2, 4]), got {type(labels).__name__} {str(labels):.40}")
+    return labels
 
 
 def _read_table_labels(path: Path) -> list[str]:
-    lines = [ln for ln in path.read_text().splitlines() if ln.strip() and not ln.lstrip().startswith("#")]
+    try:
+        text = path.read_text()
+    except UnicodeDecodeError as err:
+        raise HypnogramError(f"{path}: not a text file ({err}); a CSV/TXT hypnogram has one stage label per line")
+    lines = [ln for ln in text.splitlines() if ln.strip() and not ln.lstrip().startswith("#")]
     if not lines:
-        raise ValueError(f"{path}: no stage labels found")
+        raise HypnogramError(f"{path}: no stage labels found")
     delimiter = "\t" if "\t" in lines[0] else ","
-    rows = list(csv.reader(lines, delimiter=delimiter))
+    try:
+        rows = list(csv.reader(lines, delimiter=delimiter))
+    except csv.Error as err:
+        raise HypnogramError(f"{path}: not a readable CSV ({err})") from None
     header = [h.strip().lower() for h in rows[0]]
-    if "stage" in header:
-        col = header.index("stage")
-        return [r[col] for r in rows[1:]]
-    return [r[0] for r in rows]
+    col, rows = (header.index("stage"), rows[1:]) if "stage" in header else (0, rows)
+    short = [i for i, r in enumerate(rows) if len(r) <= col]
+    if short:
+        raise HypnogramError(f"{path}: row {short[0] + 1 + (col > 0)} has no column {col + 1} (stage); every row "
+                             "needs one stage label")
+    return [r[col] for r in rows]
 
 
 def write_hypnogram(path: str | Path, stages: np.ndarray) -> Path:
@@ -184,20 +309,83 @@ def stage_name(code: int) -> str:
     return STAGES[code] if code >= 0 else "?"
 
 
-_SUFFIXES = re.compile(r"([-_ ](psg|nsrr|hypnogram|sleepscoring|profusion|staging|stages|hypno))+$", re.IGNORECASE)
+_RECORDING_SUFFIX = re.compile(r"[-_ ]psg$", re.IGNORECASE)
+_HYPNOGRAM_SUFFIX = re.compile(r"[-_ ](nsrr|profusion|hypnogram|sleepscoring|staging|stages|hypno|base)$",
+                               re.IGNORECASE)
+_SLEEP_EDF_PSG = re.compile(r"^(S[CT]\d{4}[A-Z])0-PSG$", re.IGNORECASE)
+_SLEEP_EDF_HYPNOGRAM = re.compile(r"^(S[CT]\d{4}[A-Z])[A-Z]-Hypnogram$", re.IGNORECASE)
+
+
+def is_hypnogram_file(path: str | Path) -> bool:
+    """Whether a file's name marks it as a hypnogram (``-Hypnogram``, ``-nsrr``, ``-profusion``, `` Base``,
+    ``_sleepscoring`` ...) rather than a recording."""
+    return bool(_HYPNOGRAM_SUFFIX.search(Path(path).stem))
 
 
 def find_hypnogram(recording: str | Path, candidates: list[Path]) -> Path | None:
-    """The hypnogram file among ``candidates`` that belongs to ``recording``, matched by name.
+    """The hypnogram file among ``candidates`` that belongs to ``recording``, by exact naming conventions.
 
-    ``shhs1-200001.edf`` pairs with ``shhs1-200001-nsrr.xml``; Sleep-EDF's ``SC4001E0-PSG.edf`` with
-    ``SC4001EC-Hypnogram.edf`` (names equal but for their last character). Returns None when no single
-    candidate fits.
+    Only rules that cannot pair a recording with another night's hypnogram:
+
+    - equal stems once the recording's ``-PSG``/`` PSG`` and the hypnogram's ``-nsrr``, ``-profusion``,
+      ``-Hypnogram``, `` Base``, ``_sleepscoring`` ... suffix are removed: SHHS ``shhs1-200001.edf`` with
+      ``shhs1-200001-nsrr.xml``, MASS ``01-02-0001 PSG.edf`` with ``01-02-0001 Base.edf``, HMC ``SN001.edf``
+      with ``SN001_sleepscoring.edf``, or ``night1.edf`` with ``night1.csv``;
+    - Sleep-EDF: ``SC4001E0-PSG.edf`` with ``SC4001EC-Hypnogram.edf`` (subject, night and recording letter
+      equal; only the last letter, the scorer, differs).
+
+    Returns None when no candidate fits.
+
+    Raises
+    ------
+    HypnogramError
+        When several candidates fit (NSRR's ``-nsrr.xml`` is preferred over ``-profusion.xml``).
     """
-    key = _SUFFIXES.sub("", Path(recording).stem).lower()
-    keys = {c: _SUFFIXES.sub("", c.stem).lower() for c in candidates if c != Path(recording)}
-    exact = [c for c, k in keys.items() if k == key]
-    if len(exact) == 1:
-        return exact[0]
-    near = [c for c, k in keys.items() if len(k) == len(key) and k[:-1] == key[:-1]]
-    return near[0] if len(near) == 1 else None
+    recording = Path(recording)
+    stem = recording.stem
+    key = _RECORDING_SUFFIX.sub("", stem).lower()
+    sleep_edf = _SLEEP_EDF_PSG.match(stem)
+    matches = []
+    for candidate in candidates:
+        if candidate.resolve() == recording.resolve():
+            continue
+        other = _SLEEP_EDF_HYPNOGRAM.match(candidate.stem)
+        if _HYPNOGRAM_SUFFIX.sub("", candidate.stem).lower() == key or (
+                sleep_edf and other and other.group(1).lower() == sleep_edf.group(1).lower()):
+            matches.append(candidate)
+    if len(matches) > 1:
+        matches = [m for m in matches if m.stem.lower().endswith("nsrr")] or matches
+    if len(matches) > 1:
+        raise HypnogramError(f"{recording.name}: several hypnograms match ({', '.join(m.name for m in matches)}); "
+                             "name the right one with a --pairs CSV (recording,hypnogram)")
+    return matches[0] if matches else None
+
+
+def read_pairs(path: str | Path) -> dict[str, Path]:
+    """Read a ``recording,hypnogram`` CSV into ``{recording file name: hypnogram path}``.
+
+    Paths may be absolute or relative to the CSV's folder; a header row ``recording,hypnogram`` is optional.
+
+    Raises
+    ------
+    HypnogramError
+        For a missing or malformed file, or a recording listed twice.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise HypnogramError(f"--pairs {path} does not exist" + (" (it is a folder)" if path.is_dir() else ""))
+    try:
+        rows = [r for r in csv.reader(path.read_text().splitlines()) if r and any(c.strip() for c in r)]
+    except (OSError, UnicodeDecodeError, csv.Error) as err:
+        raise HypnogramError(f"--pairs {path} is not a readable CSV ({err})") from None
+    if rows and [c.strip().lower() for c in rows[0][:2]] == ["recording", "hypnogram"]:
+        rows = rows[1:]
+    pairs: dict[str, Path] = {}
+    for i, row in enumerate(rows, 1):
+        if len(row) != 2 or not all(c.strip() for c in row):
+            raise HypnogramError(f"--pairs {path}, row {i}: expected two columns 'recording,hypnogram', got {row}")
+        name, hypnogram = Path(row[0].strip()).name, Path(row[1].strip())
+        if name in pairs:
+            raise HypnogramError(f"--pairs {path}, row {i}: {name} is listed twice")
+        pairs[name] = hypnogram if hypnogram.is_absolute() else path.parent / hypnogram
+    return pairs

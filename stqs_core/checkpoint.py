@@ -15,6 +15,7 @@ import torch
 from . import registry
 from ._atomic import atomic_path
 from .constants import BANDPASS, FILTER_ORDER, SFREQ, STAGES
+from .errors import ModelError
 from .model import STQS, STQSConfig
 
 logger = logging.getLogger(__name__)
@@ -61,21 +62,79 @@ def save_model(model: STQS, path: str | Path, model_card: dict | None = None) ->
 
 def load_model(path: str | Path = DEFAULT_MODEL) -> STQS:
     """Load a model in eval mode: our ``.pt`` format, an original STQS ``.tar``, or a model name of
-    :mod:`stqs_core.registry` (``shhs-oversampling-cnn``, fetched on first use; ``stqs-cnnlstm-sim``, shipped)."""
+    :mod:`stqs_core.registry` (``shhs-oversampling-cnn``, fetched on first use; ``stqs-cnnlstm-sim``, shipped).
+
+    Raises
+    ------
+    ModelError
+        For an unknown name, a missing or unreadable file, or a checkpoint whose config or weights do not
+        describe an STQS network (unknown or out-of-range config values, missing keys, wrong tensor shapes);
+        the config is checked before the network is built, so a malformed file cannot size an allocation.
+    """
+    if Path(path).is_dir():
+        raise ModelError(f"model {path} is a folder; give a .pt/.tar file or a model name (stqs models list)")
     path = resolve_model_path(path)
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:  # torch raises several types for a bad file
-        raise ValueError(f"{path} is not a readable PyTorch checkpoint ({err})") from err
+        raise ModelError(f"{path} is not a readable PyTorch checkpoint ({type(err).__name__}: {str(err)[:200]})") \
+            from err
     if isinstance(payload, dict) and payload.get("format") == FORMAT:
-        model = STQS(STQSConfig(**payload["config"]), payload["info"])
-        model.load_state_dict(payload["state_dict"])
-    elif isinstance(payload, dict) and "state_dict" in payload:
+        model = _from_ours(payload, path)
+    elif isinstance(payload, dict) and isinstance(payload.get("state_dict"), dict):
         model = _from_original(payload, path)
     else:
-        raise ValueError(f"{path} is neither an STQS checkpoint of ours nor an original STQS .tar checkpoint")
+        raise ModelError(f"{path} is neither an STQS checkpoint of ours nor an original STQS .tar checkpoint")
     logger.info("loaded %s (%s)", path.name, model.config.variant)
     return model.eval()
+
+
+_CONFIG_RANGES = {"n_samples": (64, 100_000), "n_filters": (1, 512), "kernel_size": (1, 10_000),
+                  "pool_size": (1, 10_000), "lstm_hidden": (1, 4096), "window": (1, 4096), "n_classes": (2, 64)}
+
+
+def _from_ours(payload: dict, path: Path) -> STQS:
+    """Build our format's network after checking every config value that sizes it, then load its weights."""
+    fix = "save it again with stqs_core.save_model, or use a shipped model"
+    missing = [k for k in ("config", "state_dict", "info") if not isinstance(payload.get(k), dict)]
+    if missing:
+        raise ModelError(f"{path}: the checkpoint lacks {missing} (or they are not dicts); {fix}")
+    config = payload["config"]
+    known = set(STQSConfig.__dataclass_fields__)
+    if set(config) - known:
+        raise ModelError(f"{path}: unknown config keys {sorted(set(config) - known)}; known: {sorted(known)}. Was "
+                         f"it saved by a newer STQS? Upgrade stqs or {fix}")
+    for key, (low, high) in _CONFIG_RANGES.items():
+        if key in config and (not isinstance(config[key], int) or isinstance(config[key], bool)
+                              or not low <= config[key] <= high):
+            raise ModelError(f"{path}: config {key} = {config[key]!r:.40} is not an integer in [{low}, {high}]; {fix}")
+    channels = config.get("n_channels", {})
+    if not (isinstance(channels, dict) and all(isinstance(v, int) and 1 <= v <= 64 for v in channels.values())):
+        raise ModelError(f"{path}: config n_channels = {channels!r:.80} is not {{role: 1-64 channels}}; {fix}")
+    if not isinstance(config.get("dropout", 0.0), (int, float)) or not 0 <= config.get("dropout", 0.0) <= 1:
+        raise ModelError(f"{path}: config dropout = {config.get('dropout')!r:.40} is not in [0, 1]; {fix}")
+    try:
+        with torch.device("meta"):  # shapes only, no memory: the file's own tensors then bound the real network
+            skeleton = STQS(STQSConfig(**config), payload["info"])
+    except (ValueError, TypeError, RuntimeError) as err:
+        raise ModelError(f"{path}: the config does not describe an STQS network ({err}); {fix}") from err
+    _check_weights(skeleton, payload["state_dict"], path)
+    model = STQS(STQSConfig(**config), payload["info"])
+    model.load_state_dict(payload["state_dict"])
+    return model
+
+
+def _check_weights(model: STQS, state_dict: dict, path: Path) -> None:
+    """Raise a :class:`ModelError` naming the tensors of ``state_dict`` that do not fit ``model``."""
+    target = model.state_dict()
+    wrong = [f"{k} {tuple(v.shape)} (expected {tuple(target[k].shape)})" for k, v in state_dict.items()
+             if k in target and (not isinstance(v, torch.Tensor) or v.shape != target[k].shape)]
+    missing, unexpected = sorted(set(target) - set(state_dict)), sorted(set(state_dict) - set(target))
+    if wrong or missing or unexpected:
+        details = "; ".join(f"{what}: {', '.join(items[:3])}{' ...' if len(items) > 3 else ''}" for what, items in
+                            (("wrong shapes", wrong), ("missing", missing), ("unexpected", unexpected)) if items)
+        raise ModelError(f"{path}: the weights do not fit the network its config describes ({details}); is the file "
+                         "complete and unmodified?")
 
 
 def resolve_model_path(path: str | Path) -> Path:
@@ -118,7 +177,11 @@ def _from_original(payload: dict, path: Path) -> STQS:
         for pattern, repl in _RENAMES:
             new = re.sub(pattern, repl, new)
         if new not in target:
-            raise ValueError(f"{path.name}: unexpected weight {key!r}; is this an STQS checkpoint?")
+            raise ModelError(f"{path.name}: unexpected weight {key!r}; is this an STQS checkpoint?")
+        if not isinstance(tensor, torch.Tensor) or tensor.numel() != target[new].numel():
+            raise ModelError(f"{path.name}: weight {key!r} has shape {tuple(getattr(tensor, 'shape', ()))}, expected "
+                             f"{tuple(target[new].shape)}; is the file complete and unmodified?")
         mapped[new] = tensor.reshape(target[new].shape)  # Conv2d (.., 1, k) kernels become Conv1d (.., k)
+    _check_weights(model, mapped, path)
     model.load_state_dict(mapped)
     return model

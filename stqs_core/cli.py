@@ -5,6 +5,7 @@ import argparse
 import logging
 import os
 import sys
+import traceback
 from pathlib import Path
 
 
@@ -26,6 +27,14 @@ def _channels(args: argparse.Namespace) -> dict:
     return {"eeg": args.eeg, "eog": args.eog, "emg": args.emg, "preset": args.preset}
 
 
+def _model_inputs(model: str | None) -> list[Path]:
+    """The files a ``--model`` value may name, for :func:`~stqs_core._atomic.check_output`."""
+    from .checkpoint import DEFAULT_MODEL, MODELS_DIR
+
+    model = model or DEFAULT_MODEL
+    return [Path(model), MODELS_DIR / f"{model}.pt"]
+
+
 def _shares(summary: dict) -> str:
     """``"W 4%, N1 12%, ..."``: the predicted stage shares of a scoring summary."""
     return ", ".join(f"{s} {v:.0%}" for s, v in summary["predicted_share"].items())
@@ -45,15 +54,22 @@ def _add_score(sub) -> None:
 
 
 def _cmd_score(args: argparse.Namespace) -> int:
+    from ._atomic import check_output
     from .checkpoint import DEFAULT_MODEL
+    from .errors import OutputError
     from .scoring import score_file
 
+    if args.out.suffix.lower() not in (".csv", ".json", ".edf"):
+        raise OutputError(f"--out {args.out}: the output must end in .csv, .json or .edf")
+    check_output(args.out, [args.recording, args.annotations, *_model_inputs(args.model)])
     night = score_file(args.recording, args.model or DEFAULT_MODEL, annotations=args.annotations, **_channels(args))
     night.write(args.out)
     summary = night.summary()
     shares = _shares(summary)
     print(f"{summary['recording']}: {summary['n_epochs']} epochs scored ({shares}) -> {args.out}")
-    if night.true is not None:
+    if night.true is not None and not summary["n_scored"]:
+        print("the expert hypnogram scores none of these epochs: no agreement to report")
+    elif night.true is not None:
         print(f"against the expert hypnogram ({summary['n_scored']} scored epochs): "
               f"accuracy {summary['accuracy']:.3f}, Cohen's kappa {summary['kappa']:.3f}")
     return 0
@@ -64,23 +80,35 @@ def _add_prepare(sub) -> None:
                        description="Preprocess every EDF/BDF file of a folder into one HDF5 epoch store. Bad files "
                                    "are skipped and reported; a killed run resumes where it stopped.")
     p.add_argument("edf_dir", type=Path, help="folder of EDF/BDF recordings")
-    p.add_argument("--annotations", type=Path, help="folder of hypnogram files, paired with recordings by name")
+    p.add_argument("--annotations", type=Path,
+                   help="folder of hypnogram files, paired with recordings by the naming conventions of SHHS "
+                        "(shhs1-200001.edf: shhs1-200001-nsrr.xml), Sleep-EDF (SC4001E0-PSG.edf: "
+                        "SC4001EC-Hypnogram.edf), MASS ('01-02-0001 PSG.edf': '01-02-0001 Base.edf') or equal stems")
+    p.add_argument("--pairs", type=Path,
+                   help="CSV with columns recording,hypnogram (file names or paths) pairing each recording with its "
+                        "hypnogram; overrides the naming conventions")
     p.add_argument("--out", type=Path, required=True, help="the .h5 store to write")
     _add_channel_options(p)
     p.set_defaults(func=_cmd_prepare)
 
 
 def _cmd_prepare(args: argparse.Namespace) -> int:
+    from ._atomic import check_output
+    from .annotations import is_hypnogram_file
+    from .errors import RecordingError
     from .store import build_store
 
-    if not args.edf_dir.is_dir():
-        raise FileNotFoundError(f"{args.edf_dir} is not a folder")
+    for option, folder in (("edf_dir", args.edf_dir), ("--annotations", args.annotations)):
+        if folder is not None and not folder.is_dir():
+            what = "is a file, not a folder" if folder.exists() else "does not exist"
+            raise RecordingError(f"{option} {folder} {what}; give the folder that holds the files")
     hypnograms = sorted(p for p in args.annotations.iterdir() if p.is_file()) if args.annotations else None
     recordings = sorted(p for p in args.edf_dir.iterdir() if p.suffix.lower() in (".edf", ".bdf")
-                        and p not in (hypnograms or []) and "hypnogram" not in p.name.lower())
+                        and p not in (hypnograms or []) and not is_hypnogram_file(p))
     if not recordings:
-        raise FileNotFoundError(f"no .edf or .bdf recordings in {args.edf_dir}")
-    errors = build_store(recordings, args.out, hypnograms, **_channels(args))
+        raise RecordingError(f"no .edf or .bdf recordings in {args.edf_dir}")
+    check_output(args.out, [*recordings, *(hypnograms or []), args.pairs])
+    errors = build_store(recordings, args.out, hypnograms, pairs=args.pairs, **_channels(args))
     print(f"{len(recordings) - len(errors)} of {len(recordings)} recordings -> {args.out}")
     for path, error in errors.items():
         print(f"skipped {path}: {error}", file=sys.stderr)
@@ -99,9 +127,13 @@ def _add_demo(sub) -> None:
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
+    from ._atomic import check_output
     from .checkpoint import DEMO_MODEL
     from .demo import run_demo
 
+    check_output(args.out, _model_inputs(args.model), folder=True)
+    for name in ("night.edf", "night.events.csv", "hypnogram.csv", "hypnogram.png"):
+        check_output(args.out / name, _model_inputs(args.model))
     summary = run_demo(args.out, args.hours, args.seed, args.model or DEMO_MODEL)
     shares = _shares(summary)
     print(f"demo night: {summary['n_epochs']} epochs scored by {summary['model']} ({shares})\n"
@@ -180,8 +212,12 @@ def _add_train(sub) -> None:
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
+    from ._atomic import check_output
     from .training import TrainConfig, train
 
+    inputs = [*args.data, *(_model_inputs(args.init_cnn) if args.init_cnn else [])]
+    check_output(args.out, inputs)
+    check_output(args.out.with_name(args.out.name + ".resume"), inputs)
     config = TrainConfig(variant=args.variant, imbalance=args.imbalance, epochs=args.epochs, patience=args.patience,
                          lr=args.lr, batch_size=args.batch_size, seed=args.seed, fractions=args.fractions,
                          validation=args.validation, test=args.test, two_stage=not args.single_stage,
@@ -211,8 +247,10 @@ def _add_evaluate(sub) -> None:
 
 
 def _cmd_evaluate(args: argparse.Namespace) -> int:
+    from ._atomic import check_output
     from .evaluation import DOD_H, evaluate, write_report
 
+    check_output(args.out, [*args.data, *_model_inputs(args.model)], folder=True)
     report = evaluate(args.model, args.data, args.split, human_reference=args.human_reference or DOD_H)
     files = write_report(report, args.out, figures=not args.no_figures)
     o = report["overall"]
@@ -260,6 +298,7 @@ def _add_simulate(sub) -> None:
 
 
 def _cmd_simulate(args: argparse.Namespace) -> int:
+    from ._atomic import check_output
     from .constants import EPOCH_SEC
     from .errors import StqsError
     from .simulate import profile_table, simulate_night
@@ -269,6 +308,9 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
         return 0
     if args.out is None:
         raise StqsError("name the .edf file to write with --out (or use --list-profiles)")
+    for out in (args.out, args.out.with_name(f"{args.out.stem}.events.csv"),
+                args.out.with_name(f"{args.out.stem}-hypnogram.csv")):
+        check_output(out, [args.hypnogram])
     night = simulate_night(args.hypnogram, hours=args.hours, seed=args.seed, sfreq=args.sfreq,
                            line_noise=args.line_noise, artefacts=not args.no_artefacts, name=args.out.stem,
                            profile=args.profile)
@@ -303,11 +345,17 @@ def _cmd_interpret(args: argparse.Namespace) -> int:
     from .interpret import (filter_peaks, frequency_occlusion, modality_importance, plot_filters, render_markdown,
                             rule_table, spatial_filters, time_occlusion)
     from .recording import read_recording
+    from ._atomic import check_output
+    from .errors import StqsError
     from .scoring import recording_epochs
 
+    check_output(args.out, [args.recording, args.annotations, *_model_inputs(args.model)], folder=True)
     recording = read_recording(args.recording, annotations=args.annotations, **_channels(args))
     prepared, labels = recording_epochs(recording)
     epochs = prepared.data
+    outside = [i for i in args.epoch if not 0 <= i < len(epochs)]
+    if outside:
+        raise StqsError(f"--epoch {outside[0]} is outside the recording's epochs 0-{len(epochs) - 1}")
     model = load_model(args.model or DEFAULT_MODEL)
     args.out.mkdir(parents=True, exist_ok=True)
     occlusion = frequency_occlusion(model, epochs, labels)
@@ -396,15 +444,21 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None, fast_exit: bool = False) -> int:
     """Run one ``stqs`` command; returns its exit code.
 
-    ``fast_exit`` (the console script): after ``stqs score``, whose output is written and closed, leave with
-    ``os._exit`` instead of tearing down PyTorch's modules, which takes 0.4 s of a 3-s command.
+    Bad input (a :class:`~stqs_core.errors.StqsError`) prints one line and returns 2; any other exception is a
+    bug and propagates with its traceback. ``fast_exit`` (the console script): after ``stqs score``, whose output
+    is written and closed, leave with ``os._exit`` instead of tearing down PyTorch's modules, which takes 0.4 s of
+    a 3-s command.
     """
+    from .errors import StqsError
+
     args = build_parser().parse_args(argv)
     level = (logging.WARNING, logging.INFO, logging.DEBUG)[min(args.verbose, 2)]
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
     try:
         code = args.func(args)
-    except (ValueError, OSError, KeyError) as err:  # bad input: a message, not a traceback
+    except StqsError as err:  # bad input: one line (-v adds the traceback); anything else is a bug and shows its own
+        if args.verbose:
+            traceback.print_exc()
         print(f"stqs {args.command}: error: {err}", file=sys.stderr)
         code = 2
     if fast_exit and args.command == "score":

@@ -31,6 +31,7 @@ import numpy as np
 from ._atomic import atomic_path
 from .checkpoint import load_model
 from .constants import STAGES
+from .errors import ModelError, StoreError, StqsError
 from .metrics import SUMMARY, classification_metrics, inter_scorer_agreement, per_recording, spread
 from .model import STQS
 from .sampling import EpochSource
@@ -55,12 +56,12 @@ def select_recordings(model: STQS, source: EpochSource, split: str) -> list[str]
     Names are matched by store stem and recording name, then by recording name alone.
     """
     if split not in SPLITS:
-        raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
+        raise StqsError(f"split must be one of {SPLITS}, got {split!r}")
     if split == "all":
         return source.recordings
     card = model.info.get("model_card", {})
     if split not in card.get("split", {}):
-        raise ValueError(f"the model card holds no {split!r} split (not trained by `stqs train`?); use --split all")
+        raise ModelError(f"the model card holds no {split!r} split (not trained by `stqs train`?); use --split all")
     stems = [Path(d["path"]).stem for d in card.get("data", [])]
 
     def key(rid: str, default_stem: str | None) -> tuple[str | None, str]:
@@ -74,7 +75,7 @@ def select_recordings(model: STQS, source: EpochSource, split: str) -> list[str]
         names = {name for _, name in wanted}
         chosen = [rid for rid, (_, name) in here.items() if name in names]
     if not chosen:
-        raise ValueError(f"none of the model's {split} recordings is in {[str(p) for p in source.paths]}; "
+        raise StoreError(f"none of the model's {split} recordings is in {[str(p) for p in source.paths]}; "
                          "give the stores it was trained on, or use --split all")
     return chosen
 

@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from .constants import STAGES
+from .errors import HypnogramError
 
 LABELS = list(range(len(STAGES)))
 SUMMARY = ("accuracy", "balanced_accuracy", "macro_f1", "weighted_f1", "kappa")
@@ -119,7 +120,7 @@ def read_scorers(folder: str | Path) -> dict[str, dict[str, np.ndarray]]:
     folder = Path(folder)
     scorers = sorted(p for p in folder.glob("scorer_*") if p.is_dir())
     if len(scorers) < 2:
-        raise FileNotFoundError(f"{folder} holds fewer than two scorer_* folders of hypnograms")
+        raise HypnogramError(f"{folder} holds fewer than two scorer_* folders of hypnograms")
     return {p.name: {f.stem: read_hypnogram(f) for f in sorted(p.glob("*.json"))} for p in scorers}
 
 
@@ -154,7 +155,7 @@ def inter_scorer_agreement(folder: str | Path) -> dict:
     names = sorted(scorers)
     nights = sorted(set.intersection(*(set(v) for v in scorers.values())))
     if not nights:
-        raise ValueError(f"the scorers in {folder} share no night (file names must match)")
+        raise HypnogramError(f"the scorers in {folder} share no night (file names must match)")
     votes = {}
     for night in nights:
         n = min(len(scorers[s][night]) for s in names)

@@ -12,6 +12,7 @@ import torch
 from torch import nn
 
 from .constants import EPOCH_SAMPLES, N_CHANNELS, ROLES, STAGES
+from .errors import ModelError, StqsError
 from .fastconv import spatial_layer, temporal_layer
 
 VARIANTS = ("cnn", "cnnlstm", "cnnlstm-residual")
@@ -34,9 +35,9 @@ class STQSConfig:
 
     def __post_init__(self) -> None:
         if self.variant not in VARIANTS:
-            raise ValueError(f"variant must be one of {VARIANTS}, got {self.variant!r}")
+            raise ModelError(f"variant must be one of {VARIANTS}, got {self.variant!r}")
         if tuple(self.n_channels) != ROLES:
-            raise ValueError(f"n_channels must give {ROLES} in that order, got {tuple(self.n_channels)}")
+            raise ModelError(f"n_channels must give {ROLES} in that order, got {tuple(self.n_channels)}")
 
     @property
     def total_channels(self) -> int:
@@ -67,7 +68,7 @@ class ModalityBlock(nn.Module):
         self.dropout = nn.Dropout(dropout)
         length = ((n_samples - kernel_size + 1) // pool_size - kernel_size + 1) // pool_size
         if length < 1:
-            raise ValueError(f"{n_samples} samples are too few for two kernels of {kernel_size} "
+            raise ModelError(f"{n_samples} samples are too few for two kernels of {kernel_size} "
                              f"and pools of {pool_size}")
         self.out_features = n_filters * n_channels * length
 
@@ -203,5 +204,5 @@ class STQS(nn.Module):
                              f"(N, 1, {expected[0]}, {expected[1]}); got {tuple(x.shape)}. "
                              "Use stqs_core.preprocess.make_epochs to cut a recording into epochs.")
         if len(x) == 0:
-            raise ValueError("no epochs to score: a recording needs at least one 30-s epoch")
+            raise StqsError("no epochs to score: a recording needs at least one 30-s epoch")
         return x.contiguous()

@@ -16,6 +16,7 @@ import numpy as np
 import torch
 
 from .constants import BANDPASS, EPOCH_SAMPLES, FILTER_ORDER, N_CHANNELS, ROLES, SFREQ
+from .errors import RecordingError
 
 logger = logging.getLogger(__name__)
 
@@ -37,7 +38,7 @@ class Epochs:
 def check_sfreq(sfreq: float) -> int:
     """The sampling rate as an int (Hz); raises for a rate that is not a positive whole number."""
     if not np.isfinite(sfreq) or sfreq <= 0 or abs(sfreq - round(sfreq)) > 1e-6:
-        raise ValueError(f"sampling rate {sfreq!r} Hz is not a positive whole number of Hz; resample the recording "
+        raise RecordingError(f"sampling rate {sfreq!r} Hz is not a positive whole number of Hz; resample the recording "
                          "to an integer rate (e.g. with mne's raw.resample) before scoring")
     return int(round(sfreq))
 
@@ -93,36 +94,73 @@ def filter_signals(data: np.ndarray | torch.Tensor, roles: list[str], sfreq: flo
     return fft_filter(data, gain, sfreq)
 
 
+CHUNK_EPOCHS = 1440
+"""Recordings longer than this many epochs (12 h) are preprocessed in chunks: memory then grows only with the output."""
+
+CHUNK_OVERLAP_EPOCHS = 10
+"""Signal (in epochs, 5 min) read on each side of a chunk so that resampling and filtering at its edges see the
+same neighbourhood as in one pass over the night (the filters' impulse responses decay within seconds)."""
+
+
 def make_epochs(data: np.ndarray, sfreq: float, channel_names: list[str] | None = None,
                 roles: list[str] | None = None) -> Epochs:
     """Preprocess one recording ``(5, n_samples)`` in µV, rows EEG, EEG, EOG, EOG, EMG, into :class:`Epochs`.
 
     Resample to 125 Hz, filter, cut 30-s epochs (a trailing partial epoch is dropped), z-score each channel
     of each epoch. NaN samples are set to 0 before filtering and flat channel-epochs are left at zero; both
-    are logged as warnings naming the epochs and returned in ``flags``.
+    are logged as warnings naming the epochs and returned in ``flags``. Nights longer than
+    :data:`CHUNK_EPOCHS` are processed a chunk at a time (with :data:`CHUNK_OVERLAP_EPOCHS` on each side), so
+    peak memory is the output plus one chunk's work.
+
+    Raises
+    ------
+    RecordingError
+        When the recording is shorter than one 30-s epoch.
     """
     roles = roles or [r for r in ROLES for _ in range(N_CHANNELS[r])]
     names = channel_names or [f"row {i}" for i in range(len(roles))]
-    data = resample(np.asarray(data), sfreq)
-    n_epochs = data.shape[-1] // EPOCH_SAMPLES
+    data = np.asarray(data)
+    ratio = Fraction(check_sfreq(SFREQ), check_sfreq(sfreq))
+    n_epochs = -(-data.shape[-1] * ratio.numerator // ratio.denominator) // EPOCH_SAMPLES  # resample_poly's length
     if n_epochs < 1:
-        raise ValueError(f"the recording lasts {data.shape[-1] / SFREQ:.1f} s, shorter than one 30-s epoch")
-    x = torch.as_tensor(data[:, :n_epochs * EPOCH_SAMPLES], dtype=torch.float32)
-    nan_epochs = ~torch.isfinite(x.reshape(len(roles), n_epochs, EPOCH_SAMPLES).sum(-1))  # one pass over the data
-    if nan_epochs.any():
-        x = x.nan_to_num(0.0, 0.0, 0.0)
-    flat_epochs = x.reshape(len(roles), n_epochs, EPOCH_SAMPLES).std(-1, correction=0) < FLAT_UV
-    x = filter_signals(x, roles).reshape(len(roles), n_epochs, EPOCH_SAMPLES).transpose(0, 1)
-    x[flat_epochs.T] = 0.0
-    std, mean = torch.std_mean(x, dim=-1, keepdim=True, correction=0)
-    x = x.sub_(mean).div_(torch.where(std > 0, std, 1.0))  # in place: a night is 70 MB here
-    nan_epochs, flat_epochs = nan_epochs.numpy(), flat_epochs.numpy()
+        raise RecordingError(f"the recording lasts {data.shape[-1] / sfreq:.1f} s, shorter than one "
+                             f"{EPOCH_SAMPLES / SFREQ:.0f}-s epoch; nothing to score")
+    in_epoch = EPOCH_SAMPLES * ratio.denominator // ratio.numerator  # input samples per epoch (a whole number)
+    out = np.empty((n_epochs, len(roles), EPOCH_SAMPLES), dtype=np.float32)
+    nan_epochs = np.zeros((len(roles), n_epochs), dtype=bool)
+    flat_epochs = np.zeros((len(roles), n_epochs), dtype=bool)
+    for first in range(0, n_epochs, CHUNK_EPOCHS):
+        stop = min(first + CHUNK_EPOCHS, n_epochs)
+        lead = min(first, CHUNK_OVERLAP_EPOCHS) if n_epochs > CHUNK_EPOCHS else 0
+        tail = min(n_epochs - stop, CHUNK_OVERLAP_EPOCHS) if n_epochs > CHUNK_EPOCHS else 0
+        chunk = data[:, (first - lead) * in_epoch:(stop + tail) * in_epoch if stop + tail < n_epochs else None]
+        x = resample(chunk, sfreq)[:, :(lead + stop - first + tail) * EPOCH_SAMPLES]
+        out[first:stop], nan_epochs[:, first:stop], flat_epochs[:, first:stop] = _preprocess_chunk(
+            x, roles, lead, stop - first)
     flags = {"nan": _flagged(nan_epochs, names), "flat": _flagged(flat_epochs & ~nan_epochs, names)}
     for kind, per_channel in flags.items():
         for name, epochs in per_channel.items():
             logger.warning("%s: %d epoch(s) with %s signal, scored anyway: %s", name, len(epochs), kind,
                            _ranges(epochs))
-    return Epochs(x.contiguous().numpy(), flags)
+    return Epochs(out, flags)
+
+
+def _preprocess_chunk(data: np.ndarray, roles: list[str], lead: int, n_epochs: int
+                      ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Filter 125-Hz rows ``(n_rows, n_samples)`` and return epochs ``lead .. lead + n_epochs`` z-scored
+    ``(n_epochs, n_rows, 3750)``, with their NaN and flat masks ``(n_rows, n_epochs)``."""
+    n_rows, total = len(roles), data.shape[-1] // EPOCH_SAMPLES
+    x = torch.as_tensor(data[:, :total * EPOCH_SAMPLES], dtype=torch.float32)
+    nan_epochs = ~torch.isfinite(x.reshape(n_rows, total, EPOCH_SAMPLES).sum(-1))  # one pass over the data
+    if nan_epochs.any():
+        x = x.nan_to_num(0.0, 0.0, 0.0)
+    kept = slice(lead, lead + n_epochs)
+    flat_epochs = x.reshape(n_rows, total, EPOCH_SAMPLES)[:, kept].std(-1, correction=0) < FLAT_UV
+    x = filter_signals(x, roles).reshape(n_rows, total, EPOCH_SAMPLES)[:, kept].transpose(0, 1)
+    x[flat_epochs.T] = 0.0
+    std, mean = torch.std_mean(x, dim=-1, keepdim=True, correction=0)
+    x = x.sub_(mean).div_(torch.where(std > 0, std, 1.0))  # in place: a chunk is 70 MB here
+    return x.numpy(), nan_epochs[:, kept].numpy(), flat_epochs.numpy()
 
 
 def _flagged(mask: np.ndarray, names: list[str]) -> dict[str, list[int]]:

@@ -8,9 +8,11 @@ from pathlib import Path
 import numpy as np
 
 from ._atomic import atomic_path
-from .annotations import events_to_epochs, fit_to_length, is_stage_label, read_hypnogram, stage_name
+from .annotations import (events_to_epochs, fit_to_length, is_stage_label, read_edf_annotations, read_hypnogram,
+                          stage_name)
 from .channels import check_bands, edf_lowpass, fill_rows, map_channels
 from .constants import EPOCH_SEC, N_CHANNELS, ROLES
+from .errors import HypnogramError, RecordingError
 from .preprocess import check_sfreq
 
 logger = logging.getLogger(__name__)
@@ -18,7 +20,7 @@ logger = logging.getLogger(__name__)
 
 @dataclass
 class Recording:
-    """One night: ``data`` ``(5, n_samples)`` in µV, rows EEG, EEG, EOG, EOG, EMG.
+    """One night: ``data`` ``(5, n_samples)`` in µV (float32 when read from a file), rows EEG, EEG, EOG, EOG, EMG.
 
     ``channel_names[i]`` is the file's channel feeding row ``i``; ``hypnogram`` ``(n_epochs,)`` holds the
     expert stages (-1 unscored) or is None.
@@ -39,6 +41,10 @@ class Recording:
         return [r for r in ROLES for _ in range(N_CHANNELS[r])]
 
 
+READ_CHUNK_S = 3600.0
+"""Signals are read this many seconds at a time (s), so reading needs no float64 copy of the whole night."""
+
+
 def read_recording(path: str | Path, eeg: list[str] | None = None, eog: list[str] | None = None,
                    emg: list[str] | None = None, preset: str | None = None,
                    annotations: str | Path | None = None) -> Recording:
@@ -54,57 +60,127 @@ def read_recording(path: str | Path, eeg: list[str] | None = None, eog: list[str
         ``"shhs"``, ``"sleep-edf"`` or ``"aasm"``; None tries each.
     annotations : str | Path | None
         A hypnogram file (see :func:`~stqs_core.annotations.read_hypnogram`); None uses sleep-stage
-        annotations inside the file when it has any.
+        annotations inside the file when it has any (read with
+        :func:`~stqs_core.annotations.read_edf_annotations`, as a separate file would be).
+
+    Returns
+    -------
+    Recording
+        ``data`` ``(5, n_samples)`` float32 in µV, read an hour at a time.
+
+    Raises
+    ------
+    RecordingError
+        For a missing, truncated or corrupt file, or one shorter than one 30-s epoch.
+    ChannelError, HypnogramError
+        For missing channels or an unusable hypnogram.
     """
     import mne
 
     path = Path(path)
+    if path.is_dir():
+        raise RecordingError(f"recording {path} is a folder; give an EDF/BDF file")
     if not path.is_file():
-        raise FileNotFoundError(f"recording {path} does not exist")
+        raise RecordingError(f"recording {path} does not exist")
     _check_complete(path)
     try:
         raw = mne.io.read_raw(path, preload=False, verbose="error")
     except Exception as err:  # mne raises many types for a corrupt header
-        raise ValueError(f"cannot read {path}: {err}. Is it a complete EDF/BDF file?") from err
+        raise RecordingError(f"cannot read {path}: {_describe(err)}. Is it a complete EDF/BDF file?") from err
     sfreq = check_sfreq(raw.info["sfreq"])
+    if raw.n_times < EPOCH_SEC * sfreq:
+        raise RecordingError(f"{path} lasts {raw.n_times / sfreq:.1f} s, shorter than one {EPOCH_SEC:.0f}-s epoch; "
+                             "nothing to score")
     rows = fill_rows(map_channels(raw.ch_names, eeg, eog, emg, preset))
     check_bands(rows, sfreq, edf_lowpass(path) if path.suffix.lower() == ".edf" else None)
     unique = list(dict.fromkeys(rows))
+    order = [unique.index(r) for r in rows]  # a modality with fewer channels than the network's rows repeats one
+    data = np.empty((len(rows), raw.n_times), dtype=np.float32)
+    step = int(READ_CHUNK_S * sfreq)
     try:
-        data = raw.get_data(picks=unique)
+        for start in range(0, raw.n_times, step):
+            stop = min(start + step, raw.n_times)
+            data[:, start:stop] = raw.get_data(picks=unique, start=start, stop=stop)[order] * 1e6  # MNE gives volts
     except Exception as err:
-        raise ValueError(f"cannot read the signals of {path}: {err}. The file may be truncated.") from err
-    data *= 1e6  # MNE gives volts
-    if unique != rows:  # a modality with fewer channels than the network's rows repeats one
-        data = data[[unique.index(r) for r in rows]]
+        raise RecordingError(f"cannot read the signals of {path}: {_describe(err)}. The file may be truncated; copy "
+                             "or download it again.") from err
     recording = Recording(data, float(sfreq), rows, name=path.stem)
     if annotations is not None:
         recording.hypnogram = read_hypnogram(annotations, recording.n_epochs)
-    elif any(is_stage_label(d) for d in raw.annotations.description):
-        events = list(zip(raw.annotations.onset, raw.annotations.duration, raw.annotations.description))
-        recording.hypnogram = fit_to_length(events_to_epochs(events, source=path), recording.n_epochs, path)
+    else:
+        events = _embedded_events(path, raw)
+        if any(is_stage_label(d) for _, _, d in events):
+            recording.hypnogram = events_to_epochs(events, source=path, n_epochs=recording.n_epochs)
+            recording.hypnogram = fit_to_length(recording.hypnogram, recording.n_epochs, path)
     return recording
 
 
-def _check_complete(path: Path) -> None:
-    """Raise if an EDF/BDF file is shorter than its header says (a truncated download or copy)."""
+def _embedded_events(path: Path, raw) -> list[tuple[float, float, str]]:
+    """The annotations inside a recording, read as a separate annotation file would be."""
     if path.suffix.lower() not in (".edf", ".bdf"):
+        return list(zip(raw.annotations.onset, raw.annotations.duration, raw.annotations.description))
+    try:
+        return read_edf_annotations(path)
+    except HypnogramError as err:  # a header edfio refuses but MNE reads: MNE parsed the annotation channel too
+        logger.warning("%s; using MNE's reading of the annotations instead", err)
+        return list(zip(raw.annotations.onset, raw.annotations.duration, raw.annotations.description))
+
+
+def _describe(err: Exception) -> str:
+    """An exception as text, never empty (some readers raise with no message)."""
+    text = str(err).strip().rstrip(".")
+    return f"{type(err).__name__}: {text}" if text else type(err).__name__
+
+
+_MAX_SIGNALS = 4096
+_MAX_SAMPLES_PER_RECORD = 10**7
+
+
+def _check_complete(path: Path) -> None:
+    """Raise if an EDF/BDF header is malformed or the file is shorter than its header says (a truncated copy).
+
+    Every header value that sizes a later read is checked here, before any reader allocates from it.
+    """
+    suffix = path.suffix.lower()
+    if suffix not in (".edf", ".bdf"):
         return
+    size = path.stat().st_size
+    fix = "Is it an EDF/BDF file? Copy or download it again."
+    if size < 256:
+        raise RecordingError(f"{path} holds {size} bytes, fewer than an EDF header (256); {fix}")
     with open(path, "rb") as f:
         head = f.read(256)
+        if not head.strip(b"\x00 "):
+            raise RecordingError(f"{path}: the EDF header is empty (all zeros or blanks); {fix}")
         try:
-            header_bytes, n_records, n_signals = int(head[184:192]), int(head[236:244]), int(head[252:256])
-            f.seek(256 + 216 * n_signals)  # the "samples per record" field of each signal
-            field = f.read(8 * n_signals)
-            per_record = sum(int(field[8 * i:8 * i + 8]) for i in range(n_signals))
-        except ValueError as err:
-            raise ValueError(f"{path}: the EDF header is corrupt ({err})") from err
-    width = 3 if path.suffix.lower() == ".bdf" else 2
-    expected = header_bytes + n_records * per_record * width
-    size = path.stat().st_size
+            header_bytes, n_records, n_signals = (int(head[a:b].decode("ascii")) for a, b in
+                                                  ((184, 192), (236, 244), (252, 256)))
+            duration = float(head[244:252].decode("ascii"))
+        except (ValueError, UnicodeDecodeError):
+            raise RecordingError(f"{path}: the EDF header is corrupt (its byte count, record count, record "
+                                 f"duration or signal count is not a number); {fix}") from None
+        if not 1 <= n_signals <= _MAX_SIGNALS or header_bytes != 256 * (n_signals + 1):
+            raise RecordingError(f"{path}: the EDF header is corrupt ({n_signals} signals, {header_bytes} header "
+                                 f"bytes; expected 1-{_MAX_SIGNALS} signals and 256 bytes per signal + 256); {fix}")
+        if not (np.isfinite(duration) and duration >= 0) or n_records < -1:
+            raise RecordingError(f"{path}: the EDF header is corrupt ({n_records} records of {duration} s); {fix}")
+        if size < header_bytes:
+            raise RecordingError(f"{path} is truncated inside its header ({size} of {header_bytes} bytes); {fix}")
+        f.seek(256 + 216 * n_signals)  # the "samples per record" field of each signal
+        field = f.read(8 * n_signals)
+        try:
+            counts = [int(field[8 * i:8 * i + 8].decode("ascii")) for i in range(n_signals)]
+        except (ValueError, UnicodeDecodeError):
+            raise RecordingError(f"{path}: the EDF header is corrupt (a samples-per-record field is not a "
+                                 f"number); {fix}") from None
+    if not all(1 <= c <= _MAX_SAMPLES_PER_RECORD for c in counts):
+        raise RecordingError(f"{path}: the EDF header is corrupt (samples per record {min(counts)}-{max(counts)}; "
+                             f"expected 1-{_MAX_SAMPLES_PER_RECORD}); {fix}")
+    width = 3 if suffix == ".bdf" else 2
+    expected = header_bytes + n_records * sum(counts) * width
     if n_records > 0 and size < expected:
-        raise ValueError(f"{path} is truncated: its header announces {n_records} records ({expected} bytes) but "
-                         f"the file holds {size} bytes. Copy or download it again.")
+        raise RecordingError(f"{path} is truncated: its header announces {n_records} records ({expected} bytes) but "
+                             f"the file holds {size} bytes. Copy or download it again.")
 
 
 def write_edf(path: str | Path, data: np.ndarray | None = None, channel_names: list[str] | None = None,

@@ -16,6 +16,7 @@ from typing import Iterator
 import numpy as np
 
 from .constants import STAGES
+from .errors import StoreError, StqsError
 from .store import EpochStore
 
 logger = logging.getLogger(__name__)
@@ -37,13 +38,13 @@ def split_recordings(names: list[str], fractions: tuple[float, float, float] = (
         held = set(validation or []) | set(test or [])
         unknown = held - set(names)
         if unknown:
-            raise ValueError(f"split names recordings not in the data: {sorted(unknown)[:5]}")
+            raise StqsError(f"split names recordings not in the data: {sorted(unknown)[:5]}")
         if set(validation or []) & set(test or []):
-            raise ValueError("a recording cannot be in both the validation and the test set")
+            raise StqsError("a recording cannot be in both the validation and the test set")
         return {"train": [n for n in names if n not in held], "validation": sorted(validation or []),
                 "test": sorted(test or [])}
     if len(fractions) != 3 or min(fractions) < 0 or not np.isclose(sum(fractions), 1):
-        raise ValueError(f"fractions must be three non-negative numbers summing to 1, got {fractions}")
+        raise StqsError(f"fractions must be three non-negative numbers summing to 1, got {fractions}")
     order = [names[i] for i in np.random.default_rng(seed).permutation(len(names))]
     n = len(order)
     n_val = int(round(fractions[1] * n))
@@ -62,13 +63,13 @@ def class_weights(labels: np.ndarray, option: str, n_classes: int = len(STAGES))
     (scikit-learn's *balanced*; a class absent from ``labels`` gets 1). Unscored labels are ignored.
     """
     if option not in IMBALANCE:
-        raise ValueError(f"imbalance must be one of {IMBALANCE}, got {option!r}")
+        raise StqsError(f"imbalance must be one of {IMBALANCE}, got {option!r}")
     if option in ("none", "oversampling"):
         return None
     labels = np.asarray(labels)
     counts = np.bincount(labels[labels >= 0], minlength=n_classes)[:n_classes].astype(float)
     if counts.sum() == 0:
-        raise ValueError("no scored epochs to compute class weights from")
+        raise StoreError("no scored epochs to compute class weights from")
     if option == "weighted-inverse":
         return 1.0 - counts / counts.sum()
     return np.where(counts > 0, counts.sum() / (n_classes * np.maximum(counts, 1)), 1.0)
@@ -108,7 +109,7 @@ class EpochSource:
     def __init__(self, paths: list[str | Path], cache_bytes: int = CACHE_BYTES):
         self.paths = [Path(p) for p in paths]
         if not self.paths:
-            raise ValueError("no epoch store given; build one with `stqs prepare`")
+            raise StoreError("no epoch store given; build one with `stqs prepare`")
         self.stores = [EpochStore(p) for p in self.paths]
         multi = len(self.stores) > 1
         self.index: dict[str, tuple[int, str]] = {}
@@ -116,7 +117,7 @@ class EpochSource:
             for name in store.recordings:
                 rid = f"{path.stem}:{name}" if multi else name
                 if rid in self.index:
-                    raise ValueError(f"two stores have the stem {path.stem!r}; rename one so recordings stay unique")
+                    raise StoreError(f"two stores have the stem {path.stem!r}; rename one so recordings stay unique")
                 self.index[rid] = (i, name)
         self._labels = {rid: self.stores[i].labels(name) for rid, (i, name) in self.index.items()}
         self._cached = [s.epochs.size * 4 <= cache_bytes for s in self.stores]

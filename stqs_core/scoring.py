@@ -13,6 +13,7 @@ from ._atomic import atomic_path
 from .annotations import fit_to_length, stage_name
 from .checkpoint import DEFAULT_MODEL, load_model
 from .constants import EPOCH_SEC, STAGES
+from .errors import OutputError
 from .model import STQS
 from .preprocess import Epochs, make_epochs
 from .recording import Recording, read_recording, write_edf
@@ -91,7 +92,7 @@ class ScoredNight:
         if suffix == ".xml":
             return write_nsrr_xml(path, self.stages)
         if suffix not in (".csv", ".json"):
-            raise ValueError(f"cannot write {path}: the output must end in .csv, .json, .edf, .tsv or .xml")
+            raise OutputError(f"cannot write {path}: the output must end in .csv, .json, .edf, .tsv or .xml")
         with atomic_path(path) as tmp:
             if suffix == ".json":
                 tmp.write_text(json.dumps({**self.summary(), "epoch_sec": EPOCH_SEC, "flags": self.flags,

@@ -19,6 +19,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ._atomic import atomic_path
+from .errors import StqsError
 from .metrics import classification_metrics
 from .model import STQS, STQSConfig
 from .sampling import EpochSource, epoch_batches, n_indices
@@ -56,7 +57,7 @@ class _Run:
             return
         saved = torch.load(self.resume_path, map_location="cpu", weights_only=True)
         if saved["settings"] != self.settings:
-            raise ValueError(f"{self.resume_path} was written with other settings or another split; run with the "
+            raise StqsError(f"{self.resume_path} was written with other settings or another split; run with the "
                              "same options, or delete it to start afresh")
         self.model.load_state_dict(saved["model"])
         self.history, self.summary, self.saved = saved["history"], saved["summary"], saved

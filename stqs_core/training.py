@@ -41,6 +41,7 @@ from torch import nn
 
 from ._atomic import atomic_path
 from .checkpoint import save_model
+from .errors import StoreError, StqsError
 from .metrics import classification_metrics
 from .model import STQS, VARIANTS
 from .sampling import CACHE_BYTES, IMBALANCE, EpochSource, class_weights, split_recordings
@@ -72,14 +73,14 @@ class TrainConfig:
 
     def __post_init__(self) -> None:
         if self.variant not in VARIANTS:
-            raise ValueError(f"variant must be one of {VARIANTS}, got {self.variant!r}")
+            raise StqsError(f"variant must be one of {VARIANTS}, got {self.variant!r}")
         if self.imbalance not in IMBALANCE:
-            raise ValueError(f"imbalance must be one of {IMBALANCE}, got {self.imbalance!r}")
+            raise StqsError(f"imbalance must be one of {IMBALANCE}, got {self.imbalance!r}")
         if self.epochs < 1 or self.patience < 1 or self.batch_size < 1:
-            raise ValueError("epochs, patience and batch_size must be at least 1")
+            raise StqsError("epochs, patience and batch_size must be at least 1")
         self.fractions = tuple(self.fractions)
         if self.init_cnn is not None and self.variant == "cnn":
-            raise ValueError("init_cnn starts a sequence variant from a trained CNN; the cnn variant has no stage 2")
+            raise StqsError("init_cnn starts a sequence variant from a trained CNN; the cnn variant has no stage 2")
 
     def command(self, data: list[str | Path], out: str | Path) -> str:
         """The ``stqs train`` command line that reproduces this run."""
@@ -136,7 +137,7 @@ def train(data: list[str | Path] | str | Path, out: str | Path, config: TrainCon
         split = split_recordings(source.recordings, config.fractions, config.seed, config.validation, config.test)
         train_labels = np.concatenate([source.labels(r) for r in split["train"]] or [np.empty(0, np.int8)])
         if not (train_labels >= 0).any():
-            raise ValueError("the training recordings hold no scored epoch; give stores with expert hypnograms")
+            raise StoreError("the training recordings hold no scored epoch; give stores with expert hypnograms")
         weights = class_weights(train_labels, config.imbalance)
         run = _Run(config, source, split, weights, out, on_epoch_end, progress)
         run.start(resume)

@@ -110,3 +110,76 @@ def test_scoring_a_file_with_a_model_trained_on_simulated_nights_warns(edf_file,
     with caplog.at_level("WARNING"):
         score_file(edf_file, "stqs-cnn-oversampling-sim")
     assert "trained on simulated nights only" in caplog.text
+
+
+def test_an_output_that_is_an_input_is_refused_and_the_input_kept(edf_file, model_file, tmp_path, capsys):
+    before = edf_file.read_bytes()
+    hyp = tmp_path / "h.csv"
+    hyp.write_text("W\n")
+    model = tmp_path / "model.json"  # a model file of any name
+    model.write_bytes(model_file.read_bytes())
+    for out, extra in ((edf_file, []), (hyp, ["--annotations", str(hyp)]), (model, [])):
+        code = main(["score", str(edf_file), "--model", str(model), *extra, "--out", str(out)])
+        assert code == 2 and "destroy the input" in capsys.readouterr().err
+    assert edf_file.read_bytes() == before and hyp.read_text() == "W\n"
+    assert main(["simulate", "--hypnogram", str(edf_file), "--out", str(edf_file)]) == 2
+    assert main(["prepare", str(tmp_path), "--out", str(edf_file)]) == 2
+    assert main(["train", "--data", str(edf_file), "--out", str(edf_file)]) == 2
+    assert edf_file.read_bytes() == before
+
+
+def test_an_output_in_a_missing_folder_is_a_clear_error(edf_file, model_file, tmp_path, capsys):
+    out = tmp_path / "nope" / "h.csv"
+    assert main(["score", str(edf_file), "--model", str(model_file), "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "does not exist; create it first" in err and "Traceback" not in err and not out.parent.exists()
+
+
+def test_bugs_keep_their_traceback_and_bad_input_gets_one_line(monkeypatch, edf_file, tmp_path, capsys):
+    import pytest
+
+    from stqs_core import scoring
+
+    def broken(*args, **kwargs):
+        raise ZeroDivisionError("a bug")
+    monkeypatch.setattr(scoring, "score_file", broken)
+    with pytest.raises(ZeroDivisionError):
+        main(["score", str(edf_file), "--out", str(tmp_path / "h.csv")])
+    monkeypatch.undo()
+    assert main(["score", str(tmp_path / "absent.edf"), "--out", str(tmp_path / "h.csv")]) == 2
+    assert "Traceback" not in capsys.readouterr().err
+    assert main(["-v", "score", str(tmp_path / "absent.edf"), "--out", str(tmp_path / "h.csv")]) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" in err and "does not exist" in err.splitlines()[-1]
+
+
+def test_prepare_never_pairs_a_recording_with_another_nights_hypnogram(edf_file, tmp_path, capsys):
+    folder, scores = tmp_path / "psg", tmp_path / "scores"
+    folder.mkdir()
+    scores.mkdir()
+    for name in ("shhs1-200001.edf", "shhs1-200002.edf"):
+        (folder / name).write_bytes(edf_file.read_bytes())
+    (scores / "shhs1-200002-hypnogram.csv").write_text("N2\n" * 8)
+    out = tmp_path / "data.h5"
+    assert main(["prepare", str(folder), "--annotations", str(scores), "--out", str(out)]) == 1
+    err = capsys.readouterr().err
+    assert "shhs1-200001.edf: no hypnogram file matches its name" in err
+    with EpochStore(out) as store:
+        assert store.recordings == ["shhs1-200002"] and store.labels().tolist() == [2] * 8
+    pairs = tmp_path / "pairs.csv"
+    pairs.write_text("recording,hypnogram\nshhs1-200001.edf,scores/shhs1-200002-hypnogram.csv\n")
+    assert main(["prepare", str(folder), "--pairs", str(pairs), "--out", str(out)]) == 1
+    assert "shhs1-200002.edf is not listed in the --pairs CSV" in capsys.readouterr().err
+    with EpochStore(out) as store:
+        assert store.recordings == ["shhs1-200001"] and store.labels().tolist() == [2] * 8
+
+
+def test_score_removes_temporaries_left_by_a_killed_run(edf_file, model_file, tmp_path):
+    import os
+    import time
+
+    stale = tmp_path / ".hyp.csv.k1ll3d.part.csv"
+    stale.write_text("epoch,onset_s\n0,0")
+    os.utime(stale, (time.time() - 60, time.time() - 60))
+    assert main(["score", str(edf_file), "--model", str(model_file), "--out", str(tmp_path / "hyp.csv")]) == 0
+    assert not stale.exists() and len(pd.read_csv(tmp_path / "hyp.csv")) == 8

@@ -1,6 +1,7 @@
 import numpy as np
 import pytest
 
+from stqs_core.errors import RecordingError
 from stqs_core.recording import read_recording, write_edf
 
 from .conftest import SHHS_NAMES
@@ -33,7 +34,7 @@ def test_corrupt_or_foreign_file_is_an_error(tmp_path):
     bad.write_bytes(b"0       this is not an EDF header" + b"x" * 300)
     with pytest.raises(ValueError, match="bad.edf"):
         read_recording(bad)
-    with pytest.raises(FileNotFoundError):
+    with pytest.raises(RecordingError, match="does not exist"):
         read_recording(tmp_path / "absent.edf")
 
 
@@ -53,3 +54,22 @@ def test_resampled_recording_gives_the_same_epoch_count(tmp_path, random_night):
 
     rec = read_recording(tmp_path / "r200.edf")
     assert rec.sfreq == 200 and make_epochs(rec.data, rec.sfreq).data.shape == (6, 5, 3750) and rec.n_epochs == 6
+
+
+def test_unusable_files_say_what_is_wrong(tmp_path, edf_file, random_night):
+    zeros = tmp_path / "zeros.edf"
+    zeros.write_bytes(b"\x00" * 4096)
+    header = bytearray(edf_file.read_bytes())
+    negative = tmp_path / "negative.edf"
+    negative.write_bytes(bytes(header[:252]) + b"-5  " + bytes(header[256:]))
+    huge = tmp_path / "huge.edf"
+    huge.write_bytes(bytes(header[:236]) + b"99999999" + bytes(header[244:]))
+    short = tmp_path / "short.edf"
+    write_edf(short, random_night(10 / 60), SHHS_NAMES, 125, stages=np.array([0]))
+    for path, message in ((zeros, "header is empty"), (negative, "corrupt .*-5 signals"), (huge, "truncated"),
+                          (short, "lasts 10.0 s, shorter than one 30-s epoch"), (tmp_path, "is a folder"),
+                          (tmp_path / "tiny.edf", "fewer than an EDF header")):
+        if path.name == "tiny.edf":
+            path.write_bytes(b"0   ")
+        with pytest.raises(RecordingError, match=message):
+            read_recording(path)

@@ -60,3 +60,98 @@ def test_reads_the_original_stqs_layout(tmp_path):
         assert store.original and epochs.shape == (4, 5, 3750) and labels.tolist() == [0, 1, 2, 4]
         with pytest.raises(ValueError, match="read-only"):
             store.append("x", _epochs(1))
+
+
+def _prepare(folder, out, **popen):
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    return subprocess.Popen([sys.executable, "-m", "stqs_core.cli", "prepare", str(folder), "--out", str(out)],
+                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, **popen)
+
+
+def _contents(path):
+    with EpochStore(path) as store:
+        return {name: (store.read(name)[0].tobytes(), store.read(name)[1].tolist(),
+                       store.file["recordings/channels"][i].tolist()) for i, name in enumerate(store.recordings)}
+
+
+def _wait_for(path, process, since):
+    """Poll until ``path`` is written after ``since`` (s, epoch time) or ``process`` ends; returns perf_counter."""
+    import time
+
+    while process.poll() is None:
+        try:
+            if path.stat().st_mtime >= since:
+                break
+        except FileNotFoundError:
+            pass
+        time.sleep(0.002)
+    return time.perf_counter()
+
+
+@pytest.mark.slow
+def test_prepare_killed_at_random_points_resumes_to_the_uninterrupted_store(tmp_path, random_night):
+    """SIGKILL ``stqs prepare`` at 8 seeded random points of its writing phase (from the moment it opens the ``.part``
+    store to the end; each rerun resumes and is killed again), then let it finish: the store equals an
+    uninterrupted run's, whatever state each kill left the ``.part`` file in."""
+    import signal
+    import time
+
+    from stqs_core.recording import write_edf
+
+    from .conftest import SHHS_NAMES
+
+    folder = tmp_path / "psg"
+    folder.mkdir()
+    for i in range(4):
+        write_edf(folder / f"n{i}.edf", random_night(40, seed=i), SHHS_NAMES, 125,
+                  stages=np.random.default_rng(i).integers(-1, 5, 80))
+    process = _prepare(folder, tmp_path / "ref.h5")
+    started = _wait_for(tmp_path / "ref.h5.part", process, time.time() - 1)
+    assert process.wait() == 0
+    writing = time.perf_counter() - started
+    out = tmp_path / "killed.h5"
+    part = out.with_name(out.name + ".part")
+    states = []
+    for delay in np.random.default_rng(13).uniform(0, writing, 8):
+        since = time.time()
+        process = _prepare(folder, out)
+        appeared = _wait_for(part, process, since)  # opened (and rebuilt, after a kill) by this run
+        time.sleep(max(0.0, delay - (time.perf_counter() - appeared)))
+        process.send_signal(signal.SIGKILL)
+        code = process.wait()
+        resumed = [ln.split(": ", 1)[1] for ln in process.stderr.read().decode().splitlines()
+                   if "resuming" in ln or "afresh" in ln]
+        states.append((round(float(delay), 2), "killed" if code == -signal.SIGKILL else f"exit {code}",
+                       part.stat().st_size if part.exists() else None, resumed))
+        assert code in (0, -signal.SIGKILL), states
+    process = _prepare(folder, out)
+    assert process.wait() == 0, (states, process.stderr.read().decode()[-2000:])
+    assert _contents(out) == _contents(tmp_path / "ref.h5")
+    assert not list(tmp_path.glob("killed.h5.part*"))
+    print(f"writing phase {writing:.2f} s; kill points (s after .part appeared, outcome, .part bytes, message):")
+    print("\n".join(map(str, states)))
+
+
+def test_a_damaged_partial_store_is_rebuilt_from_its_good_recordings(tmp_path, caplog):
+    from stqs_core.store import _salvage
+
+    part = tmp_path / "s.h5.part"
+    with EpochStore(part, "a") as store:
+        for i, name in enumerate("abc"):
+            store.append(name, _epochs(2, i), [i, i])
+        store.file["epochs"][4] = 0.0  # recording c's data damaged after its checksum was written
+        store.file.attrs["closed"] = False  # as a killed writer leaves it
+        store.file.close()
+    with caplog.at_level("WARNING"):
+        _salvage(part)
+    assert "rebuilt from its 2 good recordings, 1 damaged dropped" in caplog.text
+    with EpochStore(part) as store:
+        assert store.recordings == ["a", "b"] and store.read_verified("b") is not None
+        np.testing.assert_array_equal(store.read("b")[0], _epochs(2, 1))
+    part.write_bytes(b"\x89HDF\r\n\x1a\n" + b"\x00" * 100)  # killed before the first flush
+    _salvage(part)
+    assert not part.exists() and "unreadable" in caplog.text

@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from ..constants import EPOCH_SEC, UNSCORED
-from ..errors import StqsError
+from ..errors import HypnogramError, StqsError
 from ..recording import Recording
 from . import events as ev
 from .events import NightTraits, draw_traits
@@ -208,9 +208,9 @@ def _stages(hypnogram, hours: float, seed: int) -> np.ndarray:
         hypnogram = read_hypnogram(hypnogram)
     stages = np.asarray(hypnogram).astype(np.int8)
     if stages.ndim != 1 or len(stages) == 0 or np.any((stages < UNSCORED) | (stages > 4)):
-        raise ValueError("hypnogram must be a non-empty 1-d sequence of stage codes 0-4 (-1 unscored)")
+        raise HypnogramError("hypnogram must be a non-empty 1-d sequence of stage codes 0-4 (-1 unscored)")
     if np.all(stages == UNSCORED):
-        raise ValueError("the hypnogram has no scored epoch to simulate")
+        raise HypnogramError("the hypnogram has no scored epoch to simulate")
     return stages
 
 

@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from ..constants import EPOCH_SEC, STAGES, UNSCORED
+from ..errors import StqsError
 
 MODEL_PATH = Path(__file__).with_name("stage_model.json")
 N_QUANTILES = 21
@@ -81,7 +82,7 @@ def load_stage_model(path: str | Path = MODEL_PATH) -> dict:
 def sample_hypnogram(hours: float = 8.0, seed: int = 0, model: dict | None = None) -> np.ndarray:
     """Draw a night of ``hours`` from the stage model: stage codes ``(n_epochs,)`` int8, starting awake."""
     if hours <= 0:
-        raise ValueError(f"hours must be positive, got {hours}")
+        raise StqsError(f"hours must be positive, got {hours}")
     model = model or load_stage_model()
     first = np.asarray(model["first_stage"]) / np.sum(model["first_stage"])
     rng = np.random.default_rng([seed, 7])  # independent of the signal generator seeded with `seed`
