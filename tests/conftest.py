@@ -1,9 +1,9 @@
 """Shared fixtures: paths to ../shared, a small synthetic EDF, a seeded untrained model; markers by need.
 
 Markers (registered in pyproject.toml): ``slow`` (tens of seconds or more: ``pytest -m "not slow"`` is the quick
-loop), ``browser`` (drives Chromium; every test using the ``page`` fixture) and ``needs_shared`` (reads the
-read-only ../shared material, or ``$STQS_SHARED``; every test that calls :func:`need`). The last two are applied
-here, at collection.
+loop), ``browser`` (drives Chromium; every test using the ``page`` fixture, slow too) and ``needs_shared`` (reads
+the read-only ../shared material, or ``$STQS_SHARED``; every test that calls :func:`need`). The last two are
+applied here, at collection.
 """
 from __future__ import annotations
 
@@ -32,13 +32,15 @@ def need(path: Path) -> Path:
 
 
 def pytest_collection_modifyitems(items):
-    """Mark ``needs_shared`` the tests whose function calls :func:`need`, ``browser`` those using ``page``."""
+    """Mark ``needs_shared`` the tests whose function calls :func:`need`, ``browser`` and ``slow`` those using the
+    ``page`` fixture (a served dashboard in Chromium: tens of seconds)."""
     for item in items:
         function = getattr(item, "function", None)
         if function is not None and need.__name__ in function.__code__.co_names:
             item.add_marker(pytest.mark.needs_shared)
         if "page" in getattr(item, "fixturenames", ()):
             item.add_marker(pytest.mark.browser)
+            item.add_marker(pytest.mark.slow)
 
 
 @pytest.fixture
