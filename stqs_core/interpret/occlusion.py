@@ -375,8 +375,8 @@ class FrequencyOcclusion:
     ``per_epoch``: one row per (band, modalities, epoch): ``stage`` (original prediction), ``new_stage``,
     ``changed`` (beyond rounding: :data:`CHANGE_ATOL`), ``true`` (with labels), ``drop`` (drop of the originally
     predicted stage's probability) and ``d_W`` .. ``d_REM`` (new minus original probability). ``summary``: see
-    ``_summary``: one row per (band, modalities, stage). ``confusion``: with labels, ``(5, 5)`` counts true x predicted, ``"original"`` and one
-    per ``(band, modalities)``. ``proba``: original probabilities ``(N, 5)``.
+    ``_summary``: one row per (band, modalities, stage). ``confusion``: with labels, ``(5, 5)`` counts true x
+    predicted, ``"original"`` and one per ``(band, modalities)``. ``proba``: original probabilities ``(N, 5)``.
     """
 
     per_epoch: pd.DataFrame
