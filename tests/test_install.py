@@ -50,6 +50,17 @@ def test_every_subpackage_and_shipped_folder_is_packaged():
     assert packages - here == set(mapped)
 
 
+def test_version_is_pyprojects(capsys):
+    from stqs_core import __version__
+    from stqs_core.cli import main
+
+    with pytest.raises(SystemExit) as exit_:
+        main(["--version"])
+    assert exit_.value.code == 0 and capsys.readouterr().out.strip() == f"stqs {__version__}"
+    installed = _pyproject()["project"]["version"]
+    assert __version__ in (installed, "0+unknown")  # the latter: a checkout used without installing it
+
+
 def test_resources_find_the_checkouts_folders():
     assert (resources.models_dir() / "stqs-cnnlstm-sim.pt").is_file()
     assert (resources.notebooks_dir() / "01_prepare_data.ipynb").is_file()
