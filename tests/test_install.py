@@ -131,7 +131,7 @@ def test_installed_package_runs_from_any_folder(installed):
     version = _pyproject()["project"]["version"]
     assert _run([bin_ / "stqs", "--version"], work, env).stdout.strip() == f"stqs {version}"
     demo = _run([bin_ / "stqs", "demo", "--hours", "0.5", "--out", "demo"], work, env)
-    assert "60 epochs scored by stqs-cnnlstm-sim" in demo.stdout
+    assert "60 epochs scored" in demo.stdout
     assert {p.name for p in (work / "demo").iterdir()} == {"night.edf", "night.events.csv", "hypnogram.csv",
                                                            "hypnogram.png"}
     score = _run([bin_ / "stqs", "score", work / "demo" / "night.edf", "--out", "night.csv"], work, env)
