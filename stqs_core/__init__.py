@@ -4,6 +4,8 @@ The path of a night: :mod:`~stqs_core.recording` (read EDF, channels by name) ->
 (125 Hz, filters, 30-s epochs, z-score) -> :mod:`~stqs_core.model` (the network) -> :mod:`~stqs_core.scoring`
 (probabilities and hypnogram).
 """
+from importlib.metadata import PackageNotFoundError, version
+
 from .annotations import read_hypnogram
 from .checkpoint import load_model, save_model
 from .model import STQS, STQSConfig
@@ -13,7 +15,10 @@ from .scoring import ScoredNight, score_file, score_recording
 from .sleepstats import sleep_statistics
 from .store import EpochStore
 
-__version__ = "0.1.0"
+try:
+    __version__ = version("stqs")  # pyproject.toml's, the one place the version is written
+except PackageNotFoundError:  # used from a checkout that was never installed
+    __version__ = "0+unknown"
 
 __all__ = ["STQS", "STQSConfig", "EpochStore", "Recording", "ScoredNight", "load_model", "make_epochs",
            "read_hypnogram", "read_recording", "save_model", "score_file", "score_recording", "sleep_statistics"]

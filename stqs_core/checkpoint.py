@@ -17,12 +17,14 @@ from ._atomic import atomic_path
 from .constants import BANDPASS, FILTER_ORDER, SFREQ, STAGES
 from .errors import ModelError
 from .model import STQS, STQSConfig
+from .resources import models_dir
 
 logger = logging.getLogger(__name__)
 
 FORMAT = "stqs-checkpoint/1"
-MODELS_DIR = Path(__file__).resolve().parents[1] / "trained_models"
-"""The shipped models; ``load_model("name")`` looks here for ``name.pt`` (see :mod:`stqs_core.registry`)."""
+MODELS_DIR = models_dir()
+"""The shipped models (:func:`stqs_core.resources.models_dir`); ``load_model("name")`` looks here for ``name.pt``
+(see :mod:`stqs_core.registry`)."""
 
 DEFAULT_MODEL = "shhs-oversampling-cnn"
 """The model for real recordings (``stqs score``, :func:`~stqs_core.scoring.score_file`): the authors' SHHS-1

@@ -8,6 +8,8 @@ import sys
 import traceback
 from pathlib import Path
 
+from . import __version__
+
 
 def _names(text: str) -> list[str]:
     return [t.strip() for t in text.split(",") if t.strip()]
@@ -240,7 +242,8 @@ def _add_evaluate(sub) -> None:
     p.add_argument("--data", type=Path, nargs="+", required=True, help="epoch stores (.h5)")
     p.add_argument("--split", choices=_SPLITS, default="test", help="recordings of the model card's split, or all")
     p.add_argument("--human-reference", type=Path, default=None,
-                   help="folder of scorer_*/<night>.json hypnograms (default: DOD-H in ../shared, if present)")
+                   help="recompute the human reference from this folder of scorer_*/<night>.json hypnograms "
+                        "(default: the stored figures of the five DOD-H experts)")
     p.add_argument("--no-figures", action="store_true", help="write the report without figures")
     p.add_argument("--out", type=Path, required=True, help="report folder")
     p.set_defaults(func=_cmd_evaluate)
@@ -248,10 +251,10 @@ def _add_evaluate(sub) -> None:
 
 def _cmd_evaluate(args: argparse.Namespace) -> int:
     from ._atomic import check_output
-    from .evaluation import DOD_H, evaluate, write_report
+    from .evaluation import evaluate, write_report
 
     check_output(args.out, [*args.data, *_model_inputs(args.model)], folder=True)
-    report = evaluate(args.model, args.data, args.split, human_reference=args.human_reference or DOD_H)
+    report = evaluate(args.model, args.data, args.split, human_reference=args.human_reference or True)
     files = write_report(report, args.out, figures=not args.no_figures)
     o = report["overall"]
     print(f"{report['n_recordings']} recordings, {report['n_scored']} scored epochs: accuracy {o['accuracy']:.3f}, "
@@ -259,8 +262,8 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     ref = report["human_reference"]
     if ref:
         s = ref["summary"]["vs_consensus"]["kappa"]
-        print(f"human reference ({ref['n_nights']} DOD-H nights): scorer vs consensus kappa {s['mean']:.3f} "
-              f"({s['min']:.3f}-{s['max']:.3f})")
+        print(f"human reference ({ref['n_nights']} nights, {len(ref['scorers'])} scorers): scorer vs consensus "
+              f"kappa {s['mean']:.3f} ({s['min']:.3f}-{s['max']:.3f})")
     return 0
 
 
@@ -385,11 +388,9 @@ def _add_dashboard(sub) -> None:
 
 
 def _cmd_dashboard(args: argparse.Namespace) -> int:
-    import os
+    from .resources import dashboard_app
 
-    app = Path(__file__).resolve().parents[1] / "dashboards" / "app.py"
-    if not app.is_file():
-        raise FileNotFoundError(f"{app} is missing: the dashboard runs from a source checkout (pip install -e .)")
+    app = dashboard_app()
     env = {**os.environ, **({"STQS_DASHBOARD_HOURS": str(args.hours)} if args.hours else {})}
     cmd = [sys.executable, "-m", "panel", "serve", str(app), "--port", str(args.port), *(["--show"] * args.show)]
     print(f"serving {app} at http://localhost:{args.port}/app (Ctrl-C stops it)", flush=True)
@@ -435,6 +436,7 @@ COMMANDS = (_add_score, _add_prepare, _add_demo, _add_notebooks, _add_train, _ad
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="stqs", description="STQS: interpretable multi-modal sleep staging.")
     parser.add_argument("-v", "--verbose", action="count", default=0, help="more log output (-vv for debug)")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
     for add in COMMANDS:
         add(sub)

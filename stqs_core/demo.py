@@ -4,7 +4,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from .checkpoint import DEMO_MODEL
+from .checkpoint import DEMO_MODEL, load_model
 from .plots import plot_hypnogram
 from .scoring import score_recording
 
@@ -17,19 +17,33 @@ def run_demo(out: str | Path, hours: float = 8.0, seed: int = 0, model: str | Pa
     Writes ``night.edf`` (signals in µV with the true hypnogram as EDF+ annotations; score it again with
     ``stqs score``), ``night.events.csv`` (every simulated event), ``hypnogram.csv`` (one row per epoch,
     with ``true_stage``) and ``hypnogram.png``. Returns the scoring summary (accuracy and kappa included).
+    The model is loaded before anything is written; if a later step fails, the files this run wrote are removed
+    (and ``out`` too, if the run created it and it is left empty).
     """
     from .simulate import simulate_night
 
+    net = load_model(model)
     out = Path(out)
+    created = not out.exists()
     out.mkdir(parents=True, exist_ok=True)
-    night = simulate_night(hours=hours, seed=seed, name=f"demo-seed{seed}")
-    night.write_edf(out / "night.edf")
-    night.write_events(out / "night.events.csv")
-    scored = score_recording(night.recording, model)
-    scored.write(out / "hypnogram.csv")
-    summary = scored.summary()
-    fig = plot_hypnogram(scored.stages, scored.true, scored.proba,
-                         title=f"simulated night (seed {seed}) scored by {scored.model}: "
-                               f"accuracy {summary['accuracy']:.2f}, kappa {summary['kappa']:.2f}")
-    fig.savefig(out / "hypnogram.png", dpi=120)
+    written: list[Path] = []
+    try:
+        night = simulate_night(hours=hours, seed=seed, name=f"demo-seed{seed}")
+        written += night.write_edf(out / "night.edf")
+        written.append(night.write_events(out / "night.events.csv"))
+        scored = score_recording(night.recording, net)
+        written.append(scored.write(out / "hypnogram.csv"))
+        summary = scored.summary()
+        fig = plot_hypnogram(scored.stages, scored.true, scored.proba,
+                             title=f"simulated night (seed {seed}) scored by {scored.model}: "
+                                   f"accuracy {summary['accuracy']:.2f}, kappa {summary['kappa']:.2f}")
+        written.append(out / "hypnogram.png")
+        fig.savefig(written[-1], dpi=120)
+    except BaseException:  # also Ctrl-C: no 37-MB night.edf left behind without its hypnogram
+        logger.info("demo failed: removing %s", ", ".join(str(p) for p in written))
+        for path in written:
+            path.unlink(missing_ok=True)
+        if created and not any(out.iterdir()):
+            out.rmdir()
+        raise
     return summary

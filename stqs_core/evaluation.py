@@ -14,8 +14,8 @@ Report keys (``report.json``; ``per_recording.csv`` holds the ``per_recording`` 
   weighted_f1, kappa}``; ``per_recording_spread`` ``{metric: {mean, sd, min, max}}``; ``best_recording`` and
   ``worst_recording`` (by kappa).
 - ``hypnograms`` ``{recording: {"true": [...], "pred": [...]}}`` stage codes per epoch (-1 unscored).
-- ``human_reference``: :func:`~stqs_core.metrics.inter_scorer_agreement` on DOD-H's five experts, or None
-  where that folder is absent.
+- ``human_reference``: :func:`read_human_reference`, how well expert scorers agree with each other (by default the
+  stored figures of DOD-H's five experts, with their ``provenance``), or None.
 - ``files`` (after :func:`write_report`): ``{json, csv, hypnograms, confusion}`` paths.
 """
 from __future__ import annotations
@@ -40,8 +40,39 @@ logger = logging.getLogger(__name__)
 
 FORMAT = "stqs-evaluation/1"
 SPLITS = ("test", "validation", "train", "all")
-DOD_H = Path(__file__).resolve().parents[2] / "shared" / "data" / "hypnograms" / "dod-h"
-"""The five-scorer DOD-H hypnograms (read-only material beside the repository), the human reference."""
+HUMAN_REFERENCE = Path(__file__).with_name("human_reference.json")
+"""DOD-H's inter-scorer agreement (25 nights, 5 experts), stored with its provenance by
+``scripts/derive_human_reference.py``."""
+
+
+def read_human_reference(folder: str | Path | None = None) -> dict:
+    """The human reference: how well expert scorers of the same nights agree with each other.
+
+    Parameters
+    ----------
+    folder : str | Path | None
+        A folder of ``scorer_*/<night>.json`` hypnograms (the DOD-H layout) to compute it from; None reads the
+        stored DOD-H figures (:data:`HUMAN_REFERENCE`).
+
+    Returns
+    -------
+    reference : dict
+        :func:`~stqs_core.metrics.inter_scorer_agreement`'s ``n_nights``, ``scorers``, ``pairwise``,
+        ``vs_consensus`` and ``summary`` (kappa and accuracy: mean, sd, min, max), and ``provenance``
+        ``{source, n_files, date, script}``: where the figures come from and what computed them when.
+    """
+    if folder is None:
+        return json.loads(HUMAN_REFERENCE.read_text())
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise FileNotFoundError(f"no human-reference folder {folder}: give a folder of scorer_*/<night>.json "
+                                "hypnograms, or leave it out for the stored DOD-H reference")
+    reference = inter_scorer_agreement(folder)
+    del reference["folder"]
+    provenance = {"source": str(folder), "n_files": len(list(folder.glob("scorer_*/*.json"))),
+                  "date": datetime.now(timezone.utc).date().isoformat(),
+                  "script": f"{__name__}.read_human_reference"}
+    return {**reference, "provenance": provenance}
 
 
 def predict_recordings(model: STQS, source: EpochSource, recordings: list[str],
@@ -81,10 +112,11 @@ def select_recordings(model: STQS, source: EpochSource, split: str) -> list[str]
 
 
 def evaluate(model: STQS | str | Path, data: str | Path | list, split: str = "test",
-             human_reference: str | Path | None = DOD_H, batch_size: int = 64) -> dict:
+             human_reference: bool | str | Path | None = True, batch_size: int = 64) -> dict:
     """Score the ``split`` recordings of epoch stores ``data`` and compare with their expert stages.
 
-    ``human_reference`` is a folder of ``scorer_*/<night>.json`` hypnograms (None, or absent: no reference).
+    ``human_reference`` puts :func:`read_human_reference` beside the results: True the stored DOD-H figures, a
+    folder of ``scorer_*/<night>.json`` hypnograms those computed from it, None or False none.
     Returns the report described in the module docstring.
     """
     path = None
@@ -102,8 +134,8 @@ def evaluate(model: STQS | str | Path, data: str | Path | list, split: str = "te
     ranked = sorted((r for r in rows if r["kappa"] is not None), key=lambda r: r["kappa"])
     card = model.info.get("model_card", {})
     reference = None
-    if human_reference is not None and Path(human_reference).is_dir():
-        reference = inter_scorer_agreement(human_reference)
+    if human_reference is not None and human_reference is not False:
+        reference = read_human_reference(None if human_reference is True else human_reference)
     return {"format": FORMAT, "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             "model": {"path": path, "name": card.get("name") or (Path(path).stem if path else None),
                       "variant": model.config.variant, "imbalance": card.get("imbalance"),

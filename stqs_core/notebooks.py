@@ -13,10 +13,13 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from .resources import notebooks_dir
+
 logger = logging.getLogger(__name__)
 
-NOTEBOOKS_DIR = Path(__file__).resolve().parents[1] / "notebooks"
-"""The committed notebooks (run with this folder as working directory, as JupyterLab does)."""
+NOTEBOOKS_DIR = notebooks_dir()
+"""The committed notebooks (:func:`stqs_core.resources.notebooks_dir`; run with this folder as working directory,
+as JupyterLab does)."""
 
 CHAIN: tuple[str, ...] = ("01_prepare_data", "02_train", "03_evaluate", "04_interpret", "05_aasm_lesson")
 """The notebooks in the order they feed each other."""

@@ -1,6 +1,13 @@
-"""Shared fixtures: paths to ../shared, a small synthetic EDF, a seeded untrained model."""
+"""Shared fixtures: paths to ../shared, a small synthetic EDF, a seeded untrained model; markers by need.
+
+Markers (registered in pyproject.toml): ``slow`` (tens of seconds or more: ``pytest -m "not slow"`` is the quick
+loop), ``browser`` (drives Chromium; every test using the ``page`` fixture, slow too) and ``needs_shared`` (reads
+the read-only ../shared material, or ``$STQS_SHARED``; every test that calls :func:`need`). The last two are
+applied here, at collection.
+"""
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -8,7 +15,7 @@ import pytest
 import torch
 
 ROOT = Path(__file__).resolve().parents[1]
-SHARED = ROOT.parent / "shared"
+SHARED = Path(os.environ.get("STQS_SHARED", ROOT.parent / "shared"))
 REFERENCE = SHARED / "reference"
 CHECKPOINTS = REFERENCE / "stqs_shhs_checkpoints"
 HYPNOGRAMS = SHARED / "data" / "hypnograms"
@@ -16,9 +23,11 @@ SHHS_NAMES = ["EEG(sec)", "EEG", "EOG(L)", "EOG(R)", "EMG"]
 
 
 def need(path: Path) -> Path:
-    """Skip the test with a clear message where the shared material is absent."""
+    """Skip the test with a clear message where the shared material is absent (a test calling it is marked
+    ``needs_shared``)."""
     if not path.exists():
-        pytest.skip(f"{path} is absent (the read-only ../shared material next to the repository)")
+        pytest.skip(f"{path} is absent (the read-only ../shared material next to the repository; "
+                    "STQS_SHARED=DIR points elsewhere)")
     return path
 
 
@@ -28,6 +37,18 @@ def models_offline(monkeypatch, tmp_path_factory):
     (a local mirror, see stqs_core.registry) into a per-session cache, or fail with a ModelError without them."""
     monkeypatch.setenv("STQS_MODELS_DIR", str(tmp_path_factory.getbasetemp() / "models-cache"))
     monkeypatch.setenv("STQS_MODELS_URL", str(CHECKPOINTS if CHECKPOINTS.is_dir() else ROOT / "no-models-here"))
+
+
+def pytest_collection_modifyitems(items):
+    """Mark ``needs_shared`` the tests whose function calls :func:`need`, ``browser`` and ``slow`` those using the
+    ``page`` fixture (a served dashboard in Chromium: tens of seconds)."""
+    for item in items:
+        function = getattr(item, "function", None)
+        if function is not None and need.__name__ in function.__code__.co_names:
+            item.add_marker(pytest.mark.needs_shared)
+        if "page" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.browser)
+            item.add_marker(pytest.mark.slow)
 
 
 @pytest.fixture

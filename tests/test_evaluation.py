@@ -1,6 +1,7 @@
 """Evaluation report: keys and sanity, split selection from the model card, files; CLI train/evaluate end to end."""
 import json
 import shlex
+from datetime import date
 
 import numpy as np
 import pytest
@@ -8,11 +9,11 @@ import torch
 
 from stqs_core import STQS, STQSConfig, EpochStore, save_model
 from stqs_core.cli import _IMBALANCE, _SPLITS, _VARIANTS, build_parser, main
-from stqs_core.evaluation import SPLITS, evaluate, write_report
+from stqs_core.evaluation import SPLITS, evaluate, read_human_reference, write_report
 from stqs_core.model import VARIANTS
 from stqs_core.sampling import IMBALANCE
 
-from .conftest import HYPNOGRAMS, write_synthetic_store
+from .conftest import HYPNOGRAMS, need, write_synthetic_store
 
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -63,11 +64,32 @@ def test_split_all_and_errors(store, carded_model):
 
 
 def test_human_reference_beside_the_report(store, carded_model):
-    folder = HYPNOGRAMS / "dod-h"
-    if not folder.is_dir():
-        pytest.skip(f"{folder} is absent")
+    folder = need(HYPNOGRAMS / "dod-h")
     ref = evaluate(carded_model, store, "test", human_reference=folder)["human_reference"]
     assert ref["n_nights"] == 25 and 0.6 < ref["summary"]["vs_consensus"]["kappa"]["mean"] < 0.9
+
+
+def test_stored_human_reference_is_the_default_and_says_where_it_comes_from(store, carded_model):
+    ref = evaluate(carded_model, store, "test")["human_reference"]
+    assert ref == read_human_reference() and ref["n_nights"] == 25 and len(ref["scorers"]) == 5
+    assert len(ref["pairwise"]) == 10 and 0.6 < ref["summary"]["pairwise"]["kappa"]["mean"] < 0.8
+    provenance = ref["provenance"]
+    assert "DOD-H" in provenance["source"] and provenance["n_files"] == 125
+    assert provenance["script"] == "scripts/derive_human_reference.py" and date.fromisoformat(provenance["date"])
+
+
+def test_stored_human_reference_matches_the_hypnograms():
+    """What scripts/derive_human_reference.py stored is what the DOD-H folder gives today."""
+    recomputed = read_human_reference(need(HYPNOGRAMS / "dod-h"))
+    stored = read_human_reference()
+    assert {k: v for k, v in recomputed.items() if k != "provenance"} == \
+        {k: v for k, v in stored.items() if k != "provenance"}
+    assert recomputed["provenance"]["n_files"] == stored["provenance"]["n_files"]
+
+
+def test_a_missing_human_reference_folder_is_an_error(tmp_path):
+    with pytest.raises(FileNotFoundError, match="stored DOD-H reference"):
+        read_human_reference(tmp_path / "none")
 
 
 def test_cli_choices_match_the_library():
@@ -82,8 +104,8 @@ def test_cli_train_then_evaluate(tmp_path, capsys):
                  "--out", str(model)]) == 0
     out = capsys.readouterr().out
     assert "test: accuracy" in out and model.is_file()
-    assert main(["evaluate", "--model", str(model), "--data", str(store), "--out", str(tmp_path / "rep"),
-                 "--human-reference", str(tmp_path / "none")]) == 0
+    assert main(["evaluate", "--model", str(model), "--data", str(store), "--out", str(tmp_path / "rep")]) == 0
+    assert "human reference (25 nights, 5 scorers)" in capsys.readouterr().out
     report = json.loads((tmp_path / "rep" / "report.json").read_text())
     card = torch.load(model, weights_only=True)["info"]["model_card"]
     assert report["recordings"] == card["split"]["test"] and report["model"]["variant"] == "cnnlstm"

@@ -55,6 +55,7 @@ def tiny_run(tmp_path_factory):
     return run_dir
 
 
+@pytest.mark.slow
 def test_prepare_notebook_reads_a_folder_of_edf_files(tmp_path, random_night):
     """The real-data path of notebook 1: ``edf_dir`` in, the epoch store and stage counts out."""
     import pandas as pd
@@ -81,6 +82,7 @@ def test_prepare_notebook_reads_a_folder_of_edf_files(tmp_path, random_night):
     assert (run_dir / "01_prepare_data.ipynb").is_file()
 
 
+@pytest.mark.slow
 def test_tiny_chain_writes_sane_results(tiny_run):
     import pandas as pd
 

@@ -38,6 +38,13 @@ del _row, _role
 TRANSITION_HZ = 0.5
 """Width (Hz) of the raised-cosine edges of the occlusion filters, centred on each band edge (gain 1/2 there)."""
 
+CHANGE_ATOL = 1e-5
+"""A decision counts as changed only where the new stage's probability beats the original stage's by more than
+this. The network computes in float32 (eps 1.2e-7); rescoring the same features in another batch shape sums the
+~400 products of each logit in another order (the CPU's kernels choose it: AVX-512 and AVX2 differ), which moves
+probabilities by about 1e-7 to 1e-6. So a near-tie must not flip by rounding; a band or window that matters moves
+them by 1e-3 or more."""
+
 _PAD_S = 20.0  # overlap on each side of a filtering block, and reflection at the night's ends (s)
 _BLOCK = 1 << 15  # samples per filtering block (262 s at 125 Hz)
 
@@ -270,6 +277,17 @@ def _night(model: STQS, epochs) -> _Night:
 
 
 # ---------------------------------------------------------------------------------------------- summaries
+def _decisions(proba: np.ndarray, stages: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """New stages and whether each changed, ``(..., N)`` both, from rescored probabilities ``(..., N, 5)`` and the
+    original stages ``(N,)``: the most probable stage where it beats the original one by more than
+    :data:`CHANGE_ATOL`, else the original stage (unchanged)."""
+    best = proba.argmax(-1)
+    original = np.broadcast_to(stages, best.shape)
+    margin = (np.take_along_axis(proba, best[..., None], -1) - np.take_along_axis(proba, original[..., None], -1))
+    changed = margin[..., 0] > CHANGE_ATOL
+    return np.where(changed, best, original), changed
+
+
 def _modality_name(modalities) -> str:
     return "+".join(role for role in ROLES if role in modalities) or "none"
 
@@ -277,10 +295,10 @@ def _modality_name(modalities) -> str:
 def _per_epoch(night: _Night, proba: np.ndarray, keys: dict[str, list], labels) -> pd.DataFrame:
     """One row per (variant, epoch): original and new stage, changed, probability changes per stage."""
     v, n = proba.shape[:2]
-    new = proba.argmax(-1)
+    new, changed = _decisions(proba, night.stages)
     cols = {name: np.repeat(values, n) for name, values in keys.items()}
     cols.update(epoch=np.tile(np.arange(n), v), stage=np.tile(night.stages, v), new_stage=new.ravel(),
-                changed=(new != night.stages).ravel())
+                changed=changed.ravel())
     if labels is not None:
         cols["true"] = np.tile(labels, v)
     cols["drop"] = (night.proba[np.arange(n), night.stages] - proba[:, np.arange(n), night.stages]).ravel()
@@ -301,10 +319,9 @@ def _summary(night: _Night, proba: np.ndarray, keys: dict[str, list], labels) ->
     from ..metrics import agreement
 
     n = len(night.stages)
-    new = proba.argmax(-1)
     orig = night.stages
+    new, changed = _decisions(proba, orig)
     drop = night.proba[np.arange(n), orig] - proba[:, np.arange(n), orig]  # (V, N)
-    changed = new != orig
     if labels is not None:
         scored = labels >= 0
         safe = np.where(scored, labels, 0)
@@ -356,10 +373,10 @@ class FrequencyOcclusion:
     """Result of :func:`frequency_occlusion`.
 
     ``per_epoch``: one row per (band, modalities, epoch): ``stage`` (original prediction), ``new_stage``,
-    ``changed``, ``true`` (with labels), ``drop`` (drop of the originally predicted stage's probability) and
-    ``d_W`` .. ``d_REM`` (new minus original probability). ``summary``: see ``_summary``: one row per (band,
-    modalities, stage). ``confusion``: with labels, ``(5, 5)`` counts true x predicted, ``"original"`` and one
-    per ``(band, modalities)``. ``proba``: original probabilities ``(N, 5)``.
+    ``changed`` (beyond rounding: :data:`CHANGE_ATOL`), ``true`` (with labels), ``drop`` (drop of the originally
+    predicted stage's probability) and ``d_W`` .. ``d_REM`` (new minus original probability). ``summary``: see
+    ``_summary``: one row per (band, modalities, stage). ``confusion``: with labels, ``(5, 5)`` counts true x
+    predicted, ``"original"`` and one per ``(band, modalities)``. ``proba``: original probabilities ``(N, 5)``.
     """
 
     per_epoch: pd.DataFrame
@@ -413,7 +430,7 @@ def frequency_occlusion(model: STQS, epochs, labels=None, bands: dict[str, tuple
 
         confusion["original"] = confusion_matrix(labels, night.stages)
         for v, key in enumerate(zip(keys["band"], keys["modalities"])):
-            confusion[key] = confusion_matrix(labels, proba[v].argmax(-1))
+            confusion[key] = confusion_matrix(labels, _decisions(proba[v], night.stages)[0])
     return FrequencyOcclusion(_per_epoch(night, proba, keys, labels), _summary(night, proba, keys, labels),
                               confusion, night.proba)
 
@@ -497,9 +514,8 @@ def time_occlusion(model: STQS, epochs, index: int, window_s: float = 5.0, strid
         logits = _score_one(night, index, features)
     proba = _softmax(logits)
     stage = int(night.stages[index])
-    new = proba.argmax(1)
+    new, changed = _decisions(proba, np.full(len(proba), stage))
     drop = night.proba[index, stage] - proba[:, stage]
-    changed = new != stage
     windows = pd.DataFrame({"window": np.arange(len(starts)), "start": lo, "stop": hi, "start_s": lo / SFREQ,
                             "stop_s": hi / SFREQ, "new_stage": new, "changed": changed, "drop": drop,
                             **{f"p_{s}": proba[:, i] for i, s in enumerate(STAGES)}})
