@@ -31,7 +31,7 @@ from ..model import STQS
 from .occlusion import _night, time_occlusion
 
 METHODS = ("occlusion", "saliency", "integrated_gradients", "gradient_shap", "input_x_gradient")
-DEFAULT_METHOD = "occlusion"
+DEFAULT_METHOD = "integrated_gradients"
 SMOOTH_S = 0.5
 """Width (s) of the moving average that turns per-sample gradient attributions into an importance curve."""
 
