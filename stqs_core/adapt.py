@@ -1,0 +1,162 @@
+"""Label-free adaptation of a model to one recording, and how far a recording lies from the model's training data.
+
+A network's batch-norm layers store the mean and variance of their inputs over the training data (the running
+statistics). A recording from another lab (other montage, amplifier, sampling rate, noise) moves those inputs,
+and every later layer then sees activations it was not trained on. Without any label:
+
+- ``"adabn"`` (AdaBN, Li et al. 2018) re-estimates every batch norm's statistics on the recording itself.
+- ``"tent"`` (Wang et al. 2021) keeps the statistics and tunes the batch norms' scale and shift for a few passes
+  to make the model's predictions on the recording confident (minimum entropy).
+- ``"adabn-tent"``: AdaBN, then TENT.
+
+Each returns an adapted copy (:func:`adapt_model`); the model given is never changed. The out-of-domain score
+(:func:`ood_score`) compares the statistics AdaBN finds on a recording with the stored training statistics.
+"""
+from __future__ import annotations
+
+import copy
+import logging
+
+import numpy as np
+import torch
+from torch import nn
+
+from .errors import RecordingError, check_option, check_range
+from .model import STQS
+
+logger = logging.getLogger(__name__)
+
+METHODS = ("adabn", "tent", "adabn-tent")
+DEFAULT_METHOD = "adabn"
+MIN_EPOCHS = 10
+"""Fewer 30-s epochs than this give batch-norm statistics too noisy to adapt to."""
+
+
+def adapt_model(model: STQS, epochs, method: str = DEFAULT_METHOD, batch_size: int = 64, steps: int = 2,
+                lr: float = 1e-3) -> STQS:
+    """A copy of ``model`` adapted to one recording without labels; ``model`` itself is left unchanged.
+
+    Parameters
+    ----------
+    model : STQS
+        The model to adapt (not modified).
+    epochs : array (n_epochs, 5, 3750)
+        The recording's preprocessed epochs in order (:func:`~stqs_core.preprocess.make_epochs`), at least
+        :data:`MIN_EPOCHS`.
+    method : {"adabn", "tent", "adabn-tent"}
+        See the module docstring.
+    batch_size : int
+        Epochs per CNN call: memory stays flat on an 8-hour night.
+    steps, lr : int, float
+        TENT only: passes over the recording and Adam learning rate for the batch norms' scale and shift.
+
+    Returns
+    -------
+    STQS
+        The adapted copy, in eval mode. The same inputs give the same weights.
+    """
+    check_option("adaptation method", method, METHODS)
+    check_range("steps", steps, 1)
+    check_range("lr", lr, 0)
+    adapted = copy.deepcopy(model).eval()
+    x = model._as_input(epochs)
+    if len(x) < MIN_EPOCHS:
+        raise RecordingError(f"adapting needs at least {MIN_EPOCHS} epochs ({MIN_EPOCHS // 2} min), the recording "
+                             f"has {len(x)}: score it without adaptation")
+    if method in ("adabn", "adabn-tent"):
+        _adabn(adapted, x, batch_size)
+    if method in ("tent", "adabn-tent"):
+        _tent(adapted, x, int(steps), lr, batch_size)
+    adapted.info = {**model.info, "adaptation": {"method": method, "n_epochs": len(x)}}
+    return adapted.eval()
+
+
+def _batch_norms(model: nn.Module) -> list[nn.modules.batchnorm._BatchNorm]:
+    return [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+
+
+def _spread_chunks(n: int, size: int) -> list[torch.Tensor]:
+    """Indices ``0..n-1`` in ``ceil(n / size)`` chunks of (almost) equal size, each spread over the whole night:
+    chunk ``j`` takes epochs ``j, j + k, j + 2k, ...``. Each chunk then holds every part of the night, so the
+    mean of the chunks' statistics is close to the night's."""
+    k = -(-n // size)
+    return [torch.arange(j, n, k) for j in range(k)]
+
+
+@torch.no_grad()
+def _adabn(model: STQS, x: torch.Tensor, batch_size: int) -> None:
+    """Replace every batch norm's running statistics by those of ``x`` (in place; dropout stays off)."""
+    norms = _batch_norms(model)
+    momenta = [bn.momentum for bn in norms]
+    for bn in norms:
+        bn.reset_running_stats()
+        bn.momentum = None  # a cumulative average over the chunks
+        bn.train()
+    features = torch.empty(len(x), sum(b.out_features for b in model.blocks.values()))
+    for index in _spread_chunks(len(x), batch_size):
+        features[index] = model.features(x[index])
+    if model.head is not None and model.head.residual is not None:
+        model.head.residual(features)  # one batch: the night's features are small (N, 400)
+    for bn, momentum in zip(norms, momenta):
+        bn.momentum = momentum
+        bn.eval()
+
+
+def _tent(model: STQS, x: torch.Tensor, steps: int, lr: float, batch_size: int) -> None:
+    """Minimise the mean prediction entropy over ``x`` by the batch norms' scale and shift (in place).
+
+    Statistics stay as they are (eval mode); chunks are consecutive epochs, so the sequence head reads a night.
+    """
+    norms = _batch_norms(model)
+    params = [p for bn in norms for p in (bn.weight, bn.bias)]
+    requires = [p.requires_grad for p in model.parameters()]
+    for p in model.parameters():
+        p.requires_grad_(False)
+    for p in params:
+        p.requires_grad_(True)
+    optimiser = torch.optim.Adam(params, lr=lr)
+    chunk = max(batch_size, model.config.window) // model.config.window * model.config.window
+    for _ in range(steps):
+        for start in range(0, len(x), chunk):
+            logits = model(x[start:start + chunk])
+            loss = _entropy(torch.log_softmax(logits, dim=1)).mean()
+            optimiser.zero_grad()
+            loss.backward()
+            optimiser.step()
+    for p, flag in zip(model.parameters(), requires):
+        p.requires_grad_(flag)
+        p.grad = None
+
+
+def _entropy(log_proba: torch.Tensor) -> torch.Tensor:
+    return -(log_proba.exp() * log_proba).sum(dim=1)
+
+
+def confidence(proba: np.ndarray) -> np.ndarray:
+    """Per-epoch confidence: the highest stage probability ``(n_epochs,)``, in [1/5, 1]."""
+    return np.asarray(proba).max(axis=1)
+
+
+def normalised_entropy(proba: np.ndarray) -> np.ndarray:
+    """Per-epoch entropy of the stage probabilities ``(n_epochs, n_stages)`` divided by ``log(n_stages)``: 0 for
+    one certain stage, 1 for all stages equally likely."""
+    p = np.clip(np.asarray(proba, dtype=np.float64), 1e-12, 1)
+    return np.clip(-(p * np.log(p)).sum(axis=1) / np.log(p.shape[1]), 0, 1)
+
+
+def ood_score(model: STQS, adapted: STQS) -> float:
+    """How far a recording lies from the model's training data, from 0 (alike) towards 1.
+
+    ``adapted`` is ``model`` after AdaBN on the recording (:func:`adapt_model`): its batch-norm statistics are
+    the recording's, those of ``model`` the training data's. Per channel of every batch norm, the Kullback-Leibler
+    divergence of the recording's Gaussian ``N(m, v)`` from the training one ``N(m0, v0)``,
+    ``(v/v0 + (m - m0)**2 / v0 - 1 - log(v/v0)) / 2`` nats, averaged over channels then layers (``d``); the score
+    is ``d / (1 + d)``.
+    """
+    per_layer = []
+    for ref, rec in zip(_batch_norms(model), _batch_norms(adapted)):
+        v0, v = ref.running_var.double() + ref.eps, rec.running_var.double() + rec.eps
+        dm = rec.running_mean.double() - ref.running_mean.double()
+        per_layer.append(float((0.5 * (v / v0 + dm ** 2 / v0 - 1 - torch.log(v / v0))).mean()))
+    d = float(np.mean(per_layer))
+    return d / (1 + d)
