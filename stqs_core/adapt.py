@@ -29,7 +29,9 @@ logger = logging.getLogger(__name__)
 METHODS = ("adabn", "tent", "adabn-tent")
 DEFAULT_METHOD = "adabn"
 MIN_EPOCHS = 10
-"""Fewer 30-s epochs than this give batch-norm statistics too noisy to adapt to."""
+"""Fewer 30-s epochs than this give batch-norm statistics too noisy to adapt to (or to judge a recording by)."""
+OOD_WARN = 0.15
+"""Scoring warns above this :func:`ood_score`."""
 
 
 def adapt_model(model: STQS, epochs, method: str = DEFAULT_METHOD, batch_size: int = 64, steps: int = 2,
