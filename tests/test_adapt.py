@@ -121,3 +121,15 @@ def test_bad_requests_raise_the_projects_errors(night):
         adapt_model(model, night[1], "batchnorm")
     with pytest.raises(RecordingError, match="at least"):
         adapt_model(model, night[1][:4])
+
+
+def test_evaluate_scores_each_night_with_an_adapted_copy(tmp_path, model_file):
+    from stqs_core.evaluation import evaluate
+
+    from .conftest import write_synthetic_store
+
+    store = write_synthetic_store(tmp_path / "s.h5", n_nights=2, n_epochs=24)
+    plain = evaluate(model_file, store, split="all", human_reference=None)
+    adapted = evaluate(model_file, store, split="all", human_reference=None, adapt="adabn")
+    assert plain["adaptation"] is None and adapted["adaptation"] == "adabn"
+    assert plain["hypnograms"] != adapted["hypnograms"] or plain["overall"] != adapted["overall"]
