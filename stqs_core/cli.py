@@ -29,7 +29,7 @@ def _shares(summary: dict) -> str:
     return ", ".join(f"{s} {v:.0%}" for s, v in summary["predicted_share"].items())
 
 
-_ADAPT_METHODS = ("adabn", "tent", "adabn-tent")  # a literal copy of adapt.METHODS: building the parser imports no torch
+_ADAPT_METHODS = ("adabn", "adabn-prior", "tent", "adabn-tent")  # a literal copy of adapt.METHODS: building the parser imports no torch
 
 
 def _add_score(sub) -> None:
@@ -42,7 +42,7 @@ def _add_score(sub) -> None:
     p.add_argument("--adapt", action="store_true",
                    help="adapt a copy of the model to this recording without labels first (see --adapt-method)")
     p.add_argument("--adapt-method", choices=_ADAPT_METHODS, default=None,
-                   help="label-free adaptation method (implies --adapt; default adabn-tent)")
+                   help="label-free adaptation method (implies --adapt; default adabn)")
     p.add_argument("--review-below", type=float, metavar="P",
                    help="mark epochs whose confidence (highest stage probability) is below P for review")
     p.add_argument("--figure", type=Path, metavar="PNG", help="also write a hypnodensity figure (.png, .svg, .pdf)")

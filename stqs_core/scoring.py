@@ -10,7 +10,8 @@ from pathlib import Path
 import numpy as np
 
 from ._atomic import atomic_path
-from .adapt import DEFAULT_METHOD, METHODS, MIN_EPOCHS, OOD_WARN, adapt_model, confidence, normalised_entropy, ood_score
+from .adapt import (DEFAULT_METHOD, METHODS, MIN_EPOCHS, OOD_WARN, adapt_model, confidence, normalised_entropy,
+                    ood_score)
 from .annotations import fit_to_length, stage_name
 from .checkpoint import DEFAULT_MODEL, load_model
 from .constants import EPOCH_SEC, STAGES
@@ -123,8 +124,9 @@ class ScoredNight:
     def _edf_events(self) -> list[tuple[float, float, str]]:
         s = self.summary()
         ood = "n/a" if s["ood_score"] is None else f"{s['ood_score']:.3f}"
-        events = [(0.0, 0.0, f"STQS model {self.model or '?'}, adaptation {self.adaptation or 'none'}, "
-                             f"ood_score {ood}, mean confidence {s['mean_confidence']:.3f}")]
+        head = (f"STQS model {self.model or '?'}, adaptation {self.adaptation or 'none'}, ood_score {ood}, "
+                f"mean confidence {s['mean_confidence']:.3f}")
+        events = [(0.0, 0.0, head)]
         review = self.review if self.review is not None else np.zeros(len(self.proba), bool)
         for i, (c, e, r) in enumerate(zip(self.confidence, self.entropy, review)):
             events.append((i * EPOCH_SEC, EPOCH_SEC, f"STQS confidence {c:.2f}, entropy {e:.2f}" + ", review" * bool(r)))
