@@ -174,14 +174,14 @@ def normalised_entropy(proba: np.ndarray) -> np.ndarray:
     return np.clip(-(p * np.log(p)).sum(axis=1) / np.log(p.shape[1]), 0, 1)
 
 
-def ood_score(model: STQS, adapted: STQS) -> float:
+def ood_score(model: STQS, epochs, max_epochs: int = 240, batch_size: int = 64) -> float:
     """How far a recording lies from the model's training data, from 0 (alike) towards 1.
 
-    ``adapted`` is ``model`` after AdaBN on the recording (:func:`adapt_model`): its batch-norm statistics are
-    the recording's, those of ``model`` the training data's. Per channel of every batch norm, the Kullback-Leibler
-    divergence of the recording's Gaussian ``N(m, v)`` from the training one ``N(m0, v0)``,
+    The recording's batch-norm statistics (AdaBN on at most ``max_epochs`` of its ``epochs`` ``(n_epochs, 5,
+    3750)``, spread over the night) against the stored ones, the training data's. Per channel of every batch norm,
+    the Kullback-Leibler divergence of the recording's Gaussian ``N(m, v)`` from the training one ``N(m0, v0)``,
     ``(v/v0 + (m - m0)**2 / v0 - 1 - log(v/v0)) / 2`` nats, averaged over channels then layers (``d``); the score
-    is ``d / (1 + d)``, in [0, 1).
+    is ``d / (1 + d)``, in [0, 1). Needs at least :data:`MIN_EPOCHS` epochs.
 
     A single night never matches the whole training set (its stage mix differs), so even in-domain nights score
     above 0: 0.05-0.10 on unshifted simulated nights. The score separates a model's unshifted nights from the
@@ -189,6 +189,10 @@ def ood_score(model: STQS, adapted: STQS) -> float:
     as it was often go unnoticed (``benchmarks/adapt_methods.py``). Compare scores of one model, and see
     :data:`OOD_WARN`.
     """
+    n = len(epochs)
+    if n > max_epochs:
+        epochs = np.asarray(epochs)[np.linspace(0, n - 1, max_epochs).round().astype(int)]
+    adapted = adapt_model(model, epochs, "adabn", batch_size)
     per_layer = []
     for ref, rec in zip(_batch_norms(model), _batch_norms(adapted)):
         v0, v = ref.running_var.double() + ref.eps, rec.running_var.double() + rec.eps

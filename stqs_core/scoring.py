@@ -177,10 +177,9 @@ def score_recording(recording: Recording, model: STQS | str | Path = DEFAULT_MOD
     name = model.info.get("model_card", {}).get("name") or model.info.get("model_card", {}).get("file", "")
     ood, scorer = None, model
     if len(epochs.data) >= MIN_EPOCHS:
-        adabn = adapt_model(model, epochs.data, "adabn", batch_size)
-        ood = ood_score(model, adabn)
+        ood = ood_score(model, epochs.data, batch_size=batch_size)
         if method is not None:
-            scorer = adabn if method == "adabn" else adapt_model(model, epochs.data, method, batch_size)
+            scorer = adapt_model(model, epochs.data, method, batch_size)
     elif method is not None:
         logger.warning("%s: %d epochs are too few to adapt to (at least %d); scored without adaptation",
                        recording.name, len(epochs.data), MIN_EPOCHS)

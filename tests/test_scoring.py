@@ -29,7 +29,7 @@ def test_adapt_scores_with_a_copy_and_says_so(recording, one_torch_thread):
     assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
     assert plain.summary()["adaptation"] is None and adapted.summary()["adaptation"] == DEFAULT_METHOD
     assert named.adaptation == "adabn" and not np.allclose(named.proba, plain.proba, atol=1e-3)
-    assert plain.ood_score == pytest.approx(adapted.ood_score, abs=1e-9)  # the same AdaBN pass measures both
+    assert plain.ood_score == pytest.approx(adapted.ood_score, abs=1e-9)  # measured on the unadapted model
     assert 0 <= plain.summary()["ood_score"] < 1
     with pytest.raises(StqsError, match="adapt"):
         score_recording(recording, model, adapt="bn")
