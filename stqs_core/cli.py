@@ -29,7 +29,8 @@ def _shares(summary: dict) -> str:
     return ", ".join(f"{s} {v:.0%}" for s, v in summary["predicted_share"].items())
 
 
-_ADAPT_METHODS = ("adabn", "adabn-prior", "tent", "adabn-tent")  # a literal copy of adapt.METHODS: building the parser imports no torch
+# a literal copy of adapt.METHODS: building the parser imports no torch
+_ADAPT_METHODS = ("adabn", "adabn-prior", "tent", "adabn-tent")
 
 
 def _add_score(sub) -> None:
@@ -69,9 +70,9 @@ def _cmd_score(args: argparse.Namespace) -> int:
     if args.figure:
         from .plots import plot_hypnodensity
 
-        plot_hypnodensity(night.proba, night.true, title=f"{summary['recording']}: {summary['model']}"
-                          + (f" (adapted: {summary['adaptation']})" if summary["adaptation"] else "")
-                          ).savefig(args.figure, dpi=120)
+        adapted = f" (adapted: {summary['adaptation']})" if summary["adaptation"] else ""
+        title = f"{summary['recording']}: {summary['model']}{adapted}"
+        plot_hypnodensity(night.proba, night.true, title=title).savefig(args.figure, dpi=120)
         print(f"hypnodensity -> {args.figure}")
     if night.true is not None:
         print(f"against the expert hypnogram ({summary['n_scored']} scored epochs): "

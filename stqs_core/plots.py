@@ -97,6 +97,5 @@ def plot_hypnodensity(proba: np.ndarray, true: np.ndarray | None = None, ax=None
     ax.legend(loc="upper left", bbox_to_anchor=(1.06, 1), frameon=False, fontsize=8)
     stages = ax.twinx()
     draw_hypnogram(stages, proba.argmax(axis=1), true, colours=("black", "white"))
-    stages.set_facecolor("none")
     stages.legend(loc="upper left", bbox_to_anchor=(1.06, 0.3), fontsize=8, facecolor="0.7", edgecolor="none")
     return ax.figure
