@@ -42,6 +42,10 @@ def _shares(summary: dict) -> str:
     return ", ".join(f"{s} {v:.0%}" for s, v in summary["predicted_share"].items())
 
 
+# a literal copy of adapt.METHODS: building the parser imports no torch
+_ADAPT_METHODS = ("adabn", "adabn-prior", "tent", "adabn-tent")
+
+
 def _add_score(sub) -> None:
     p = sub.add_parser("score", help="score a PSG recording: one row per 30-s epoch",
                        description="Score an EDF/BDF recording and write its hypnogram with per-stage probabilities.")
@@ -51,6 +55,13 @@ def _add_score(sub) -> None:
                         "published SHHS checkpoint shhs-oversampling-cnn, fetched on first use")
     p.add_argument("--annotations", type=Path, help="expert hypnogram (NSRR .xml, EDF+, .csv/.txt, .json)")
     p.add_argument("--out", type=Path, required=True, help="output: .csv, .json, .edf (EDF+ annotations), .tsv (BIDS events) or .xml (NSRR)")
+    p.add_argument("--adapt", action="store_true",
+                   help="adapt a copy of the model to this recording without labels first (see --adapt-method)")
+    p.add_argument("--adapt-method", choices=_ADAPT_METHODS, default=None,
+                   help="label-free adaptation method (implies --adapt; default adabn)")
+    p.add_argument("--review-below", type=float, metavar="P",
+                   help="mark epochs whose confidence (highest stage probability) is below P for review")
+    p.add_argument("--figure", type=Path, metavar="PNG", help="also write a hypnodensity figure (.png, .svg, .pdf)")
     _add_channel_options(p)
     p.set_defaults(func=_cmd_score)
 
@@ -61,14 +72,31 @@ def _cmd_score(args: argparse.Namespace) -> int:
     from .errors import OutputError
     from .scoring import score_file
 
-    if args.out.suffix.lower() not in (".csv", ".json", ".edf"):
-        raise OutputError(f"--out {args.out}: the output must end in .csv, .json or .edf")
-    check_output(args.out, [args.recording, args.annotations, *_model_inputs(args.model)])
-    night = score_file(args.recording, args.model or DEFAULT_MODEL, annotations=args.annotations, **_channels(args))
+    if args.out.suffix.lower() not in (".csv", ".json", ".edf", ".tsv", ".xml"):
+        raise OutputError(f"--out {args.out}: the output must end in .csv, .json, .edf, .tsv or .xml")
+    inputs = [args.recording, args.annotations, *_model_inputs(args.model)]
+    for out, option in ((args.out, "--out"), (args.figure, "--figure")):
+        if out is not None:
+            check_output(out, inputs, option)
+    adapt = args.adapt_method or args.adapt
+    night = score_file(args.recording, args.model or DEFAULT_MODEL, annotations=args.annotations, adapt=adapt,
+                       review_below=args.review_below, **_channels(args))
     night.write(args.out)
     summary = night.summary()
     shares = _shares(summary)
     print(f"{summary['recording']}: {summary['n_epochs']} epochs scored ({shares}) -> {args.out}")
+    ood = "n/a (too short)" if summary["ood_score"] is None else f"{summary['ood_score']:.3f}"
+    print(f"model adapted to the recording: {summary['adaptation'] or 'no'}; out-of-domain score {ood}; "
+          f"mean confidence {summary['mean_confidence']:.3f}")
+    if args.review_below is not None:
+        print(f"{summary['n_review']} of {summary['n_epochs']} epochs to review (confidence < {args.review_below:g})")
+    if args.figure:
+        from .plots import plot_hypnodensity
+
+        adapted = f" (adapted: {summary['adaptation']})" if summary["adaptation"] else ""
+        title = f"{summary['recording']}: {summary['model']}{adapted}"
+        plot_hypnodensity(night.proba, night.true, title=title).savefig(args.figure, dpi=120)
+        print(f"hypnodensity -> {args.figure}")
     if night.true is not None and not summary["n_scored"]:
         print("the expert hypnogram scores none of these epochs: no agreement to report")
     elif night.true is not None:

@@ -4,7 +4,7 @@ Report keys (``report.json``; ``per_recording.csv`` holds the ``per_recording`` 
 
 - ``format`` ``"stqs-evaluation/1"``; ``date`` (UTC ISO); ``model`` ``{path, name, variant, imbalance,
   training_data}``; ``data`` (store paths); ``split`` (``"test"``, ``"validation"``, ``"train"`` or ``"all"``);
-  ``recordings`` (names scored).
+  ``recordings`` (names scored); ``adaptation`` (the label-free method each night was scored with, or None).
 - ``n_recordings``, ``n_epochs``, ``n_scored`` (unscored epochs are left out of every metric).
 - ``overall`` ``{accuracy, balanced_accuracy, macro_f1, weighted_f1, kappa}`` over all scored epochs pooled.
 - ``per_stage`` ``{W|N1|N2|N3|REM: {precision, recall, f1, support}}``.
@@ -29,6 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from ._atomic import atomic_path
+from .adapt import DEFAULT_METHOD, MIN_EPOCHS, adapt_model
 from .checkpoint import load_model
 from .constants import STAGES
 from .errors import ModelError, StoreError, StqsError
@@ -75,10 +76,21 @@ def read_human_reference(folder: str | Path | None = None) -> dict:
     return {**reference, "provenance": provenance}
 
 
-def predict_recordings(model: STQS, source: EpochSource, recordings: list[str],
-                       batch_size: int = 64) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    """``{recording: (true stages (n,), probabilities (n, 5))}``, each night scored whole and in order."""
-    return {rid: (source.labels(rid), model.predict_proba(source.read(rid), batch_size)) for rid in recordings}
+def predict_recordings(model: STQS, source: EpochSource, recordings: list[str], batch_size: int = 64,
+                       adapt: bool | str = False) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """``{recording: (true stages (n,), probabilities (n, 5))}``, each night scored whole and in order.
+
+    ``adapt``: score each night with a copy of ``model`` adapted to it without labels
+    (:func:`~stqs_core.adapt.adapt_model`; True for the default method, or a method name).
+    """
+    method = DEFAULT_METHOD if adapt is True else (adapt or None)
+
+    def proba(x: np.ndarray) -> np.ndarray:
+        if method is None or len(x) < MIN_EPOCHS:
+            return model.predict_proba(x, batch_size)
+        return adapt_model(model, x, method, batch_size).predict_proba(x, batch_size)
+
+    return {rid: (source.labels(rid), proba(source.read(rid))) for rid in recordings}
 
 
 def select_recordings(model: STQS, source: EpochSource, split: str) -> list[str]:
@@ -112,12 +124,12 @@ def select_recordings(model: STQS, source: EpochSource, split: str) -> list[str]
 
 
 def evaluate(model: STQS | str | Path, data: str | Path | list, split: str = "test",
-             human_reference: bool | str | Path | None = True, batch_size: int = 64) -> dict:
+             human_reference: bool | str | Path | None = True, batch_size: int = 64, adapt: bool | str = False) -> dict:
     """Score the ``split`` recordings of epoch stores ``data`` and compare with their expert stages.
 
     ``human_reference`` puts :func:`read_human_reference` beside the results: True the stored DOD-H figures, a
-    folder of ``scorer_*/<night>.json`` hypnograms those computed from it, None or False none.
-    Returns the report described in the module docstring.
+    folder of ``scorer_*/<night>.json`` hypnograms those computed from it, None or False none. ``adapt`` as in
+    :func:`predict_recordings`. Returns the report described in the module docstring.
     """
     path = None
     if not isinstance(model, STQS):
@@ -125,7 +137,7 @@ def evaluate(model: STQS | str | Path, data: str | Path | list, split: str = "te
     data = [Path(p) for p in ([data] if isinstance(data, (str, Path)) else data)]
     with EpochSource(data) as source:
         recordings = select_recordings(model, source, split)
-        results = predict_recordings(model, source, recordings, batch_size)
+        results = predict_recordings(model, source, recordings, batch_size, adapt)
     pairs = {rid: (true, proba.argmax(1)) for rid, (true, proba) in results.items()}
     true = np.concatenate([t for t, _ in pairs.values()])
     pred = np.concatenate([p for _, p in pairs.values()])
@@ -141,6 +153,7 @@ def evaluate(model: STQS | str | Path, data: str | Path | list, split: str = "te
                       "variant": model.config.variant, "imbalance": card.get("imbalance"),
                       "training_data": card.get("training_data")},
             "data": [str(p) for p in data], "split": split, "recordings": recordings,
+            "adaptation": DEFAULT_METHOD if adapt is True else (adapt or None),
             "n_recordings": len(recordings), "n_epochs": int(len(true)), "n_scored": m["n_scored"],
             "overall": {k: m[k] for k in SUMMARY}, "per_stage": m["per_stage"],
             "confusion": {"labels": list(STAGES), "counts": m["confusion"], "normalised": m["confusion_normalised"]},

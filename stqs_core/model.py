@@ -182,12 +182,18 @@ class STQS(nn.Module):
     def predict_logits(self, epochs, batch_size: int = 64) -> np.ndarray:
         """Logits ``(N, 5)`` for preprocessed epochs ``(N, 5, T)`` or ``(N, 1, 5, T)`` of one recording in order.
 
-        The CNN runs in chunks of ``batch_size`` epochs so that memory stays flat on long nights.
+        The CNN runs in chunks of ``batch_size`` epochs so that memory stays flat on long nights. The model runs
+        in eval mode; each submodule's training mode is restored afterwards.
         """
         x = self._as_input(epochs)
+        modes = [(m, m.training) for m in self.modules()]
         self.eval()
-        features = torch.cat([self.features(x[i:i + batch_size]) for i in range(0, len(x), batch_size)])
-        return self.classify(features).numpy()
+        try:
+            features = torch.cat([self.features(x[i:i + batch_size]) for i in range(0, len(x), batch_size)])
+            return self.classify(features).numpy()
+        finally:
+            for module, training in modes:
+                module.training = training
 
     def predict_proba(self, epochs, batch_size: int = 64) -> np.ndarray:
         """Softmax probabilities ``(N, 5)``; same input as :meth:`predict_logits`."""

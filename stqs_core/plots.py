@@ -46,16 +46,56 @@ def plot_hypnogram(pred: np.ndarray, true: np.ndarray | None = None, proba: np.n
     return fig
 
 
-def draw_hypnogram(ax, pred: np.ndarray, true: np.ndarray | None = None) -> np.ndarray:
-    """Draw predicted (and expert, -1 as gaps) stages ``(n_epochs,)`` on Matplotlib axes ``ax``; returns the
-    epoch edges in hours ``(n_epochs + 1,)``."""
+def draw_hypnogram(ax, pred: np.ndarray, true: np.ndarray | None = None,
+                   colours: tuple[str, str] = ("0.6", "C3")) -> np.ndarray:
+    """Draw predicted (and expert, -1 as gaps) stages ``(n_epochs,)`` on Matplotlib axes ``ax`` in ``colours``
+    (expert, model); returns the epoch edges in hours ``(n_epochs + 1,)``."""
     hours = np.arange(len(pred) + 1) * EPOCH_SEC / 3600
     if true is not None:
         true = np.asarray(true)
         level = np.where(true >= 0, _LEVEL[np.clip(true, 0, 4)], np.nan)
-        ax.stairs(level, hours, baseline=None, color="0.6", lw=2.5, label="expert")
-    ax.stairs(_LEVEL[np.asarray(pred)], hours, baseline=None, color="C3", lw=1, label="model")
+        ax.stairs(level, hours, baseline=None, color=colours[0], lw=2.5, label="expert")
+    ax.stairs(_LEVEL[np.asarray(pred)], hours, baseline=None, color=colours[1], lw=1, label="model")
     ax.set_yticks(_LEVEL, STAGES)
     ax.set_ylim(-0.5, 4.5)
     ax.legend(loc="upper right", ncols=2, frameon=False, fontsize=8)
     return hours
+
+
+def plot_hypnodensity(proba: np.ndarray, true: np.ndarray | None = None, ax=None, title: str = ""):
+    """Hypnodensity: the stage probabilities of every epoch stacked over the night, with the hypnogram over them.
+
+    Parameters
+    ----------
+    proba : array (n_epochs, 5)
+        Stage probabilities W, N1, N2, N3, REM per 30-s epoch.
+    true : array (n_epochs,) | None
+        Expert stages (-1 unscored), drawn with the predicted ones (the argmax of ``proba``).
+    ax : matplotlib Axes | None
+        Axes to draw on; None makes a new figure (without pyplot, so no backend is chosen or changed).
+    title : str
+        Axes title.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        The figure of ``ax`` (``fig.savefig(path)`` writes it).
+    """
+    proba = np.asarray(proba)
+    if ax is None:
+        from matplotlib.figure import Figure
+
+        ax = Figure(figsize=(11, 3.5), layout="constrained").subplots()
+    hours = np.arange(len(proba) + 1) * EPOCH_SEC / 3600
+    ax.stackplot(np.repeat(hours, 2)[1:-1], np.repeat(proba.T, 2, axis=1), colors=STAGE_COLOURS, labels=STAGES,
+                 alpha=0.85)
+    ax.set_ylim(0, 1)
+    ax.set_xlim(0, hours[-1])
+    ax.set_ylabel("p(stage)")
+    ax.set_xlabel("time (h)")
+    ax.set_title(title)
+    ax.legend(loc="upper left", bbox_to_anchor=(1.06, 1), frameon=False, fontsize=8)
+    stages = ax.twinx()
+    draw_hypnogram(stages, proba.argmax(axis=1), true, colours=("black", "white"))
+    stages.legend(loc="upper left", bbox_to_anchor=(1.06, 0.3), fontsize=8, facecolor="0.7", edgecolor="none")
+    return ax.figure

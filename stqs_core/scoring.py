@@ -10,13 +10,16 @@ from pathlib import Path
 import numpy as np
 
 from ._atomic import atomic_path
+from .adapt import (DEFAULT_METHOD, METHODS, MIN_EPOCHS, OOD_WARN, adapt_model, confidence, normalised_entropy,
+                    ood_score)
 from .annotations import fit_to_length, stage_name
 from .checkpoint import DEFAULT_MODEL, load_model
 from .constants import EPOCH_SEC, STAGES
-from .errors import OutputError
+from .errors import OutputError, check_option, check_range
 from .model import STQS
 from .preprocess import Epochs, make_epochs
 from .recording import Recording, read_recording, write_edf
+from .sleepstats import sleep_statistics
 
 logger = logging.getLogger(__name__)
 
@@ -26,7 +29,10 @@ class ScoredNight:
     """The result of scoring one recording.
 
     ``proba`` ``(n_epochs, 5)`` softmax probabilities, ``stages`` ``(n_epochs,)`` their argmax, ``true``
-    the expert stages (-1 unscored) or None, ``flags`` the epochs with NaN or flat channels.
+    the expert stages (-1 unscored) or None, ``flags`` the epochs with NaN or flat channels, ``adaptation`` the
+    label-free adaptation method used (:mod:`stqs_core.adapt`) or None, ``ood_score`` how far the recording lies
+    from the model's training data (0 alike, towards 1 far; None for recordings too short to tell), and
+    ``review_below``: epochs whose confidence is below it are marked for review.
     """
 
     name: str
@@ -34,20 +40,47 @@ class ScoredNight:
     true: np.ndarray | None = None
     flags: dict = field(default_factory=dict)
     model: str = ""
+    adaptation: str | None = None
+    ood_score: float | None = None
+    review_below: float | None = None
 
     @property
     def stages(self) -> np.ndarray:
         return self.proba.argmax(axis=1)
 
+    @property
+    def confidence(self) -> np.ndarray:
+        """Per-epoch confidence ``(n_epochs,)``: the highest stage probability, in [0.2, 1]."""
+        return confidence(self.proba)
+
+    @property
+    def entropy(self) -> np.ndarray:
+        """Per-epoch normalised entropy ``(n_epochs,)`` of the stage probabilities: 0 certain, 1 all stages alike."""
+        return normalised_entropy(self.proba)
+
+    @property
+    def review(self) -> np.ndarray | None:
+        """Epochs a scorer should look at first ``(n_epochs,)`` bool (confidence below ``review_below``), or None."""
+        return None if self.review_below is None else self.confidence < self.review_below
+
     def summary(self) -> dict:
-        """Epoch count, predicted stage shares, and accuracy/kappa against the expert stages when known."""
+        """Epoch count, predicted stage shares, adaptation, out-of-domain score, mean confidence, epochs to
+        review, sleep statistics (:func:`~stqs_core.sleepstats.sleep_statistics`, None where undefined), and
+        accuracy/kappa and the expert's sleep statistics when the expert stages are known."""
         stages = self.stages
         out = {"recording": self.name, "model": self.model, "n_epochs": int(len(stages)),
-               "predicted_share": {s: round(float(np.mean(stages == i)), 4) for i, s in enumerate(STAGES)}}
+               "predicted_share": {s: round(float(np.mean(stages == i)), 4) for i, s in enumerate(STAGES)},
+               "adaptation": self.adaptation,
+               "ood_score": None if self.ood_score is None else round(float(self.ood_score), 4),
+               "mean_confidence": round(float(self.confidence.mean()), 4)}
+        if self.review_below is not None:
+            out.update(review_below=self.review_below, n_review=int(self.review.sum()))
+        out["sleep_statistics"] = _rounded(sleep_statistics(stages))
         if self.true is not None:
             from .metrics import agreement
 
             out.update(agreement(self.true, stages))
+            out["expert_sleep_statistics"] = _rounded(sleep_statistics(self.true))
         return out
 
     def to_frame(self):
@@ -62,6 +95,10 @@ class ScoredNight:
                                  "stage": [STAGES[s] for s in self.stages]}
         for i, s in enumerate(STAGES):
             cols[f"prob_{s}"] = [round(float(p), 5) for p in self.proba[:, i]]
+        cols["confidence"] = [round(float(c), 5) for c in self.confidence]
+        cols["entropy"] = [round(float(e), 5) for e in self.entropy]
+        if self.review is not None:
+            cols["review"] = [bool(r) for r in self.review]
         if self.true is not None:
             cols["true_stage"] = [stage_name(t) for t in self.true]
         return cols
@@ -79,14 +116,16 @@ class ScoredNight:
         return to_yasa(self.stages, self.proba, scorer=self.model or "STQS")
 
     def write(self, path: str | Path) -> Path:
-        """Write atomically as ``.csv`` (one row per epoch), ``.json``, ``.edf`` (EDF+ stage annotations), ``.tsv``
-        (BIDS-style events with probabilities) or ``.xml`` (NSRR)."""
+        """Write atomically as ``.csv`` (one row per epoch), ``.json`` (summary and columns), ``.edf`` (EDF+
+        stage annotations, plus one ``STQS confidence …, entropy …[, review]`` annotation per epoch and one
+        ``STQS …`` summary annotation at the start), ``.tsv`` (BIDS-style events with probabilities) or ``.xml``
+        (NSRR)."""
         from .exports import write_events_tsv, write_nsrr_xml
 
         path = Path(path)
         suffix = path.suffix.lower()
         if suffix == ".edf":
-            return write_edf(path, stages=self.stages)
+            return write_edf(path, stages=self.stages, events=self._edf_events())
         if suffix == ".tsv":
             return write_events_tsv(path, self.stages, self.proba)
         if suffix == ".xml":
@@ -105,6 +144,22 @@ class ScoredNight:
                     writer.writerows(zip(*cols.values()))
         return path
 
+    def _edf_events(self) -> list[tuple[float, float, str]]:
+        s = self.summary()
+        ood = "n/a" if s["ood_score"] is None else f"{s['ood_score']:.3f}"
+        head = (f"STQS model {self.model or '?'}, adaptation {self.adaptation or 'none'}, ood_score {ood}, "
+                f"mean confidence {s['mean_confidence']:.3f}")
+        events = [(0.0, 0.0, head)]
+        review = self.review if self.review is not None else np.zeros(len(self.proba), bool)
+        for i, (c, e, r) in enumerate(zip(self.confidence, self.entropy, review)):
+            events.append((i * EPOCH_SEC, EPOCH_SEC, f"STQS confidence {c:.2f}, entropy {e:.2f}" + ", review" * bool(r)))
+        return events
+
+
+def _rounded(stats: dict) -> dict:
+    """Sleep statistics for JSON: 4 decimals, None where undefined (NaN)."""
+    return {k: None if v != v else round(v, 4) for k, v in stats.items()}
+
 
 def recording_epochs(recording: Recording) -> tuple[Epochs, np.ndarray | None]:
     """The network input of a recording (:func:`~stqs_core.preprocess.make_epochs`) and its expert stages
@@ -116,21 +171,61 @@ def recording_epochs(recording: Recording) -> tuple[Epochs, np.ndarray | None]:
     return epochs, true
 
 
-def score_recording(recording: Recording, model: STQS | str | Path = DEFAULT_MODEL,
-                    batch_size: int = 64) -> ScoredNight:
-    """Preprocess and score one :class:`~stqs_core.recording.Recording`."""
+def score_recording(recording: Recording, model: STQS | str | Path = DEFAULT_MODEL, batch_size: int = 64,
+                    adapt: bool | str = False, review_below: float | None = None) -> ScoredNight:
+    """Preprocess and score one :class:`~stqs_core.recording.Recording`.
+
+    Parameters
+    ----------
+    recording : Recording
+        The recording (rows EEG, EEG, EOG, EOG, EMG in µV).
+    model : STQS | str | Path
+        A model, a model file or a shipped model's name. It is never modified.
+    batch_size : int
+        Epochs per CNN call.
+    adapt : bool | str
+        Adapt a copy of the model to this recording without labels before scoring (:func:`~stqs_core.adapt.
+        adapt_model`): True for the default method (:data:`~stqs_core.adapt.DEFAULT_METHOD`), or a method name.
+    review_below : float | None
+        Mark the epochs whose confidence (highest stage probability) is below this for review.
+
+    Returns
+    -------
+    ScoredNight
+        With its ``ood_score``; a warning is logged when it exceeds :data:`~stqs_core.adapt.OOD_WARN`.
+    """
+    method = DEFAULT_METHOD if adapt is True else (adapt or None)
+    if method is not None:
+        check_option("adapt", method, METHODS)
+    if review_below is not None:
+        check_range("review_below", review_below, 0, 1)
     if not isinstance(model, STQS):
         model = load_model(model)
     epochs, true = recording_epochs(recording)
-    proba = model.predict_proba(epochs.data, batch_size=batch_size)
-    return ScoredNight(recording.name, proba, true, epochs.flags,
-                       model.info.get("model_card", {}).get("name") or model.info.get("model_card", {}).get("file", ""))
+    name = model.info.get("model_card", {}).get("name") or model.info.get("model_card", {}).get("file", "")
+    ood, scorer = None, model
+    if len(epochs.data) >= MIN_EPOCHS:
+        ood = ood_score(model, epochs.data, batch_size=batch_size)
+        if method is not None:
+            scorer = adapt_model(model, epochs.data, method, batch_size)
+    elif method is not None:
+        logger.warning("%s: %d epochs are too few to adapt to (at least %d); scored without adaptation",
+                       recording.name, len(epochs.data), MIN_EPOCHS)
+        method = None
+    if ood is not None and ood > OOD_WARN and method is None:
+        logger.warning("%s lies far from %s's training data (ood_score %.2f > %.2f): adapt the model to it "
+                       "(stqs score --adapt) or fine-tune it on a few scored nights of your lab (stqs finetune)",
+                       recording.name, name or "the model", ood, OOD_WARN)
+    proba = scorer.predict_proba(epochs.data, batch_size=batch_size)
+    return ScoredNight(recording.name, proba, true, epochs.flags, name, method, ood, review_below)
 
 
 def score_file(path: str | Path, model: STQS | str | Path = DEFAULT_MODEL, eeg: list[str] | None = None,
                eog: list[str] | None = None, emg: list[str] | None = None, preset: str | None = None,
-               annotations: str | Path | None = None) -> ScoredNight:
-    """Read a PSG file (channels by name, see :func:`~stqs_core.recording.read_recording`) and score it."""
+               annotations: str | Path | None = None, adapt: bool | str = False,
+               review_below: float | None = None) -> ScoredNight:
+    """Read a PSG file (channels by name, see :func:`~stqs_core.recording.read_recording`) and score it;
+    ``adapt`` and ``review_below`` as in :func:`score_recording`."""
     recording = read_recording(path, eeg=eeg, eog=eog, emg=emg, preset=preset, annotations=annotations)
     if not isinstance(model, STQS):
         model = load_model(model)
@@ -138,4 +233,4 @@ def score_file(path: str | Path, model: STQS | str | Path = DEFAULT_MODEL, eeg: 
         logger.warning("%s was trained on simulated nights only: on real PSG prefer a published SHHS checkpoint "
                        "(the default, --model %s) or a model trained on your own data (stqs train)",
                        model.info["model_card"].get("name", "this model"), DEFAULT_MODEL)
-    return score_recording(recording, model)
+    return score_recording(recording, model, adapt=adapt, review_below=review_below)

@@ -14,7 +14,7 @@ def test_score_writes_one_row_per_epoch_with_probabilities(edf_file, model_file,
     assert main(["score", str(edf_file), "--model", str(model_file), "--out", str(out)]) == 0
     table = pd.read_csv(out)
     assert list(table.columns) == ["epoch", "onset_s", "stage", "prob_W", "prob_N1", "prob_N2", "prob_N3", "prob_REM",
-                                   "true_stage"]
+                                   "confidence", "entropy", "true_stage"]
     assert len(table) == 8 and table.onset_s.tolist() == [30.0 * i for i in range(8)]
     np.testing.assert_allclose(table.filter(like="prob_").sum(axis=1), 1, atol=1e-3)
     assert table.true_stage.tolist() == ["W", "W", "N1", "N2", "N2", "N3", "REM", "?"]

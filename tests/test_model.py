@@ -132,3 +132,15 @@ def test_fast_temporal_layers_match_the_nn_layers_in_training(kernel_size, pool_
         torch.testing.assert_close(a.grad, b.grad, rtol=1e-9, atol=1e-9, msg=lambda m: f"{name}: {m}")
     for (name, a), b in zip(fast.named_buffers(), slow.buffers()):
         torch.testing.assert_close(a, b, rtol=1e-9, atol=1e-12, msg=lambda m: f"{name}: {m}")
+
+
+def test_predict_restores_each_modules_training_mode():
+    model = STQS(STQSConfig(variant="cnnlstm-residual")).train()
+    model.blocks.emg.eval()  # a mixed state, as during batch-norm adaptation
+    modes = [m.training for m in model.modules()]
+    x = np.random.default_rng(5).standard_normal((9, 5, 3750)).astype(np.float32)
+    assert np.allclose(model.predict_proba(x), model.eval().predict_proba(x), atol=1e-6)  # predictions in eval mode
+    model.train()
+    model.blocks.emg.eval()
+    model.predict_logits(x)
+    assert [m.training for m in model.modules()] == modes

@@ -1,0 +1,202 @@
+"""Label-free adaptation of a model to one recording, and how far a recording lies from the model's training data.
+
+A network's batch-norm layers store the mean and variance of their inputs over the training data (the running
+statistics). A recording from another lab (other montage, amplifier, sampling rate, noise) moves those inputs,
+and every later layer then sees activations it was not trained on. Without any label:
+
+- ``"adabn"`` (AdaBN, Li et al. 2018) re-estimates every batch norm's statistics on the recording itself.
+- ``"tent"`` (Wang et al. 2021) keeps the statistics and tunes the batch norms' scale and shift for a few passes
+  to make the model's predictions on the recording confident (minimum entropy).
+- ``"adabn-prior"``: AdaBN whose statistics keep half of the training statistics (the mixture of the two
+  Gaussians; Schneider et al. 2020 weigh the training data as a prior in the same way).
+- ``"adabn-tent"``: AdaBN, then TENT.
+
+Each returns an adapted copy (:func:`adapt_model`); the model given is never changed. The out-of-domain score
+(:func:`ood_score`) compares the statistics AdaBN finds on a recording with the stored training statistics.
+
+Measured (``benchmarks/adapt_methods.py``: 2 simulated nights of 1.5 h under each of 7 lab-like shifts; Cohen's
+kappa averaged over the shifts, no adaptation / adabn / adabn-prior / tent / adabn-tent):
+
+- published SHHS ``oversampling_cnn``: 0.47 / 0.56 / 0.56 / 0.47 / 0.61;
+- published SHHS ``oversampling_cnnlstm``: 0.45 / 0.51 / 0.45 / 0.43 / 0.49;
+- shipped ``stqs-cnn-oversampling-sim``: 0.78 / 0.67 / 0.83 / 0.78 / 0.73;
+- shipped ``stqs-cnnlstm-sim``: 0.83 / 0.74 / 0.89 / 0.84 / 0.79.
+
+The default, ``"adabn"``, is the one method that lifts both published models on the shifts that break them (noise:
+0.10 -> 0.53 and 0.23 -> 0.27; frontal + 50 Hz + noise: 0.09 -> 0.51 and 0.00 -> 0.38) without collapsing on any,
+and costs one pass over the night. On nights the model already scores well it costs 0.1-0.2 of kappa
+(``"adabn-prior"`` 0.02-0.05): adapt when :func:`ood_score` warns, not by habit.
+"""
+from __future__ import annotations
+
+import copy
+import logging
+
+import numpy as np
+import torch
+from torch import nn
+
+from .errors import RecordingError, check_option, check_range
+from .model import STQS
+
+logger = logging.getLogger(__name__)
+
+METHODS = ("adabn", "adabn-prior", "tent", "adabn-tent")
+DEFAULT_METHOD = "adabn"
+MIN_EPOCHS = 10
+"""Fewer 30-s epochs than this give batch-norm statistics too noisy to adapt to (or to judge a recording by)."""
+OOD_WARN = 0.1
+"""Scoring warns above this :func:`ood_score` (unshifted simulated nights: 0.05-0.10; nights whose shift cost a
+model more than 0.1 of kappa: 0.08-0.21, see ``benchmarks/adapt_methods.py``)."""
+
+
+def adapt_model(model: STQS, epochs, method: str = DEFAULT_METHOD, batch_size: int = 64, prior: float = 0.5,
+                steps: int = 2, lr: float = 1e-3) -> STQS:
+    """A copy of ``model`` adapted to one recording without labels; ``model`` itself is left unchanged.
+
+    Parameters
+    ----------
+    model : STQS
+        The model to adapt (not modified).
+    epochs : array (n_epochs, 5, 3750)
+        The recording's preprocessed epochs in order (:func:`~stqs_core.preprocess.make_epochs`), at least
+        :data:`MIN_EPOCHS`.
+    method : {"adabn", "adabn-prior", "tent", "adabn-tent"}
+        See the module docstring.
+    batch_size : int
+        Epochs per CNN call: memory stays flat on an 8-hour night.
+    prior : float
+        ``"adabn-prior"`` only: the share of the stored (training) statistics kept, in [0, 1].
+    steps, lr : int, float
+        TENT only: passes over the recording and Adam learning rate for the batch norms' scale and shift.
+
+    Returns
+    -------
+    STQS
+        The adapted copy, in eval mode. The same inputs give the same weights.
+    """
+    check_option("adaptation method", method, METHODS)
+    check_range("prior", prior, 0, 1)
+    check_range("steps", steps, 1)
+    check_range("lr", lr, 0)
+    x = model._as_input(epochs)
+    if len(x) < MIN_EPOCHS:
+        raise RecordingError(f"adapting needs at least {MIN_EPOCHS} epochs ({MIN_EPOCHS // 2} min), the recording "
+                             f"has {len(x)}: score it without adaptation")
+    adapted = copy.deepcopy(model).eval()
+    if method in ("adabn", "adabn-prior", "adabn-tent"):
+        _adabn(adapted, x, batch_size, prior if method == "adabn-prior" else 0.0)
+    if method in ("tent", "adabn-tent"):
+        _tent(adapted, x, int(steps), lr, batch_size)
+    adapted.info["adaptation"] = {"method": method, "n_epochs": len(x)}
+    logger.info("adapted %s to %d epochs by %s", adapted.config.variant, len(x), method)
+    return adapted.eval()
+
+
+def _batch_norms(model: nn.Module) -> list[nn.modules.batchnorm._BatchNorm]:
+    return [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+
+
+def _spread_chunks(n: int, size: int) -> list[torch.Tensor]:
+    """Indices ``0..n-1`` in ``ceil(n / size)`` chunks of (almost) equal size, each spread over the whole night:
+    chunk ``j`` takes epochs ``j, j + k, j + 2k, ...``. Each chunk then holds every part of the night, so the
+    mean of the chunks' statistics is close to the night's."""
+    k = -(-n // size)
+    return [torch.arange(j, n, k) for j in range(k)]
+
+
+@torch.no_grad()
+def _adabn(model: STQS, x: torch.Tensor, batch_size: int, prior: float = 0.0) -> None:
+    """Replace every batch norm's running statistics by those of ``x`` (in place; dropout stays off).
+
+    ``prior`` > 0 keeps that share of the stored statistics: the mean and variance of the mixture
+    ``prior * N(m0, v0) + (1 - prior) * N(m, v)`` of the stored and the recording's Gaussians.
+    """
+    norms = _batch_norms(model)
+    stored = [(bn.running_mean.clone(), bn.running_var.clone()) for bn in norms]
+    momenta = [bn.momentum for bn in norms]
+    for bn in norms:
+        bn.reset_running_stats()
+        bn.momentum = None  # a cumulative average over the chunks
+        bn.train()
+    features = torch.empty(len(x), sum(b.out_features for b in model.blocks.values()))
+    for index in _spread_chunks(len(x), batch_size):
+        features[index] = model.features(x[index])
+    if model.head is not None and model.head.residual is not None:
+        model.head.residual(features)  # one batch: the night's features are small (N, 400)
+    for bn, momentum, (m0, v0) in zip(norms, momenta, stored):
+        bn.momentum = momentum
+        bn.eval()
+        m, v = bn.running_mean.clone(), bn.running_var.clone()
+        bn.running_mean.copy_(prior * m0 + (1 - prior) * m)
+        bn.running_var.copy_(prior * v0 + (1 - prior) * v + prior * (1 - prior) * (m - m0) ** 2)
+
+
+def _tent(model: STQS, x: torch.Tensor, steps: int, lr: float, batch_size: int) -> None:
+    """Minimise the mean prediction entropy over ``x`` by the batch norms' scale and shift (in place).
+
+    Statistics stay as they are (eval mode); chunks are consecutive epochs, so the sequence head reads a night.
+    """
+    norms = _batch_norms(model)
+    params = [p for bn in norms for p in (bn.weight, bn.bias)]
+    requires = [p.requires_grad for p in model.parameters()]
+    for p in model.parameters():
+        p.requires_grad_(False)
+    for p in params:
+        p.requires_grad_(True)
+    optimiser = torch.optim.Adam(params, lr=lr)
+    chunk = max(batch_size, model.config.window) // model.config.window * model.config.window
+    for _ in range(steps):
+        for start in range(0, len(x), chunk):
+            logits = model(x[start:start + chunk])
+            loss = _entropy(torch.log_softmax(logits, dim=1)).mean()
+            optimiser.zero_grad()
+            loss.backward()
+            optimiser.step()
+    for p, flag in zip(model.parameters(), requires):
+        p.requires_grad_(flag)
+        p.grad = None
+
+
+def _entropy(log_proba: torch.Tensor) -> torch.Tensor:
+    return -(log_proba.exp() * log_proba).sum(dim=1)
+
+
+def confidence(proba: np.ndarray) -> np.ndarray:
+    """Per-epoch confidence: the highest stage probability ``(n_epochs,)``, in [1/5, 1]."""
+    return np.asarray(proba).max(axis=1)
+
+
+def normalised_entropy(proba: np.ndarray) -> np.ndarray:
+    """Per-epoch entropy of the stage probabilities ``(n_epochs, n_stages)`` divided by ``log(n_stages)``: 0 for
+    one certain stage, 1 for all stages equally likely."""
+    p = np.clip(np.asarray(proba, dtype=np.float64), 1e-12, 1)
+    return np.clip(-(p * np.log(p)).sum(axis=1) / np.log(p.shape[1]), 0, 1)
+
+
+def ood_score(model: STQS, epochs, max_epochs: int = 240, batch_size: int = 64) -> float:
+    """How far a recording lies from the model's training data, from 0 (alike) towards 1.
+
+    The recording's batch-norm statistics (AdaBN on at most ``max_epochs`` of its ``epochs`` ``(n_epochs, 5,
+    3750)``, spread over the night) against the stored ones, the training data's. Per channel of every batch norm,
+    the Kullback-Leibler divergence of the recording's Gaussian ``N(m, v)`` from the training one ``N(m0, v0)``,
+    ``(v/v0 + (m - m0)**2 / v0 - 1 - log(v/v0)) / 2`` nats, averaged over channels then layers (``d``); the score
+    is ``d / (1 + d)``, in [0, 1). Needs at least :data:`MIN_EPOCHS` epochs.
+
+    A single night never matches the whole training set (its stage mix differs), so even in-domain nights score
+    above 0: 0.05-0.10 on unshifted simulated nights. The score separates a model's unshifted nights from the
+    shifted ones that cost it more than 0.1 of kappa with AUROC 0.92-1.0; shifts that leave the model's kappa
+    as it was often go unnoticed (``benchmarks/adapt_methods.py``). Compare scores of one model, and see
+    :data:`OOD_WARN`.
+    """
+    n = len(epochs)
+    if n > max_epochs:
+        epochs = np.asarray(epochs)[np.linspace(0, n - 1, max_epochs).round().astype(int)]
+    adapted = adapt_model(model, epochs, "adabn", batch_size)
+    per_layer = []
+    for ref, rec in zip(_batch_norms(model), _batch_norms(adapted)):
+        v0, v = ref.running_var.double() + ref.eps, rec.running_var.double() + rec.eps
+        dm = rec.running_mean.double() - ref.running_mean.double()
+        per_layer.append(float((0.5 * (v / v0 + dm ** 2 / v0 - 1 - torch.log(v / v0))).mean()))
+    d = float(np.mean(per_layer))
+    return d / (1 + d)

@@ -1,0 +1,103 @@
+"""Scoring with adaptation, confidence, review marks, the out-of-domain score and the hypnodensity figure."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from stqs_core import load_model, score_recording
+from stqs_core.adapt import DEFAULT_METHOD
+from stqs_core.cli import main
+from stqs_core.errors import StqsError
+from stqs_core.simulate import simulate_night
+
+
+@pytest.fixture(scope="module")
+def recording():
+    return simulate_night(hours=0.25, seed=5).recording  # 30 epochs
+
+
+def test_adapt_scores_with_a_copy_and_says_so(recording, one_torch_thread):
+    model = load_model("stqs-cnn-oversampling-sim")
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    plain = score_recording(recording, model)
+    adapted = score_recording(recording, model, adapt=True)
+    named = score_recording(recording, model, adapt="adabn")
+    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
+    assert plain.summary()["adaptation"] is None and adapted.summary()["adaptation"] == DEFAULT_METHOD
+    assert named.adaptation == "adabn" and not np.allclose(named.proba, plain.proba, atol=1e-3)
+    assert plain.ood_score == pytest.approx(adapted.ood_score, abs=1e-9)  # measured on the unadapted model
+    assert 0 <= plain.summary()["ood_score"] < 1
+    with pytest.raises(StqsError, match="adapt"):
+        score_recording(recording, model, adapt="bn")
+
+
+def test_confidence_entropy_and_review_columns(recording):
+    night = score_recording(recording, "stqs-cnn-oversampling-sim", review_below=0.9)
+    table = night.to_frame()
+    assert {"confidence", "entropy", "review"} <= set(table.columns)
+    np.testing.assert_allclose(table.confidence, night.proba.max(1), atol=1e-5)
+    assert table.confidence.between(0.2, 1).all() and table.entropy.between(0, 1).all()
+    assert (table.review == (night.proba.max(1) < 0.9)).all()
+    # more confident epochs have lower entropy (rank agreement over the night)
+    assert np.corrcoef(table.confidence.rank(), table.entropy.rank())[0, 1] < -0.5
+    summary = night.summary()
+    assert summary["n_review"] == int(table.review.sum()) and summary["review_below"] == 0.9
+    assert summary["mean_confidence"] == pytest.approx(table.confidence.mean(), abs=1e-4)
+    assert "review" not in score_recording(recording, "stqs-cnn-oversampling-sim").to_frame()
+
+
+def test_short_recordings_score_without_an_ood_score(recording):
+    short = type(recording)(recording.data[:, :8 * 30 * 125], recording.sfreq, recording.channel_names,
+                            name="short")
+    night = score_recording(short, "stqs-cnn-oversampling-sim", adapt=True)
+    assert night.ood_score is None and night.adaptation is None and night.summary()["ood_score"] is None
+
+
+def test_cli_score_adapt_review_and_figure(recording, tmp_path, capsys):
+    from stqs_core.recording import write_edf
+
+    edf = write_edf(tmp_path / "n.edf", recording.data, recording.channel_names, recording.sfreq,
+                    stages=recording.hypnogram)
+    out, figure = tmp_path / "n.json", tmp_path / "n.png"
+    assert main(["score", str(edf), "--model", "stqs-cnn-oversampling-sim", "--adapt-method", "adabn",
+                 "--review-below", "0.95", "--figure", str(figure), "--out", str(out)]) == 0
+    report = json.loads(out.read_text())
+    assert report["adaptation"] == "adabn" and 0 <= report["ood_score"] < 1
+    assert len(report["confidence"]) == len(report["entropy"]) == len(report["review"]) == report["n_epochs"]
+    printed = capsys.readouterr().out
+    assert f"{report['n_review']} of {report['n_epochs']} epochs to review" in printed
+    assert "adapted to the recording: adabn" in printed and "out-of-domain score" in printed
+    assert figure.stat().st_size > 10_000
+    assert main(["score", str(edf), "--model", "stqs-cnn-oversampling-sim", "--out", str(tmp_path / "n.csv")]) == 0
+    assert "review" not in pd.read_csv(tmp_path / "n.csv").columns
+
+
+def test_edf_output_carries_confidence_annotations(recording, tmp_path):
+    import mne
+
+    from stqs_core.annotations import read_hypnogram
+
+    night = score_recording(recording, "stqs-cnn-oversampling-sim", review_below=0.99)
+    path = night.write(tmp_path / "n.edf")
+    notes = [d for d in mne.read_annotations(path).description if d.startswith("STQS confidence")]
+    assert len(notes) == len(night.proba) and sum(n.endswith("review") for n in notes) == night.review.sum()
+    np.testing.assert_array_equal(read_hypnogram(path), night.stages)  # stage annotations read back unchanged
+
+
+def test_hypnodensity_draws_on_given_axes_without_choosing_a_backend():
+    import matplotlib
+    from matplotlib.figure import Figure
+
+    from stqs_core.plots import plot_hypnodensity
+
+    backend = matplotlib.get_backend()
+    proba = np.random.default_rng(0).dirichlet(np.ones(5), size=40)
+    ax = Figure().subplots()
+    assert plot_hypnodensity(proba, np.r_[np.zeros(39, int), -1], ax=ax) is ax.figure
+    assert len(ax.collections) == 5  # one band per stage
+    plot_hypnodensity(proba)
+    assert matplotlib.get_backend() == backend
