@@ -59,7 +59,12 @@ def no_adaptation(model: STQS, profile: str, nights: list[SimulatedNight], score
     return [score(night, model) for night in nights]
 
 
-CONDITIONS: dict[str, Condition] = {"none": no_adaptation}
+def adabn(model: STQS, profile: str, nights: list[SimulatedNight], score: Scorer) -> list[ScoredNight]:
+    """Label-free: each night scored by a copy of the model adapted to it (``stqs score --adapt``)."""
+    return [score(night, model, adapt=True) for night in nights]
+
+
+CONDITIONS: dict[str, Condition] = {"none": no_adaptation, "adapt": adabn}
 
 
 def score_in_memory(night: SimulatedNight, model: STQS, **kwargs) -> ScoredNight:
@@ -115,6 +120,7 @@ def run(profiles: list[str], models: dict[str, str], conditions: list[str], seed
                              "severity": SEVERITY[PROFILES[profile].severity], "model": label,
                              "n_nights": len(nights), **agreement(true, pred),
                              "kappa_sd": round(float(np.std(per_night)), 4),
+                             "ood_nights": [round(float(n.ood_score), 4) for n in scored],
                              "simulate_s": round(simulated, 2), "score_s": round(seconds, 2)})
     table = pd.DataFrame(rows)
     base = table[table.profile == "in-domain"].set_index(["condition", "model"]).kappa
@@ -122,6 +128,39 @@ def run(profiles: list[str], models: dict[str, str], conditions: list[str], seed
         key = pd.MultiIndex.from_frame(table[["condition", "model"]])
         table["kappa_cost"] = (base.reindex(key).to_numpy() - table.kappa.to_numpy()).round(4)
     return table
+
+
+def recovery(table: pd.DataFrame, condition: str, min_cost: float = 0.05) -> pd.DataFrame:
+    """Share of each profile's kappa cost (without adaptation) that ``condition`` wins back, per model, where the
+    cost is at least ``min_cost`` (smaller costs are within the nights' own spread)."""
+    none = table[table.condition == "none"].set_index(["profile", "model"])
+    other = table[table.condition == condition].set_index(["profile", "model"])
+    shared = none.index.intersection(other.index)
+    cost = none.loc[shared, "kappa_cost"]
+    gain = other.loc[shared, "kappa"] - none.loc[shared, "kappa"]
+    frame = pd.DataFrame({"cost": cost, "gain": gain})[cost >= min_cost]
+    frame["recovered"] = (frame.gain / frame.cost).round(2)
+    return frame.reset_index()
+
+
+def ood_auroc(table: pd.DataFrame, min_cost: float = 0.1) -> pd.DataFrame:
+    """Per model: AUROC of the per-night out-of-domain score separating in-domain nights from the nights of
+    profiles that cost at least ``min_cost`` kappa (without adaptation), and from all shifted nights."""
+    from sklearn.metrics import roc_auc_score
+
+    rows = []
+    for model, part in table[table.condition == "none"].groupby("model", sort=False):
+        inside = [v for v in part[part.profile == "in-domain"].ood_nights for v in v]
+        costly = [v for p in part[(part.profile != "in-domain") & (part.kappa_cost >= min_cost)].ood_nights
+                  for v in p]
+        shifted = [v for p in part[part.profile != "in-domain"].ood_nights for v in p]
+        auc = {}
+        for name, out in (("costly", costly), ("all_shifted", shifted)):
+            auc[name] = (round(roc_auc_score([0] * len(inside) + [1] * len(out), inside + out), 3)
+                         if inside and out else float("nan"))
+        rows.append({"model": model, "auroc_costly": auc["costly"], "auroc_all_shifted": auc["all_shifted"],
+                     "n_costly_nights": len(costly)})
+    return pd.DataFrame(rows)
 
 
 def markdown(table: pd.DataFrame) -> str:
@@ -186,6 +225,12 @@ def main() -> None:
             f"{args.via}, {len(models)} models, {args.threads} torch thread(s): {elapsed:.0f} s in all "
             f"(simulating {table.drop_duplicates('profile').simulate_s.sum():.0f} s, "
             f"scoring {table.score_s.sum():.0f} s)\n\n{markdown(table)}")
+    if "adapt" in conditions and "none" in conditions:
+        text += "\n### share of the kappa cost `--adapt` recovers (profiles costing >= 0.05)\n\n"
+        text += recovery(table, "adapt").to_markdown(index=False) + "\n"
+    if "none" in conditions:
+        text += "\n### out-of-domain score: AUROC in-domain vs shifted nights\n\n"
+        text += ood_auroc(table).to_markdown(index=False) + "\n"
     (args.out / "domain_shift.md").write_text(text)
     print(text)
 
