@@ -126,6 +126,7 @@ def make_epochs(data: np.ndarray, sfreq: float, channel_names: list[str] | None 
         raise RecordingError(f"the recording lasts {data.shape[-1] / sfreq:.1f} s, shorter than one "
                              f"{EPOCH_SAMPLES / SFREQ:.0f}-s epoch; nothing to score")
     in_epoch = EPOCH_SAMPLES * ratio.denominator // ratio.numerator  # input samples per epoch (a whole number)
+    scale = _unit_scale(data, names)
     out = np.empty((n_epochs, len(roles), EPOCH_SAMPLES), dtype=np.float32)
     nan_epochs = np.zeros((len(roles), n_epochs), dtype=bool)
     flat_epochs = np.zeros((len(roles), n_epochs), dtype=bool)
@@ -134,7 +135,7 @@ def make_epochs(data: np.ndarray, sfreq: float, channel_names: list[str] | None 
         lead = min(first, CHUNK_OVERLAP_EPOCHS) if n_epochs > CHUNK_EPOCHS else 0
         tail = min(n_epochs - stop, CHUNK_OVERLAP_EPOCHS) if n_epochs > CHUNK_EPOCHS else 0
         chunk = data[:, (first - lead) * in_epoch:(stop + tail) * in_epoch if stop + tail < n_epochs else None]
-        x = resample(chunk, sfreq)[:, :(lead + stop - first + tail) * EPOCH_SAMPLES]
+        x = resample(chunk if scale is None else chunk * scale, sfreq)[:, :(lead + stop - first + tail) * EPOCH_SAMPLES]
         out[first:stop], nan_epochs[:, first:stop], flat_epochs[:, first:stop] = _preprocess_chunk(
             x, roles, lead, stop - first)
     flags = {"nan": _flagged(nan_epochs, names), "flat": _flagged(flat_epochs & ~nan_epochs, names)}
@@ -143,6 +144,30 @@ def make_epochs(data: np.ndarray, sfreq: float, channel_names: list[str] | None 
             logger.warning("%s: %d epoch(s) with %s signal, scored anyway: %s", name, len(epochs), kind,
                            _ranges(epochs))
     return Epochs(out, flags)
+
+
+VOLTS_UV = 1e-3
+"""A channel whose typical amplitude (median absolute deviation) lies below this (µV), yet above zero, holds
+signals in volts labelled as µV (a physical-dimension mistake in the file): EEG is tens of µV, i.e. 1e-5 here."""
+
+
+def _unit_scale(data: np.ndarray, names: list[str]) -> np.ndarray | None:
+    """Per-row factors ``(n_rows, 1)`` that turn rows recorded in volts but labelled µV into µV, or None.
+
+    The network reads each epoch z-scored, so a gain changes nothing but the flat-signal check, which would
+    otherwise blank every epoch of such a channel. Each scaled row is named in a warning.
+    """
+    step = max(1, data.shape[-1] // 100_000)  # a subsample is enough for an order of magnitude
+    sample = np.asarray(data[:, ::step], dtype=np.float64)
+    with np.errstate(invalid="ignore"):
+        amplitude = np.nanmedian(np.abs(sample - np.nanmedian(sample, axis=1, keepdims=True)), axis=1)
+    volts = (amplitude > 0) & (amplitude < VOLTS_UV)
+    if not volts.any():
+        return None
+    for i in np.flatnonzero(volts):
+        logger.warning("%s: typical amplitude %.2g µV, a million times too small for PSG: the file records volts "
+                       "as µV (check its physical dimension); scaled by 1e6", names[i], amplitude[i])
+    return np.where(volts, 1e6, 1.0)[:, None].astype(np.float32)
 
 
 def _preprocess_chunk(data: np.ndarray, roles: list[str], lead: int, n_epochs: int

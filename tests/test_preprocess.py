@@ -75,3 +75,17 @@ def test_long_recordings_in_chunks_match_one_pass(random_night, monkeypatch, sfr
     assert chunked.data.shape == whole.data.shape == (124, 5, 3750)
     np.testing.assert_allclose(chunked.data, whole.data, atol=5e-5)  # measured 5e-6
     assert chunked.flags == whole.flags and chunked.flags["nan"]["row 1"] == list(range(33, 64))
+
+
+def test_signals_in_volts_labelled_uv_are_rescaled_not_blanked(random_night, caplog):
+    data = random_night(minutes=3.0)
+    volts = data.copy()
+    volts[:2] *= 1e-6  # both EEG rows recorded in volts
+    expected = make_epochs(data, 125.0)
+    got = make_epochs(volts, 125.0, channel_names=["C3", "C4", "E1", "E2", "chin"])
+    assert not got.flags["flat"]
+    np.testing.assert_allclose(got.data, expected.data, atol=1e-4)  # z-scored: the gain cancels
+    assert "C3: typical amplitude" in caplog.text and "E1" not in caplog.text
+    silent = data.copy()
+    silent[4] = 0.0  # a dead channel stays flat, not rescaled
+    assert make_epochs(silent, 125.0).flags["flat"]
