@@ -46,11 +46,19 @@ class _Run:
 
     def start(self, resume: bool) -> None:
         """Build the seeded model, or load the state of ``<out>.resume`` when resuming."""
-        torch.manual_seed(self.config.seed)
-        self.model = STQS(STQSConfig(variant=self.config.variant))
-        if self.config.init_cnn is not None:
-            from .checkpoint import load_model
+        from .checkpoint import load_model
 
+        torch.manual_seed(self.config.seed)
+        if self.config.init_model is not None:
+            source = load_model(self.config.init_model)
+            if source.config.variant != self.config.variant:
+                raise ValueError(f"init_model {self.config.init_model} is a {source.config.variant} model, "
+                                 f"not {self.config.variant}")
+            self.model = STQS(source.config, {**source.info, "model_card": {}})
+            self.model.load_state_dict(source.state_dict())
+        else:
+            self.model = STQS(STQSConfig(variant=self.config.variant))
+        if self.config.init_cnn is not None:
             self.model.blocks.load_state_dict(load_model(self.config.init_cnn).blocks.state_dict())
         if not (resume and self.resume_path.is_file()):
             return
@@ -68,7 +76,7 @@ class _Run:
         if self.summary.get(name, {}).get("done"):
             return
         cfg, model = self.config, self.model
-        train_cnn = name == "cnn" or cfg.fine_tune_cnn or not cfg.two_stage
+        train_cnn = cfg.fine_tune_cnn or (cfg.init_model is None and (name == "cnn" or not cfg.two_stage))
         params = list(head.parameters()) if name == "cnn" else [*model.head.parameters(),
                                                                 *model.classifier.parameters()]
         if train_cnn:
@@ -85,7 +93,7 @@ class _Run:
                 head.load_state_dict(saved["head"])
             opt.load_state_dict(saved["optimizer"])
             start, best, best_loss, bad = saved["next_epoch"], saved["best"], saved["best_loss"], saved["bad"]
-        features = None if train_cnn else self._features(self.split["train"] + self.split["validation"])
+        features = None if train_cnn or name == "cnn" else self._features(self.split["train"] + self.split["validation"])
         from tqdm.auto import tqdm
 
         bar = tqdm(range(start, cfg.epochs), desc=f"train {name}", unit="pass", disable=not self.progress,
@@ -96,7 +104,7 @@ class _Run:
             rng = np.random.default_rng(seed)
             tic = time.perf_counter()
             if name == "cnn":
-                loss, n = self._cnn_pass(head, opt, rng)
+                loss, n = self._cnn_pass(head, opt, rng, train_cnn)
                 seconds = time.perf_counter() - tic
                 val = self._validate(lambda x: head(model.features(x)), None)
             else:
@@ -140,8 +148,8 @@ class _Run:
             torch.save(state, tmp)
 
     # ---------------------------------------------------------------- passes
-    def _cnn_pass(self, head: nn.Module, opt, rng: np.random.Generator) -> tuple[float, int]:
-        """One pass over the training epochs in shuffled batches (oversampled if asked)."""
+    def _cnn_pass(self, head: nn.Module, opt, rng: np.random.Generator, train_cnn: bool) -> tuple[float, int]:
+        """One pass over the training epochs in shuffled batches (oversampled if asked); a frozen CNN in eval mode."""
         from tqdm.auto import tqdm
 
         cfg, model = self.config, self.model
@@ -150,6 +158,8 @@ class _Run:
         batches = epoch_batches(self.source, self.split["train"], cfg.batch_size, rng, oversample)
         model.train()
         head.train()
+        if not train_cnn:
+            model.blocks.eval()
         bar = tqdm(batches, total=math.ceil(n_total / cfg.batch_size), desc="batches", leave=False,
                    disable=not self.progress)
         return self._cnn_batches(bar, head, opt)
