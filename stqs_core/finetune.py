@@ -83,10 +83,11 @@ def finetune_split(recordings: list[str], nights: int | None = None, seed: int =
     """Split a lab's recordings into ``{"train", "validation", "test", "unused"}`` (sorted name lists).
 
     A shuffle seeded by ``seed`` puts ``test_nights`` recordings first, then ``validation_nights``; the rest is
-    the pool, from which ``nights`` training recordings are drawn (a shuffle seeded by ``(seed, draw)``).
+    the pool, in that shuffled order. Draw ``d`` trains on the ``nights`` pool recordings that follow the first
+    ``d * nights`` (cyclically), so draws differ wherever the pool allows.
     ``test_nights`` defaults to every recording left after validation and training (one when ``nights`` is None,
     which then takes the whole pool). The test and validation sets depend on ``seed`` and ``test_nights`` only,
-    so draws and night counts compare on the same test nights; the training sets of one draw are nested.
+    so draws and night counts compare on the same test nights; the training sets of draw 0 are nested.
     """
     names = sorted(set(recordings))
     n_val = validation_nights
@@ -95,14 +96,13 @@ def finetune_split(recordings: list[str], nights: int | None = None, seed: int =
     if nights is None:
         nights = len(names) - n_val - test_nights
     if min(nights, n_val) < 0 or test_nights < 1 or nights + n_val + test_nights > len(names):
-        raise StqsError(f"{len(names)} scored recordings cannot give {nights} training night(s), {n_val} validation "
-                        f"and {test_nights} test night(s) (at least one test night); give more scored nights or "
-                        "ask for fewer")
+        raise StqsError(f"{len(names)} scored recordings are too few for {nights} training, {n_val} validation and "
+                        f"{max(test_nights, 1)} test night(s); give more scored nights or ask for fewer")
     order = [names[i] for i in np.random.default_rng(seed).permutation(len(names))]
     test, validation, pool = order[:test_nights], order[test_nights:test_nights + n_val], order[test_nights + n_val:]
-    pool = [pool[i] for i in np.random.default_rng([seed, draw]).permutation(len(pool))]
-    return {"train": sorted(pool[:nights]), "validation": sorted(validation), "test": sorted(test),
-            "unused": sorted(pool[nights:])}
+    train = {pool[(draw * nights + i) % len(pool)] for i in range(nights)}
+    return {"train": sorted(train), "validation": sorted(validation), "test": sorted(test),
+            "unused": sorted(set(pool) - train)}
 
 
 def test_metrics(model: STQS, source: EpochSource, recordings: list[str], adapt: Adapter | None = None) -> dict:
