@@ -21,7 +21,7 @@ from torch import nn
 from ._atomic import atomic_path
 from .metrics import classification_metrics
 from .model import STQS, STQSConfig
-from .sampling import EpochSource, epoch_batches, n_indices
+from .sampling import EpochSource, epoch_batches, epoch_indices, n_indices
 
 logger = logging.getLogger(__name__)
 
@@ -93,7 +93,7 @@ class _Run:
                 head.load_state_dict(saved["head"])
             opt.load_state_dict(saved["optimizer"])
             start, best, best_loss, bad = saved["next_epoch"], saved["best"], saved["best_loss"], saved["bad"]
-        features = None if train_cnn or name == "cnn" else self._features(self.split["train"] + self.split["validation"])
+        features = None if train_cnn else self._features(self.split["train"] + self.split["validation"])
         from tqdm.auto import tqdm
 
         bar = tqdm(range(start, cfg.epochs), desc=f"train {name}", unit="pass", disable=not self.progress,
@@ -104,9 +104,10 @@ class _Run:
             rng = np.random.default_rng(seed)
             tic = time.perf_counter()
             if name == "cnn":
-                loss, n = self._cnn_pass(head, opt, rng, train_cnn)
+                loss, n = self._cnn_pass(head, opt, rng, features)
                 seconds = time.perf_counter() - tic
-                val = self._validate(lambda x: head(model.features(x)), None)
+                per_epoch = None if features is not None else lambda x: head(model.features(x))
+                val = self._validate(per_epoch, features)
             else:
                 loss, n = self._sequence_pass(opt, rng, features, train_cnn)
                 seconds = time.perf_counter() - tic
@@ -148,27 +149,38 @@ class _Run:
             torch.save(state, tmp)
 
     # ---------------------------------------------------------------- passes
-    def _cnn_pass(self, head: nn.Module, opt, rng: np.random.Generator, train_cnn: bool) -> tuple[float, int]:
-        """One pass over the training epochs in shuffled batches (oversampled if asked); a frozen CNN in eval mode."""
+    def _cnn_pass(self, head: nn.Module, opt, rng: np.random.Generator, features: dict | None) -> tuple[float, int]:
+        """One pass over the training epochs in shuffled batches (oversampled if asked); with ``features`` (a
+        frozen CNN's, :meth:`_features`) over those instead of the epochs."""
         from tqdm.auto import tqdm
 
         cfg, model = self.config, self.model
         oversample = cfg.imbalance == "oversampling"
         n_total = sum(n_indices(self.source.labels(r), oversample) for r in self.split["train"])
-        batches = epoch_batches(self.source, self.split["train"], cfg.batch_size, rng, oversample)
         model.train()
         head.train()
-        if not train_cnn:
+        if features is None:
+            batches = epoch_batches(self.source, self.split["train"], cfg.batch_size, rng, oversample)
+            encode = lambda x: model.features(torch.from_numpy(x))  # noqa: E731
+        else:
             model.blocks.eval()
+            rows = {r: epoch_indices(self.source.labels(r), oversample, rng) for r in self.split["train"]}
+            x = torch.cat([features[r][i] for r, i in rows.items()])
+            y = np.concatenate([self.source.labels(r)[i] for r, i in rows.items()]).astype(np.int64)
+            order = rng.permutation(len(y))
+            batches = ((x[order[b:b + cfg.batch_size]], y[order[b:b + cfg.batch_size]])
+                       for b in range(0, len(y), cfg.batch_size))
+            encode = None
         bar = tqdm(batches, total=math.ceil(n_total / cfg.batch_size), desc="batches", leave=False,
                    disable=not self.progress)
-        return self._cnn_batches(bar, head, opt)
+        return self._cnn_batches(bar, head, opt, encode)
 
-    def _cnn_batches(self, bar, head: nn.Module, opt) -> tuple[float, int]:
-        model, total, n = self.model, 0.0, 0
+    def _cnn_batches(self, bar, head: nn.Module, opt, encode: Callable | None) -> tuple[float, int]:
+        """Train on ``(x, y)`` batches; ``encode`` maps ``x`` (epochs) to CNN features (None: ``x`` holds them)."""
+        total, n = 0.0, 0
         for x, y in bar:
             y = torch.from_numpy(y)
-            loss = F.cross_entropy(head(model.features(torch.from_numpy(x))), y, weight=self.weight)
+            loss = F.cross_entropy(head(x if encode is None else encode(x)), y, weight=self.weight)
             opt.zero_grad()
             loss.backward()
             opt.step()

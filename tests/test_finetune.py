@@ -68,8 +68,8 @@ def test_freeze_cnn_keeps_the_cnn_bit_identical_and_trains_the_head(lab, sources
 def test_freeze_none_trains_the_cnn_and_card_holds_the_fine_tuning(lab, sources, tmp_path):
     out = tmp_path / "lab-model.pt"
     result = finetune(sources["cnn"], lab, out, nights=3, freeze="none", seed=2, **FAST)
-    source = load_model(sources["cnn"]).state_dict()
-    assert not torch.equal(source["blocks.eeg.temporal1.0.weight"], result.model.state_dict()["blocks.eeg.temporal1.0.weight"])
+    key = "blocks.eeg.temporal1.0.weight"
+    assert not torch.equal(load_model(sources["cnn"]).state_dict()[key], result.model.state_dict()[key])
     card = load_model(out).info["model_card"]
     info = card["finetune"]
     assert info["source_model"] == str(sources["cnn"]) and info["source_card"]["name"] == "cnn"
@@ -118,8 +118,8 @@ def test_learning_curve_writes_rows_per_night_count_and_draw(lab, sources, tmp_p
         calls.append(len(epochs))
         return model
 
-    rows = learning_curve(sources["cnn"], lab, tmp_path, nights=(0, 1, 2, 8), draws=2, adapters={"off": None, "spy": spy},
-                          **FAST)
+    rows = learning_curve(sources["cnn"], lab, tmp_path, nights=(0, 1, 2, 8), draws=2,
+                          adapters={"off": None, "spy": spy}, **FAST)
     # 6 nights, 1 validation: 8 is dropped, 2 is the largest count, which leaves 3 test nights and a pool of 2
     assert sorted({r["nights"] for r in rows}) == [0, 1, 2]
     counts = {(r["nights"], r["adapt"]): 0 for r in rows}
