@@ -33,11 +33,16 @@ SHIFTS = ("none", "frontal-50hz", "noisy", "lab")
 
 def simulate_lab(path: Path, n_nights: int, hours: float, shift: str, seed: int = 7) -> Path:
     """An epoch store of ``n_nights`` simulated nights of ``hours`` with ``shift`` applied (module docstring)."""
+    done = set()
+    if path.is_file():  # read-only: runs can share a complete store
+        with EpochStore(path) as store:
+            done = set(store.recordings)
+    todo = [i for i in range(n_nights) if f"lab-{i:02d}" not in done]
+    if not todo:
+        return path
     with EpochStore(path, "a") as store:
-        for i in range(n_nights):
+        for i in todo:
             name = f"lab-{i:02d}"
-            if name in store.recordings:
-                continue
             night = simulate_night(hours=hours, seed=seed * 1000 + i, sfreq=100, name=name)
             rec = night.recording
             data, sfreq = rec.data.astype(np.float64), rec.sfreq

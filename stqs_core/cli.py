@@ -339,7 +339,8 @@ def _add_finetune(sub) -> None:
                    help="held-out nights for the before/after metrics (default: all left; 1 without --nights)")
     p.add_argument("--epochs", type=int, default=10, help="maximum passes over the training nights (default 10)")
     p.add_argument("--patience", type=int, default=3, help="early stopping: passes without a better validation loss")
-    p.add_argument("--lr", type=float, help="Adam learning rate (default 1e-3 with --freeze cnn, 1e-4 with none)")
+    p.add_argument("--lr", type=float, help="Adam learning rate (default: 1e-4 with --freeze none; with --freeze cnn "
+                                           "1e-2 for the cnn variant, 1e-3 for sequence variants)")
     p.add_argument("--imbalance", choices=_IMBALANCE, default="oversampling", help="class-imbalance handling")
     p.add_argument("--batch-size", type=int, default=64, help="epochs per batch (per-epoch training)")
     p.add_argument("--resume", action="store_true", help="continue from <out>.resume if a killed run left one")
