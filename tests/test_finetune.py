@@ -157,3 +157,16 @@ def test_cli_finetune_prints_before_and_after(lab, sources, tmp_path, capsys):
     with pytest.raises(StqsError, match="nothing to fine-tune"):
         finetune(sources["cnn"], lab, out, nights=0)
     assert np.isfinite(load_model(out).predict_logits(np.zeros((8, 5, 3750), np.float32))).all()
+
+
+@pytest.mark.slow
+def test_training_notebook_fine_tunes_and_draws_the_curve(lab, sources, tmp_path):
+    from stqs_core.notebooks import chain_paths, run_chain
+
+    run_chain(tmp_path, {"store": str(lab), "finetune_from": str(sources["cnn"]), "finetune_nights": 2,
+                         "curve": True, "epochs": 1}, notebooks=("02_train",), progress=False)
+    paths = chain_paths(tmp_path)
+    card = load_model(paths["model"]).info["model_card"]
+    assert card["finetune"]["nights"] == 2 and "after" in card["finetune"]["metrics"]
+    assert (paths["02_train"] / "curve" / "curve.png").is_file()
+    assert len((paths["02_train"] / "curve" / "curve.csv").read_text().splitlines()) > 3
