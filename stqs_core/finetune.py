@@ -13,8 +13,10 @@ and a pool from which the training nights are drawn. The split is resumable and 
   weights stay bit-identical); the ``cnn`` variant trains its linear classifier only, the sequence variants their
   bi-LSTM head and classifier. Re-estimating batch-norm statistics on a recording is label-free adaptation's
   job (``stqs score --adapt``), which can be applied on top at scoring time.
-- ``"none"``: every weight trains, batch-norm statistics follow the lab's nights; a smaller learning rate by
-  default (:func:`default_lr`).
+- ``"none"``: every weight trains, with a smaller learning rate by default (:func:`default_lr`). The ``cnn``
+  variant's batch-norm statistics follow the lab's shuffled batches; a sequence variant's CNN keeps its
+  statistics (it runs in eval mode: windows of consecutive epochs of a few nights would skew them; measured,
+  they made the fine-tuned ``stqs-cnnlstm-sim`` worse with every night added).
 
 The model card holds the usual training fields plus ``finetune``: ``source_model`` (what was given),
 ``source_card`` (the source model's own card), ``freeze``, ``nights`` (how many), ``train_nights`` /

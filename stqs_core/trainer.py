@@ -193,8 +193,8 @@ class _Run:
         """One pass over whole training nights: windows in order, state carried, a step every few windows."""
         cfg, model, window = self.config, self.model, self.model.config.window
         model.train()
-        if not train_cnn:
-            model.blocks.eval()
+        if not train_cnn or cfg.init_model is not None:
+            model.blocks.eval()  # a trained CNN's batch-norm statistics: windows of a few nights would skew them
         nights = [r for r in (self.split["train"][i] for i in rng.permutation(len(self.split["train"])))
                   if self.source.n_epochs(r) >= window]
         total, n = 0.0, 0

@@ -10,7 +10,9 @@ stage and trains everything in the ``sequence`` stage; ``init_cnn`` (a trained m
 and skips the ``cnn`` stage (e.g. the sequence variants on top of a trained ``cnn`` model). ``init_model`` starts
 from all the weights (and the channel/preprocessing ``info``) of a trained model of the same variant and runs
 one stage (``cnn`` for the cnn variant, ``sequence`` otherwise) in which the CNN, batch-norm statistics
-included, stays frozen (eval mode) unless ``fine_tune_cnn``: what :mod:`stqs_core.finetune` builds on.
+included, stays frozen (eval mode) unless ``fine_tune_cnn`` (then its weights train; in the ``sequence`` stage
+it stays in eval mode, its batch-norm statistics kept): what :mod:`stqs_core.finetune` builds on. ``train``
+names the training recordings explicitly (with ``validation`` / ``test``; the others are left out).
 
 Each stage: Adam, at most ``epochs`` passes, early stopping on validation loss with ``patience``, the best
 weights restored at its end. After every pass the complete state is written atomically to

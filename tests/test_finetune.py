@@ -86,6 +86,15 @@ def test_freeze_none_trains_the_cnn_and_card_holds_the_fine_tuning(lab, sources,
     assert json.loads(out.with_suffix(".training.json").read_text())["split"]["train"] == info["train_nights"]
 
 
+def test_freeze_none_of_a_sequence_model_keeps_its_batch_norm_statistics(lab, sources, tmp_path):
+    source = load_model(sources["cnnlstm"]).state_dict()
+    tuned = finetune(sources["cnnlstm"], lab, tmp_path / "seq.pt", nights=2, freeze="none", lr=1e-3,
+                     **FAST).model.state_dict()
+    stats = [k for k in source if k.startswith("blocks.") and ("running" in k or "num_batches" in k)]
+    assert stats and all(torch.equal(source[k], tuned[k]) for k in stats)
+    assert not torch.equal(source["blocks.eeg.temporal1.0.weight"], tuned["blocks.eeg.temporal1.0.weight"])
+
+
 class _Kill(Exception):
     pass
 
