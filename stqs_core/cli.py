@@ -457,8 +457,69 @@ def _cmd_models(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_finetune(sub) -> None:
+    p = sub.add_parser("finetune", help="fine-tune a trained model on a few scored nights of your lab",
+                       description="Start from a published or shipped model and train it on N scored nights of the "
+                                   "lab's epoch stores (split by recording: N training nights, held-out validation "
+                                   "nights for early stopping, the rest test nights for before/after metrics). "
+                                   "--curve fine-tunes on 0, 1, 2, 4, 8 nights instead and writes a learning curve. "
+                                   "A killed run continues with --resume.")
+    p.add_argument("--model", required=True, help="model to start from: file (.pt / original .tar) or model name")
+    p.add_argument("--data", type=Path, nargs="+", required=True, help="the lab's epoch stores (.h5) with hypnograms")
+    p.add_argument("--out", type=Path, required=True, help="the model file (.pt) to write; with --curve a folder")
+    p.add_argument("--freeze", choices=["cnn", "none"], default="cnn",
+                   help="cnn: train only the sequence head / classifier (default); none: everything, smaller lr")
+    p.add_argument("--nights", type=int, help="training nights (default: all but the validation and test nights)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the split and the training (default 0)")
+    p.add_argument("--draw", type=int, default=0, help="which draw of training nights from the pool (default 0)")
+    p.add_argument("--validation-nights", type=int, default=1, help="held-out nights for early stopping (default 1)")
+    p.add_argument("--test-nights", type=int,
+                   help="held-out nights for the before/after metrics (default: all left; 1 without --nights)")
+    p.add_argument("--epochs", type=int, default=10, help="maximum passes over the training nights (default 10)")
+    p.add_argument("--patience", type=int, default=3, help="early stopping: passes without a better validation loss")
+    p.add_argument("--lr", type=float, help="Adam learning rate (default: 1e-4 with --freeze none; with --freeze cnn "
+                                           "1e-2 for the cnn variant, 1e-3 for sequence variants)")
+    p.add_argument("--imbalance", choices=_IMBALANCE, default="oversampling", help="class-imbalance handling")
+    p.add_argument("--batch-size", type=int, default=64, help="epochs per batch (per-epoch training)")
+    p.add_argument("--resume", action="store_true", help="continue from <out>.resume if a killed run left one")
+    g = p.add_argument_group("learning curve")
+    g.add_argument("--curve", action="store_true", help="fine-tune on several night counts; --out is a folder")
+    g.add_argument("--curve-nights", type=lambda t: tuple(int(v) for v in _names(t)), default=(0, 1, 2, 4, 8),
+                   help="night counts of the curve (default 0,1,2,4,8; capped by the data)")
+    g.add_argument("--draws", type=int, default=1, help="draws of training nights per count (default 1)")
+    g.add_argument("--adapt", action="store_true",
+                   help="also score each test night with the model adapted to it without labels (stqs score --adapt)")
+    g.add_argument("--human-reference", type=Path, default=None,
+                   help="folder of scorer_*/<night>.json hypnograms for the human band (default: stored DOD-H)")
+    p.set_defaults(func=_cmd_finetune)
+
+
+def _cmd_finetune(args: argparse.Namespace) -> int:
+    from .finetune import finetune, learning_curve
+
+    options = dict(freeze=args.freeze, seed=args.seed, validation_nights=args.validation_nights, epochs=args.epochs,
+                   patience=args.patience, lr=args.lr, imbalance=args.imbalance, batch_size=args.batch_size)
+    if args.curve:
+        from .adapt import adapt_model
+
+        adapters = {"off": None, **({"on": adapt_model} if args.adapt else {})}
+        learning_curve(args.model, args.data, args.out, nights=args.curve_nights, draws=args.draws,
+                       adapters=adapters, human_reference=args.human_reference, **options)
+        print((args.out / "curve.md").read_text(), end="")
+        print(f"-> {args.out}/curve.csv, curve.md, curve.png")
+        return 0
+    result = finetune(args.model, args.data, args.out, nights=args.nights, draw=args.draw, test_nights=args.test_nights,
+                      resume=args.resume, **options)
+    print(f"fine-tuned {args.model} on {len(result.split['train'])} night(s) ({', '.join(result.split['train'])}), "
+          f"freeze {args.freeze} -> {result.path}")
+    for label, m in (("before", result.before), ("after", result.after)):
+        print(f"{label}: accuracy {m['accuracy']:.3f}, macro-F1 {m['macro_f1']:.3f}, kappa {m['kappa']:.3f} "
+              f"on {len(result.split['test'])} test night(s) ({m['n_scored']} epochs)")
+    return 0
+
+
 COMMANDS = (_add_score, _add_prepare, _add_demo, _add_notebooks, _add_train, _add_evaluate, _add_simulate,
-            _add_interpret, _add_dashboard, _add_models)
+            _add_interpret, _add_dashboard, _add_models, _add_finetune)
 
 
 def build_parser() -> argparse.ArgumentParser:

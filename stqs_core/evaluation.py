@@ -66,7 +66,7 @@ def read_human_reference(folder: str | Path | None = None) -> dict:
         return json.loads(HUMAN_REFERENCE.read_text())
     folder = Path(folder)
     if not folder.is_dir():
-        raise FileNotFoundError(f"no human-reference folder {folder}: give a folder of scorer_*/<night>.json "
+        raise StqsError(f"no human-reference folder {folder}: give a folder of scorer_*/<night>.json "
                                 "hypnograms, or leave it out for the stored DOD-H reference")
     reference = inter_scorer_agreement(folder)
     del reference["folder"]

@@ -26,23 +26,26 @@ CACHE_BYTES = 1 << 30
 
 
 def split_recordings(names: list[str], fractions: tuple[float, float, float] = (0.7, 0.15, 0.15), seed: int = 0,
-                     validation: list[str] | None = None, test: list[str] | None = None) -> dict[str, list[str]]:
+                     validation: list[str] | None = None, test: list[str] | None = None,
+                     train: list[str] | None = None) -> dict[str, list[str]]:
     """Split recordings (never epochs) into ``{"train", "validation", "test"}``.
 
-    ``validation`` / ``test`` name the recordings explicitly; otherwise a seeded shuffle cuts ``names`` by
-    ``fractions`` (train, validation, test), each non-zero fraction getting at least one recording when
-    there are enough. Returns sorted name lists.
+    ``validation`` / ``test`` name the recordings explicitly (``train`` too, else it is every other recording;
+    recordings in no set are left out); otherwise a seeded shuffle cuts ``names`` by ``fractions`` (train,
+    validation, test), each non-zero fraction getting at least one recording when there are enough. Returns
+    sorted name lists.
     """
     names = sorted(set(names))
-    if validation is not None or test is not None:
-        held = set(validation or []) | set(test or [])
-        unknown = held - set(names)
+    if validation is not None or test is not None or train is not None:
+        sets = [set(train or []), set(validation or []), set(test or [])]
+        unknown = set.union(*sets) - set(names)
         if unknown:
             raise StqsError(f"split names recordings not in the data: {sorted(unknown)[:5]}")
-        if set(validation or []) & set(test or []):
-            raise StqsError("a recording cannot be in both the validation and the test set")
-        return {"train": [n for n in names if n not in held], "validation": sorted(validation or []),
-                "test": sorted(test or [])}
+        if sets[0] & sets[1] or sets[0] & sets[2] or sets[1] & sets[2]:
+            raise StqsError("a recording can be in only one of the train, validation and test sets")
+        held = sets[1] | sets[2]
+        return {"train": sorted(train) if train is not None else [n for n in names if n not in held],
+                "validation": sorted(validation or []), "test": sorted(test or [])}
     if len(fractions) != 3 or min(fractions) < 0 or not np.isclose(sum(fractions), 1):
         raise StqsError(f"fractions must be three non-negative numbers summing to 1, got {fractions}")
     order = [names[i] for i in np.random.default_rng(seed).permutation(len(names))]

@@ -22,7 +22,7 @@ from ._atomic import atomic_path
 from .errors import StqsError
 from .metrics import classification_metrics
 from .model import STQS, STQSConfig
-from .sampling import EpochSource, epoch_batches, n_indices
+from .sampling import EpochSource, epoch_batches, epoch_indices, n_indices
 
 logger = logging.getLogger(__name__)
 
@@ -47,11 +47,19 @@ class _Run:
 
     def start(self, resume: bool) -> None:
         """Build the seeded model, or load the state of ``<out>.resume`` when resuming."""
-        torch.manual_seed(self.config.seed)
-        self.model = STQS(STQSConfig(variant=self.config.variant))
-        if self.config.init_cnn is not None:
-            from .checkpoint import load_model
+        from .checkpoint import load_model
 
+        torch.manual_seed(self.config.seed)
+        if self.config.init_model is not None:
+            source = load_model(self.config.init_model)
+            if source.config.variant != self.config.variant:
+                raise StqsError(f"init_model {self.config.init_model} is a {source.config.variant} model, "
+                                 f"not {self.config.variant}")
+            self.model = STQS(source.config, {**source.info, "model_card": {}})
+            self.model.load_state_dict(source.state_dict())
+        else:
+            self.model = STQS(STQSConfig(variant=self.config.variant))
+        if self.config.init_cnn is not None:
             self.model.blocks.load_state_dict(load_model(self.config.init_cnn).blocks.state_dict())
         if not (resume and self.resume_path.is_file()):
             return
@@ -69,7 +77,7 @@ class _Run:
         if self.summary.get(name, {}).get("done"):
             return
         cfg, model = self.config, self.model
-        train_cnn = name == "cnn" or cfg.fine_tune_cnn or not cfg.two_stage
+        train_cnn = cfg.fine_tune_cnn or (cfg.init_model is None and (name == "cnn" or not cfg.two_stage))
         params = list(head.parameters()) if name == "cnn" else [*model.head.parameters(),
                                                                 *model.classifier.parameters()]
         if train_cnn:
@@ -97,9 +105,10 @@ class _Run:
             rng = np.random.default_rng(seed)
             tic = time.perf_counter()
             if name == "cnn":
-                loss, n = self._cnn_pass(head, opt, rng)
+                loss, n = self._cnn_pass(head, opt, rng, features)
                 seconds = time.perf_counter() - tic
-                val = self._validate(lambda x: head(model.features(x)), None)
+                per_epoch = None if features is not None else lambda x: head(model.features(x))
+                val = self._validate(per_epoch, features)
             else:
                 loss, n = self._sequence_pass(opt, rng, features, train_cnn)
                 seconds = time.perf_counter() - tic
@@ -141,25 +150,38 @@ class _Run:
             torch.save(state, tmp)
 
     # ---------------------------------------------------------------- passes
-    def _cnn_pass(self, head: nn.Module, opt, rng: np.random.Generator) -> tuple[float, int]:
-        """One pass over the training epochs in shuffled batches (oversampled if asked)."""
+    def _cnn_pass(self, head: nn.Module, opt, rng: np.random.Generator, features: dict | None) -> tuple[float, int]:
+        """One pass over the training epochs in shuffled batches (oversampled if asked); with ``features`` (a
+        frozen CNN's, :meth:`_features`) over those instead of the epochs."""
         from tqdm.auto import tqdm
 
         cfg, model = self.config, self.model
         oversample = cfg.imbalance == "oversampling"
         n_total = sum(n_indices(self.source.labels(r), oversample) for r in self.split["train"])
-        batches = epoch_batches(self.source, self.split["train"], cfg.batch_size, rng, oversample)
         model.train()
         head.train()
+        if features is None:
+            batches = epoch_batches(self.source, self.split["train"], cfg.batch_size, rng, oversample)
+            encode = lambda x: model.features(torch.from_numpy(x))  # noqa: E731
+        else:
+            model.blocks.eval()
+            rows = {r: epoch_indices(self.source.labels(r), oversample, rng) for r in self.split["train"]}
+            x = torch.cat([features[r][i] for r, i in rows.items()])
+            y = np.concatenate([self.source.labels(r)[i] for r, i in rows.items()]).astype(np.int64)
+            order = rng.permutation(len(y))
+            batches = ((x[order[b:b + cfg.batch_size]], y[order[b:b + cfg.batch_size]])
+                       for b in range(0, len(y), cfg.batch_size))
+            encode = None
         bar = tqdm(batches, total=math.ceil(n_total / cfg.batch_size), desc="batches", leave=False,
                    disable=not self.progress)
-        return self._cnn_batches(bar, head, opt)
+        return self._cnn_batches(bar, head, opt, encode)
 
-    def _cnn_batches(self, bar, head: nn.Module, opt) -> tuple[float, int]:
-        model, total, n = self.model, 0.0, 0
+    def _cnn_batches(self, bar, head: nn.Module, opt, encode: Callable | None) -> tuple[float, int]:
+        """Train on ``(x, y)`` batches; ``encode`` maps ``x`` (epochs) to CNN features (None: ``x`` holds them)."""
+        total, n = 0.0, 0
         for x, y in bar:
             y = torch.from_numpy(y)
-            loss = F.cross_entropy(head(model.features(torch.from_numpy(x))), y, weight=self.weight)
+            loss = F.cross_entropy(head(x if encode is None else encode(x)), y, weight=self.weight)
             opt.zero_grad()
             loss.backward()
             opt.step()
@@ -172,8 +194,8 @@ class _Run:
         """One pass over whole training nights: windows in order, state carried, a step every few windows."""
         cfg, model, window = self.config, self.model, self.model.config.window
         model.train()
-        if not train_cnn:
-            model.blocks.eval()
+        if not train_cnn or cfg.init_model is not None:
+            model.blocks.eval()  # a trained CNN's batch-norm statistics: windows of a few nights would skew them
         nights = [r for r in (self.split["train"][i] for i in rng.permutation(len(self.split["train"])))
                   if self.source.n_epochs(r) >= window]
         total, n = 0.0, 0

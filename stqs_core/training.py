@@ -7,7 +7,12 @@ from window to window within a night (reset per night) and an optimiser step eve
 the CNN is frozen (its features computed once, in eval mode) unless ``fine_tune_cnn``. Only full windows
 are trained on in this stage (a night's last < 8 epochs are not). ``two_stage=False`` skips the ``cnn``
 stage and trains everything in the ``sequence`` stage; ``init_cnn`` (a trained model file) copies that model's CNN
-and skips the ``cnn`` stage (e.g. the sequence variants on top of a trained ``cnn`` model).
+and skips the ``cnn`` stage (e.g. the sequence variants on top of a trained ``cnn`` model). ``init_model`` starts
+from all the weights (and the channel/preprocessing ``info``) of a trained model of the same variant and runs
+one stage (``cnn`` for the cnn variant, ``sequence`` otherwise) in which the CNN, batch-norm statistics
+included, stays frozen (eval mode) unless ``fine_tune_cnn`` (then its weights train; in the ``sequence`` stage
+it stays in eval mode, its batch-norm statistics kept): what :mod:`stqs_core.finetune` builds on. ``train``
+names the training recordings explicitly (with ``validation`` / ``test``; the others are left out).
 
 Each stage: Adam, at most ``epochs`` passes, early stopping on validation loss with ``patience``, the best
 weights restored at its end. After every pass the complete state is written atomically to
@@ -69,6 +74,8 @@ class TrainConfig:
     nights_per_batch: int = 8
     bptt_windows: int = 4
     init_cnn: str | None = None
+    init_model: str | None = None
+    train: list[str] | None = None
     cache_bytes: int = CACHE_BYTES
 
     def __post_init__(self) -> None:
@@ -81,6 +88,8 @@ class TrainConfig:
         self.fractions = tuple(self.fractions)
         if self.init_cnn is not None and self.variant == "cnn":
             raise StqsError("init_cnn starts a sequence variant from a trained CNN; the cnn variant has no stage 2")
+        if self.init_cnn is not None and self.init_model is not None:
+            raise StqsError("give init_cnn or init_model, not both")
 
     def command(self, data: list[str | Path], out: str | Path) -> str:
         """The ``stqs train`` command line that reproduces this run."""
@@ -134,7 +143,8 @@ def train(data: list[str | Path] | str | Path, out: str | Path, config: TrainCon
     data = [Path(p) for p in ([data] if isinstance(data, (str, Path)) else data)]
     out = Path(out)
     with EpochSource(data, config.cache_bytes) as source:
-        split = split_recordings(source.recordings, config.fractions, config.seed, config.validation, config.test)
+        split = split_recordings(source.recordings, config.fractions, config.seed, config.validation, config.test,
+                                 config.train)
         train_labels = np.concatenate([source.labels(r) for r in split["train"]] or [np.empty(0, np.int8)])
         if not (train_labels >= 0).any():
             raise StoreError("the training recordings hold no scored epoch; give stores with expert hypnograms")
@@ -144,7 +154,7 @@ def train(data: list[str | Path] | str | Path, out: str | Path, config: TrainCon
         if config.variant == "cnn":
             run.stage("cnn", run.model.classifier)
         else:
-            if config.two_stage and config.init_cnn is None:
+            if config.two_stage and config.init_cnn is None and config.init_model is None:
                 n_features = sum(block.out_features for block in run.model.blocks.values())
                 run.stage("cnn", nn.Linear(n_features, run.model.config.n_classes))  # temporary classifier
             run.stage("sequence", None)
@@ -162,7 +172,7 @@ def train(data: list[str | Path] | str | Path, out: str | Path, config: TrainCon
         model_card = {"variant": config.variant, "imbalance": config.imbalance, "data": source.describe(),
                       "split": split, "split_seed": config.seed, "command": config.command(data, out),
                       "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-                      "training": {k: v for k, v in asdict(config).items() if k not in ("validation", "test")},
+                      "training": {k: v for k, v in asdict(config).items() if k not in ("train", "validation", "test")},
                       "stages": run.summary, "metrics": metrics, **(card or {})}
         model_card = json.loads(json.dumps(model_card, default=_plain))  # weights_only-loadable: plain types only
     save_model(model, out, model_card)
