@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 import torch
 
+from stqs_core.errors import StqsError
 from stqs_core import STQS, STQSConfig, EpochStore, save_model
 from stqs_core.cli import _IMBALANCE, _SPLITS, _VARIANTS, build_parser, main
 from stqs_core.evaluation import SPLITS, evaluate, read_human_reference, write_report
@@ -88,7 +89,7 @@ def test_stored_human_reference_matches_the_hypnograms():
 
 
 def test_a_missing_human_reference_folder_is_an_error(tmp_path):
-    with pytest.raises(FileNotFoundError, match="stored DOD-H reference"):
+    with pytest.raises(StqsError, match="stored DOD-H reference"):
         read_human_reference(tmp_path / "none")
 
 
