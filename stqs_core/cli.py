@@ -30,13 +30,23 @@ def _shares(summary: dict) -> str:
 
 
 def _add_score(sub) -> None:
-    p = sub.add_parser("score", help="score a PSG recording: one row per 30-s epoch",
-                       description="Score an EDF/BDF recording and write its hypnogram with per-stage probabilities.")
-    p.add_argument("recording", type=Path, help="EDF, EDF+ or BDF file")
+    p = sub.add_parser("score", help="score a PSG recording or a cohort: one row per 30-s epoch",
+                       description="Score an EDF/BDF recording and write its hypnogram with per-stage probabilities. "
+                                   "Several recordings, a folder, a glob or --manifest score a cohort into the "
+                                   "folder --out: a hypnogram per night and cohort.csv/.json (sleep statistics, "
+                                   "confidence, expert agreement); a rerun skips the nights already scored.")
+    p.add_argument("recording", type=Path, nargs="*", help="EDF, EDF+ or BDF file; or several, a folder or a glob")
     p.add_argument("--model", default=None, help="model file (.pt, or an original STQS .tar) or shipped model name")
     p.add_argument("--annotations", type=Path, help="expert hypnogram (NSRR .xml, EDF+, .csv/.txt, .json)")
     p.add_argument("--out", type=Path, required=True, help="output: .csv, .json, .edf (EDF+ annotations), .tsv (BIDS events) or .xml (NSRR)")
     _add_channel_options(p)
+    g = p.add_argument_group("cohorts (--out is a folder)")
+    g.add_argument("--manifest", type=Path, help="CSV, one row per night: path, optional annotations, name, "
+                                                 "eeg/eog/emg/preset, and any columns to carry (subject, site, ...)")
+    g.add_argument("--format", choices=["csv", "json", "edf", "tsv", "xml"], default="csv",
+                   help="hypnogram format of each night (default csv)")
+    g.add_argument("--workers", type=int, help="worker processes on this machine (default: one per core; 1: no Dask)")
+    g.add_argument("--scheduler", help="score on a running Dask cluster, e.g. tcp://10.0.0.5:8786 (shared file system)")
     p.set_defaults(func=_cmd_score)
 
 
@@ -44,6 +54,9 @@ def _cmd_score(args: argparse.Namespace) -> int:
     from .checkpoint import DEFAULT_MODEL
     from .scoring import score_file
 
+    if _is_cohort(args):
+        return _cmd_score_cohort(args)
+    args.recording = args.recording[0]
     night = score_file(args.recording, args.model or DEFAULT_MODEL, annotations=args.annotations, **_channels(args))
     night.write(args.out)
     summary = night.summary()
@@ -317,6 +330,35 @@ def _cmd_dashboard(args: argparse.Namespace) -> int:
     cmd = [sys.executable, "-m", "panel", "serve", str(app), "--port", str(args.port), *(["--show"] * args.show)]
     print(f"serving {app} at http://localhost:{args.port}/app (Ctrl-C stops it)", flush=True)
     os.execve(sys.executable, cmd, env)  # panel replaces this process (never returns): Ctrl-C reaches the server
+
+
+def _is_cohort(args: argparse.Namespace) -> bool:
+    """Whether ``stqs score`` scores a cohort: not exactly one existing file with --out a file name."""
+    if len(args.recording) != 1 or args.manifest or args.workers or args.scheduler:
+        return True
+    one = args.recording[0]
+    return one.is_dir() or one.suffix.lower() == ".csv" or args.out.is_dir() or (not one.exists() and any(c in str(one) for c in "*?["))
+
+
+def _cmd_score_cohort(args: argparse.Namespace) -> int:
+    from .checkpoint import DEFAULT_MODEL
+    from .cohort import score_cohort
+
+    if args.annotations:
+        raise ValueError("--annotations names one night's hypnogram: for a cohort give an 'annotations' column in "
+                         "--manifest")
+    inputs = [*args.recording, *([args.manifest] if args.manifest else [])]
+    if not inputs:
+        raise ValueError("nothing to score: give recordings, a folder, a glob or --manifest")
+    options = {k: v for k, v in _channels(args).items() if v}
+    result = score_cohort(inputs, args.out, args.model or DEFAULT_MODEL, workers=args.workers,
+                          scheduler=args.scheduler, fmt=args.format, **options)
+    failed = result.failed
+    print(f"{len(result.rows)} nights: {result.n_scored - len(failed)} scored, {result.n_skipped} already done, "
+          f"{len(failed)} failed -> {result.csv}")
+    for row in failed:
+        print(f"failed {row['path']}: {row['error']}", file=sys.stderr)
+    return 1 if failed else 0
 
 
 COMMANDS = (_add_score, _add_prepare, _add_demo, _add_notebooks, _add_train, _add_evaluate, _add_simulate,
