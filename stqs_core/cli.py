@@ -45,7 +45,8 @@ def _add_score(sub) -> None:
                                                  "eeg/eog/emg/preset, and any columns to carry (subject, site, ...)")
     g.add_argument("--format", choices=["csv", "json", "edf", "tsv", "xml"], default="csv",
                    help="hypnogram format of each night (default csv)")
-    g.add_argument("--workers", type=int, help="worker processes on this machine (default: one per core; 1: no Dask)")
+    g.add_argument("--workers", type=int, help="worker processes on this machine (1: this process, no Dask; default: "
+                                               "one per core for 4 or more nights per core)")
     g.add_argument("--scheduler", help="score on a running Dask cluster, e.g. tcp://10.0.0.5:8786 (shared file system)")
     p.set_defaults(func=_cmd_score)
 
@@ -333,11 +334,12 @@ def _cmd_dashboard(args: argparse.Namespace) -> int:
 
 
 def _is_cohort(args: argparse.Namespace) -> bool:
-    """Whether ``stqs score`` scores a cohort: not exactly one existing file with --out a file name."""
-    if len(args.recording) != 1 or args.manifest or args.workers or args.scheduler:
+    """Whether ``stqs score`` scores a cohort: anything but one recording with --out a file name."""
+    if len(args.recording) != 1 or args.manifest:
         return True
     one = args.recording[0]
-    return one.is_dir() or one.suffix.lower() == ".csv" or args.out.is_dir() or (not one.exists() and any(c in str(one) for c in "*?["))
+    return (one.is_dir() or one.suffix.lower() == ".csv" or (not one.exists() and any(c in str(one) for c in "*?["))
+            or args.out.is_dir() or not args.out.suffix)
 
 
 def _cmd_score_cohort(args: argparse.Namespace) -> int:

@@ -34,6 +34,9 @@ FORMATS = ("csv", "json", "edf", "tsv", "xml")
 """Hypnogram formats a cohort can write (see :meth:`~stqs_core.scoring.ScoredNight.write`)."""
 RECORDING_SUFFIXES = (".edf", ".bdf")
 RECORD_SUFFIX = ".record.json"
+NIGHTS_PER_CORE = 4
+"""With ``workers=None``, fewer nights per core than this are scored in one process: starting the workers (each
+imports PyTorch and loads the model) would cost more than it saves."""
 LOW_CONFIDENCE = 0.5
 """An epoch whose highest stage probability is below this counts in ``low_confidence_fraction``."""
 _CHANNEL_COLUMNS = ("eeg", "eog", "emg")
@@ -163,7 +166,8 @@ def score_cohort(inputs, out_dir: str | Path, model=DEFAULT_MODEL, workers: int 
         Model file or shipped model name (loaded once per process), or a loaded model.
     workers : int | None
         Parallel worker processes on this machine (a Dask ``LocalCluster``, one thread each, torch threads =
-        cores // workers). 1 scores in this process without Dask; None uses one per core, at most one per night.
+        cores // workers). 1 scores in this process without Dask; None uses one per core when there are at least
+        :data:`NIGHTS_PER_CORE` nights per core to score, else this process.
     scheduler : str | None
         Address of a running Dask scheduler (``tcp://host:port``) to score on instead. Its workers must see the
         input and output paths (a shared file system). A night whose worker dies is rescheduled by Dask (up to
@@ -207,13 +211,17 @@ def score_cohort(inputs, out_dir: str | Path, model=DEFAULT_MODEL, workers: int 
             todo.append((night, kwargs, fingerprint))
     if rows:
         logger.info("%d of %d nights already scored in %s: skipped", len(rows), len(nights), out_dir)
-    n_workers = min(workers or _cores(), max(len(todo), 1))
+    if workers is None:
+        workers = _cores() if len(todo) >= NIGHTS_PER_CORE * _cores() else 1
+    n_workers = min(workers, max(len(todo), 1))
     from tqdm.auto import tqdm
     from tqdm.contrib.logging import logging_redirect_tqdm
 
     with tqdm(total=len(todo), unit="night", desc="scoring", disable=not progress or not todo) as bar, \
             logging_redirect_tqdm(), _once_per_cohort():
-        if scheduler is None and n_workers == 1:
+        if not todo:
+            results = ()
+        elif scheduler is None and n_workers == 1:
             results = (_score_night(night, out_dir, model, fmt, kwargs, fp) for night, kwargs, fp in todo)
         else:
             results = _on_dask(todo, out_dir, model, fmt, n_workers, scheduler)

@@ -95,6 +95,9 @@ def test_a_glob_and_another_format(nights, tmp_path):
                  "--workers", "1"]) == 0
     assert sorted(p.name for p in out.glob("*.tsv")) == ["night0.tsv", "night1.tsv"]
     assert frame(out / "cohort.csv").name.tolist() == ["night0", "night1"]
+    one = tmp_path / "one"  # one recording into a folder: a cohort of one
+    assert main(["score", str(nights / "night2.edf"), "--out", str(one), "--model", MODEL]) == 0
+    assert (one / "night2.csv").is_file() and frame(one / "cohort.csv").status.tolist() == ["ok"]
     with pytest.raises(StqsError, match="no file matches"):
         collect_nights(str(nights / "*.bdf"))
 

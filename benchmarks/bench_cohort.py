@@ -1,0 +1,102 @@
+"""Cohort throughput: (a) one process scoring a cohort (imports and model loading paid once) vs YASA's SleepStaging
+looping over the same EDFs, per night and peak memory; (b) two local Dask workers vs one process, warmed up.
+
+Run: python benchmarks/bench_cohort.py [--nights 4] [--hours 8] [--no-yasa]
+The nights are two simulated nights (seeds 1 and 2, 125 Hz) copied to ``--nights`` files. (a) times child processes
+from outside (process start to cohort.csv), divided by the number of nights. (b) times ``score_cohort`` in this
+process after a warm-up: one process with torch's default threads (all cores) against a LocalCluster of two
+single-threaded workers (what ``stqs score --workers 2`` starts), both with the model already loaded.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from stqs_core.cohort import score_cohort
+from stqs_core.simulate import simulate_night
+
+ROOT = Path(__file__).resolve().parents[1]
+STQS = """
+import sys
+from stqs_core.cohort import score_cohort
+score_cohort(sys.argv[1], sys.argv[2], workers=1, progress=False)
+"""
+YASA = """
+import sys, pathlib, mne, yasa
+for edf in sorted(pathlib.Path(sys.argv[1]).glob("*.edf")):
+    raw = mne.io.read_raw_edf(edf, preload=True, verbose="error")
+    yasa.SleepStaging(raw, eeg_name="EEG C4-A1", eog_name="EOG E1-M2", emg_name="EMG chin").predict()
+"""
+
+
+def child(code: str, *args: str) -> tuple[float, float]:
+    """Wall time (s) and peak RSS (MB) of one child process running ``code``."""
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
+    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    start = time.perf_counter()
+    subprocess.run([sys.executable, "-c", code, *args], check=True, capture_output=True, env=env)
+    elapsed = time.perf_counter() - start
+    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    return elapsed, max(peak, before) / 1024
+
+
+def timed_cohort(folder: Path, out: Path, **kwargs) -> float:
+    start = time.perf_counter()
+    result = score_cohort(folder, out, progress=False, **kwargs)
+    elapsed = time.perf_counter() - start
+    assert not result.failed, result.failed
+    return elapsed
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--nights", type=int, default=4, help="nights in the cohort (default 4)")
+    parser.add_argument("--hours", type=float, default=8.0, help="length of each night (default 8)")
+    parser.add_argument("--no-yasa", action="store_true", help="skip the YASA comparison")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        folder, warm = tmp / "edf", tmp / "warm"
+        folder.mkdir()
+        for seed in (1, 2):
+            simulate_night(hours=args.hours, seed=seed).write_edf(tmp / f"seed{seed}.edf")
+        for i in range(args.nights):
+            shutil.copy(tmp / f"seed{1 + i % 2}.edf", folder / f"night{i:02d}.edf")
+        for i in range(2):
+            simulate_night(hours=0.25, seed=i).write_edf(warm / f"w{i}.edf")
+        label = f"{args.nights} nights of {args.hours:g} h"
+
+        t_ours, mem_ours = child(STQS, str(folder), str(tmp / "a"))
+        print(f"(a) one process, {label}: {t_ours:.1f} s, {t_ours / args.nights:.2f} s per night, "
+              f"peak memory {mem_ours:.0f} MB")
+        if not args.no_yasa:
+            t_yasa, mem_yasa = child(YASA, str(folder))
+            print(f"    YASA SleepStaging, same EDFs in one process: {t_yasa:.1f} s, {t_yasa / args.nights:.2f} s "
+                  f"per night, peak memory {mem_yasa:.0f} MB; stqs is {t_yasa / t_ours:.1f}x faster per night")
+
+        from dask.distributed import Client, LocalCluster
+
+        timed_cohort(warm, tmp / "w1", workers=1)
+        t_one = timed_cohort(folder, tmp / "b1", workers=1)
+        start = time.perf_counter()
+        with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster, \
+                Client(cluster) as client:
+            address = cluster.scheduler_address
+            timed_cohort(warm, tmp / "w2", scheduler=address)  # each worker imports torch and loads the model
+            startup = time.perf_counter() - start
+            t_two = timed_cohort(folder, tmp / "b2", scheduler=address)
+            peaks = client.run(lambda: resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+        print(f"(b) {label}, warmed up: one process {t_one:.1f} s, two Dask workers {t_two:.1f} s: "
+              f"{t_one / t_two:.2f}x (cluster start and warm-up {startup:.1f} s, not counted); "
+              f"worker peak memory {', '.join(f'{m:.0f}' for m in peaks.values())} MB")
+
+
+if __name__ == "__main__":
+    main()
