@@ -38,7 +38,8 @@ def _add_score(sub) -> None:
     p.add_argument("recording", type=Path, nargs="*", help="EDF, EDF+ or BDF file; or several, a folder or a glob")
     p.add_argument("--model", default=None, help="model file (.pt, or an original STQS .tar) or shipped model name")
     p.add_argument("--annotations", type=Path, help="expert hypnogram (NSRR .xml, EDF+, .csv/.txt, .json)")
-    p.add_argument("--out", type=Path, required=True, help="output: .csv, .json, .edf (EDF+ annotations), .tsv (BIDS events) or .xml (NSRR)")
+    p.add_argument("--out", type=Path, required=True, help="output: .csv, .json, .edf (EDF+ annotations), .tsv "
+                                                            "(BIDS events) or .xml (NSRR); for a cohort, a folder")
     _add_channel_options(p)
     g = p.add_argument_group("cohorts (--out is a folder)")
     g.add_argument("--manifest", type=Path, help="CSV, one row per night: path, optional annotations, name, "
