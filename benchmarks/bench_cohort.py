@@ -3,7 +3,8 @@ looping over the same EDFs, per night and peak memory; (b) two local Dask worker
 
 Run: python benchmarks/bench_cohort.py [--nights 4] [--hours 8] [--no-yasa]
 The nights are two simulated nights (seeds 1 and 2, 125 Hz) copied to ``--nights`` files. (a) times child processes
-from outside (process start to cohort.csv), divided by the number of nights. (b) times ``score_cohort`` in this
+from outside (process start to cohort.csv), divided by the number of nights; wall and CPU time (CPU time is the
+steadier figure on a shared machine). (b) times ``score_cohort`` in this
 process after a warm-up: one process with torch's default threads (all cores) against a LocalCluster of two
 single-threaded workers (what ``stqs score --workers 2`` starts), both with the model already loaded.
 """
@@ -36,15 +37,16 @@ for edf in sorted(pathlib.Path(sys.argv[1]).glob("*.edf")):
 """
 
 
-def child(code: str, *args: str) -> tuple[float, float]:
-    """Wall time (s) and peak RSS (MB) of one child process running ``code``."""
+def child(code: str, *args: str) -> tuple[float, float, float]:
+    """Wall time (s), CPU time (s, user + system) and peak RSS (MB) of one child process running ``code``."""
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
-    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     subprocess.run([sys.executable, "-c", code, *args], check=True, capture_output=True, env=env)
     elapsed = time.perf_counter() - start
-    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    return elapsed, max(peak, before) / 1024
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
+    return elapsed, cpu, after.ru_maxrss / 1024  # ru_maxrss: the largest child so far (run the largest last)
 
 
 def timed_cohort(folder: Path, out: Path, **kwargs) -> float:
@@ -73,13 +75,15 @@ def main() -> None:
             simulate_night(hours=0.25, seed=i).write_edf(warm / f"w{i}.edf")
         label = f"{args.nights} nights of {args.hours:g} h"
 
-        t_ours, mem_ours = child(STQS, str(folder), str(tmp / "a"))
-        print(f"(a) one process, {label}: {t_ours:.1f} s, {t_ours / args.nights:.2f} s per night, "
+        n = args.nights
+        t_ours, cpu_ours, mem_ours = child(STQS, str(folder), str(tmp / "a"))
+        print(f"(a) one process, {label}: {t_ours / n:.2f} s per night ({cpu_ours / n:.2f} CPU-s), "
               f"peak memory {mem_ours:.0f} MB")
         if not args.no_yasa:
-            t_yasa, mem_yasa = child(YASA, str(folder))
-            print(f"    YASA SleepStaging, same EDFs in one process: {t_yasa:.1f} s, {t_yasa / args.nights:.2f} s "
-                  f"per night, peak memory {mem_yasa:.0f} MB; stqs is {t_yasa / t_ours:.1f}x faster per night")
+            t_yasa, cpu_yasa, mem_yasa = child(YASA, str(folder))
+            print(f"    YASA SleepStaging, same EDFs in one process: {t_yasa / n:.2f} s per night ({cpu_yasa / n:.2f} "
+                  f"CPU-s), peak memory {mem_yasa:.0f} MB; stqs is {t_yasa / t_ours:.1f}x faster per night "
+                  f"({cpu_yasa / cpu_ours:.1f}x in CPU time)")
 
         from dask.distributed import Client, LocalCluster
 
