@@ -26,30 +26,36 @@ from stqs_core.simulate import simulate_night
 ROOT = Path(__file__).resolve().parents[1]
 MODEL = "stqs-cnnlstm-sim"
 STQS = """
-import sys
+import sys, time
 from stqs_core.cohort import score_cohort
+start = time.perf_counter()
 score_cohort(sys.argv[1], sys.argv[2], workers=1, progress=False)
+print(time.perf_counter() - start)
 """
 YASA = """
-import sys, pathlib, mne, yasa
+import sys, pathlib, time, mne, yasa
+start = time.perf_counter()
 for edf in sorted(pathlib.Path(sys.argv[1]).glob("*.edf")):
     raw = mne.io.read_raw_edf(edf, preload=True, verbose="error")
     yasa.SleepStaging(raw, eeg_name="EEG C4-A1", eog_name="EOG E1-M2", emg_name="EMG chin").predict()
+print(time.perf_counter() - start)
 """
 
 
-def child(code: str, *args: str) -> tuple[float, float, float]:
-    """Wall time (s), CPU time (s, user + system) and peak RSS (MB) of one child process running ``code``."""
+def child(code: str, *args: str) -> tuple[float, float, float, float]:
+    """Wall time (s), CPU time (s, user + system), peak RSS (MB) of one child process running ``code``, and the
+    seconds it prints (its loop over the nights, imports left out)."""
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
     start = time.perf_counter()
-    proc = subprocess.Popen([sys.executable, "-c", code, *args], env=env, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen([sys.executable, "-c", code, *args], env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.DEVNULL, text=True)
+    printed = proc.stdout.read()
     _, status, usage = os.wait4(proc.pid, 0)  # this child's own resource usage
     elapsed = time.perf_counter() - start
     proc.returncode = os.waitstatus_to_exitcode(status)
     if proc.returncode:
         raise subprocess.CalledProcessError(proc.returncode, code)
-    return elapsed, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024
+    return elapsed, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024, float(printed.split()[-1])
 
 
 def load_model_once(model: str) -> None:
@@ -72,6 +78,7 @@ def main() -> None:
     parser.add_argument("--nights", type=int, default=4, help="nights in the cohort (default 4)")
     parser.add_argument("--hours", type=float, default=8.0, help="length of each night (default 8)")
     parser.add_argument("--no-yasa", action="store_true", help="skip the YASA comparison")
+    parser.add_argument("--part", choices=["a", "b", "both"], default="both", help="run only (a) or (b)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
@@ -85,32 +92,43 @@ def main() -> None:
             simulate_night(hours=0.25, seed=i).write_edf(warm / f"w{i}.edf")
         label = f"{args.nights} nights of {args.hours:g} h"
 
-        n = args.nights
-        t_ours, cpu_ours, mem_ours = child(STQS, str(folder), str(tmp / "a"))
-        print(f"(a) one process, {label}: {t_ours / n:.2f} s per night ({cpu_ours / n:.2f} CPU-s), "
-              f"peak memory {mem_ours:.0f} MB")
-        if not args.no_yasa:
-            t_yasa, cpu_yasa, mem_yasa = child(YASA, str(folder))
-            print(f"    YASA SleepStaging, same EDFs in one process: {t_yasa / n:.2f} s per night ({cpu_yasa / n:.2f} "
-                  f"CPU-s), peak memory {mem_yasa:.0f} MB; stqs is {t_yasa / t_ours:.1f}x faster per night "
-                  f"({cpu_yasa / cpu_ours:.1f}x in CPU time)")
+        if args.part != "b":
+            one_process(folder, tmp, label, args.nights, yasa=not args.no_yasa)
+        if args.part != "a":
+            two_workers(folder, warm, tmp, label)
 
-        from dask.distributed import Client, LocalCluster
 
-        timed_cohort(warm, tmp / "w1", workers=1)
-        t_one = timed_cohort(folder, tmp / "b1", workers=1)
-        start = time.perf_counter()
-        with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster, \
-                Client(cluster) as client:
-            address = cluster.scheduler_address
-            client.run(load_model_once, MODEL)  # each worker imports torch and loads the model
-            timed_cohort(warm, tmp / "w2", scheduler=address)
-            startup = time.perf_counter() - start
-            t_two = timed_cohort(folder, tmp / "b2", scheduler=address)
-            peaks = client.run(lambda: resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
-        print(f"(b) {label}, warmed up: one process {t_one:.1f} s, two Dask workers {t_two:.1f} s: "
-              f"{t_one / t_two:.2f}x (cluster start and warm-up {startup:.1f} s, not counted); "
-              f"worker peak memory {', '.join(f'{m:.0f}' for m in peaks.values())} MB")
+def one_process(folder: Path, tmp: Path, label: str, n: int, yasa: bool) -> None:
+    """(a): per-night wall and CPU time and peak memory of a cohort in one process, stqs and YASA."""
+    t_ours, cpu_ours, mem_ours, loop_ours = child(STQS, str(folder), str(tmp / "a"))
+    print(f"(a) one process, {label}: {t_ours / n:.2f} s per night ({cpu_ours / n:.2f} CPU-s; "
+          f"{loop_ours / n:.2f} s without the imports), peak memory {mem_ours:.0f} MB")
+    if yasa:
+        t_yasa, cpu_yasa, mem_yasa, loop_yasa = child(YASA, str(folder))
+        print(f"    YASA SleepStaging, same EDFs in one process: {t_yasa / n:.2f} s per night ({cpu_yasa / n:.2f} "
+              f"CPU-s; {loop_yasa / n:.2f} s without the imports), peak memory {mem_yasa:.0f} MB; stqs is "
+              f"{t_yasa / t_ours:.1f}x faster per night ({cpu_yasa / cpu_ours:.1f}x in CPU time, "
+              f"{loop_yasa / loop_ours:.1f}x without the imports)")
+
+
+def two_workers(folder: Path, warm: Path, tmp: Path, label: str) -> None:
+    """(b): one warmed-up process against two warmed-up local Dask workers."""
+    from dask.distributed import Client, LocalCluster
+
+    timed_cohort(warm, tmp / "w1", workers=1)
+    t_one = timed_cohort(folder, tmp / "b1", workers=1)
+    start = time.perf_counter()
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster, \
+            Client(cluster) as client:
+        address = cluster.scheduler_address
+        client.run(load_model_once, MODEL)  # each worker imports torch and loads the model
+        timed_cohort(warm, tmp / "w2", scheduler=address)
+        startup = time.perf_counter() - start
+        t_two = timed_cohort(folder, tmp / "b2", scheduler=address)
+        peaks = client.run(lambda: resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+    print(f"(b) {label}, warmed up: one process {t_one:.1f} s, two Dask workers {t_two:.1f} s: "
+          f"{t_one / t_two:.2f}x (cluster start and warm-up {startup:.1f} s, not counted); "
+          f"worker peak memory {', '.join(f'{m:.0f}' for m in peaks.values())} MB")
 
 
 if __name__ == "__main__":
