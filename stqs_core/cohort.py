@@ -198,6 +198,7 @@ def score_cohort(inputs, out_dir: str | Path, model=DEFAULT_MODEL, workers: int 
                  if Path(i).suffix.lower() == ".csv"]
     check_outputs(nights, out_dir, fmt, manifests)
     out_dir.mkdir(parents=True, exist_ok=True)
+    _remove_temporaries(out_dir, nights, fmt)
     model, identity = _model_key(model)
     rows: dict[str, dict] = {}
     todo = []
@@ -386,6 +387,17 @@ def _fingerprint(night: Night, model_identity: str, fmt: str, kwargs: dict) -> s
     what = {"input": stat(night.path), "annotations": stat(night.annotations), "model": model_identity,
             "format": fmt, "options": kwargs}
     return hashlib.sha256(json.dumps(what, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def _remove_temporaries(out_dir: Path, nights: list[Night], fmt: str) -> None:
+    """Delete the temporary files (``.<output>.*.part*``, see :func:`~stqs_core._atomic.atomic_path`) a killed run
+    left beside this cohort's outputs."""
+    outputs = ["cohort.csv", "cohort.json"] + [f"{n.name}{s}" for n in nights for s in (f".{fmt}", RECORD_SUFFIX)]
+    prefixes = tuple(f".{name}." for name in outputs)
+    for tmp in out_dir.glob(".*.part*"):
+        if tmp.name.startswith(prefixes):
+            logger.info("removing %s, left by a killed run", tmp)
+            tmp.unlink(missing_ok=True)
 
 
 def _read_record(out_dir: Path, name: str) -> dict | None:

@@ -146,6 +146,7 @@ def test_resume_skips_matching_nights_and_redoes_changed_ones(nights, tmp_path):
     (out / f".night2{RECORD_SUFFIX}.x.part.json").write_text('{"finger')
     again = score_cohort(folder, out, MODEL, workers=1, progress=False)
     assert (again.n_scored, again.n_skipped) == (1, 2)
+    assert not list(out.glob(".*"))  # the temporary file is gone
     pd.testing.assert_frame_equal(frame(again.csv), frame(whole.csv))
     os.utime(folder / "night0.edf")  # a newer input, another model or other options: scored again
     assert score_cohort(folder, out, MODEL, workers=1, progress=False).n_scored == 1
