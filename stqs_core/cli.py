@@ -354,6 +354,8 @@ def _cmd_score_cohort(args: argparse.Namespace) -> int:
     if not inputs:
         raise ValueError("nothing to score: give recordings, a folder, a glob or --manifest")
     options = {k: v for k, v in _channels(args).items() if v}
+    adapt = getattr(args, "adapt_method", None) or getattr(args, "adapt", False)  # score's --adapt options, if any
+    options.update({k: v for k, v in (("adapt", adapt), ("review_below", getattr(args, "review_below", None))) if v})
     result = score_cohort(inputs, args.out, args.model or DEFAULT_MODEL, workers=args.workers,
                           scheduler=args.scheduler, fmt=args.format, **options)
     failed = result.failed

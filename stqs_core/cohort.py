@@ -41,8 +41,8 @@ LOW_CONFIDENCE = 0.5
 """An epoch whose highest stage probability is below this counts in ``low_confidence_fraction``."""
 _CHANNEL_COLUMNS = ("eeg", "eog", "emg")
 _MANIFEST_COLUMNS = ("path", "annotations", "name", "preset", *_CHANNEL_COLUMNS)
-_RESULT_COLUMNS = ("status", "error", "model", "n_epochs", "mean_confidence", "low_confidence_fraction", "ood_score",
-                   "n_scored", "accuracy", "kappa")
+_RESULT_COLUMNS = ("status", "error", "model", "n_epochs", "mean_confidence", "low_confidence_fraction", "adaptation",
+                   "ood_score", "n_scored", "accuracy", "kappa")
 
 
 @dataclass(frozen=True)
@@ -185,9 +185,9 @@ def score_cohort(inputs, out_dir: str | Path, model=DEFAULT_MODEL, workers: int 
     CohortResult
         Per-night rows: ``status`` (``ok``/``error``), ``error``, ``model``, ``n_epochs``, ``mean_confidence``
         (mean highest stage probability), ``low_confidence_fraction`` (epochs below :data:`LOW_CONFIDENCE`),
-        ``ood_score`` when the model reports one, ``n_scored``/``accuracy``/``kappa`` against the expert,
-        :func:`~stqs_core.sleepstats.sleep_statistics` of the predicted stages and, with expert stages,
-        ``expert_``-prefixed ones of the expert's; the manifest's extra columns follow ``annotations``.
+        ``adaptation`` and ``ood_score`` when scoring reports them, ``n_scored``/``accuracy``/``kappa`` against
+        the expert, :func:`~stqs_core.sleepstats.sleep_statistics` of the predicted stages and, with expert
+        stages, ``expert_``-prefixed ones of the expert's; the manifest's extra columns follow ``annotations``.
     """
     check_option("format", fmt, FORMATS, OutputError)
     if workers is not None:
@@ -280,6 +280,8 @@ def night_results(night) -> dict:
     out = {"status": "ok", "error": "", "model": summary["model"], "n_epochs": summary["n_epochs"],
            "mean_confidence": round(float(confidence.mean()), 4),
            "low_confidence_fraction": round(float(np.mean(confidence < LOW_CONFIDENCE)), 4)}
+    if summary.get("adaptation"):
+        out["adaptation"] = summary["adaptation"]
     if summary.get("ood_score") is not None:
         out["ood_score"] = round(float(summary["ood_score"]), 4)
     if night.true is not None:
