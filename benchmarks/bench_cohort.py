@@ -5,8 +5,9 @@ Run: python benchmarks/bench_cohort.py [--nights 4] [--hours 8] [--no-yasa]
 The nights are two simulated nights (seeds 1 and 2, 125 Hz) copied to ``--nights`` files. (a) times child processes
 from outside (process start to cohort.csv), divided by the number of nights; wall and CPU time (CPU time is the
 steadier figure on a shared machine). (b) times ``score_cohort`` in this
-process after a warm-up: one process with torch's default threads (all cores) against a LocalCluster of two
-single-threaded workers (what ``stqs score --workers 2`` starts), both with the model already loaded.
+process: one process with torch's default threads (all cores; its loop over the nights, imports left out) against
+a LocalCluster of two single-threaded workers (what ``stqs score --workers 2`` starts), warmed up: torch imported
+and the model loaded.
 """
 from __future__ import annotations
 
@@ -112,11 +113,10 @@ def one_process(folder: Path, tmp: Path, label: str, n: int, yasa: bool) -> None
 
 
 def two_workers(folder: Path, warm: Path, tmp: Path, label: str) -> None:
-    """(b): one warmed-up process against two warmed-up local Dask workers."""
+    """(b): one process (imports left out) against two warmed-up local Dask workers."""
     from dask.distributed import Client, LocalCluster
 
-    timed_cohort(warm, tmp / "w1", workers=1)
-    t_one = timed_cohort(folder, tmp / "b1", workers=1)
+    t_one = child(STQS, str(folder), str(tmp / "b1"))[3]  # a fresh process, as in (a), imports left out
     start = time.perf_counter()
     with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster, \
             Client(cluster) as client:
@@ -126,7 +126,7 @@ def two_workers(folder: Path, warm: Path, tmp: Path, label: str) -> None:
         startup = time.perf_counter() - start
         t_two = timed_cohort(folder, tmp / "b2", scheduler=address)
         peaks = client.run(lambda: resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
-    print(f"(b) {label}, warmed up: one process {t_one:.1f} s, two Dask workers {t_two:.1f} s: "
+    print(f"(b) {label}: one process {t_one:.1f} s, two Dask workers {t_two:.1f} s: "
           f"{t_one / t_two:.2f}x (cluster start and warm-up {startup:.1f} s, not counted); "
           f"worker peak memory {', '.join(f'{m:.0f}' for m in peaks.values())} MB")
 
