@@ -47,14 +47,18 @@ _ADAPT_METHODS = ("adabn", "adabn-prior", "tent", "adabn-tent")
 
 
 def _add_score(sub) -> None:
-    p = sub.add_parser("score", help="score a PSG recording: one row per 30-s epoch",
-                       description="Score an EDF/BDF recording and write its hypnogram with per-stage probabilities.")
-    p.add_argument("recording", type=Path, help="EDF, EDF+ or BDF file")
+    p = sub.add_parser("score", help="score a PSG recording or a cohort: one row per 30-s epoch",
+                       description="Score an EDF/BDF recording and write its hypnogram with per-stage probabilities. "
+                                   "Several recordings, a folder, a glob or --manifest score a cohort into the "
+                                   "folder --out: a hypnogram per night and cohort.csv/.json (sleep statistics, "
+                                   "confidence, expert agreement); a rerun skips the nights already scored.")
+    p.add_argument("recording", type=Path, nargs="*", help="EDF, EDF+ or BDF file; or several, a folder or a glob")
     p.add_argument("--model", default=None,
                    help="model file (.pt, or an original STQS .tar) or name (`stqs models list`); default: the "
                         "published SHHS checkpoint shhs-oversampling-cnn, fetched on first use")
     p.add_argument("--annotations", type=Path, help="expert hypnogram (NSRR .xml, EDF+, .csv/.txt, .json)")
-    p.add_argument("--out", type=Path, required=True, help="output: .csv, .json, .edf (EDF+ annotations), .tsv (BIDS events) or .xml (NSRR)")
+    p.add_argument("--out", type=Path, required=True, help="output: .csv, .json, .edf (EDF+ annotations), .tsv "
+                                                            "(BIDS events) or .xml (NSRR); for a cohort, a folder")
     p.add_argument("--adapt", action="store_true",
                    help="adapt a copy of the model to this recording without labels first (see --adapt-method)")
     p.add_argument("--adapt-method", choices=_ADAPT_METHODS, default=None,
@@ -63,6 +67,14 @@ def _add_score(sub) -> None:
                    help="mark epochs whose confidence (highest stage probability) is below P for review")
     p.add_argument("--figure", type=Path, metavar="PNG", help="also write a hypnodensity figure (.png, .svg, .pdf)")
     _add_channel_options(p)
+    g = p.add_argument_group("cohorts (--out is a folder)")
+    g.add_argument("--manifest", type=Path, help="CSV, one row per night: path, optional annotations, name, "
+                                                 "eeg/eog/emg/preset, and any columns to carry (subject, site, ...)")
+    g.add_argument("--format", choices=["csv", "json", "edf", "tsv", "xml"], default="csv",
+                   help="hypnogram format of each night (default csv)")
+    g.add_argument("--workers", type=int, help="worker processes on this machine (1: this process, no Dask; default: "
+                                               "one per core for 4 or more nights per core)")
+    g.add_argument("--scheduler", help="score on a running Dask cluster, e.g. tcp://10.0.0.5:8786 (shared file system)")
     p.set_defaults(func=_cmd_score)
 
 
@@ -72,6 +84,9 @@ def _cmd_score(args: argparse.Namespace) -> int:
     from .errors import OutputError
     from .scoring import score_file
 
+    if _is_cohort(args):
+        return _cmd_score_cohort(args)
+    args.recording = args.recording[0]
     if args.out.suffix.lower() not in (".csv", ".json", ".edf", ".tsv", ".xml"):
         raise OutputError(f"--out {args.out}: the output must end in .csv, .json, .edf, .tsv or .xml")
     inputs = [args.recording, args.annotations, *_model_inputs(args.model)]
@@ -516,6 +531,39 @@ def _cmd_finetune(args: argparse.Namespace) -> int:
         print(f"{label}: accuracy {m['accuracy']:.3f}, macro-F1 {m['macro_f1']:.3f}, kappa {m['kappa']:.3f} "
               f"on {len(result.split['test'])} test night(s) ({m['n_scored']} epochs)")
     return 0
+
+
+def _is_cohort(args: argparse.Namespace) -> bool:
+    """Whether ``stqs score`` scores a cohort: anything but one recording with --out a file name."""
+    if len(args.recording) != 1 or args.manifest:
+        return True
+    one = args.recording[0]
+    return (one.is_dir() or one.suffix.lower() == ".csv" or (not one.exists() and any(c in str(one) for c in "*?["))
+            or args.out.is_dir() or not args.out.suffix)
+
+
+def _cmd_score_cohort(args: argparse.Namespace) -> int:
+    from .checkpoint import DEFAULT_MODEL
+    from .cohort import score_cohort
+    from .errors import StqsError
+
+    if args.annotations:
+        raise StqsError("--annotations names one night's hypnogram: for a cohort give an 'annotations' column in "
+                        "--manifest")
+    inputs = [*args.recording, *([args.manifest] if args.manifest else [])]
+    if not inputs:
+        raise StqsError("nothing to score: give recordings, a folder, a glob or --manifest")
+    options = {k: v for k, v in _channels(args).items() if v}
+    adapt = args.adapt_method or args.adapt
+    options.update({k: v for k, v in (("adapt", adapt), ("review_below", args.review_below)) if v})
+    result = score_cohort(inputs, args.out, args.model or DEFAULT_MODEL, workers=args.workers,
+                          scheduler=args.scheduler, fmt=args.format, **options)
+    failed = result.failed
+    print(f"{len(result.rows)} nights: {result.n_scored - len(failed)} scored, {result.n_skipped} already done, "
+          f"{len(failed)} failed -> {result.csv}")
+    for row in failed:
+        print(f"failed {row['path']}: {row['error']}", file=sys.stderr)
+    return 1 if failed else 0
 
 
 COMMANDS = (_add_score, _add_prepare, _add_demo, _add_notebooks, _add_train, _add_evaluate, _add_simulate,

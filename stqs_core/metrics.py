@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from .constants import STAGES
-from .errors import HypnogramError
+from .errors import HypnogramError, StqsError
 
 LABELS = list(range(len(STAGES)))
 SUMMARY = ("accuracy", "balanced_accuracy", "macro_f1", "weighted_f1", "kappa")
@@ -22,7 +22,7 @@ SUMMARY = ("accuracy", "balanced_accuracy", "macro_f1", "weighted_f1", "kappa")
 def _scored(true, pred) -> tuple[np.ndarray, np.ndarray]:
     true, pred = np.asarray(true).reshape(-1), np.asarray(pred).reshape(-1)
     if true.shape != pred.shape:
-        raise ValueError(f"true and predicted stages differ in length: {true.shape} vs {pred.shape}")
+        raise StqsError(f"true and predicted stages differ in length: {true.shape} vs {pred.shape}")
     keep = (true >= 0) & (pred >= 0)
     return true[keep].astype(int), pred[keep].astype(int)
 

@@ -206,7 +206,7 @@ class STQS(nn.Module):
             x = x[:, 0]
         expected = (self.config.total_channels, self.config.n_samples)
         if x.ndim != 3 or tuple(x.shape[1:]) != expected:
-            raise ValueError(f"epochs must have shape (N, {expected[0]}, {expected[1]}) or "
+            raise StqsError(f"epochs must have shape (N, {expected[0]}, {expected[1]}) or "
                              f"(N, 1, {expected[0]}, {expected[1]}); got {tuple(x.shape)}. "
                              "Use stqs_core.preprocess.make_epochs to cut a recording into epochs.")
         if len(x) == 0:

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .resources import notebooks_dir
+from .errors import StqsError
 
 logger = logging.getLogger(__name__)
 
@@ -64,7 +65,7 @@ def notebook_path(name: str) -> Path:
     """The committed notebook ``name`` (e.g. ``"02_train"``)."""
     path = NOTEBOOKS_DIR / f"{name}.ipynb"
     if not path.is_file():
-        raise FileNotFoundError(f"no notebook {path}; the chain is {', '.join(CHAIN)}")
+        raise StqsError(f"no notebook {path}; the chain is {', '.join(CHAIN)}")
     return path
 
 
@@ -97,11 +98,11 @@ def check_kernel(kernel_name: str = KERNEL) -> None:
     try:
         spec = KernelSpecManager().get_kernel_spec(kernel_name)
     except NoSuchKernel as err:
-        raise ValueError(f"no Jupyter kernel {kernel_name!r}; register this environment's with "
+        raise StqsError(f"no Jupyter kernel {kernel_name!r}; register this environment's with "
                          f"`{sys.executable} -m ipykernel install --sys-prefix`") from err
     exe = spec.argv[0]
     if exe not in ("python", "python3") and Path(exe).resolve() != Path(sys.executable).resolve():
-        raise ValueError(f"kernel {kernel_name!r} runs {exe}, not this environment's {sys.executable}; "
+        raise StqsError(f"kernel {kernel_name!r} runs {exe}, not this environment's {sys.executable}; "
                          f"register this one with `{sys.executable} -m ipykernel install --sys-prefix` "
                          "or remove the other kernelspec (`jupyter kernelspec list` shows where it is)")
 
@@ -140,11 +141,11 @@ def run_chain(run_dir: str | Path, parameters: dict[str, object] | None = None, 
     declared = {name: notebook_parameters(name) for name in notebooks}
     requested = {**(TINY if tiny else {}), **(parameters or {})}
     if "run_dir" in (parameters or {}):
-        raise ValueError("run_dir is the run folder argument (--out), not a parameter to set")
+        raise StqsError("run_dir is the run folder argument (--out), not a parameter to set")
     unknown = set(parameters or {}) - {key for params in declared.values() for key in params}
     if unknown:
         known = sorted({key for params in declared.values() for key in params})
-        raise ValueError(f"no notebook of {list(notebooks)} takes parameter(s) {sorted(unknown)}; they take {known}")
+        raise StqsError(f"no notebook of {list(notebooks)} takes parameter(s) {sorted(unknown)}; they take {known}")
     run_dir.mkdir(parents=True, exist_ok=True)
     runs = []
     for name in notebooks:

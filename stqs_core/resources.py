@@ -9,6 +9,7 @@ copy is looked for first: only a wheel or sdist install has it.
 from __future__ import annotations
 
 from pathlib import Path
+from .errors import StqsError
 
 _PACKAGE = Path(__file__).resolve().parent
 SHIPPED = _PACKAGE / "_shipped"
@@ -43,6 +44,6 @@ def dashboard_app() -> Path:
     """
     app = _folder("dashboards") / "app.py"
     if not app.is_file():
-        raise FileNotFoundError(f"the dashboard {app} is missing: reinstall stqs (pip install stqs, or pip install "
+        raise StqsError(f"the dashboard {app} is missing: reinstall stqs (pip install stqs, or pip install "
                                 "-e . in a source checkout)")
     return app

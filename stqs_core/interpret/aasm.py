@@ -24,6 +24,7 @@ import pandas as pd
 from ..constants import STAGES
 from ..model import STQS
 from .occlusion import DEFAULT_BANDS, frequency_occlusion
+from ..errors import StqsError
 
 
 @dataclass(frozen=True)
@@ -103,7 +104,7 @@ def aasm_report(model: STQS, epochs, labels=None, *, top_k: int = 2, renormalize
     nights = [epochs] if single else list(epochs)
     night_labels = [None] * len(nights) if labels is None else [labels] if single else list(labels)
     if len(night_labels) != len(nights):
-        raise ValueError(f"give one label array per night: {len(nights)} nights, {len(night_labels)} label arrays")
+        raise StqsError(f"give one label array per night: {len(nights)} nights, {len(night_labels)} label arrays")
     tables = []
     for i, (x, y) in enumerate(zip(nights, night_labels)):
         result = frequency_occlusion(model, x, y, modalities=(("eeg",), ("eog",), ("emg",)),
@@ -124,7 +125,7 @@ def rule_table(per_epoch: pd.DataFrame, top_k: int = 2) -> pd.DataFrame:
     present = set(zip(drops.band, drops.modalities))
     missing = {e for rule in RULES for e in rule.evidence} - present
     if missing:
-        raise ValueError(f"the occlusions lack {sorted(missing)}: run frequency_occlusion with the default bands "
+        raise StqsError(f"the occlusions lack {sorted(missing)}: run frequency_occlusion with the default bands "
                          "and modalities")
     rows = []
     for rule in RULES:

@@ -22,6 +22,7 @@ from tqdm.auto import tqdm
 
 from ..constants import AASM_BANDS, EPOCH_SAMPLES, N_CHANNELS, ROLES, SFREQ, STAGES
 from ..model import STQS
+from ..errors import StqsError
 
 logger = logging.getLogger(__name__)
 
@@ -59,7 +60,7 @@ def band_gain(freqs: np.ndarray, band: tuple[float, float], mode: str = "stop",
     An edge at or below 0 Hz (above Nyquist) leaves that side open; ``hi <= lo`` is the empty band.
     """
     if mode not in ("stop", "pass"):
-        raise ValueError(f"mode must be 'stop' (remove the band) or 'pass' (keep only the band), got {mode!r}")
+        raise StqsError(f"mode must be 'stop' (remove the band) or 'pass' (keep only the band), got {mode!r}")
     lo, hi = band
     freqs = np.asarray(freqs, dtype=np.float64)
     if hi <= lo:
@@ -137,7 +138,7 @@ def _modalities(modalities) -> tuple[str, ...]:
     modalities = (modalities,) if isinstance(modalities, str) else tuple(modalities)
     unknown = set(modalities) - set(ROLES)
     if unknown:
-        raise ValueError(f"unknown modalities {sorted(unknown)}; choose from {ROLES}")
+        raise StqsError(f"unknown modalities {sorted(unknown)}; choose from {ROLES}")
     return modalities
 
 
@@ -171,7 +172,7 @@ def occlude_band(epochs, band: tuple[float, float], modalities=ROLES, mode: str 
     """
     x = torch.as_tensor(np.asarray(epochs), dtype=torch.float32)
     if x.ndim != 3:
-        raise ValueError(f"epochs must have shape (N, 5, 3750); got {tuple(x.shape)}")
+        raise StqsError(f"epochs must have shape (N, 5, 3750); got {tuple(x.shape)}")
     out = x.clone()
     rows = _rows(modalities, rows)
     if rows and not _passes_all(band, mode):
@@ -359,7 +360,7 @@ def _labels(labels, n: int) -> np.ndarray | None:
         return None
     labels = np.asarray(labels, dtype=np.int64)
     if labels.shape != (n,):
-        raise ValueError(f"labels must have one stage per epoch ({n}); got shape {labels.shape}")
+        raise StqsError(f"labels must have one stage per epoch ({n}); got shape {labels.shape}")
     return labels
 
 
@@ -496,7 +497,7 @@ def time_occlusion(model: STQS, epochs, index: int, window_s: float = 5.0, strid
     index = index % n
     width, stride = int(round(window_s * SFREQ)), int(round(stride_s * SFREQ))
     if not 0 < stride <= width:
-        raise ValueError(f"need 0 < stride_s <= window_s, got stride_s={stride_s}, window_s={window_s}")
+        raise StqsError(f"need 0 < stride_s <= window_s, got stride_s={stride_s}, window_s={window_s}")
     starts = np.arange(stride - width, EPOCH_SAMPLES, stride)
     lo, hi = np.clip(starts, 0, EPOCH_SAMPLES), np.clip(starts + width, 0, EPOCH_SAMPLES)
     modalities = _modalities(modalities)

@@ -11,6 +11,7 @@ from ..preprocess import make_epochs
 from ..store import EpochStore
 from .night import simulate_night
 from .profiles import Profile
+from ..errors import StqsError
 
 logger = logging.getLogger(__name__)
 
@@ -43,7 +44,7 @@ def simulate_store(path: str | Path, n_nights: int, *, hours: float = 8.0, seed:
     from tqdm.auto import tqdm
 
     if n_nights < 1:
-        raise ValueError(f"n_nights must be at least 1, got {n_nights}")
+        raise StqsError(f"n_nights must be at least 1, got {n_nights}")
     drivers = list(islice(cycle(hypnograms), n_nights)) if hypnograms else [None] * n_nights
     path = Path(path)
     with EpochStore(path, "a") as store:

@@ -107,7 +107,7 @@ class SimulatedNight:
         from ..recording import write_edf
 
         if hypnogram not in ("edf", "csv"):
-            raise ValueError(f"hypnogram must be 'edf' or 'csv', got {hypnogram!r}")
+            raise StqsError(f"hypnogram must be 'edf' or 'csv', got {hypnogram!r}")
         path = Path(path)
         rec = self.recording
         names = list(dict.fromkeys(rec.channel_names))

@@ -1,0 +1,441 @@
+"""Score a cohort: many nights in one call, in this process or on a Dask cluster, resumable, with one table row
+of sleep statistics, confidence and expert agreement per night.
+
+Each night writes its hypnogram ``<name>.<fmt>`` and then its record ``<name>.record.json`` (its results and the
+fingerprint of what produced them: input size and mtime, annotations, model file hash, options), each atomically.
+A rerun skips the nights whose record matches, so a killed run continues and ends with the same ``cohort.csv`` as an
+uninterrupted one. A night that fails gets a row with its error (and is tried again by the next run); it never
+stops the cohort.
+"""
+from __future__ import annotations
+
+import csv
+import functools
+import glob
+import hashlib
+import json
+import logging
+import math
+import os
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from ._atomic import atomic_path
+from .checkpoint import DEFAULT_MODEL, load_model, resolve_model_path
+from .errors import OutputError, StqsError, check_option, check_range
+from .sleepstats import sleep_statistics
+
+logger = logging.getLogger(__name__)
+
+FORMATS = ("csv", "json", "edf", "tsv", "xml")
+"""Hypnogram formats a cohort can write (see :meth:`~stqs_core.scoring.ScoredNight.write`)."""
+RECORDING_SUFFIXES = (".edf", ".bdf")
+RECORD_SUFFIX = ".record.json"
+NIGHTS_PER_CORE = 4
+"""With ``workers=None``, fewer nights per core than this are scored in one process: starting the workers (each
+imports PyTorch and loads the model) would cost more than it saves."""
+LOW_CONFIDENCE = 0.5
+"""An epoch whose highest stage probability is below this counts in ``low_confidence_fraction``."""
+_CHANNEL_COLUMNS = ("eeg", "eog", "emg")
+_MANIFEST_COLUMNS = ("path", "annotations", "name", "preset", *_CHANNEL_COLUMNS)
+_RESULT_COLUMNS = ("status", "error", "model", "n_epochs", "mean_confidence", "low_confidence_fraction", "adaptation",
+                   "ood_score", "n_scored", "accuracy", "kappa")
+
+
+@dataclass(frozen=True)
+class Night:
+    """One night of a cohort: the recording, its output name (the file stem unless a manifest names it), the expert
+    hypnogram, channel choices (``eeg``/``eog``/``emg`` lists, ``preset``) and extra manifest columns."""
+
+    path: Path
+    name: str
+    annotations: Path | None = None
+    channels: dict = field(default_factory=dict)
+    extra: dict = field(default_factory=dict)
+
+    def base_row(self) -> dict:
+        return {"name": self.name, "path": str(self.path),
+                "annotations": "" if self.annotations is None else str(self.annotations), **self.extra}
+
+
+@dataclass
+class CohortResult:
+    """What :func:`score_cohort` did: ``rows`` (one dict per night, the rows of ``cohort.csv``, in input order),
+    the table files, and how many nights were scored now, skipped as already done, or failed."""
+
+    rows: list[dict]
+    csv: Path
+    json: Path
+    n_scored: int
+    n_skipped: int
+
+    @property
+    def failed(self) -> list[dict]:
+        return [row for row in self.rows if row["status"] != "ok"]
+
+    @property
+    def table(self):
+        """``cohort.csv`` as a pandas DataFrame."""
+        import pandas as pd
+
+        return pd.read_csv(self.csv, keep_default_na=False, na_values=[""])
+
+
+def collect_nights(inputs) -> list[Night]:
+    """The nights of ``inputs``: recordings (.edf/.bdf), folders (their .edf/.bdf files, hypnogram EDFs left out),
+    glob patterns, or manifest CSVs (see :func:`read_manifest`); in the given order, folders and globs sorted."""
+    if isinstance(inputs, (str, Path)):
+        inputs = [inputs]
+    nights: list[Night] = []
+    for item in inputs:
+        path = Path(item)
+        if path.is_dir():
+            found = sorted(p for p in path.iterdir() if p.suffix.lower() in RECORDING_SUFFIXES
+                           and "hypnogram" not in p.name.lower())
+            if not found:
+                raise StqsError(f"no .edf or .bdf recordings in the folder {path}")
+            nights += [Night(p, p.stem) for p in found]
+        elif path.suffix.lower() == ".csv":
+            nights += read_manifest(path)
+        elif not path.exists() and glob.has_magic(str(item)):
+            found = sorted(Path(p) for p in glob.glob(str(item), recursive=True) if Path(p).is_file())
+            if not found:
+                raise StqsError(f"no file matches {item}")
+            nights += [Night(p, p.stem) for p in found]
+        else:  # a recording; a missing one becomes its night's error row
+            nights.append(Night(path, path.stem))
+    if not nights:
+        raise StqsError("no recordings given: pass files, a folder, a glob or a manifest CSV")
+    return nights
+
+
+def read_manifest(path: str | Path) -> list[Night]:
+    """Read a manifest CSV, one row per night.
+
+    Columns: ``path`` (required; relative paths are relative to the manifest's folder), ``annotations`` (expert
+    hypnogram), ``name`` (output name, default the file stem), ``preset``, ``eeg``/``eog``/``emg`` (channel names,
+    comma-separated); any other column (``subject``, ``site``, ...) is carried to the outputs as text. Empty cells
+    are unset.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise StqsError(f"manifest {path} does not exist")
+    with open(path, newline="", encoding="utf-8-sig") as f:
+        reader = csv.DictReader(f)
+        columns = [c.strip() for c in reader.fieldnames or []]
+        records = [{k.strip(): (v or "").strip() for k, v in row.items() if k is not None} for row in reader]
+    if "path" not in columns:
+        raise StqsError(f"manifest {path} has no 'path' column (its columns: {columns}); give one row per night "
+                        "with at least a 'path' column")
+    reserved = set(_RESULT_COLUMNS) | set(_statistic_names()) | {f"expert_{s}" for s in _statistic_names()}
+    clash = sorted(set(columns) & reserved)
+    if clash:
+        raise StqsError(f"manifest {path}: columns {clash} clash with output columns; rename them")
+    base = path.parent
+    nights = []
+    for number, row in enumerate(records, start=2):
+        if not row.get("path"):
+            raise StqsError(f"manifest {path}, line {number}: empty 'path'")
+        recording = base / row["path"]
+        channels = {role: [t.strip() for t in row[role].split(",") if t.strip()]
+                    for role in _CHANNEL_COLUMNS if row.get(role)}
+        if row.get("preset"):
+            channels["preset"] = row["preset"]
+        nights.append(Night(recording, row.get("name") or recording.stem,
+                            base / row["annotations"] if row.get("annotations") else None, channels,
+                            {k: v for k, v in row.items() if k not in _MANIFEST_COLUMNS}))
+    if not nights:
+        raise StqsError(f"manifest {path} lists no nights")
+    return nights
+
+
+def score_cohort(inputs, out_dir: str | Path, model=DEFAULT_MODEL, workers: int | None = None,
+                 scheduler: str | None = None, fmt: str = "csv", progress: bool = True, **options) -> CohortResult:
+    """Score every night of ``inputs`` into ``out_dir``: one hypnogram each, and ``cohort.csv``/``cohort.json``.
+
+    Parameters
+    ----------
+    inputs : str | Path | list
+        Recordings, folders, glob patterns and manifest CSVs (see :func:`collect_nights`).
+    out_dir : str | Path
+        Output folder (created). It may be an input folder as long as no output would replace an input.
+    model : str | Path | STQS
+        Model file or shipped model name (loaded once per process), or a loaded model.
+    workers : int | None
+        Parallel worker processes on this machine (a Dask ``LocalCluster``, one thread each, torch threads =
+        cores // workers). 1 scores in this process without Dask; None uses one per core when there are at least
+        :data:`NIGHTS_PER_CORE` nights per core to score, else this process.
+    scheduler : str | None
+        Address of a running Dask scheduler (``tcp://host:port``) to score on instead. Its workers must see the
+        input and output paths (a shared file system). A night whose worker dies is rescheduled by Dask (up to
+        ``distributed.scheduler.allowed-failures`` times), then reported as failed.
+    fmt : str
+        Hypnogram format, one of :data:`FORMATS`.
+    progress : bool
+        Show a progress bar over the nights (rate and time left).
+    **options
+        Passed to :func:`~stqs_core.scoring.score_file` for every night (e.g. ``preset="shhs"``); a manifest's
+        channel columns override them per night.
+
+    Returns
+    -------
+    CohortResult
+        Per-night rows: ``status`` (``ok``/``error``), ``error``, ``model``, ``n_epochs``, ``mean_confidence``
+        (mean highest stage probability), ``low_confidence_fraction`` (epochs below :data:`LOW_CONFIDENCE`),
+        ``adaptation`` and ``ood_score`` when scoring reports them, ``n_scored``/``accuracy``/``kappa`` against
+        the expert, :func:`~stqs_core.sleepstats.sleep_statistics` of the predicted stages and, with expert
+        stages, ``expert_``-prefixed ones of the expert's; the manifest's extra columns follow ``annotations``.
+    """
+    check_option("format", fmt, FORMATS, OutputError)
+    if workers is not None:
+        workers = int(check_range("workers", workers, 1))
+    out_dir = Path(out_dir)
+    nights = collect_nights(inputs)
+    manifests = [Path(i) for i in ([inputs] if isinstance(inputs, (str, Path)) else inputs)
+                 if Path(i).suffix.lower() == ".csv"]
+    check_outputs(nights, out_dir, fmt, manifests)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    _remove_temporaries(out_dir, nights, fmt)
+    model, identity = _model_key(model)
+    rows: dict[str, dict] = {}
+    todo = []
+    for night in nights:
+        kwargs = {**options, **night.channels}
+        fingerprint = _fingerprint(night, identity, fmt, kwargs)
+        done = _read_record(out_dir, night.name)
+        if done and done["fingerprint"] == fingerprint and (out_dir / f"{night.name}.{fmt}").is_file():
+            rows[night.name] = {**night.base_row(), **done["result"]}
+        else:
+            todo.append((night, kwargs, fingerprint))
+    if rows:
+        logger.info("%d of %d nights already scored in %s: skipped", len(rows), len(nights), out_dir)
+    if workers is None:
+        workers = _cores() if len(todo) >= NIGHTS_PER_CORE * _cores() else 1
+    n_workers = min(workers, max(len(todo), 1))
+    from tqdm.auto import tqdm
+    from tqdm.contrib.logging import logging_redirect_tqdm
+
+    with tqdm(total=len(todo), unit="night", desc="scoring", disable=not progress or not todo) as bar, \
+            logging_redirect_tqdm(), _once_per_cohort():
+        if not todo:
+            results = ()
+        elif scheduler is None and n_workers == 1:
+            results = (_score_night(night, out_dir, model, fmt, kwargs, fp) for night, kwargs, fp in todo)
+        else:
+            results = _on_dask(todo, out_dir, model, fmt, n_workers, scheduler)
+        for night, result in results:
+            rows[night.name] = {**night.base_row(), **result}
+            bar.update()
+    ordered = [rows[night.name] for night in nights]
+    paths = write_tables(ordered, out_dir)
+    return CohortResult(ordered, paths[0], paths[1], len(todo), len(nights) - len(todo))
+
+
+def check_outputs(nights: list[Night], out_dir: Path, fmt: str, manifests: list[Path] = ()) -> None:
+    """Raise :class:`~stqs_core.errors.OutputError` if an output would replace an input (a recording, hypnogram or
+    manifest) or two nights would write the same file."""
+    inputs = {Path(p).resolve(): f"input {p}" for p in manifests}
+    for night in nights:
+        for p in (night.path, night.annotations):
+            if p is not None:
+                inputs[p.resolve()] = f"input {p}"
+    writers: dict[Path, str] = {(out_dir / f"cohort.{s}").resolve(): "the cohort table" for s in ("csv", "json")}
+    for night in nights:
+        for path in (out_dir / f"{night.name}.{fmt}", out_dir / f"{night.name}{RECORD_SUFFIX}"):
+            path = path.resolve()
+            if path in inputs:
+                raise OutputError(f"night {night.name!r} would overwrite the {inputs[path]} with {path}: choose "
+                                  "another output folder or another --format")
+            if path in writers:
+                raise OutputError(f"night {night.name!r} and {writers[path]} would both write {path}: give the "
+                                  "nights distinct names (a manifest's 'name' column)")
+            writers[path] = f"night {night.name!r}"
+    for path, owner in writers.items():
+        if owner == "the cohort table" and path in inputs:
+            raise OutputError(f"the cohort table would overwrite the {inputs[path]}: choose another output folder")
+
+
+def write_tables(rows: list[dict], out_dir: Path) -> tuple[Path, Path]:
+    """Write ``cohort.csv`` (one row per night) and ``cohort.json`` (``{"nights": rows}``, NaN as null)."""
+    import pandas as pd
+
+    columns = list(dict.fromkeys(key for row in rows for key in row))
+    out_dir = Path(out_dir)
+    with atomic_path(out_dir / "cohort.csv") as tmp:
+        pd.DataFrame(rows, columns=columns).to_csv(tmp, index=False)
+    clean = [{k: None if isinstance(v, float) and math.isnan(v) else v for k, v in row.items()} for row in rows]
+    summary = {"n_nights": len(rows), "n_ok": sum(r["status"] == "ok" for r in rows), "nights": clean}
+    with atomic_path(out_dir / "cohort.json") as tmp:
+        tmp.write_text(json.dumps(summary, indent=1, allow_nan=False))
+    return out_dir / "cohort.csv", out_dir / "cohort.json"
+
+
+def night_results(night) -> dict:
+    """The cohort-table results of a :class:`~stqs_core.scoring.ScoredNight` (see :func:`score_cohort`)."""
+    summary = night.summary()
+    confidence = night.proba.max(axis=1)
+    out = {"status": "ok", "error": "", "model": summary["model"], "n_epochs": summary["n_epochs"],
+           "mean_confidence": round(float(confidence.mean()), 4),
+           "low_confidence_fraction": round(float(np.mean(confidence < LOW_CONFIDENCE)), 4)}
+    if summary.get("adaptation"):
+        out["adaptation"] = summary["adaptation"]
+    if summary.get("ood_score") is not None:
+        out["ood_score"] = round(float(summary["ood_score"]), 4)
+    if night.true is not None:
+        out.update({k: summary[k] for k in ("n_scored", "accuracy", "kappa")})
+    out.update(sleep_statistics(night.stages))
+    if night.true is not None and (night.true >= 0).any():
+        out.update({f"expert_{k}": v for k, v in sleep_statistics(night.true).items()})
+    return out
+
+
+def _score_night(night: Night, out_dir: Path, model, fmt: str, kwargs: dict, fingerprint: str,
+                 threads: int | None = None) -> tuple[Night, dict]:
+    """Score one night, write its hypnogram then its record; a failure becomes an error result (no record).
+    ``model`` is a loaded model or the ``(path, identity)`` of one, loaded once per process."""
+    from .scoring import score_file
+
+    if threads:
+        import torch
+
+        torch.set_num_threads(threads)
+    for stale in (out_dir / f"{night.name}{RECORD_SUFFIX}", out_dir / f"{night.name}.{fmt}"):
+        stale.unlink(missing_ok=True)
+    try:
+        if isinstance(model, tuple):
+            model = _cached_model(*model)
+        scored = score_file(night.path, model, annotations=night.annotations, **kwargs)
+        scored.write(out_dir / f"{night.name}.{fmt}")
+        result = night_results(scored)
+    except Exception as err:  # one bad night never stops the cohort: its row reports it
+        logger.debug("night %s failed", night.name, exc_info=True)
+        logger.warning("night %s failed: %s", night.name, err)
+        return night, {"status": "error", "error": f"{type(err).__name__}: {err}"}
+    with atomic_path(out_dir / f"{night.name}{RECORD_SUFFIX}") as tmp:
+        tmp.write_text(json.dumps({"fingerprint": fingerprint, "result": result}))
+    return night, result
+
+
+def _on_dask(todo: list, out_dir: Path, model, fmt: str, workers: int, scheduler: str | None):
+    """Yield ``(night, result)`` as the nights finish on a Dask cluster (a new LocalCluster, or ``scheduler``)."""
+    from contextlib import ExitStack
+
+    from dask.distributed import Client, LocalCluster, as_completed
+
+    with ExitStack() as stack:
+        quiet = logging.getLogger("distributed")  # its INFO lines (scheduler, nannies) would bury the progress bar
+        stack.callback(quiet.setLevel, quiet.level)
+        if logging.getLogger().getEffectiveLevel() > logging.DEBUG:
+            quiet.setLevel(logging.WARNING)
+        if scheduler is None:
+            cluster = stack.enter_context(LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
+                                                       dashboard_address=None))
+            threads = max(1, _cores() // workers)
+            logger.info("local Dask cluster: %d worker processes, %d torch thread(s) each", workers, threads)
+        else:
+            cluster, threads = scheduler, None  # dask workers start with OMP_NUM_THREADS=1: one torch thread a task
+        client = stack.enter_context(Client(cluster))
+        if not isinstance(model, tuple):  # a loaded model: sent to every worker once
+            model = client.scatter(model, broadcast=True)
+        futures = {client.submit(_score_night, night, out_dir, model, fmt, kwargs, fp, threads, pure=False,
+                                 retries=1, key=f"stqs-night-{night.name}-{fp[:12]}"): night
+                   for night, kwargs, fp in todo}
+        for future in as_completed(futures):
+            try:
+                yield future.result()
+            except Exception as err:  # noqa: BLE001 - e.g. KilledWorker: the night took down its workers
+                night = futures[future]
+                logger.warning("night %s failed on the cluster: %s", night.name, err)
+                yield night, {"status": "error", "error": f"{type(err).__name__}: {err}"}
+
+
+@functools.lru_cache(maxsize=4)
+def _cached_model(path: str, identity: str):
+    """Load a model file once per process (``identity`` keys the cache to the file's contents)."""
+    return load_model(path)
+
+
+def _model_key(model) -> tuple:
+    """``(model, identity)``: a loaded model stays one, a file or name becomes ``(path, identity)``; identity is
+    the SHA-256 of the file or of the weights."""
+    from .model import STQS
+
+    if isinstance(model, STQS):
+        digest = hashlib.sha256(json.dumps(model.config.to_dict(), sort_keys=True).encode())
+        for name, tensor in model.state_dict().items():
+            digest.update(name.encode())
+            digest.update(tensor.detach().cpu().numpy().tobytes())
+        return model, digest.hexdigest()
+    path = resolve_model_path(model)
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return (str(path), digest.hexdigest()), digest.hexdigest()
+
+
+def _fingerprint(night: Night, model_identity: str, fmt: str, kwargs: dict) -> str:
+    """SHA-256 of what a night's outputs depend on: input and annotations size and mtime, model, format, options."""
+    def stat(path):
+        try:
+            s = Path(path).stat()
+        except (OSError, TypeError):
+            return None
+        return [s.st_size, s.st_mtime_ns]
+
+    what = {"input": stat(night.path), "annotations": stat(night.annotations), "model": model_identity,
+            "format": fmt, "options": kwargs}
+    return hashlib.sha256(json.dumps(what, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def _remove_temporaries(out_dir: Path, nights: list[Night], fmt: str) -> None:
+    """Delete the temporary files (``.<output>.*.part*``, see :func:`~stqs_core._atomic.atomic_path`) a killed run
+    left beside this cohort's outputs."""
+    outputs = ["cohort.csv", "cohort.json"] + [f"{n.name}{s}" for n in nights for s in (f".{fmt}", RECORD_SUFFIX)]
+    prefixes = tuple(f".{name}." for name in outputs)
+    for tmp in out_dir.glob(".*.part*"):
+        if tmp.name.startswith(prefixes):
+            logger.info("removing %s, left by a killed run", tmp)
+            tmp.unlink(missing_ok=True)
+
+
+def _read_record(out_dir: Path, name: str) -> dict | None:
+    try:
+        record = json.loads((out_dir / f"{name}{RECORD_SUFFIX}").read_text())
+    except (OSError, ValueError):
+        return None
+    return record if isinstance(record, dict) and {"fingerprint", "result"} <= set(record) else None
+
+
+@contextmanager
+def _once_per_cohort():
+    """Let each warning text through once (e.g. "trained on simulated nights only" would repeat for every night)."""
+    seen: set[str] = set()
+
+    def first(record: logging.LogRecord) -> bool:
+        if record.levelno != logging.WARNING or record.name == __name__:
+            return True
+        text = record.getMessage()
+        new = text not in seen
+        seen.add(text)
+        return new
+
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(first)
+    try:
+        yield
+    finally:
+        for handler in logging.getLogger().handlers:
+            handler.removeFilter(first)
+
+
+def _cores() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+@functools.cache
+def _statistic_names() -> tuple[str, ...]:
+    return tuple(sleep_statistics(np.array([0, 2, 4, 0])))
