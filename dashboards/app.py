@@ -9,8 +9,8 @@ URL does not; see :mod:`sources` for the data folders, upload limit and cache si
 
 The heavy work (preprocessing, scoring, occlusion, filters, AASM rules) is ``stqs_core``'s, cached per night and
 model in :mod:`sources`; this module holds the state (a :class:`param.Parameterized`) and lays out the views.
-Served, a night is read on Panel's thread pool (``--num-threads``, 4 when unset) so that sessions do not queue
-behind one another.
+Served, nights are read, scored and occluded on worker threads (:func:`in_background`) so that sessions do not
+queue behind one another; pages are drawn on the event loop.
 """
 from __future__ import annotations
 
@@ -18,12 +18,16 @@ import html
 import logging
 import os
 import sys
+from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 from pathlib import Path
 
 import holoviews as hv
 import numpy as np
 import panel as pn
 import param
+from panel.io.document import hold
+from panel.io.state import set_curdoc
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # the sibling modules, also when imported from elsewhere
 
@@ -47,7 +51,7 @@ MAX_SEED = 10_000
 NYQUIST = 62.5
 """Highest frequency of the 125-Hz epochs (Hz): the limit of an occluded band."""
 THREADS = 4
-"""Panel's thread pool when ``panel serve`` is not given ``--num-threads``."""
+"""Worker threads for reading, scoring and occluding (shared by all sessions)."""
 
 
 def describe(err: Exception) -> str:
@@ -140,6 +144,7 @@ class Dashboard(param.Parameterized):
         self.upload_input = UploadDropper(self.uploads, self._uploaded, label="EDF/BDF upload")
         self.alert = pn.pane.Alert("", alert_type="danger", visible=False)
         self.content = pn.Column(self.progress, self.alert)
+        self._notice = ""
         if not defer:
             self.load_night()
 
@@ -155,7 +160,7 @@ class Dashboard(param.Parameterized):
     # ------------------------------------------------------------ loading
 
     def load_night(self) -> None:
-        """Read the chosen night and model and score it, on Panel's thread pool when served with one.
+        """Read the chosen night and model and score it, off the event loop when served (see :func:`in_background`).
 
         A bad choice leaves the current night with a message; a second request while one runs is refused.
         """
@@ -163,33 +168,42 @@ class Dashboard(param.Parameterized):
             self._say(f"Still reading {self.loading}: wait for it to finish.", kind="warning")
             return
         self.loading = self._describe_source()
-        if pn.state.curdoc is not None and pn.state.curdoc.session_context is not None and pn.config.nthreads:
-            pn.state.execute(self._load, schedule="thread")
-        else:
-            self._load()
+        request = dict(self.param.values(), channels=self._channels(), uploaded=self.uploaded)
+        in_background(partial(_compute, request), self._loaded)
 
-    def _load(self) -> None:
-        try:
-            night = self._read_night()
-            model_key = sources.resolve_model(self.model_path) if self.model_path.strip() else self.model
-            proba = sources.probabilities(night, model_key)
-        except Exception as err:  # any bad file, path or channel map must become a message, not a dead page
-            logger.warning("loading %s failed: %s", self.loading, err, exc_info=not isinstance(err, StqsError))
-            self.loading = ""
-            self._say(f"Could not load: {describe(err)}")
+    def _loaded(self, result: tuple | Exception) -> None:
+        """Show a night read by :meth:`load_night` (on the event loop), or say why it could not be read."""
+        self.loading = ""
+        if isinstance(result, Exception):
+            self._say(f"Could not load: {describe(result)}")
             fallback = {name: self.param[name].default for name in ("source", "model_path")}
             if self.night is None and any(getattr(self, k) != v for k, v in fallback.items()):
-                self.param.update(fallback)  # a first night from bad URL arguments: open on the defaults
-                message = self.alert.object
-                self._load()
-                self.alert.param.update(object=message, visible=True)
+                self._notice = self.alert.object  # a first night from bad URL arguments: open on the defaults
+                self.param.update(fallback)
+                self.load_night()
             return
+        night, model_key, proba = result
         first = self.night is None
-        self.alert.visible = False
+        self.alert.param.update(object=self._notice, visible=bool(self._notice))
+        self._notice = ""
         self.param.epoch.bounds = (0, len(proba) - 1)
-        self.param.update(night=night, model_key=model_key, epoch=min(self.epoch, len(proba) - 1), loading="")
-        if first:
-            self.content.objects = self.main().objects
+        self.param.update(night=night, model_key=model_key, epoch=min(self.epoch, len(proba) - 1))
+        if first:  # the night first (sent to the browser at once when served), then the tabs
+            self.content.objects = self.overview()
+            in_background(lambda: None, lambda _: self.content.append(self.tabs()))
+
+    def _set_band(self, band: tuple[float, float]) -> None:
+        """A new occlusion band: its stages are computed off the event loop, then the views redrawn."""
+        if self.night is None or not self.modalities:
+            self.band = band
+            return
+        work = partial(sources.occluded_stages, self.night, self.model_key, band, tuple(self.modalities), self.mode)
+        in_background(work, lambda _: setattr(self, "band", band))  # a failure is shown by the views
+
+    def _channels(self) -> dict:
+        channels = {role: tuple(n.strip() for n in getattr(self, role).split(",") if n.strip()) or None
+                    for role in ROLES}
+        return {**channels, "preset": None if self.preset == "any" else self.preset}
 
     def _describe_source(self) -> str:
         if self.source == "demo night":
@@ -216,21 +230,6 @@ class Dashboard(param.Parameterized):
         self.uploaded = (path, filename)
         self.source = "upload"
         self.load_night()
-
-    def _read_night(self) -> sources.Night:
-        channels = {role: tuple(n.strip() for n in getattr(self, role).split(",") if n.strip()) or None
-                    for role in ROLES}
-        channels["preset"] = None if self.preset == "any" else self.preset
-        if self.source == "demo night":
-            return sources.demo_night(float(self.hours), int(self.seed))
-        if self.source == "EDF file":
-            return sources.edf_night(self.edf_path, **channels)
-        if self.source == "HDF5 store":
-            name = self.store_recording.strip() or sources.store_recordings(self.store_path)[0]
-            return sources.store_night(self.store_path, name)
-        if self.uploaded is None:
-            raise StqsError("drop an EDF/BDF file on the upload field first")
-        return sources.upload_night(*self.uploaded, **channels)
 
     @param.depends("loading")
     def progress(self) -> pn.Row:
@@ -409,7 +408,7 @@ class Dashboard(param.Parameterized):
     def controls(self) -> pn.Column:
         band = pn.widgets.RangeSlider(label="Band (Hz)", start=0.0, end=max(30.0, self.band[1]), step=0.5,
                                       value=self.band)
-        band.param.watch(lambda e: setattr(self, "band", tuple(e.new)), "value_throttled")
+        band.param.watch(lambda e: self._set_band(tuple(e.new)), "value_throttled")
         model = pn.Param(self.param, parameters=["model", "model_path"], show_name=False,
                          widgets={"model": {"type": pn.widgets.Select, "name": "Model"}})
         return pn.Column(
@@ -424,20 +423,82 @@ class Dashboard(param.Parameterized):
                                                         "hypnogram)", css_classes=["stqs-epoch-input"]),
         )
 
-    def main(self) -> pn.Column:
+    def overview(self) -> list:
+        """The night: messages, hypnogram, stage probabilities and the occlusion summary."""
         selection = hv.DynamicMap(self.selection)
         tap = hv.streams.Tap(source=selection)  # on a single-element layer: HoloViews links it to the whole plot
         tap.add_subscriber(self._select_epoch)
         night_plot = (hv.DynamicMap(self.hypnogram) * selection).opts(
             hv.opts.Overlay(responsive=True, height=260, legend_position="right", framewise=True))
         warning = pn.pane.Alert(self.model_warning, alert_type="warning", visible=bool(self.model_warning))
+        return [self.progress, warning, self.alert, pn.pane.HoloViews(night_plot, sizing_mode="stretch_width"),
+                pn.pane.HoloViews(hv.DynamicMap(self.probability_strip), sizing_mode="stretch_width"), self.summary]
+
+    def tabs(self) -> pn.Tabs:
+        """The epoch viewer, and the time occlusion, filters and AASM tabs (drawn when opened)."""
         lazy = {name: pn.param.ParamMethod(method, lazy=True) for name, method in (
             ("Time occlusion", self.time_occlusion), ("Filters", self.filters),
             ("Modalities and AASM rules", self.importance))}
-        tabs = pn.Tabs(("Epoch viewer", self.epoch_viewer()), *lazy.items(), dynamic=True)
-        return pn.Column(self.progress, warning, self.alert, pn.pane.HoloViews(night_plot, sizing_mode="stretch_width"),
-                         pn.pane.HoloViews(hv.DynamicMap(self.probability_strip), sizing_mode="stretch_width"),
-                         self.summary, tabs)
+        return pn.Tabs(("Epoch viewer", self.epoch_viewer()), *lazy.items(), dynamic=True)
+
+    def main(self) -> pn.Column:
+        return pn.Column(*self.overview(), self.tabs())
+
+
+WORKERS = ThreadPoolExecutor(THREADS, thread_name_prefix="stqs-dashboard")
+"""Threads for the heavy work of all sessions (reading, scoring, occluding); drawing stays on the event loop."""
+
+
+def in_background(work, then) -> None:
+    """``then(work())`` (``then(error)`` if it raised): ``work`` on :data:`WORKERS` and ``then`` on the session's
+    event loop when served, so that a session's reading never blocks the others; at once otherwise.
+
+    HoloViews and Bokeh models are built by ``then`` on the event loop only: they are not safe across threads.
+    """
+    doc = pn.state.curdoc
+    if doc is None or doc.session_context is None:
+        then(_outcome(work))
+        return
+
+    def on_loop(result) -> None:
+        with set_curdoc(doc), hold(doc):  # the changes sent as one message
+            then(result)
+
+    future = WORKERS.submit(_outcome, work)
+    future.add_done_callback(lambda f: doc.add_next_tick_callback(partial(on_loop, f.result())))
+
+
+def _outcome(work):
+    try:
+        return work()
+    except Exception as err:  # handed to the caller's ``then``, which says what failed
+        logger.warning("%s failed: %s", getattr(work, "__name__", "work"), err, exc_info=not isinstance(err, StqsError))
+        return err
+
+
+def _compute(request: dict) -> tuple[sources.Night, str, np.ndarray]:
+    """``(night, model key, probabilities)`` of a :meth:`Dashboard.load_night` request (parameter values).
+
+    Also computes the occlusion the summary shows first, so that drawing the page finds it cached.
+    """
+    channels, source = request["channels"], request["source"]
+    if source == "demo night":
+        night = sources.demo_night(float(request["hours"]), int(request["seed"]))
+    elif source == "EDF file":
+        night = sources.edf_night(request["edf_path"], **channels)
+    elif source == "HDF5 store":
+        name = request["store_recording"].strip() or sources.store_recordings(request["store_path"])[0]
+        night = sources.store_night(request["store_path"], name)
+    elif request["uploaded"] is None:
+        raise StqsError("drop an EDF/BDF file on the upload field first")
+    else:
+        night = sources.upload_night(*request["uploaded"], **channels)
+    model_key = sources.resolve_model(request["model_path"]) if request["model_path"].strip() else request["model"]
+    proba = sources.probabilities(night, model_key)
+    if request["modalities"]:
+        _outcome(partial(sources.occluded_stages, night, model_key, tuple(float(b) for b in request["band"]),
+                         tuple(request["modalities"]), request["mode"]))
+    return night, model_key, proba
 
 
 _ROW_NAMES = ["EEG 1", "EEG 2", "EOG L", "EOG R", "EMG"]
@@ -500,7 +561,7 @@ def create_app(settings: dict | None = None, problems: list[str] = ()) -> pn.tem
     """The whole page for one session: shown at once, its first night read once the page is loaded."""
     dash = Dashboard(defer=True, **(settings or {}))
     pn.state.on_session_destroyed(lambda context: dash.close())
-    pn.state.onload(dash.start, threaded=True)
+    pn.state.onload(dash.start)
     if problems:
         dash._say("Ignored the URL arguments " + html.escape("; ".join(problems)) + ": their defaults are used.",
                   kind="warning")
@@ -510,6 +571,4 @@ def create_app(settings: dict | None = None, problems: list[str] = ()) -> pn.tem
 
 
 if pn.state.served:
-    if pn.config.nthreads is None:
-        pn.config._nthreads = THREADS  # heavy work off the event loop even under a bare `panel serve`
     create_app(*url_settings(pn.state.session_args or {})).servable()

@@ -550,3 +550,39 @@ def test_epoch_selection_updates_the_viewer(page):
     selected = int(page.locator(".stqs-epoch").get_attribute("data-epoch"))
     assert 5 < selected < 55  # about the middle of the night
     assert page.errors == []
+
+
+def _first_hypnograms(browser, url: str, n: int, timeout: float = 300.0) -> list[float]:
+    """Seconds from opening ``n`` pages on ``url`` at once (own browser contexts) to each one's first hypnogram."""
+    contexts = [browser.new_context(viewport={"width": 1400, "height": 1000}) for _ in range(n)]
+    pages = [context.new_page() for context in contexts]
+    start = time.perf_counter()
+    for page in pages:
+        page.goto(url, wait_until="commit", timeout=timeout * 1000)
+    times, waiting = [float("inf")] * n, set(range(n))
+    while waiting and time.perf_counter() - start < timeout:
+        for i in sorted(waiting):
+            if pages[i].locator(".stqs-changed").count():
+                times[i] = time.perf_counter() - start
+                waiting.discard(i)
+        pages[0].wait_for_timeout(100)
+    for context in contexts:
+        context.close()
+    return times
+
+
+@pytest.mark.slow
+@pytest.mark.browser
+def test_five_sessions_at_once_are_served_side_by_side(page, server):
+    """Five visitors opening the same new 8-hour night each see it within 2x the time of one visitor alone.
+
+    Each measurement opens a night no session has opened (a new seed): simulated, scored and drawn from scratch.
+    The night is read once for the five (one computation per key) on worker threads; each page is drawn on the
+    event loop.
+    """
+    browser = page.context.browser
+    single = _first_hypnograms(browser, f"{server['url']}?hours=8&seed=101", 1)[0]
+    five = _first_hypnograms(browser, f"{server['url']}?hours=8&seed=102", 5)
+    print(f"first hypnogram of an 8-h night: one session {single:.1f} s; five at once "
+          f"{', '.join(f'{t:.1f}' for t in five)} s (load average {os.getloadavg()[0]:.1f})")
+    assert max(five) <= 2 * single
