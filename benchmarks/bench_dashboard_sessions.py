@@ -66,7 +66,7 @@ def serve(app: Path, hours: float):
     env = {**os.environ, "STQS_DASHBOARD_HOURS": str(hours), "PYTHONPATH": str(app.resolve().parents[1])}
     cmd = [sys.executable, "-m", "panel", "serve", str(app), "--port", str(port), "--address", "127.0.0.1",
            f"--allow-websocket-origin=127.0.0.1:{port}", "--log-level", "warning"]
-    with open('/tmp/dash-serve.log', 'w+b') as log:
+    with tempfile.TemporaryFile() as log:
         proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT)
         try:
             while True:

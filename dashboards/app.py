@@ -40,7 +40,7 @@ from stqs_core.metrics import agreement  # noqa: E402
 logger = logging.getLogger(__name__)
 
 hv.extension("bokeh", logo=False)
-pn.extension(notifications=True, loading_indicator=True, sizing_mode="stretch_width")
+pn.extension("filedropper", notifications=True, loading_indicator=True, sizing_mode="stretch_width")
 
 SOURCES = ("demo night", "EDF file", "HDF5 store", "upload")
 CONTEXT = 1
@@ -72,7 +72,9 @@ class UploadDropper(pn.widgets.FileDropper):
 
     def __init__(self, folder: sources.UploadFolder, on_upload, **params):
         limit = sources.max_upload_bytes()
-        params = {"accepted_filetypes": list(sources.RECORDING_SUFFIXES), "chunk_size": 4_000_000,
+        # no accepted_filetypes: browsers give EDF files no MIME type, which the dropper then refuses; the
+        # suffix is checked here (sources.UploadFolder.new_file)
+        params = {"chunk_size": 4_000_000,
                   "max_file_size": f"{limit // 2**20}MB", "multiple": False, "previews": [], **params}
         super().__init__(**params)
         self.limit, self._folder, self._on_upload, self._writers = limit, folder, on_upload, {}

@@ -586,3 +586,41 @@ def test_five_sessions_at_once_are_served_side_by_side(page, server):
     print(f"first hypnogram of an 8-h night: one session {single:.1f} s; five at once "
           f"{', '.join(f'{t:.1f}' for t in five)} s (load average {os.getloadavg()[0]:.1f})")
     assert max(five) <= 2 * single
+
+
+def test_stqs_dashboard_passes_the_serving_options(tmp_path):
+    from stqs_core.cli import _dashboard_command, build_parser, main
+
+    args = build_parser().parse_args(["dashboard", "--data-dir", str(tmp_path), "--data-dir", str(ROOT),
+                                      "--max-upload-mb", "500", "--basic-auth", "s3cret", "--address", "0.0.0.0",
+                                      "--allow-websocket-origin", "sleeplab.example.org"])
+    cmd, env = _dashboard_command(args)
+    assert env["STQS_DASHBOARD_DATA_DIRS"] == f"{tmp_path.resolve()}{os.pathsep}{ROOT}"
+    assert env["STQS_DASHBOARD_MAX_UPLOAD_MB"] == "500.0" and len(env["PANEL_COOKIE_SECRET"]) == 64
+    assert cmd[2:4] == ["panel", "serve"] and cmd[cmd.index("--basic-auth") + 1] == "s3cret"
+    assert "--allow-websocket-origin=sleeplab.example.org" in cmd and cmd[cmd.index("--address") + 1] == "0.0.0.0"
+    cmd, env = _dashboard_command(build_parser().parse_args(["dashboard"]))
+    assert "--basic-auth" not in cmd and not any(c.startswith("--allow-websocket-origin") for c in cmd)
+    assert main(["dashboard", "--data-dir", str(tmp_path / "absent")]) == 2  # a message, not a traceback
+
+
+@pytest.mark.slow
+@pytest.mark.browser
+def test_a_real_size_upload_through_the_browser(page, server, tmp_path):
+    """A 24-MB EDF (over the ~15 MB that a one-message upload could carry) arrives in chunks and is scored."""
+    from stqs_core.recording import write_edf
+
+    rng = np.random.default_rng(0)
+    path = write_edf(tmp_path / "big night.edf", rng.standard_normal((5, 40 * 60 * 1000)) * 30, SHHS_NAMES, 1000)
+    assert path.stat().st_size > 20 * 2**20
+    context = page.context.browser.new_context(viewport={"width": 1400, "height": 1000})
+    visitor = context.new_page()
+    errors = []
+    visitor.on("pageerror", lambda e: errors.append(str(e)))
+    visitor.goto(server["url"], timeout=90_000)
+    visitor.wait_for_selector(".stqs-changed", timeout=120_000)
+    visitor.locator("select").first.select_option("upload")
+    visitor.locator("input[type=file]").set_input_files(str(path))
+    assert _wait_for(lambda: visitor.locator("text=big night scored by").count() == 1, timeout=240)
+    assert visitor.locator("text=80 epochs").count() == 1 and errors == []
+    context.close()
