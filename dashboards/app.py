@@ -495,7 +495,7 @@ def _compute(request: dict) -> tuple[sources.Night, str, np.ndarray]:
         raise StqsError("drop an EDF/BDF file on the upload field first")
     else:
         night = sources.upload_night(*request["uploaded"], **channels)
-    model_key = sources.resolve_model(request["model_path"]) if request["model_path"].strip() else request["model"]
+    model_key = sources.resolve_model(request["model_path"].strip() or request["model"])
     proba = sources.probabilities(night, model_key)
     if request["modalities"]:
         _outcome(partial(sources.occluded_stages, night, model_key, tuple(float(b) for b in request["band"]),

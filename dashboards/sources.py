@@ -74,8 +74,9 @@ def allowed_path(text: str, what: str, suffixes: tuple[str, ...]) -> Path:
     text = text.strip()
     roots = data_dirs()
     if not roots:
-        raise PathRefused(f"this dashboard serves no folder of {what}s: use the demo night or an upload, or ask "
-                          "the operator to start it with `stqs dashboard --data-dir DIR`")
+        raise PathRefused(f"this dashboard serves no data folders, so it opens no {what} from the server: use the "
+                          "demo night or an upload, or ask the operator to start it with `stqs dashboard --data-dir "
+                          "DIR`")
     if not text:
         raise PathRefused(f"give the path of {what} (absolute, or relative to a data folder: {folder_list(roots)})")
     if "\x00" not in text:

@@ -139,7 +139,7 @@ def test_a_published_checkpoint_in_a_data_folder(dashboard, monkeypatch):
     path = need(CHECKPOINTS / "model2d_shhs1_4692_5213_allCh_cnn.tar")
     dashboard.model_path = str(path)
     dashboard.load_night()
-    assert dashboard.alert.visible and "not a model file in the" in dashboard.alert.object  # not served by default
+    assert dashboard.alert.visible and "serves no data folders" in dashboard.alert.object  # not served by default
     monkeypatch.setenv(sources.DATA_DIRS_ENV, str(CHECKPOINTS))
     assert f"{CHECKPOINTS.name}/{path.name}" in sources.model_choices()  # offered in the list
     dashboard.load_night()
@@ -206,9 +206,10 @@ def test_without_data_folders_only_demo_uploads_and_shipped_models(dashboard, mo
 
     monkeypatch.delenv(sources.DATA_DIRS_ENV, raising=False)
     message = _refusal(dashboard, source="EDF file", edf_path=str(edf_file))
-    assert "serves no folder" in message and "--data-dir" in message
+    assert "serves no data folders" in message and "--data-dir" in message
     assert set(sources.model_choices()) == {p.stem for p in sources.MODELS_DIR.glob("*.pt")} | {sources.UNTRAINED}
-    assert "serves no folder" in _refusal(dashboard, source="demo night", model_path="/etc/passwd")
+    assert "serves no data folders" in _refusal(dashboard, source="demo night", model_path="/etc/passwd")
+    assert "serves no data folders" in _refusal(dashboard, source="demo night", model="/etc/passwd")  # the menu
 
 
 def test_errors_never_show_file_contents(dashboard, data_dir):
