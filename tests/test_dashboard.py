@@ -347,6 +347,22 @@ def test_a_changed_file_is_read_again(dashboard, data_dir, random_night):
         assert dashboard.night.true.tolist() == labels
 
 
+def test_a_replaced_model_file_is_loaded_again(dashboard, data_dir):
+    import torch
+
+    from stqs_core import STQS, STQSConfig, save_model
+
+    probabilities = []
+    for seed in (0, 1):
+        torch.manual_seed(seed)
+        save_model(STQS(STQSConfig(variant="cnnlstm")).eval(), data_dir / "model.pt", {"name": f"seed {seed}"})
+        dashboard.model_path = "model.pt"
+        dashboard.load_night()
+        assert not dashboard.alert.visible
+        probabilities.append(dashboard.original())
+    assert np.abs(probabilities[0] - probabilities[1]).max() > 1e-3  # other weights, other probabilities
+
+
 def test_memo_is_bounded_in_bytes_and_computes_once():
     import sources
 
