@@ -107,8 +107,10 @@ def open_pages(url: str, n: int, timeout: float) -> list[float]:
 
 
 def memory(pid: int) -> str:
+    """The process's resident memory and its peak, from ``/proc/PID/status``."""
     status = dict(line.split(":", 1) for line in Path(f"/proc/{pid}/status").read_text().splitlines() if ":" in line)
-    return f"VmRSS {int(status['VmRSS'].split()[0]) / 1024:.0f} MB (peak VmHWM {int(status['VmHWM'].split()[0]) / 1024:.0f} MB)"
+    rss, peak = (int(status[key].split()[0]) / 1024 for key in ("VmRSS", "VmHWM"))
+    return f"VmRSS {rss:.0f} MB (peak VmHWM {peak:.0f} MB)"
 
 
 if __name__ == "__main__":

@@ -33,6 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))  # the sibling modules,
 
 import sources  # noqa: E402
 import views  # noqa: E402
+
 from stqs_core.constants import EPOCH_SEC, ROLES, STAGES  # noqa: E402
 from stqs_core.errors import StqsError, check_option, check_range  # noqa: E402
 from stqs_core.metrics import agreement  # noqa: E402
@@ -282,7 +283,8 @@ class Dashboard(param.Parameterized):
         """Agreement and kappa, the number of changed epochs, and the change in stage shares."""
         pred = self.original().argmax(1)
         occluded = self.occluded()
-        lines = [f"{self.night.name} scored by {sources.model_label(self.model_key)}: **{len(pred)} epochs** "
+        name = html.escape(self.night.name)  # an upload's file name is the visitor's
+        lines = [f"{name} scored by {sources.model_label(self.model_key)}: **{len(pred)} epochs** "
                  f"({len(pred) * EPOCH_SEC / 3600:.1f} h)"]
         if self.night.true is not None:
             score = agreement(self.night.true, pred)

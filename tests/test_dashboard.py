@@ -253,10 +253,9 @@ def test_uploads_go_to_a_private_folder_deleted_at_session_end(dashboard, edf_fi
 
 def test_a_session_end_removes_its_uploads_in_a_served_document(edf_file):
     """The page registers :meth:`Dashboard.close` with the session: Bokeh's session end deletes the folder."""
+    import app
     from bokeh.document import Document
     from panel.io.state import set_curdoc
-
-    import app
 
     doc = Document()
     with set_curdoc(doc):
