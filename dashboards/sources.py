@@ -80,7 +80,7 @@ def allowed_path(text: str, what: str, suffixes: tuple[str, ...]) -> Path:
     if not text:
         raise PathRefused(f"give the path of {what} (absolute, or relative to a data folder: {folder_list(roots)})")
     if "\x00" not in text:
-        given = Path(text).expanduser() if text.startswith("~") else Path(text)
+        given = Path(text)  # no ~ expansion: a visitor has no home on the server
         for candidate in [given] if given.is_absolute() else [root / given for root in roots]:
             real = Path(os.path.realpath(candidate))
             if (any(real.is_relative_to(root) for root in roots) and real.suffix.lower() in suffixes

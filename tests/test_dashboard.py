@@ -175,7 +175,7 @@ def _refusal(dashboard, **params) -> str:
 
 
 @pytest.mark.parametrize("name", ["absolute", "dotdot", "symlink", "symlinked folder", "etc passwd", "missing",
-                                  "missing inside", "folder", "nul"])
+                                  "missing inside", "folder", "nul", "home"])
 def test_paths_outside_the_data_folders_are_refused_alike(dashboard, data_dir, outside, name):
     (data_dir / "link.edf").symlink_to(outside)
     (data_dir / "sub").symlink_to(outside.parent, target_is_directory=True)
@@ -183,7 +183,7 @@ def test_paths_outside_the_data_folders_are_refused_alike(dashboard, data_dir, o
     given = {"absolute": str(outside), "dotdot": "../private/secret.edf", "symlink": "link.edf",
              "symlinked folder": "sub/secret.edf", "etc passwd": "../../../../../../etc/passwd",
              "missing": str(outside.parent / "absent.edf"), "missing inside": "absent.edf", "folder": "dir.edf",
-             "nul": "night\x00.edf"}[name]
+             "nul": "night\x00.edf", "home": "~nosuchuser/night.edf"}[name]
     for params in ({"source": "EDF file", "edf_path": given}, {"source": "HDF5 store", "store_path": given},
                    {"source": "demo night", "model_path": given}):
         message = _refusal(dashboard, **params)
