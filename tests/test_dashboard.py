@@ -461,7 +461,8 @@ def server(tmp_path_factory):
     port = _free_port()
     env = {**os.environ, "STQS_DASHBOARD_HOURS": "0.5"}
     cmd = [sys.executable, "-m", "panel", "serve", str(ROOT / "dashboards" / "app.py"), "--port", str(port),
-           "--address", "127.0.0.1", f"--allow-websocket-origin=127.0.0.1:{port}", "--log-level", "warning"]
+           "--address", "127.0.0.1", f"--allow-websocket-origin=127.0.0.1:{port}", "--log-level", "warning",
+           "--check-unused-sessions", "1000", "--unused-session-lifetime", "1000"]  # closed pages end in ~2 s
     log = tmp_path_factory.mktemp("dashboard") / "serve.log"
     proc = subprocess.Popen(cmd, env=env, stdout=log.open("w"), stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}/app"
@@ -623,7 +624,8 @@ def test_stqs_dashboard_passes_the_serving_options(tmp_path):
 @pytest.mark.slow
 @pytest.mark.browser
 def test_a_real_size_upload_through_the_browser(page, server, tmp_path):
-    """A 24-MB EDF (over the ~15 MB that a one-message upload could carry) arrives in chunks and is scored."""
+    """A 24-MB EDF (over the ~15 MB that a one-message upload could carry) arrives in chunks and is scored; its
+    private folder goes when the page is closed."""
     from stqs_core.recording import write_edf
 
     rng = np.random.default_rng(0)
@@ -635,8 +637,12 @@ def test_a_real_size_upload_through_the_browser(page, server, tmp_path):
     visitor.on("pageerror", lambda e: errors.append(str(e)))
     visitor.goto(server["url"], timeout=90_000)
     visitor.wait_for_selector(".stqs-changed", timeout=120_000)
+    before = set(Path(tempfile.gettempdir()).glob("stqs-upload-*"))
     visitor.locator("select").first.select_option("upload")
     visitor.locator("input[type=file]").set_input_files(str(path))
     assert _wait_for(lambda: visitor.locator("text=big night scored by").count() == 1, timeout=240)
     assert visitor.locator("text=80 epochs").count() == 1 and errors == []
-    context.close()
+    folders = [f for f in set(Path(tempfile.gettempdir()).glob("stqs-upload-*")) - before if f.is_dir()]
+    assert len(folders) == 1 and [p.stat().st_size for p in folders[0].iterdir()] == [path.stat().st_size]
+    context.close()  # the session ends: its upload folder goes
+    assert _wait_for(lambda: not folders[0].exists(), timeout=60)
