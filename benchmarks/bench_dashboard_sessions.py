@@ -3,9 +3,12 @@
 Starts ``panel serve`` on an app (this checkout's ``dashboards/app.py`` by default, or another checkout's, to
 compare) and drives it with Playwright in Debian's Chromium (``/usr/bin/chromium``):
 
-- ``single``: a fresh server, one page; seconds from opening the page to its first hypnogram (the summary's
-  changed-epoch count shown), the night simulated, preprocessed and scored on the way;
-- ``concurrent``: a fresh server, ``--sessions`` pages opened at once on the same night; each page's seconds;
+- one session: one page; seconds from opening the page to its first hypnogram (the summary's changed-epoch
+  count shown);
+- ``--sessions`` pages opened at once on the same night; each page's seconds;
+
+each on a fresh server (the app imported and the night simulated, preprocessed and scored on the way), then on a
+server where an earlier page has read the night already;
 - ``requests``: one server, ``--requests`` pages opened one after the other, each on a new night
   (``?seed=N``), each closed once its hypnogram is shown; the server's resident memory (VmRSS) after each, and
   its peak (VmHWM).
@@ -40,13 +43,18 @@ def main() -> None:
     args = parser.parse_args()
     print(f"app {args.app}, {args.hours:g}-h demo night, load average {os.getloadavg()[0]:.1f}")
     if args.sessions:
-        with serve(args.app, args.hours) as (url, _):
-            single = open_pages(url, 1, args.timeout)[0]
-        print(f"single session: first hypnogram after {single:.1f} s")
-        with serve(args.app, args.hours) as (url, _):
-            times = open_pages(url, args.sessions, args.timeout)
-        print(f"{args.sessions} sessions at once: " + ", ".join(f"{t:.1f}" for t in times)
-              + f" s (slowest {max(times) / single:.2f}x the single session)")
+        for warm in (False, True):
+            with serve(args.app, args.hours) as (url, _):
+                if warm:  # the app imported and the night read by an earlier visitor
+                    open_pages(url, 1, args.timeout)
+                single = open_pages(url, 1, args.timeout)[0]
+            with serve(args.app, args.hours) as (url, _):
+                if warm:
+                    open_pages(url, 1, args.timeout)
+                times = open_pages(url, args.sessions, args.timeout)
+            print(f"{'night already read' if warm else 'fresh server'}: one session {single:.1f} s; "
+                  f"{args.sessions} sessions at once " + ", ".join(f"{t:.1f}" for t in times)
+                  + f" s (slowest {max(times) / single:.2f}x the single session)", flush=True)
     if args.requests:
         with serve(args.app, args.hours) as (url, proc):
             print(f"server memory at start: {memory(proc.pid)}")

@@ -18,7 +18,6 @@ import html
 import logging
 import os
 import sys
-from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from pathlib import Path
 
@@ -51,8 +50,6 @@ HOURS = (0.1, 12.0)
 MAX_SEED = 10_000
 NYQUIST = 62.5
 """Highest frequency of the 125-Hz epochs (Hz): the limit of an occluded band."""
-THREADS = 4
-"""Worker threads for reading, scoring and occluding (shared by all sessions)."""
 
 
 def describe(err: Exception) -> str:
@@ -449,12 +446,8 @@ class Dashboard(param.Parameterized):
         return pn.Column(*self.overview(), self.tabs())
 
 
-WORKERS = ThreadPoolExecutor(THREADS, thread_name_prefix="stqs-dashboard")
-"""Threads for the heavy work of all sessions (reading, scoring, occluding); drawing stays on the event loop."""
-
-
 def in_background(work, then) -> None:
-    """``then(work())`` (``then(error)`` if it raised): ``work`` on :data:`WORKERS` and ``then`` on the session's
+    """``then(work())`` (``then(error)`` if it raised): ``work`` on :data:`sources.WORKERS`, ``then`` on the session's
     event loop when served, so that a session's reading never blocks the others; at once otherwise.
 
     HoloViews and Bokeh models are built by ``then`` on the event loop only: they are not safe across threads.
@@ -468,7 +461,7 @@ def in_background(work, then) -> None:
         with set_curdoc(doc), hold(doc):  # the changes sent as one message
             then(result)
 
-    future = WORKERS.submit(_outcome, work)
+    future = sources.WORKERS.submit(_outcome, work)
     future.add_done_callback(lambda f: doc.add_next_tick_callback(partial(on_loop, f.result())))
 
 

@@ -23,7 +23,7 @@ import tempfile
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
-from concurrent.futures import Future
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -183,6 +183,9 @@ def _megabytes(name: str, default: float) -> int:
         return int(default * 2**20)
 
 
+WORKERS = ThreadPoolExecutor(4, thread_name_prefix="stqs-dashboard")
+"""Threads for the heavy work of all sessions (reading, scoring, occluding); one pool per server process (``app.py``
+runs once per session, this module once)."""
 NIGHTS = Memo(_megabytes(CACHE_ENV, 1024))
 """Nights (with everything derived from them), least recently used dropped first."""
 MODELS = Memo(256 * 2**20, max_items=8)
