@@ -1,69 +1,136 @@
 """The STQS dashboard: one night, its hypnogram, and why the network scored it so.
 
-Run ``panel serve dashboards/app.py`` (or ``stqs dashboard``). It opens on a simulated demo night scored by the
-default model; the sidebar picks another recording (EDF path, HDF5 store, upload) or model. URL arguments set the
-start state, e.g. ``?hours=1&seed=3&epoch=40&band=8,12&modalities=eeg,eog&mode=pass&model=path/to/model.pt``;
-the environment variable ``STQS_DASHBOARD_HOURS`` sets the demo night's length when the URL does not.
+Run ``stqs dashboard`` (or ``panel serve dashboards/app.py``, see the README's "Serving the dashboard to a lab").
+It opens on a simulated demo night scored by the default model; the sidebar picks another recording (an EDF file
+or HDF5 store in the operator's data folders, or an upload) or model. URL arguments set the start state, e.g.
+``?hours=1&seed=3&epoch=40&band=8,12&modalities=eeg,eog&mode=pass&model=name-or-file``; bad ones are reported and
+left at their defaults. The environment variable ``STQS_DASHBOARD_HOURS`` sets the demo night's length when the
+URL does not; see :mod:`sources` for the data folders, upload limit and cache size.
 
 The heavy work (preprocessing, scoring, occlusion, filters, AASM rules) is ``stqs_core``'s, cached per night and
 model in :mod:`sources`; this module holds the state (a :class:`param.Parameterized`) and lays out the views.
+Served, nights are read, scored and occluded on worker threads (:func:`in_background`) so that sessions do not
+queue behind one another; pages are drawn on the event loop.
 """
 from __future__ import annotations
 
+import html
 import logging
 import os
 import sys
+from functools import partial
 from pathlib import Path
 
 import holoviews as hv
 import numpy as np
 import panel as pn
 import param
+from panel.io.document import hold
+from panel.io.state import set_curdoc
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # the sibling modules, also when imported from elsewhere
 
 import sources  # noqa: E402
 import views  # noqa: E402
+
 from stqs_core.constants import EPOCH_SEC, ROLES, STAGES  # noqa: E402
+from stqs_core.errors import StqsError, check_option, check_range  # noqa: E402
 from stqs_core.metrics import agreement  # noqa: E402
 
 logger = logging.getLogger(__name__)
 
 hv.extension("bokeh", logo=False)
-pn.extension(notifications=True, loading_indicator=True, sizing_mode="stretch_width")
+pn.extension("filedropper", notifications=True, loading_indicator=True, sizing_mode="stretch_width")
 
 SOURCES = ("demo night", "EDF file", "HDF5 store", "upload")
 CONTEXT = 1
 """Epochs shown on each side of the selected one in the epoch viewer."""
+HOURS = (0.1, 12.0)
+"""Shortest and longest demo night (h)."""
+MAX_SEED = 10_000
+NYQUIST = 62.5
+"""Highest frequency of the 125-Hz epochs (Hz): the limit of an occluded band."""
+
+
+def describe(err: Exception) -> str:
+    """A message for the page: the project's errors say what to do; others only their kind (details in the log),
+    so that no file content reaches a visitor. HTML-escaped: messages may quote what a visitor typed."""
+    text = str(err)[:400] if isinstance(err, StqsError) else (
+        f"unexpected {type(err).__name__} (the details are in the server's log)")
+    return html.escape(text, quote=False)
+
+
+class UploadDropper(pn.widgets.FileDropper):
+    """Panel's chunked file dropper, each chunk written straight to the session's :class:`sources.UploadFolder`.
+
+    The browser sends the file in chunks (each well below the websocket message limit) and shows the progress;
+    the server never holds the whole file in memory and refuses it past :func:`sources.max_upload_bytes`.
+    ``on_upload(path, filename, error)`` is called when a file is complete (``error`` None) or refused.
+    """
+
+    def __init__(self, folder: sources.UploadFolder, on_upload, **params):
+        limit = sources.max_upload_bytes()
+        # no accepted_filetypes: browsers give EDF files no MIME type, which the dropper then refuses; the
+        # suffix is checked here (sources.UploadFolder.new_file)
+        params = {"chunk_size": 4_000_000,
+                  "max_file_size": f"{limit // 2**20}MB", "multiple": False, "previews": [], **params}
+        super().__init__(**params)
+        self.limit, self._folder, self._on_upload, self._writers = limit, folder, on_upload, {}
+
+    def _process_event(self, event) -> None:
+        data = event.data
+        name = str(data["name"])[:200]
+        if event.event_name == "delete_event":
+            if (writer := self._writers.pop(name, None)) is not None:
+                writer.discard()
+            return
+        try:
+            if data["chunk"] == 1:
+                if (old := self._writers.pop(name, None)) is not None:
+                    old.discard()
+                self._writers[name] = sources.UploadWriter(self._folder, name, self.limit)
+            if (writer := self._writers.get(name)) is None:
+                return  # the rest of a refused file
+            writer.add(bytes(data["data"]))
+        except (StqsError, OSError) as err:
+            self._writers.pop(name, None)
+            self._on_upload(None, name, err)
+            return
+        if data["chunk"] >= data["total_chunks"]:
+            self._on_upload(self._writers.pop(name).close(), name, None)
 
 
 class Dashboard(param.Parameterized):
-    """State of one browser session; the views depend on these parameters."""
+    """State of one browser session; the views depend on these parameters.
+
+    ``defer``: do not read the first night now but on :meth:`start` (a served page shows first, then fills in).
+    """
 
     source = param.Selector(default=SOURCES[0], objects=list(SOURCES), doc="where the night comes from")
-    hours = param.Number(8.0, bounds=(0.1, 12.0), doc="length of the demo night (h)")
-    seed = param.Integer(0, bounds=(0, None), doc="seed of the demo night")
-    edf_path = param.String("", doc="EDF/BDF file on the server")
+    hours = param.Number(8.0, bounds=HOURS, doc="length of the demo night (h)")
+    seed = param.Integer(0, bounds=(0, MAX_SEED), doc="seed of the demo night")
+    edf_path = param.String("", doc="EDF/BDF file in a data folder (absolute, or relative to the folder)")
     eeg = param.String("", doc="EEG channel names, comma-separated (empty: found by preset)")
     eog = param.String("", doc="EOG channel names, left then right")
     emg = param.String("", doc="chin EMG channel name")
     preset = param.Selector(default="any", objects=["any", "shhs", "sleep-edf", "aasm"], doc="channel-name preset")
-    store_path = param.String("", doc="HDF5 epoch store on the server")
+    store_path = param.String("", doc="HDF5 epoch store in a data folder")
     store_recording = param.String("", doc="recording name in the store")
-    model = param.Selector(default=None, objects=[], doc="shipped model or published checkpoint")
-    model_path = param.String("", doc="or a model file (.pt, or a published STQS .tar); overrides the list")
+    model = param.Selector(default=None, objects=[], doc="shipped model or a model file of the data folders")
+    model_path = param.String("", doc="or a model's name or file in a data folder; overrides the list")
     load = param.Action(lambda self: self.load_night(), label="Load night and model")
 
     epoch = param.Integer(0, bounds=(0, None), doc="selected epoch")
-    band = param.Range((12.0, 16.0), bounds=(0.0, 30.0), doc="occluded frequency band (Hz)")
+    band = param.Range((12.0, 16.0), bounds=(0.0, NYQUIST), doc="occluded frequency band (Hz)")
     modalities = param.ListSelector(default=["eeg"], objects=list(ROLES), doc="modalities the band is occluded in")
     mode = param.Selector(default="stop", objects=["stop", "pass"], doc="remove the band, or keep only the band")
 
     night = param.ClassSelector(class_=sources.Night, precedence=-1)
     model_key = param.String("", precedence=-1)
     model_warning = param.String("", precedence=-1)
+    loading = param.String("", precedence=-1, doc="what is being read now (empty: idle)")
 
-    def __init__(self, **params):
+    def __init__(self, defer: bool = False, **params):
         choices = sources.model_choices()
         key, warning = sources.default_model()
         super().__init__(**params)
@@ -72,47 +139,105 @@ class Dashboard(param.Parameterized):
         if self.model is None:
             self.model = key if key in choices.values() else next(iter(choices.values()))
         self.model_warning = warning
-        self.upload_input = pn.widgets.FileInput(accept=".edf,.bdf", label="EDF upload (small files)")
+        self.uploads = sources.UploadFolder()
+        self.uploaded: tuple[Path, str] | None = None
+        self.upload_input = UploadDropper(self.uploads, self._uploaded, label="EDF/BDF upload")
         self.alert = pn.pane.Alert("", alert_type="danger", visible=False)
+        self.content = pn.Column(self.progress, self.alert)
+        self._notice = ""
+        if not defer:
+            self.load_night()
+
+    def start(self) -> None:
+        """Read the first night (of a deferred session)."""
         self.load_night()
+
+    def close(self) -> None:
+        """End of the session: delete its uploads."""
+        self.uploaded = None
+        self.uploads.remove()
 
     # ------------------------------------------------------------ loading
 
     def load_night(self) -> None:
-        """Read the chosen night and model and score it; a bad choice leaves the current night with a message."""
-        try:
-            night = self._read_night()
-            model_key = self.model_path.strip() or self.model
-            proba = sources.probabilities(night, model_key)
-        except Exception as err:  # any bad file or channel map must become a message, not a dead page
-            logger.warning("loading failed: %s", err)
-            self.alert.object = f"**Could not load:** {err}"
-            self.alert.visible = True
-            if pn.state.curdoc is not None and pn.state.notifications is not None:
-                pn.state.notifications.error(f"Could not load: {err}", duration=8000)
+        """Read the chosen night and model and score it, off the event loop when served (see :func:`in_background`).
+
+        A bad choice leaves the current night with a message; a second request while one runs is refused.
+        """
+        if self.loading:
+            self._say(f"Still reading {self.loading}: wait for it to finish.", kind="warning")
             return
-        self.alert.visible = False
+        self.loading = self._describe_source()
+        request = dict(self.param.values(), channels=self._channels(), uploaded=self.uploaded)
+        in_background(partial(_compute, request), self._loaded)
+
+    def _loaded(self, result: tuple | Exception) -> None:
+        """Show a night read by :meth:`load_night` (on the event loop), or say why it could not be read."""
+        self.loading = ""
+        if isinstance(result, Exception):
+            self._say(f"Could not load: {describe(result)}")
+            fallback = {name: self.param[name].default for name in ("source", "model_path")}
+            if self.night is None and any(getattr(self, k) != v for k, v in fallback.items()):
+                self._notice = self.alert.object  # a first night from bad URL arguments: open on the defaults
+                self.param.update(fallback)
+                self.load_night()
+            return
+        night, model_key, proba = result
+        first = self.night is None
+        self.alert.param.update(object=self._notice, visible=bool(self._notice))
+        self._notice = ""
         self.param.epoch.bounds = (0, len(proba) - 1)
         self.param.update(night=night, model_key=model_key, epoch=min(self.epoch, len(proba) - 1))
+        if first:  # the night first (sent to the browser at once when served), then the tabs
+            self.content.objects = self.overview()
+            in_background(lambda: None, lambda _: self.content.append(self.tabs()))
 
-    def _read_night(self) -> sources.Night:
+    def _set_band(self, band: tuple[float, float]) -> None:
+        """A new occlusion band: its stages are computed off the event loop, then the views redrawn."""
+        if self.night is None or not self.modalities:
+            self.band = band
+            return
+        work = partial(sources.occluded_stages, self.night, self.model_key, band, tuple(self.modalities), self.mode)
+        in_background(work, lambda _: setattr(self, "band", band))  # a failure is shown by the views
+
+    def _channels(self) -> dict:
         channels = {role: tuple(n.strip() for n in getattr(self, role).split(",") if n.strip()) or None
                     for role in ROLES}
-        channels["preset"] = None if self.preset == "any" else self.preset
+        return {**channels, "preset": None if self.preset == "any" else self.preset}
+
+    def _describe_source(self) -> str:
         if self.source == "demo night":
-            return sources.demo_night(float(self.hours), int(self.seed))
-        if self.source == "EDF file":
-            if not self.edf_path.strip():
-                raise ValueError("give the path of an EDF/BDF file on the server")
-            return sources.edf_night(self.edf_path.strip(), **channels)
-        if self.source == "HDF5 store":
-            if not self.store_path.strip():
-                raise ValueError("give the path of an HDF5 epoch store (made by `stqs prepare`)")
-            name = self.store_recording.strip() or sources.store_recordings(self.store_path.strip())[0]
-            return sources.store_night(self.store_path.strip(), name)
-        if not self.upload_input.value:
-            raise ValueError("choose an EDF file to upload first")
-        return sources.upload_night(self.upload_input.value, self.upload_input.filename, **channels)
+            return f"the demo night ({self.hours:g} h, seed {self.seed})"
+        if self.source == "upload" and self.uploaded is not None:
+            path, filename = self.uploaded
+            return f"{html.escape(Path(filename).name[:100])} ({path.stat().st_size / 2**20:.1f} MB)"
+        return html.escape({"EDF file": self.edf_path, "HDF5 store": self.store_path}.get(self.source, "")[:100]) \
+            or self.source
+
+    def _say(self, message: str, kind: str = "error") -> None:
+        self.alert.param.update(object=f"**{message}**" if kind == "error" else message,
+                                alert_type="danger" if kind == "error" else "warning", visible=True)
+        if pn.state.curdoc is not None and pn.state.notifications is not None:
+            getattr(pn.state.notifications, kind)(message, duration=8000)
+
+    def _uploaded(self, path: Path | None, filename: str, error: Exception | None) -> None:
+        """A finished (or refused) upload: the previous one is deleted, the new one read."""
+        if error is not None:
+            self._say(f"Upload refused: {describe(error)}")
+            return
+        if self.uploaded is not None:
+            self.uploaded[0].unlink(missing_ok=True)
+        self.uploaded = (path, filename)
+        self.source = "upload"
+        self.load_night()
+
+    @param.depends("loading")
+    def progress(self) -> pn.Row:
+        """What is being read, with an activity bar, while a night loads."""
+        if not self.loading:
+            return pn.Row()
+        return pn.Row(pn.indicators.Progress(active=True, width=120, sizing_mode="fixed"),
+                      pn.pane.Markdown(f"Reading and scoring {self.loading}…", css_classes=["stqs-loading"]))
 
     # ------------------------------------------------------------ derived data (cached in sources)
 
@@ -131,7 +256,7 @@ class Dashboard(param.Parameterized):
                                            tuple(self.modalities), self.mode)
         except Exception as err:  # shown in the page, the views go on without the occlusion
             logger.warning("occlusion failed: %s", err)
-            self.alert.object, self.alert.visible = f"**Occlusion failed:** {err}", True
+            self.alert.object, self.alert.visible = f"**Occlusion failed:** {describe(err)}", True
             return None
 
     # ------------------------------------------------------------ views
@@ -155,7 +280,8 @@ class Dashboard(param.Parameterized):
         """Agreement and kappa, the number of changed epochs, and the change in stage shares."""
         pred = self.original().argmax(1)
         occluded = self.occluded()
-        lines = [f"{self.night.name} scored by {sources.model_label(self.model_key)}: **{len(pred)} epochs** "
+        name = html.escape(self.night.name)  # an upload's file name is the visitor's
+        lines = [f"{name} scored by {sources.model_label(self.model_key)}: **{len(pred)} epochs** "
                  f"({len(pred) * EPOCH_SEC / 3600:.1f} h)"]
         if self.night.true is not None:
             score = agreement(self.night.true, pred)
@@ -264,7 +390,15 @@ class Dashboard(param.Parameterized):
         fields = {"demo night": ["hours", "seed"], "EDF file": ["edf_path", "eeg", "eog", "emg", "preset"],
                   "HDF5 store": ["store_path", "store_recording"], "upload": ["eeg", "eog", "emg", "preset"]}
         widgets = pn.Param(self.param, parameters=fields[self.source], show_name=False)
-        return pn.Column(widgets, self.upload_input) if self.source == "upload" else widgets
+        if self.source == "upload":
+            return pn.Column(widgets, self.upload_input, f"Up to {self.upload_input.limit / 2**20:.0f} MB; kept "
+                             "in a private folder deleted when you close the page.")
+        if self.source in ("EDF file", "HDF5 store"):
+            roots = sources.data_dirs()
+            where = (f"Files in the data folders: {html.escape(sources.folder_list(roots))}" if roots else
+                     "This server has no data folders (`stqs dashboard --data-dir DIR`): use an upload.")
+            return pn.Column(widgets, pn.pane.Markdown(where))
+        return widgets
 
     # ------------------------------------------------------------ layout
 
@@ -273,8 +407,9 @@ class Dashboard(param.Parameterized):
             self.epoch = int(np.clip(x * views.HOUR, 0, len(self.night.epochs) - 1))
 
     def controls(self) -> pn.Column:
-        band = pn.widgets.RangeSlider(label="Band (Hz)", start=0.0, end=30.0, step=0.5, value=self.band)
-        band.param.watch(lambda e: setattr(self, "band", tuple(e.new)), "value_throttled")
+        band = pn.widgets.RangeSlider(label="Band (Hz)", start=0.0, end=max(30.0, self.band[1]), step=0.5,
+                                      value=self.band)
+        band.param.watch(lambda e: self._set_band(tuple(e.new)), "value_throttled")
         model = pn.Param(self.param, parameters=["model", "model_path"], show_name=False,
                          widgets={"model": {"type": pn.widgets.Select, "name": "Model"}})
         return pn.Column(
@@ -289,20 +424,78 @@ class Dashboard(param.Parameterized):
                                                         "hypnogram)", css_classes=["stqs-epoch-input"]),
         )
 
-    def main(self) -> pn.Column:
+    def overview(self) -> list:
+        """The night: messages, hypnogram, stage probabilities and the occlusion summary."""
         selection = hv.DynamicMap(self.selection)
         tap = hv.streams.Tap(source=selection)  # on a single-element layer: HoloViews links it to the whole plot
         tap.add_subscriber(self._select_epoch)
         night_plot = (hv.DynamicMap(self.hypnogram) * selection).opts(
             hv.opts.Overlay(responsive=True, height=260, legend_position="right", framewise=True))
         warning = pn.pane.Alert(self.model_warning, alert_type="warning", visible=bool(self.model_warning))
+        return [self.progress, warning, self.alert, pn.pane.HoloViews(night_plot, sizing_mode="stretch_width"),
+                pn.pane.HoloViews(hv.DynamicMap(self.probability_strip), sizing_mode="stretch_width"), self.summary]
+
+    def tabs(self) -> pn.Tabs:
+        """The epoch viewer, and the time occlusion, filters and AASM tabs (drawn when opened)."""
         lazy = {name: pn.param.ParamMethod(method, lazy=True) for name, method in (
             ("Time occlusion", self.time_occlusion), ("Filters", self.filters),
             ("Modalities and AASM rules", self.importance))}
-        tabs = pn.Tabs(("Epoch viewer", self.epoch_viewer()), *lazy.items(), dynamic=True)
-        return pn.Column(warning, self.alert, pn.pane.HoloViews(night_plot, sizing_mode="stretch_width"),
-                         pn.pane.HoloViews(hv.DynamicMap(self.probability_strip), sizing_mode="stretch_width"),
-                         self.summary, tabs)
+        return pn.Tabs(("Epoch viewer", self.epoch_viewer()), *lazy.items(), dynamic=True)
+
+    def main(self) -> pn.Column:
+        return pn.Column(*self.overview(), self.tabs())
+
+
+def in_background(work, then) -> None:
+    """``then(work())`` (``then(error)`` if it raised): ``work`` on :data:`sources.WORKERS`, ``then`` on the session's
+    event loop when served, so that a session's reading never blocks the others; at once otherwise.
+
+    HoloViews and Bokeh models are built by ``then`` on the event loop only: they are not safe across threads.
+    """
+    doc = pn.state.curdoc
+    if doc is None or doc.session_context is None:
+        then(_outcome(work))
+        return
+
+    def on_loop(result) -> None:
+        with set_curdoc(doc), hold(doc):  # the changes sent as one message
+            then(result)
+
+    future = sources.WORKERS.submit(_outcome, work)
+    future.add_done_callback(lambda f: doc.add_next_tick_callback(partial(on_loop, f.result())))
+
+
+def _outcome(work):
+    try:
+        return work()
+    except Exception as err:  # handed to the caller's ``then``, which says what failed
+        logger.warning("%s failed: %s", getattr(work, "__name__", "work"), err, exc_info=not isinstance(err, StqsError))
+        return err
+
+
+def _compute(request: dict) -> tuple[sources.Night, str, np.ndarray]:
+    """``(night, model key, probabilities)`` of a :meth:`Dashboard.load_night` request (parameter values).
+
+    Also computes the occlusion the summary shows first, so that drawing the page finds it cached.
+    """
+    channels, source = request["channels"], request["source"]
+    if source == "demo night":
+        night = sources.demo_night(float(request["hours"]), int(request["seed"]))
+    elif source == "EDF file":
+        night = sources.edf_night(request["edf_path"], **channels)
+    elif source == "HDF5 store":
+        name = request["store_recording"].strip() or sources.store_recordings(request["store_path"])[0]
+        night = sources.store_night(request["store_path"], name)
+    elif request["uploaded"] is None:
+        raise StqsError("drop an EDF/BDF file on the upload field first")
+    else:
+        night = sources.upload_night(*request["uploaded"], **channels)
+    model_key = sources.resolve_model(request["model_path"].strip() or request["model"])
+    proba = sources.probabilities(night, model_key)
+    if request["modalities"]:
+        _outcome(partial(sources.occluded_stages, night, model_key, tuple(float(b) for b in request["band"]),
+                         tuple(request["modalities"]), request["mode"]))
+    return night, model_key, proba
 
 
 _ROW_NAMES = ["EEG 1", "EEG 2", "EOG L", "EOG R", "EMG"]
@@ -313,8 +506,9 @@ def _guard(compute, *args):
     try:
         return compute(*args)
     except Exception as err:
-        logger.warning("%s failed: %s", compute.__name__, err)
-        return pn.pane.Alert(f"**{compute.__name__.replace('_', ' ')} failed:** {err}", alert_type="danger")
+        logger.warning("%s failed: %s", compute.__name__, err, exc_info=not isinstance(err, StqsError))
+        return pn.pane.Alert(f"**{compute.__name__.replace('_', ' ')} failed:** {describe(err)}",
+                             alert_type="danger")
 
 
 def _clock(seconds: float) -> str:
@@ -322,34 +516,56 @@ def _clock(seconds: float) -> str:
     return f"{h:02d}:{rest // 60:02d}:{rest % 60:02d}"
 
 
-def url_settings(args: dict[str, list[bytes]], environ: dict[str, str] = os.environ) -> dict:
-    """Parameters from URL arguments (``?hours=1&band=8,12``) and ``STQS_DASHBOARD_HOURS``; bad values are skipped."""
-    text = {k: v[0].decode() for k, v in args.items() if v}
+URL_ARGUMENTS = {
+    "hours": lambda v: check_range("hours", v, *HOURS),
+    "seed": lambda v: int(check_range("seed", int(v), 0, MAX_SEED)),
+    "epoch": lambda v: int(check_range("epoch", int(v), 0, 10**6)),
+    "band": lambda v: _band(v),
+    "modalities": lambda v: [check_option("modality", m, ROLES) for m in v.split(",") if m],
+    "mode": lambda v: check_option("mode", v, ("stop", "pass")),
+    "model": lambda v: v[:500],
+}
+"""Parsers of the URL arguments (raising ``ValueError`` for a bad value), by name."""
+
+
+def _band(text: str) -> tuple[float, float]:
+    low, high = (check_range("band", b, 0.0, NYQUIST) for b in text.split(","))
+    if low >= high:
+        raise StqsError(f"band {low:g},{high:g}: the lower edge must be below the upper one")
+    return low, high
+
+
+def url_settings(args: dict[str, list[bytes]], environ: dict[str, str] = os.environ) -> tuple[dict, list[str]]:
+    """Parameters from URL arguments (``?hours=1&band=8,12``) and ``STQS_DASHBOARD_HOURS``: ``(settings, problems)``.
+
+    A bad value is left out of ``settings`` (its parameter keeps its default) and described in ``problems``;
+    unknown arguments are ignored.
+    """
+    text = {k: v[0].decode(errors="replace") for k, v in args.items() if v}
     if "hours" not in text and "STQS_DASHBOARD_HOURS" in environ:
         text["hours"] = environ["STQS_DASHBOARD_HOURS"]
-    parsers = {"hours": float, "seed": int, "epoch": int, "band": lambda v: tuple(float(b) for b in v.split(",")),
-               "modalities": lambda v: [m for m in v.split(",") if m], "mode": str, "model": str}
-    settings: dict = {}
-    for name, parse in parsers.items():
+    settings, problems = {}, []
+    for name, parse in URL_ARGUMENTS.items():
         if name in text:
             try:
                 settings["model_path" if name == "model" else name] = parse(text[name])
-            except ValueError:
-                logger.warning("ignored the URL argument %s=%r", name, text[name])
-    return settings
+            except ValueError as err:
+                problems.append(f"{name}={text[name][:40]!r} ({err if isinstance(err, StqsError) else 'not a number'})")
+    return settings, problems
 
 
-def create_app(**settings) -> pn.template.BootstrapTemplate:
-    """The whole page for one session."""
-    try:
-        dash = Dashboard(**settings)
-    except ValueError as err:  # a URL argument out of range: open with the defaults and say so
-        dash = Dashboard()
-        dash.alert.param.update(object=f"**Ignored the URL arguments:** {err}", visible=True)
+def create_app(settings: dict | None = None, problems: list[str] = ()) -> pn.template.BootstrapTemplate:
+    """The whole page for one session: shown at once, its first night read once the page is loaded."""
+    dash = Dashboard(defer=True, **(settings or {}))
+    pn.state.on_session_destroyed(lambda context: dash.close())
+    pn.state.onload(dash.start)
+    if problems:
+        dash._say("Ignored the URL arguments " + html.escape("; ".join(problems)) + ": their defaults are used.",
+                  kind="warning")
     spinner = pn.indicators.LoadingSpinner(value=pn.state.param.busy, width=30, height=30, sizing_mode="fixed")
     return pn.template.BootstrapTemplate(title="STQS — interpretable sleep staging", sidebar=[dash.controls()],
-                                         main=[dash.main()], header=[spinner], sidebar_width=330)
+                                         main=[dash.content], header=[spinner], sidebar_width=330)
 
 
 if pn.state.served:
-    create_app(**url_settings(pn.state.session_args or {})).servable()
+    create_app(*url_settings(pn.state.session_args or {})).servable()

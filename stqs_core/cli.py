@@ -423,20 +423,59 @@ def _cmd_interpret(args: argparse.Namespace) -> int:
 def _add_dashboard(sub) -> None:
     p = sub.add_parser("dashboard", help="open the interactive dashboard (Panel) in a browser",
                        description="Serve dashboards/app.py with `panel serve`: a demo night, its hypnogram, "
-                                   "spectral and time occlusion, filters and AASM rules. Ctrl-C stops it.")
+                                   "spectral and time occlusion, filters and AASM rules. Visitors open files only "
+                                   "in the --data-dir folders (besides the demo, their uploads and the shipped "
+                                   "models). Ctrl-C stops it.")
     p.add_argument("--port", type=int, default=5006, help="port to serve on (default 5006)")
     p.add_argument("--show", action="store_true", help="open the page in the default browser")
     p.add_argument("--hours", type=float, help="length of the simulated demo night (default 8)")
+    p.add_argument("--data-dir", action="append", default=[], metavar="DIR",
+                   help="a folder whose EDF/BDF recordings, HDF5 stores and model files visitors may open "
+                        "(repeatable; default: none, or those of $STQS_DASHBOARD_DATA_DIRS)")
+    p.add_argument("--max-upload-mb", type=float, help="largest upload accepted (MB, default 1024)")
+    p.add_argument("--cache-mb", type=float, help="memory for cached nights (MB, default 1024)")
+    p.add_argument("--address", help="network address to listen on (default: all interfaces)")
+    p.add_argument("--allow-websocket-origin", action="append", default=[], metavar="HOST[:PORT]",
+                   help="host name a browser may reach the page by, e.g. sleeplab.example.org (repeatable; "
+                        "default: localhost)")
+    p.add_argument("--basic-auth", metavar="PASSWORD|FILE",
+                   help="ask visitors for this password (or the user:password lines of FILE); see the README")
     p.set_defaults(func=_cmd_dashboard)
 
 
-def _cmd_dashboard(args: argparse.Namespace) -> int:
+def _dashboard_command(args: argparse.Namespace) -> tuple[list[str], dict[str, str]]:
+    """The ``panel serve`` command line and environment of ``stqs dashboard``."""
+    import os
+    import secrets
+
+    from .errors import StqsError
     from .resources import dashboard_app
 
     app = dashboard_app()
-    env = {**os.environ, **({"STQS_DASHBOARD_HOURS": str(args.hours)} if args.hours else {})}
+    folders = [Path(d).expanduser().resolve() for d in args.data_dir]
+    for folder in folders:
+        if not folder.is_dir():
+            raise StqsError(f"--data-dir {folder} is not a folder; give an existing folder of recordings")
+    settings = {"STQS_DASHBOARD_HOURS": args.hours, "STQS_DASHBOARD_MAX_UPLOAD_MB": args.max_upload_mb,
+                "STQS_DASHBOARD_CACHE_MB": args.cache_mb,
+                "STQS_DASHBOARD_DATA_DIRS": os.pathsep.join(map(str, folders)) or None}
+    env = {**os.environ, **{k: str(v) for k, v in settings.items() if v is not None}}
     cmd = [sys.executable, "-m", "panel", "serve", str(app), "--port", str(args.port), *(["--show"] * args.show)]
-    print(f"serving {app} at http://localhost:{args.port}/app (Ctrl-C stops it)", flush=True)
+    if args.address:
+        cmd += ["--address", args.address]
+    cmd += [f"--allow-websocket-origin={origin}" for origin in args.allow_websocket_origin]
+    if args.basic_auth:
+        cmd += ["--basic-auth", args.basic_auth]
+        if not env.get("PANEL_COOKIE_SECRET"):
+            env["PANEL_COOKIE_SECRET"] = secrets.token_hex(32)  # signs the login cookie; new at each start
+    return cmd, env
+
+
+def _cmd_dashboard(args: argparse.Namespace) -> int:
+    cmd, env = _dashboard_command(args)
+    folders = env.get("STQS_DASHBOARD_DATA_DIRS", "").split(os.pathsep)
+    print(f"serving {cmd[4]} at http://localhost:{args.port}/app; data folders: "
+          f"{', '.join(f for f in folders if f) or 'none'} (Ctrl-C stops it)", flush=True)
     os.execve(sys.executable, cmd, env)  # panel replaces this process (never returns): Ctrl-C reaches the server
 
 
