@@ -23,6 +23,7 @@ from pathlib import Path
 import pytest
 
 from stqs_core import resources
+from stqs_core.errors import StqsError
 
 ROOT = Path(__file__).resolve().parents[1]
 SHIPPED = {"trained_models": ("*.pt", "*.json", "*.csv", "*.md"), "notebooks": ("*.ipynb",), "dashboards": ("*.py",)}
@@ -73,7 +74,7 @@ def test_resources_prefer_an_installed_copy(tmp_path, monkeypatch):
     assert resources.notebooks_dir() == tmp_path / "notebooks"
     assert resources.models_dir() == ROOT / "trained_models"  # not installed there: the checkout's
     monkeypatch.setattr(resources, "CHECKOUT", tmp_path)
-    with pytest.raises(FileNotFoundError, match="reinstall"):
+    with pytest.raises(StqsError, match="reinstall"):
         resources.dashboard_app()
 
 
