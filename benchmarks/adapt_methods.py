@@ -20,6 +20,7 @@ Then the out-of-domain score of one night under rising electrode noise (0-40 µV
 
     PYTHONPATH=. OMP_NUM_THREADS=1 python benchmarks/adapt_methods.py [--nights 2] [--hours 1.5]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -39,8 +40,10 @@ from stqs_core.preprocess import make_epochs
 from stqs_core.simulate import simulate_night
 
 ROOT = Path(__file__).resolve().parents[1]
-SHHS = {"shhs-oversampling-cnn": "oversampling_cnn",
-        "shhs-oversampling-cnnlstm": "oversampling_cnnlstm_ReturnAllChunk_seq_info"}
+SHHS = {
+    "shhs-oversampling-cnn": "oversampling_cnn",
+    "shhs-oversampling-cnnlstm": "oversampling_cnnlstm_ReturnAllChunk_seq_info",
+}
 SIM = {"sim-cnn": "stqs-cnn-oversampling-sim", "sim-cnnlstm": "stqs-cnnlstm-sim"}
 SHIFTS = ("none", "frontal", "50hz", "amplifier", "noise", "eeg-half", "emg-low", "lab")
 
@@ -69,8 +72,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--nights", type=int, default=2, help="simulated nights per shift (default 2)")
     parser.add_argument("--hours", type=float, default=1.5, help="hours per night (default 1.5)")
-    parser.add_argument("--checkpoints", type=Path, default=ROOT.parent / "shared/reference/stqs_shhs_checkpoints",
-                        help="folder of the published SHHS checkpoints (skipped if absent)")
+    parser.add_argument(
+        "--checkpoints",
+        type=Path,
+        default=ROOT.parent / "shared/reference/stqs_shhs_checkpoints",
+        help="folder of the published SHHS checkpoints (skipped if absent)",
+    )
     parser.add_argument("--out", type=Path, help="also write the per-night table here (.csv)")
     args = parser.parse_args()
     torch.set_num_threads(1)
@@ -82,12 +89,17 @@ def main() -> None:
         for kind in SHIFTS:
             data, sfreq = (rec.data, rec.sfreq) if kind == "none" else shift(rec.data, rec.sfreq, kind, seed)
             x = make_epochs(data, sfreq).data
-            true = rec.hypnogram[:len(x)]
+            true = rec.hypnogram[: len(x)]
             for name, model in models.items():
                 proba = model.predict_proba(x)
-                row = {"seed": seed, "shift": kind, "model": name, "none": agreement(true, proba.argmax(1))["kappa"],
-                       "ood_score": ood_score(model, x),
-                       "mean_confidence": float(proba.max(1).mean())}
+                row = {
+                    "seed": seed,
+                    "shift": kind,
+                    "model": name,
+                    "none": agreement(true, proba.argmax(1))["kappa"],
+                    "ood_score": ood_score(model, x),
+                    "mean_confidence": float(proba.max(1).mean()),
+                }
                 for method in METHODS:
                     start = time.perf_counter()
                     adapted = adapt_model(model, x, method)
@@ -105,21 +117,29 @@ def main() -> None:
     print(shifted.groupby("model", sort=False)[kappa].mean().round(3).to_string())
     print("\nseconds per adaptation of one night:", table[[f"s_{m}" for m in METHODS]].mean().round(2).to_dict())
     print("\nood_score and mean confidence (unadapted) per model and shift:")
-    print(table.pivot_table(index="shift", columns="model", values=["ood_score", "mean_confidence"], sort=False)
-          .round(3).to_string())
+    print(
+        table.pivot_table(index="shift", columns="model", values=["ood_score", "mean_confidence"], sort=False)
+        .round(3)
+        .to_string()
+    )
     auroc = {}
     for name, part in table.groupby("model", sort=False):
         shifted = part["shift"] != "none"
-        auroc[name] = {kind: roc_auc_score(shifted[part["shift"].isin(["none", kind])],
-                                           part["ood_score"][part["shift"].isin(["none", kind])])
-                       for kind in SHIFTS[1:]} | {"all": roc_auc_score(shifted, part["ood_score"])}
+        auroc[name] = {
+            kind: roc_auc_score(
+                shifted[part["shift"].isin(["none", kind])], part["ood_score"][part["shift"].isin(["none", kind])]
+            )
+            for kind in SHIFTS[1:]
+        } | {"all": roc_auc_score(shifted, part["ood_score"])}
         # the shifted nights that cost this model more than 0.1 of kappa against the same night unshifted
         base = part[~shifted].set_index("seed")["none"]
         harmful = shifted & (part["seed"].map(base) - part["none"] > 0.1)
         keep = ~shifted | harmful
         auroc[name]["harmful"] = roc_auc_score(harmful[keep], part["ood_score"][keep])
-    print("\nAUROC of ood_score, unshifted vs shifted nights, per model ('harmful': the shifted nights whose "
-          "kappa fell by > 0.1):")
+    print(
+        "\nAUROC of ood_score, unshifted vs shifted nights, per model ('harmful': the shifted nights whose "
+        "kappa fell by > 0.1):"
+    )
     print(pd.DataFrame(auroc).T.round(2).to_string())
     rec = simulate_night(hours=args.hours, seed=999).recording
     model = models["sim-cnn"]

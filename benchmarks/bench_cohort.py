@@ -9,6 +9,7 @@ process: one process with torch's default threads (all cores; its loop over the 
 a LocalCluster of two single-threaded workers (what ``stqs score --workers 2`` starts), warmed up: torch imported
 and the model loaded.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -48,8 +49,9 @@ def child(code: str, *args: str) -> tuple[float, float, float, float]:
     seconds it prints (its loop over the nights, imports left out)."""
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
     start = time.perf_counter()
-    proc = subprocess.Popen([sys.executable, "-c", code, *args], env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.DEVNULL, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", code, *args], env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True
+    )
     printed = proc.stdout.read()
     _, status, usage = os.wait4(proc.pid, 0)  # this child's own resource usage
     elapsed = time.perf_counter() - start
@@ -102,14 +104,18 @@ def main() -> None:
 def one_process(folder: Path, tmp: Path, label: str, n: int, yasa: bool) -> None:
     """(a): per-night wall and CPU time and peak memory of a cohort in one process, stqs and YASA."""
     t_ours, cpu_ours, mem_ours, loop_ours = child(STQS, str(folder), str(tmp / "a"))
-    print(f"(a) one process, {label}: {t_ours / n:.2f} s per night ({cpu_ours / n:.2f} CPU-s; "
-          f"{loop_ours / n:.2f} s without the imports), peak memory {mem_ours:.0f} MB")
+    print(
+        f"(a) one process, {label}: {t_ours / n:.2f} s per night ({cpu_ours / n:.2f} CPU-s; "
+        f"{loop_ours / n:.2f} s without the imports), peak memory {mem_ours:.0f} MB"
+    )
     if yasa:
         t_yasa, cpu_yasa, mem_yasa, loop_yasa = child(YASA, str(folder))
-        print(f"    YASA SleepStaging, same EDFs in one process: {t_yasa / n:.2f} s per night ({cpu_yasa / n:.2f} "
-              f"CPU-s; {loop_yasa / n:.2f} s without the imports), peak memory {mem_yasa:.0f} MB; stqs is "
-              f"{t_yasa / t_ours:.1f}x faster per night ({cpu_yasa / cpu_ours:.1f}x in CPU time, "
-              f"{loop_yasa / loop_ours:.1f}x without the imports)")
+        print(
+            f"    YASA SleepStaging, same EDFs in one process: {t_yasa / n:.2f} s per night ({cpu_yasa / n:.2f} "
+            f"CPU-s; {loop_yasa / n:.2f} s without the imports), peak memory {mem_yasa:.0f} MB; stqs is "
+            f"{t_yasa / t_ours:.1f}x faster per night ({cpu_yasa / cpu_ours:.1f}x in CPU time, "
+            f"{loop_yasa / loop_ours:.1f}x without the imports)"
+        )
 
 
 def two_workers(folder: Path, warm: Path, tmp: Path, label: str) -> None:
@@ -118,17 +124,21 @@ def two_workers(folder: Path, warm: Path, tmp: Path, label: str) -> None:
 
     t_one = child(STQS, str(folder), str(tmp / "b1"))[3]  # a fresh process, as in (a), imports left out
     start = time.perf_counter()
-    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster, \
-            Client(cluster) as client:
+    with (
+        LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster,
+        Client(cluster) as client,
+    ):
         address = cluster.scheduler_address
         client.run(load_model_once, MODEL)  # each worker imports torch and loads the model
         timed_cohort(warm, tmp / "w2", scheduler=address)
         startup = time.perf_counter() - start
         t_two = timed_cohort(folder, tmp / "b2", scheduler=address)
         peaks = client.run(lambda: resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
-    print(f"(b) {label}: one process {t_one:.1f} s, two Dask workers {t_two:.1f} s: "
-          f"{t_one / t_two:.2f}x (cluster start and warm-up {startup:.1f} s, not counted); "
-          f"worker peak memory {', '.join(f'{m:.0f}' for m in peaks.values())} MB")
+    print(
+        f"(b) {label}: one process {t_one:.1f} s, two Dask workers {t_two:.1f} s: "
+        f"{t_one / t_two:.2f}x (cluster start and warm-up {startup:.1f} s, not counted); "
+        f"worker peak memory {', '.join(f'{m:.0f}' for m in peaks.values())} MB"
+    )
 
 
 if __name__ == "__main__":

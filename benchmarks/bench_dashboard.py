@@ -14,6 +14,7 @@ scoring, the first occlusion that caches the night's features) and the first pag
 
     python benchmarks/bench_dashboard.py [--hours 8] [--repeats 6]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -42,6 +43,7 @@ def main() -> None:
     import app
     import panel as pn
     import sources
+
     print(f"import of the app: {time.perf_counter() - start:.2f} s")
 
     start = time.perf_counter()
@@ -57,21 +59,25 @@ def main() -> None:
     dash = app.Dashboard(hours=args.hours)  # the cached night and probabilities: as a new session would
     page = pn.Row(dash.controls(), dash.main())
     page.get_root(Document())
-    print(f"first page build (incl. the first occlusion, which caches the night's CNN features): "
-          f"{time.perf_counter() - start:.2f} s")
+    print(
+        f"first page build (incl. the first occlusion, which caches the night's CNN features): "
+        f"{time.perf_counter() - start:.2f} s"
+    )
 
     rescore, release, release_fresh = [], [], []
-    for band in BANDS[1:args.repeats + 1]:
+    for band in BANDS[1 : args.repeats + 1]:
         with _timer(rescore):
             sources.occluded_stages(night, dash.model_key, band, ("eeg",), "stop")
         with _timer(release):
             dash.band = band  # what the slider's value_throttled does on release (re-scoring cached)
-    for band in BANDS[1:args.repeats + 1]:
+    for band in BANDS[1 : args.repeats + 1]:
         with _timer(release_fresh):
             dash.band = (band[0] + 0.5, band[1])  # a new band: re-scoring included
 
-    print(f"\n{len(night.epochs)}-epoch night, band-stop on EEG, torch threads {torch.get_num_threads()}, "
-          f"load average {os.getloadavg()[0]:.1f} (wall s, with this process's CPU s):")
+    print(
+        f"\n{len(night.epochs)}-epoch night, band-stop on EEG, torch threads {torch.get_num_threads()}, "
+        f"load average {os.getloadavg()[0]:.1f} (wall s, with this process's CPU s):"
+    )
     print(_line("rescore callback", rescore))
     print(_line("render only (cached rescore: HoloViews/Bokeh update + summary)", release))
     print(_line("slider release -> updated hypnogram (rescore + render)", release_fresh))
@@ -88,8 +94,10 @@ def _timer(into: list):
 
 def _line(name: str, values: list[tuple[float, float]]) -> str:
     walls, cpus = [w for w, _ in values], [c for _, c in values]
-    return (f"{name}: median {statistics.median(walls):.3f} s (CPU {statistics.median(cpus):.3f} s), "
-            f"max {max(walls):.3f} s, n={len(values)}")
+    return (
+        f"{name}: median {statistics.median(walls):.3f} s (CPU {statistics.median(cpus):.3f} s), "
+        f"max {max(walls):.3f} s, n={len(values)}"
+    )
 
 
 if __name__ == "__main__":

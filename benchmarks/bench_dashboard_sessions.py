@@ -15,6 +15,7 @@ server where an earlier page has read the night already;
 
     python benchmarks/bench_dashboard_sessions.py [--hours 8] [--sessions 5] [--requests 0] [--app PATH]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -52,9 +53,13 @@ def main() -> None:
                 if warm:
                     open_pages(url, 1, args.timeout)
                 times = open_pages(url, args.sessions, args.timeout)
-            print(f"{'night already read' if warm else 'fresh server'}: one session {single:.1f} s; "
-                  f"{args.sessions} sessions at once " + ", ".join(f"{t:.1f}" for t in times)
-                  + f" s (slowest {max(times) / single:.2f}x the single session)", flush=True)
+            print(
+                f"{'night already read' if warm else 'fresh server'}: one session {single:.1f} s; "
+                f"{args.sessions} sessions at once "
+                + ", ".join(f"{t:.1f}" for t in times)
+                + f" s (slowest {max(times) / single:.2f}x the single session)",
+                flush=True,
+            )
     if args.requests:
         with serve(args.app, args.hours) as (url, proc):
             print(f"server memory at start: {memory(proc.pid)}")
@@ -72,8 +77,20 @@ def serve(app: Path, hours: float):
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     env = {**os.environ, "STQS_DASHBOARD_HOURS": str(hours), "PYTHONPATH": str(app.resolve().parents[1])}
-    cmd = [sys.executable, "-m", "panel", "serve", str(app), "--port", str(port), "--address", "127.0.0.1",
-           f"--allow-websocket-origin=127.0.0.1:{port}", "--log-level", "warning"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "panel",
+        "serve",
+        str(app),
+        "--port",
+        str(port),
+        "--address",
+        "127.0.0.1",
+        f"--allow-websocket-origin=127.0.0.1:{port}",
+        "--log-level",
+        "warning",
+    ]
     with tempfile.TemporaryFile() as log:
         proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT)
         try:

@@ -5,6 +5,7 @@ Uses the published SHHS oversampling checkpoints where ../shared is present, els
 (same cost). The first call on a night builds its unoccluded pass (features, probabilities, LSTM states), which
 later calls reuse; both are timed.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -15,12 +16,13 @@ import numpy as np
 import torch
 
 from stqs_core import STQS, STQSConfig, load_model
-from stqs_core.interpret import frequency_occlusion, modality_importance, occlude_band, time_occlusion
-from stqs_core.interpret import occlusion
+from stqs_core.interpret import frequency_occlusion, modality_importance, occlude_band, occlusion, time_occlusion
 
 CHECKPOINTS = Path(__file__).resolve().parents[2] / "shared" / "reference" / "stqs_shhs_checkpoints"
-STEMS = {"cnn": "model2d_shhs1_4692_5213_allCh_oversampling_cnn",
-         "cnnlstm": "model2d_shhs1_4692_5213_allCh_oversampling_cnnlstm_ReturnAllChunk_seq_info"}
+STEMS = {
+    "cnn": "model2d_shhs1_4692_5213_allCh_oversampling_cnn",
+    "cnnlstm": "model2d_shhs1_4692_5213_allCh_oversampling_cnnlstm_ReturnAllChunk_seq_info",
+}
 
 
 def timed(fn, repeats: int) -> str:
@@ -49,12 +51,18 @@ def main() -> None:
         model = load_model(path) if path.exists() else STQS(STQSConfig(variant=variant)).eval()
         model.predict_logits(x[:64])  # warm-up: the first call builds oneDNN kernels
         occlusion._CACHE.clear()
-        print(f"{variant} first frequency sweep (with the unoccluded pass): "
-              f"{timed(lambda: frequency_occlusion(model, x, labels), 1)}")
-        print(f"{variant} frequency sweep 5 bands x 3 modalities: "
-              f"{timed(lambda: frequency_occlusion(model, x, labels), args.repeats)}")
-        print(f"{variant} modality importance (7 subsets): "
-              f"{timed(lambda: modality_importance(model, x, labels), args.repeats)}")
+        print(
+            f"{variant} first frequency sweep (with the unoccluded pass): "
+            f"{timed(lambda: frequency_occlusion(model, x, labels), 1)}"
+        )
+        print(
+            f"{variant} frequency sweep 5 bands x 3 modalities: "
+            f"{timed(lambda: frequency_occlusion(model, x, labels), args.repeats)}"
+        )
+        print(
+            f"{variant} modality importance (7 subsets): "
+            f"{timed(lambda: modality_importance(model, x, labels), args.repeats)}"
+        )
         index = args.epochs // 2 + 3
         for window, stride in ((5.0, 1.0), (1.0, 0.25)):
             result = timed(lambda: time_occlusion(model, x, index, window_s=window, stride_s=stride), args.repeats)

@@ -3,6 +3,7 @@
 Run: python benchmarks/bench_score.py [--repeats 3] [--model NAME_OR_PATH]
 Each run is a fresh process (imports included), timed from outside; peak memory is the child's max RSS.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -50,8 +51,10 @@ def main() -> None:
         else:
             yasa_times = [timed([sys.executable, "-c", YASA, str(edf)])[0] for _ in range(args.repeats)]
     t_ours = float(np.median([t for t, _ in ours]))
-    print(f"stqs score, 8-h EDF -> CSV: median {t_ours:.2f} s over {args.repeats} runs "
-          f"(min {min(t for t, _ in ours):.2f} s), peak memory {max(m for _, m in ours):.0f} MB")
+    print(
+        f"stqs score, 8-h EDF -> CSV: median {t_ours:.2f} s over {args.repeats} runs "
+        f"(min {min(t for t, _ in ours):.2f} s), peak memory {max(m for _, m in ours):.0f} MB"
+    )
     if yasa_times is None:
         print("YASA not installed (pip install -e '.[bench]'): no comparison")
     else:

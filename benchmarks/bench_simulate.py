@@ -2,6 +2,7 @@
 
 Run: ``python benchmarks/bench_simulate.py [--repeats 3] [--hours 8]``. Prints the best and median of the repeats.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -42,8 +43,10 @@ def main() -> None:
     rec = night.recording
     t, _ = timed(lambda: make_epochs(rec.data, rec.sfreq), args.repeats)
     rows.append(("make_epochs of that night", t))
-    print(f"{len(night.stages)} epochs, {len(night.events)} events, EDF {size:.0f} MB; "
-          f"{args.repeats} repeats (machine shared with other jobs: timings are noisy)")
+    print(
+        f"{len(night.stages)} epochs, {len(night.events)} events, EDF {size:.0f} MB; "
+        f"{args.repeats} repeats (machine shared with other jobs: timings are noisy)"
+    )
     for name, times in rows:
         print(f"{name:<36} best {min(times):6.2f} s   median {np.median(times):6.2f} s")
 

@@ -8,6 +8,7 @@ bare forward+backward+step of the network on one in-memory batch, through the pl
 :mod:`stqs_core.fastconv` (what the model runs). ``STQS_DEFAULT_MALLOC=1`` leaves glibc's malloc untuned (see
 :mod:`stqs_core.allocator`). Numbers depend on the load of the machine: run it on an idle one.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -19,7 +20,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from stqs_core import STQS, STQSConfig, EpochStore
+from stqs_core import STQS, EpochStore, STQSConfig
 from stqs_core.allocator import keep_freed_memory
 from stqs_core.training import TrainConfig, train
 
@@ -28,8 +29,11 @@ def make_store(path: Path, nights: int, n_epochs: int) -> Path:
     rng = np.random.default_rng(0)
     with EpochStore(path, "w") as store:
         for i in range(nights):
-            store.append(f"n{i}", rng.standard_normal((n_epochs, 5, 3750), dtype=np.float32),
-                         rng.integers(0, 5, n_epochs).astype(np.int8))
+            store.append(
+                f"n{i}",
+                rng.standard_normal((n_epochs, 5, 3750), dtype=np.float32),
+                rng.integers(0, 5, n_epochs).astype(np.int8),
+            )
     return path
 
 
@@ -64,20 +68,32 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=64)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    print(f"torch threads: {torch.get_num_threads()}, batch {args.batch_size}, "
-          f"malloc {'keeps freed memory' if keep_freed_memory() else 'defaults'}")
+    print(
+        f"torch threads: {torch.get_num_threads()}, batch {args.batch_size}, "
+        f"malloc {'keeps freed memory' if keep_freed_memory() else 'defaults'}"
+    )
     for plain in (True, False, True, False):  # interleaved: the load of a shared machine drifts
-        print(f"bare forward+backward+Adam step, {'plain nn layers' if plain else 'stqs_core.fastconv'}: "
-              f"{bare_step_rate(args.batch_size, plain):.0f} epochs/s")
+        print(
+            f"bare forward+backward+Adam step, {'plain nn layers' if plain else 'stqs_core.fastconv'}: "
+            f"{bare_step_rate(args.batch_size, plain):.0f} epochs/s"
+        )
     with tempfile.TemporaryDirectory() as tmp:
         store = make_store(Path(tmp) / "bench.h5", args.nights, args.epochs_per_night)
         for label, cache in (("cached", 1 << 30), ("streamed from HDF5", 0)):
-            config = TrainConfig(variant="cnn", imbalance="none", epochs=1, batch_size=args.batch_size,
-                                 fractions=(0.8, 0.2, 0.0), cache_bytes=cache)
+            config = TrainConfig(
+                variant="cnn",
+                imbalance="none",
+                epochs=1,
+                batch_size=args.batch_size,
+                fractions=(0.8, 0.2, 0.0),
+                cache_bytes=cache,
+            )
             result = train(store, Path(tmp) / "m.pt", config, progress=False)
             row = result.history[0]
-            print(f"stage-1 loop, {label}: {row['n_train']} epochs in {row['seconds']:.1f} s = "
-                  f"{row['epochs_per_s']:.0f} epochs/s")
+            print(
+                f"stage-1 loop, {label}: {row['n_train']} epochs in {row['seconds']:.1f} s = "
+                f"{row['epochs_per_s']:.0f} epochs/s"
+            )
 
 
 if __name__ == "__main__":

@@ -19,6 +19,7 @@ Run: ``python benchmarks/domain_shift.py --out runs/domain_shift [--seeds 3] [--
 Writes ``domain_shift.csv`` (one row per condition, profile and model) and ``domain_shift.md`` into ``--out`` and
 prints the table.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -43,9 +44,11 @@ logger = logging.getLogger("domain_shift")
 ROOT = Path(__file__).resolve().parents[1]
 CHECKPOINTS = ROOT.parent / "shared" / "reference" / "stqs_shhs_checkpoints"
 PREFIX = "model2d_shhs1_4692_5213_allCh_"
-PUBLISHED = {"shhs-oversampling-cnn": "oversampling_cnn",
-             "shhs-oversampling-cnnlstm": "oversampling_cnnlstm_ReturnAllChunk_seq_info",
-             "shhs-cnnlstm": "cnnlstm_ReturnAllChunk_seq_info"}
+PUBLISHED = {
+    "shhs-oversampling-cnn": "oversampling_cnn",
+    "shhs-oversampling-cnnlstm": "oversampling_cnnlstm_ReturnAllChunk_seq_info",
+    "shhs-cnnlstm": "cnnlstm_ReturnAllChunk_seq_info",
+}
 SHIPPED = ("stqs-cnn-oversampling-sim", "stqs-cnnlstm-sim", "stqs-cnnlstm-residual-sim")
 SEED = 1000
 """Night ``i`` of every profile uses seed ``SEED + i``."""
@@ -77,8 +80,14 @@ def score_via_edf(night: SimulatedNight, model: STQS, **kwargs) -> ScoredNight:
     names = night.recording.channel_names
     with tempfile.TemporaryDirectory() as tmp:
         path = night.write_edf(Path(tmp) / f"{night.recording.name}.edf")[0]
-        return score_file(path, model, eeg=list(dict.fromkeys(names[:2])), eog=list(dict.fromkeys(names[2:4])),
-                          emg=names[4:], **kwargs)
+        return score_file(
+            path,
+            model,
+            eeg=list(dict.fromkeys(names[:2])),
+            eog=list(dict.fromkeys(names[2:4])),
+            emg=names[4:],
+            **kwargs,
+        )
 
 
 SCORERS = {"memory": score_in_memory, "edf": score_via_edf}
@@ -87,15 +96,19 @@ SCORERS = {"memory": score_in_memory, "edf": score_via_edf}
 def default_models(checkpoints: Path) -> dict[str, str]:
     """Label -> model path or shipped name: the published SHHS checkpoints present in ``checkpoints`` and the
     shipped simulated models."""
-    models = {label: str(checkpoints / f"{PREFIX}{stem}.tar") for label, stem in PUBLISHED.items()
-              if (checkpoints / f"{PREFIX}{stem}.tar").is_file()}
+    models = {
+        label: str(checkpoints / f"{PREFIX}{stem}.tar")
+        for label, stem in PUBLISHED.items()
+        if (checkpoints / f"{PREFIX}{stem}.tar").is_file()
+    }
     if not models:
         logger.warning("no published checkpoints in %s (give --checkpoints): shipped models only", checkpoints)
     return {**models, **{name: name for name in SHIPPED}}
 
 
-def run(profiles: list[str], models: dict[str, str], conditions: list[str], seeds: int, hours: float,
-        via: str = "memory") -> pd.DataFrame:
+def run(
+    profiles: list[str], models: dict[str, str], conditions: list[str], seeds: int, hours: float, via: str = "memory"
+) -> pd.DataFrame:
     """One row per condition, profile and model: kappa and accuracy over the pooled scored epochs of the nights,
     the spread of the nights' own kappas (``kappa_sd``), the kappa cost against in-domain, and the seconds spent
     simulating (per profile) and scoring."""
@@ -105,8 +118,9 @@ def run(profiles: list[str], models: dict[str, str], conditions: list[str], seed
     rows = []
     for profile in tqdm(profiles, desc="profiles", unit="profile"):
         start = time.perf_counter()
-        nights = [simulate_night(hours=hours, seed=SEED + i, profile=profile, name=f"{profile}-{i}")
-                  for i in range(seeds)]
+        nights = [
+            simulate_night(hours=hours, seed=SEED + i, profile=profile, name=f"{profile}-{i}") for i in range(seeds)
+        ]
         simulated = time.perf_counter() - start
         for condition in conditions:
             for label, model in loaded.items():
@@ -116,12 +130,20 @@ def run(profiles: list[str], models: dict[str, str], conditions: list[str], seed
                 true = np.concatenate([night.stages for night in nights])
                 pred = np.concatenate([s.stages for s in scored])
                 per_night = [agreement(night.stages, s.stages)["kappa"] for night, s in zip(nights, scored)]
-                rows.append({"condition": condition, "profile": profile,
-                             "severity": SEVERITY[PROFILES[profile].severity], "model": label,
-                             "n_nights": len(nights), **agreement(true, pred),
-                             "kappa_sd": round(float(np.std(per_night)), 4),
-                             "ood_nights": [round(float(n.ood_score), 4) for n in scored],
-                             "simulate_s": round(simulated, 2), "score_s": round(seconds, 2)})
+                rows.append(
+                    {
+                        "condition": condition,
+                        "profile": profile,
+                        "severity": SEVERITY[PROFILES[profile].severity],
+                        "model": label,
+                        "n_nights": len(nights),
+                        **agreement(true, pred),
+                        "kappa_sd": round(float(np.std(per_night)), 4),
+                        "ood_nights": [round(float(n.ood_score), 4) for n in scored],
+                        "simulate_s": round(simulated, 2),
+                        "score_s": round(seconds, 2),
+                    }
+                )
     table = pd.DataFrame(rows)
     base = table[table.profile == "in-domain"].set_index(["condition", "model"]).kappa
     if len(base):
@@ -151,15 +173,23 @@ def ood_auroc(table: pd.DataFrame, min_cost: float = 0.1) -> pd.DataFrame:
     rows = []
     for model, part in table[table.condition == "none"].groupby("model", sort=False):
         inside = [v for v in part[part.profile == "in-domain"].ood_nights for v in v]
-        costly = [v for p in part[(part.profile != "in-domain") & (part.kappa_cost >= min_cost)].ood_nights
-                  for v in p]
+        costly = [v for p in part[(part.profile != "in-domain") & (part.kappa_cost >= min_cost)].ood_nights for v in p]
         shifted = [v for p in part[part.profile != "in-domain"].ood_nights for v in p]
         auc = {}
         for name, out in (("costly", costly), ("all_shifted", shifted)):
-            auc[name] = (round(roc_auc_score([0] * len(inside) + [1] * len(out), inside + out), 3)
-                         if inside and out else float("nan"))
-        rows.append({"model": model, "auroc_costly": auc["costly"], "auroc_all_shifted": auc["all_shifted"],
-                     "n_costly_nights": len(costly)})
+            auc[name] = (
+                round(roc_auc_score([0] * len(inside) + [1] * len(out), inside + out), 3)
+                if inside and out
+                else float("nan")
+            )
+        rows.append(
+            {
+                "model": model,
+                "auroc_costly": auc["costly"],
+                "auroc_all_shifted": auc["all_shifted"],
+                "n_costly_nights": len(costly),
+            }
+        )
     return pd.DataFrame(rows)
 
 
@@ -169,15 +199,18 @@ def markdown(table: pd.DataFrame) -> str:
     for condition, part in table.groupby("condition", sort=False):
         cells = part.assign(cell=[f"{k:.2f} ({a:.2f})" for k, a in zip(part.kappa, part.accuracy)])
         wide = cells.pivot(index=["profile", "severity"], columns="model", values="cell")
-        wide = wide.reindex(index=part.drop_duplicates("profile").set_index(["profile", "severity"]).index,
-                            columns=part.model.unique())
+        wide = wide.reindex(
+            index=part.drop_duplicates("profile").set_index(["profile", "severity"]).index, columns=part.model.unique()
+        )
         parts.append(f"### condition `{condition}`: Cohen's kappa (accuracy)\n\n{_md(wide)}")
         if "kappa_cost" in part:
             cost = part.pivot(index="profile", columns="model", values="kappa_cost")
             cost = cost.reindex(index=part.profile.unique(), columns=part.model.unique())
             cost["mean"] = cost.mean(axis=1)
-            parts.append(f"### condition `{condition}`: kappa cost (in-domain kappa minus profile kappa)\n\n"
-                         + _md(cost.map(lambda v: f"{v:+.2f}")))
+            parts.append(
+                f"### condition `{condition}`: kappa cost (in-domain kappa minus profile kappa)\n\n"
+                + _md(cost.map(lambda v: f"{v:+.2f}"))
+            )
     return "\n\n".join(parts) + "\n"
 
 
@@ -199,8 +232,12 @@ def main() -> None:
     parser.add_argument("--profiles", help="comma-separated profiles (default all; in-domain is always added)")
     parser.add_argument("--models", help="comma-separated model files or names (default: published SHHS + shipped)")
     parser.add_argument("--conditions", default=",".join(CONDITIONS), help=f"of {list(CONDITIONS)}")
-    parser.add_argument("--via", choices=list(SCORERS), default="memory",
-                        help="score the simulated Recording (memory) or its EDF read back by channel name (edf)")
+    parser.add_argument(
+        "--via",
+        choices=list(SCORERS),
+        default="memory",
+        help="score the simulated Recording (memory) or its EDF read back by channel name (edf)",
+    )
     parser.add_argument("--checkpoints", type=Path, default=CHECKPOINTS, help="folder of the published .tar files")
     parser.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
     args = parser.parse_args()
@@ -211,8 +248,11 @@ def main() -> None:
     if unknown:
         parser.error(f"unknown profiles {unknown}; profiles: {list(PROFILES)}")
     profiles = list(dict.fromkeys(profiles))
-    models = ({Path(m).stem.removeprefix(PREFIX): m for m in args.models.split(",")} if args.models
-              else default_models(args.checkpoints))
+    models = (
+        {Path(m).stem.removeprefix(PREFIX): m for m in args.models.split(",")}
+        if args.models
+        else default_models(args.checkpoints)
+    )
     conditions = [c.strip() for c in args.conditions.split(",")]
     if any(c not in CONDITIONS for c in conditions):
         parser.error(f"conditions must be among {list(CONDITIONS)}")
@@ -221,10 +261,12 @@ def main() -> None:
     elapsed = time.perf_counter() - start
     args.out.mkdir(parents=True, exist_ok=True)
     table.to_csv(args.out / "domain_shift.csv", index=False)
-    text = (f"{args.seeds} nights of {args.hours:g} h per profile (seeds {SEED}-{SEED + args.seeds - 1}), scored via "
-            f"{args.via}, {len(models)} models, {args.threads} torch thread(s): {elapsed:.0f} s in all "
-            f"(simulating {table.drop_duplicates('profile').simulate_s.sum():.0f} s, "
-            f"scoring {table.score_s.sum():.0f} s)\n\n{markdown(table)}")
+    text = (
+        f"{args.seeds} nights of {args.hours:g} h per profile (seeds {SEED}-{SEED + args.seeds - 1}), scored via "
+        f"{args.via}, {len(models)} models, {args.threads} torch thread(s): {elapsed:.0f} s in all "
+        f"(simulating {table.drop_duplicates('profile').simulate_s.sum():.0f} s, "
+        f"scoring {table.score_s.sum():.0f} s)\n\n{markdown(table)}"
+    )
     if "adapt" in conditions and "none" in conditions:
         text += "\n### share of the kappa cost `--adapt` recovers (profiles costing >= 0.05)\n\n"
         text += recovery(table, "adapt").to_markdown(index=False) + "\n"

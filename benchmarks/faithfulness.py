@@ -15,6 +15,7 @@ each attribution method of :mod:`stqs_core.interpret.attribution`:
 Run: ``python benchmarks/faithfulness.py [--nights 2 --hours 2 --per-stage 8 --out runs/faithfulness]``.
 Published SHHS checkpoints are used where ../shared is present; the shipped models always.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -35,11 +36,18 @@ from stqs_core.simulate import simulate_night
 
 ROOT = Path(__file__).resolve().parents[1]
 CHECKPOINTS = ROOT.parent / "shared" / "reference" / "stqs_shhs_checkpoints"
-PUBLISHED = {"shhs oversampling_cnn": "model2d_shhs1_4692_5213_allCh_oversampling_cnn.tar",
-             "shhs oversampling_cnnlstm": "model2d_shhs1_4692_5213_allCh_oversampling_cnnlstm_ReturnAllChunk_seq_info.tar"}
+PUBLISHED = {
+    "shhs oversampling_cnn": "model2d_shhs1_4692_5213_allCh_oversampling_cnn.tar",
+    "shhs oversampling_cnnlstm": "model2d_shhs1_4692_5213_allCh_oversampling_cnnlstm_ReturnAllChunk_seq_info.tar",
+}
 SHIPPED = ("stqs-cnn-oversampling-sim", "stqs-cnnlstm-sim")
-EVIDENCE = {"W": ["alpha"], "N1": ["vertex_wave"], "N2": ["spindle", "k_complex"], "N3": ["slow_wave"],
-            "REM": ["rem", "sawtooth"]}
+EVIDENCE = {
+    "W": ["alpha"],
+    "N1": ["vertex_wave"],
+    "N2": ["spindle", "k_complex"],
+    "N3": ["slow_wave"],
+    "REM": ["rem", "sawtooth"],
+}
 """The events an AASM rule names for each stage (simulator event types)."""
 
 
@@ -58,8 +66,10 @@ def chosen_epochs(night, pred, stage: int, kinds, per_stage: int, rng) -> list[i
 def measure(model, night, x, pred, per_stage: int, seed: int) -> list[dict]:
     rows = []
     rng = np.random.default_rng(seed)
-    picks = {stage: chosen_epochs(night, pred, STAGES.index(stage), kinds, per_stage, rng)
-             for stage, kinds in EVIDENCE.items()}
+    picks = {
+        stage: chosen_epochs(night, pred, STAGES.index(stage), kinds, per_stage, rng)
+        for stage, kinds in EVIDENCE.items()
+    }
     for method in METHODS:
         for stage, kinds in EVIDENCE.items():
             idx = picks[stage]
@@ -77,10 +87,20 @@ def measure(model, night, x, pred, per_stage: int, seed: int) -> list[dict]:
                         continue
                     imp = attribution.importance[i]
                     positive = np.clip(imp, 0, None)
-                    rows.append({"method": method, "stage": stage, "event": kind, "epoch": epoch,
-                                 "auroc": roc_auc_score(mask[i], imp), "event_time": mask[i].mean(),
-                                 "energy_share": positive[mask[i]].sum() / positive.sum() if positive.sum() else np.nan,
-                                 "deletion": deletion[i], "deletion_random": random[i], "seconds": seconds})
+                    rows.append(
+                        {
+                            "method": method,
+                            "stage": stage,
+                            "event": kind,
+                            "epoch": epoch,
+                            "auroc": roc_auc_score(mask[i], imp),
+                            "event_time": mask[i].mean(),
+                            "energy_share": positive[mask[i]].sum() / positive.sum() if positive.sum() else np.nan,
+                            "deletion": deletion[i],
+                            "deletion_random": random[i],
+                            "seconds": seconds,
+                        }
+                    )
     return rows
 
 
@@ -105,11 +125,20 @@ def main() -> None:
     table = pd.DataFrame(rows)
     args.out.mkdir(parents=True, exist_ok=True)
     table.to_csv(args.out / "faithfulness_epochs.csv", index=False)
-    summary = (table.groupby(["model", "method", "stage", "event"], sort=False)
-               .agg(epochs=("auroc", "size"), auroc=("auroc", "mean"), energy_share=("energy_share", "mean"),
-                    event_time=("event_time", "mean"), deletion=("deletion", "mean"),
-                    deletion_random=("deletion_random", "mean"), seconds=("seconds", "mean"))
-               .round(3).reset_index())
+    summary = (
+        table.groupby(["model", "method", "stage", "event"], sort=False)
+        .agg(
+            epochs=("auroc", "size"),
+            auroc=("auroc", "mean"),
+            energy_share=("energy_share", "mean"),
+            event_time=("event_time", "mean"),
+            deletion=("deletion", "mean"),
+            deletion_random=("deletion_random", "mean"),
+            seconds=("seconds", "mean"),
+        )
+        .round(3)
+        .reset_index()
+    )
     summary.to_csv(args.out / "faithfulness.csv", index=False)
     (args.out / "faithfulness.md").write_text(summary.to_markdown(index=False))
     print(summary.to_markdown(index=False))

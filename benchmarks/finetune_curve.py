@@ -12,6 +12,7 @@ a chin EMG of a fifth of the amplitude (a poor placement). Then runs
 :func:`stqs_core.finetune.learning_curve` per model and freeze mode on the same test nights and writes
 ``<out>/<model>-<freeze>/curve.{csv,md,png}`` and ``<out>/summary.md`` (kappa per night count, runtime).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -63,9 +64,15 @@ def main() -> None:
     parser.add_argument("--nights-in-lab", type=int, default=8)
     parser.add_argument("--hours", type=float, default=2.0)
     parser.add_argument("--shift", choices=SHIFTS, default="lab")
-    parser.add_argument("--models", nargs="+", default=[
-        f"shhs-oversampling-cnn={SHHS / 'model2d_shhs1_4692_5213_allCh_oversampling_cnn.tar'}", "stqs-cnnlstm-sim"],
-        help="models as LABEL=PATH_OR_NAME or NAME")
+    parser.add_argument(
+        "--models",
+        nargs="+",
+        default=[
+            f"shhs-oversampling-cnn={SHHS / 'model2d_shhs1_4692_5213_allCh_oversampling_cnn.tar'}",
+            "stqs-cnnlstm-sim",
+        ],
+        help="models as LABEL=PATH_OR_NAME or NAME",
+    )
     parser.add_argument("--freeze", nargs="+", default=["cnn", "none"])
     parser.add_argument("--curve-nights", type=int, nargs="+", default=[0, 1, 2, 4])
     parser.add_argument("--draws", type=int, default=2)
@@ -79,21 +86,35 @@ def main() -> None:
     tic = time.perf_counter()
     lab = simulate_lab(args.out / f"lab-{args.shift}.h5", args.nights_in_lab, args.hours, args.shift)
     print(f"simulated {args.nights_in_lab} x {args.hours} h nights ({args.shift}) in {time.perf_counter() - tic:.0f} s")
-    lines = [f"Lab: {args.nights_in_lab} simulated {args.hours:g}-h nights, shift {args.shift}; kappa on the same "
-             "held-out test nights (mean over draws), fine-tuning seconds per model in brackets.", "",
-             "| model | freeze | " + " | ".join(f"{n} nights" for n in args.curve_nights) + " |",
-             "|---|---|" + "---|" * len(args.curve_nights)]
+    lines = [
+        f"Lab: {args.nights_in_lab} simulated {args.hours:g}-h nights, shift {args.shift}; kappa on the same "
+        "held-out test nights (mean over draws), fine-tuning seconds per model in brackets.",
+        "",
+        "| model | freeze | " + " | ".join(f"{n} nights" for n in args.curve_nights) + " |",
+        "|---|---|" + "---|" * len(args.curve_nights),
+    ]
     for spec in args.models:
         label, _, model = spec.rpartition("=")
         label = label or model
         for freeze in args.freeze:
             tic = time.perf_counter()
-            rows = learning_curve(model, lab, args.out / f"{label}-{freeze}", nights=tuple(args.curve_nights),
-                                  draws=args.draws, freeze=freeze, epochs=args.epochs, patience=args.patience,
-                                  human_reference=args.human_reference, progress=False)
+            rows = learning_curve(
+                model,
+                lab,
+                args.out / f"{label}-{freeze}",
+                nights=tuple(args.curve_nights),
+                draws=args.draws,
+                freeze=freeze,
+                epochs=args.epochs,
+                patience=args.patience,
+                human_reference=args.human_reference,
+                progress=False,
+            )
             summary = summarise_curve(pd.DataFrame(rows)).set_index("nights")
-            cells = [f"{summary.kappa[n]:.3f} ({summary.seconds[n]:.0f} s)" if n in summary.index else "-"
-                     for n in args.curve_nights]
+            cells = [
+                f"{summary.kappa[n]:.3f} ({summary.seconds[n]:.0f} s)" if n in summary.index else "-"
+                for n in args.curve_nights
+            ]
             lines.append(f"| {label} | {freeze} | " + " | ".join(cells) + " |")
             print(lines[-1], f"[{time.perf_counter() - tic:.0f} s]", flush=True)
     (args.out / "summary.md").write_text("\n".join(lines) + "\n")

@@ -9,6 +9,7 @@ docs/realism_confusion.png and docs/simulated_psd.png.
 
 Run: ``python benchmarks/realism.py [--nights 10] [--seed 0] [--source sleep-edf-20|dod-h] [--no-figures]``.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -31,8 +32,7 @@ PREFIX = "model2d_shhs1_4692_5213_allCh_"
 MODELS = ("oversampling_cnn", "oversampling_cnnlstm_ReturnAllChunk_seq_info", "cnnlstm_ReturnAllChunk_seq_info")
 
 
-def simulated_epochs(n_nights: int, seed: int = 0,
-                     source: str = "sleep-edf-20") -> list[tuple[np.ndarray, np.ndarray]]:
+def simulated_epochs(n_nights: int, seed: int = 0, source: str = "sleep-edf-20") -> list[tuple[np.ndarray, np.ndarray]]:
     """``[(epochs (n, 5, 3750), true stages (n,)), ...]`` for nights driven by the first hypnograms of ``source``."""
     paths = sorted(HYPNOGRAMS.glob(SOURCES[source]))[:n_nights]
     if not paths:
@@ -55,8 +55,10 @@ def confusion(true: np.ndarray, pred: np.ndarray) -> np.ndarray:
 def report(name: str, cm: np.ndarray) -> dict:
     overall = np.trace(cm) / cm.sum()
     per_stage = np.diag(cm) / np.maximum(cm.sum(1), 1)
-    print(f"\n{name}: overall agreement {overall:.1%}; per stage "
-          + ", ".join(f"{s} {a:.1%}" for s, a in zip(STAGES, per_stage)))
+    print(
+        f"\n{name}: overall agreement {overall:.1%}; per stage "
+        + ", ".join(f"{s} {a:.1%}" for s, a in zip(STAGES, per_stage))
+    )
     print("true\\pred " + " ".join(f"{s:>6}" for s in STAGES))
     for s, row in zip(STAGES, cm):
         print(f"{s:>9} " + " ".join(f"{v:>6d}" for v in row))
@@ -74,6 +76,7 @@ def score(nights, model_name: str) -> np.ndarray:
 
 def plot_confusion(cm: np.ndarray, title: str, path: Path) -> None:
     import matplotlib
+
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
@@ -82,10 +85,24 @@ def plot_confusion(cm: np.ndarray, title: str, path: Path) -> None:
     ax.imshow(share, cmap="Blues", vmin=0, vmax=1)
     for i in range(5):
         for j in range(5):
-            ax.text(j, i, f"{share[i, j]:.0%}\n{cm[i, j]}", ha="center", va="center", fontsize=7,
-                    color="white" if share[i, j] > 0.5 else "black")
-    ax.set(xticks=range(5), yticks=range(5), xticklabels=STAGES, yticklabels=STAGES,
-           xlabel="predicted by the SHHS network", ylabel="simulated as", title=title)
+            ax.text(
+                j,
+                i,
+                f"{share[i, j]:.0%}\n{cm[i, j]}",
+                ha="center",
+                va="center",
+                fontsize=7,
+                color="white" if share[i, j] > 0.5 else "black",
+            )
+    ax.set(
+        xticks=range(5),
+        yticks=range(5),
+        xticklabels=STAGES,
+        yticklabels=STAGES,
+        xlabel="predicted by the SHHS network",
+        ylabel="simulated as",
+        title=title,
+    )
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
@@ -94,6 +111,7 @@ def plot_confusion(cm: np.ndarray, title: str, path: Path) -> None:
 def plot_psd(path: Path, seed: int = 0) -> None:
     """Welch PSD per stage of C4 of one simulated 8-h night, log scale, AASM bands shaded."""
     import matplotlib
+
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     from scipy.signal import welch
@@ -111,8 +129,12 @@ def plot_psd(path: Path, seed: int = 0) -> None:
     for code, stage in enumerate(STAGES):
         if np.any(night.stages == code):
             ax.semilogy(freqs, psd[night.stages == code].mean(0), label=f"{stage} ({np.sum(night.stages == code)})")
-    ax.set(xlim=(0.3, 35), xlabel="frequency (Hz)", ylabel="PSD (µV²/Hz)",
-           title=f"Simulated night (seed {seed}), EEG C4-A1, Welch 4 s, mean per stage")
+    ax.set(
+        xlim=(0.3, 35),
+        xlabel="frequency (Hz)",
+        ylabel="PSD (µV²/Hz)",
+        title=f"Simulated night (seed {seed}), EEG C4-A1, Welch 4 s, mean per stage",
+    )
     ax.legend(title="stage (epochs)", loc="center right")
     fig.tight_layout()
     fig.savefig(path, dpi=120)
@@ -130,14 +152,17 @@ def main() -> None:
     start = time.perf_counter()
     nights = simulated_epochs(args.nights, args.seed, args.source)
     n = sum(len(s) for _, s in nights)
-    print(f"simulated {len(nights)} nights driven by {args.source} hypnograms (wake trimmed to 30 min), "
-          f"{n} epochs, in {time.perf_counter() - start:.1f} s")
+    print(
+        f"simulated {len(nights)} nights driven by {args.source} hypnograms (wake trimmed to 30 min), "
+        f"{n} epochs, in {time.perf_counter() - start:.1f} s"
+    )
     for i, name in enumerate(args.models):
         cm = score(nights, name)
         report(name, cm)
         if i == 0 and not args.no_figures:
-            plot_confusion(cm, f"{name}: {np.trace(cm) / cm.sum():.1%} agreement",
-                           ROOT / "docs" / "realism_confusion.png")
+            plot_confusion(
+                cm, f"{name}: {np.trace(cm) / cm.sum():.1%} agreement", ROOT / "docs" / "realism_confusion.png"
+            )
     if not args.no_figures:
         plot_psd(ROOT / "docs" / "simulated_psd.png", args.seed)
         print(f"\nwrote {ROOT / 'docs' / 'realism_confusion.png'} and {ROOT / 'docs' / 'simulated_psd.png'}")

@@ -6,6 +6,7 @@ page to settle and saves the whole page. Needs Debian's Chromium (``apt-get inst
 
     python benchmarks/screenshot_dashboard.py [--out docs/dashboard.png] [--query "hours=8&band=11,16"] [--tab NAME]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -34,9 +35,22 @@ def main() -> None:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     log = open(Path(tempfile.gettempdir()) / "stqs-screenshot-serve.log", "w")
-    server = subprocess.Popen([sys.executable, "-m", "panel", "serve", str(ROOT / "dashboards" / "app.py"),
-                               "--port", str(port), "--address", "127.0.0.1",
-                               f"--allow-websocket-origin=127.0.0.1:{port}"], stdout=log, stderr=subprocess.STDOUT)
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "panel",
+            "serve",
+            str(ROOT / "dashboards" / "app.py"),
+            "--port",
+            str(port),
+            "--address",
+            "127.0.0.1",
+            f"--allow-websocket-origin=127.0.0.1:{port}",
+        ],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
     try:
         _wait_for_port(port, server)
         with sync_playwright() as p:
@@ -49,8 +63,9 @@ def main() -> None:
             if args.tab:
                 page.get_by_text(args.tab, exact=True).click()
             page.wait_for_timeout(6000)  # plots settle (Bokeh renders after the document is idle)
-            height = page.evaluate("() => Math.max(...[...document.querySelectorAll('#main, body')]"
-                                   ".map(e => e.scrollHeight))")
+            height = page.evaluate(
+                "() => Math.max(...[...document.querySelectorAll('#main, body')].map(e => e.scrollHeight))"
+            )
             page.set_viewport_size({"width": args.width, "height": int(height) + 150})
             page.wait_for_timeout(3000)
             args.out.parent.mkdir(parents=True, exist_ok=True)

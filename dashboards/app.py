@@ -12,6 +12,7 @@ model in :mod:`sources`; this module holds the state (a :class:`param.Parameteri
 Served, nights are read, scored and occluded on worker threads (:func:`in_background`) so that sessions do not
 queue behind one another; pages are drawn on the event loop.
 """
+
 from __future__ import annotations
 
 import html
@@ -55,8 +56,11 @@ NYQUIST = 62.5
 def describe(err: Exception) -> str:
     """A message for the page: the project's errors say what to do; others only their kind (details in the log),
     so that no file content reaches a visitor. HTML-escaped: messages may quote what a visitor typed."""
-    text = str(err)[:400] if isinstance(err, StqsError) else (
-        f"unexpected {type(err).__name__} (the details are in the server's log)")
+    text = (
+        str(err)[:400]
+        if isinstance(err, StqsError)
+        else (f"unexpected {type(err).__name__} (the details are in the server's log)")
+    )
     return html.escape(text, quote=False)
 
 
@@ -72,8 +76,13 @@ class UploadDropper(pn.widgets.FileDropper):
         limit = sources.max_upload_bytes()
         # no accepted_filetypes: browsers give EDF files no MIME type, which the dropper then refuses; the
         # suffix is checked here (sources.UploadFolder.new_file)
-        params = {"chunk_size": 4_000_000,
-                  "max_file_size": f"{limit // 2**20}MB", "multiple": False, "previews": [], **params}
+        params = {
+            "chunk_size": 4_000_000,
+            "max_file_size": f"{limit // 2**20}MB",
+            "multiple": False,
+            "previews": [],
+            **params,
+        }
         super().__init__(**params)
         self.limit, self._folder, self._on_upload, self._writers = limit, folder, on_upload, {}
 
@@ -201,8 +210,9 @@ class Dashboard(param.Parameterized):
         in_background(work, lambda _: setattr(self, "band", band))  # a failure is shown by the views
 
     def _channels(self) -> dict:
-        channels = {role: tuple(n.strip() for n in getattr(self, role).split(",") if n.strip()) or None
-                    for role in ROLES}
+        channels = {
+            role: tuple(n.strip() for n in getattr(self, role).split(",") if n.strip()) or None for role in ROLES
+        }
         return {**channels, "preset": None if self.preset == "any" else self.preset}
 
     def _describe_source(self) -> str:
@@ -211,12 +221,17 @@ class Dashboard(param.Parameterized):
         if self.source == "upload" and self.uploaded is not None:
             path, filename = self.uploaded
             return f"{html.escape(Path(filename).name[:100])} ({path.stat().st_size / 2**20:.1f} MB)"
-        return html.escape({"EDF file": self.edf_path, "HDF5 store": self.store_path}.get(self.source, "")[:100]) \
+        return (
+            html.escape({"EDF file": self.edf_path, "HDF5 store": self.store_path}.get(self.source, "")[:100])
             or self.source
+        )
 
     def _say(self, message: str, kind: str = "error") -> None:
-        self.alert.param.update(object=f"**{message}**" if kind == "error" else message,
-                                alert_type="danger" if kind == "error" else "warning", visible=True)
+        self.alert.param.update(
+            object=f"**{message}**" if kind == "error" else message,
+            alert_type="danger" if kind == "error" else "warning",
+            visible=True,
+        )
         if pn.state.curdoc is not None and pn.state.notifications is not None:
             getattr(pn.state.notifications, kind)(message, duration=8000)
 
@@ -236,8 +251,10 @@ class Dashboard(param.Parameterized):
         """What is being read, with an activity bar, while a night loads."""
         if not self.loading:
             return pn.Row()
-        return pn.Row(pn.indicators.Progress(active=True, width=120, sizing_mode="fixed"),
-                      pn.pane.Markdown(f"Reading and scoring {self.loading}…", css_classes=["stqs-loading"]))
+        return pn.Row(
+            pn.indicators.Progress(active=True, width=120, sizing_mode="fixed"),
+            pn.pane.Markdown(f"Reading and scoring {self.loading}…", css_classes=["stqs-loading"]),
+        )
 
     # ------------------------------------------------------------ derived data (cached in sources)
 
@@ -252,8 +269,9 @@ class Dashboard(param.Parameterized):
         if not self.modalities:
             return None
         try:
-            return sources.occluded_stages(self.night, self.model_key, tuple(float(b) for b in self.band),
-                                           tuple(self.modalities), self.mode)
+            return sources.occluded_stages(
+                self.night, self.model_key, tuple(float(b) for b in self.band), tuple(self.modalities), self.mode
+            )
         except Exception as err:  # shown in the page, the views go on without the occlusion
             logger.warning("occlusion failed: %s", err)
             self.alert.object, self.alert.visible = f"**Occlusion failed:** {describe(err)}", True
@@ -281,8 +299,10 @@ class Dashboard(param.Parameterized):
         pred = self.original().argmax(1)
         occluded = self.occluded()
         name = html.escape(self.night.name)  # an upload's file name is the visitor's
-        lines = [f"{name} scored by {sources.model_label(self.model_key)}: **{len(pred)} epochs** "
-                 f"({len(pred) * EPOCH_SEC / 3600:.1f} h)"]
+        lines = [
+            f"{name} scored by {sources.model_label(self.model_key)}: **{len(pred)} epochs** "
+            f"({len(pred) * EPOCH_SEC / 3600:.1f} h)"
+        ]
         if self.night.true is not None:
             score = agreement(self.night.true, pred)
             if score["n_scored"]:
@@ -292,26 +312,32 @@ class Dashboard(param.Parameterized):
             return pn.Column(pn.pane.Markdown("  \n".join(lines), css_classes=["stqs-summary"]))
         n_changed = int((occluded != pred).sum())
         what = "removed from" if self.mode == "stop" else "kept alone in"
-        lines.append(f"{self.band[0]:g}-{self.band[1]:g} Hz {what} {', '.join(m.upper() for m in self.modalities)}: "
-                     f"**<span class='stqs-changed' data-changed='{n_changed}'>{n_changed}</span> changed epochs** "
-                     f"({n_changed / len(pred):.1%})")
+        lines.append(
+            f"{self.band[0]:g}-{self.band[1]:g} Hz {what} {', '.join(m.upper() for m in self.modalities)}: "
+            f"**<span class='stqs-changed' data-changed='{n_changed}'>{n_changed}</span> changed epochs** "
+            f"({n_changed / len(pred):.1%})"
+        )
         if self.night.true is not None:
             score = agreement(self.night.true, occluded)
             if score["n_scored"]:
                 lines.append(f"occluded vs expert: accuracy {score['accuracy']:.3f}, kappa {score['kappa']:.3f}")
         shares = views.stage_shares(pred, occluded)
-        return pn.Row(pn.pane.Markdown("  \n".join(lines), css_classes=["stqs-summary"]),
-                      pn.pane.DataFrame(shares, index=False, width=340, sizing_mode=None),
-                      pn.pane.HoloViews(views.share_bars(shares), sizing_mode="fixed"))
+        return pn.Row(
+            pn.pane.Markdown("  \n".join(lines), css_classes=["stqs-summary"]),
+            pn.pane.DataFrame(shares, index=False, width=340, sizing_mode=None),
+            pn.pane.HoloViews(views.share_bars(shares), sizing_mode="fixed"),
+        )
 
     @param.depends("night", "model_key", "epoch")
     def epoch_header(self) -> pn.pane.Markdown:
         i = self.epoch
         pred = self.original()[i]
         true = "—" if self.night.true is None or self.night.true[i] < 0 else STAGES[self.night.true[i]]
-        head = (f"<span class='stqs-epoch' data-epoch='{i}'>Epoch {i}</span> "
-                f"({_clock(i * EPOCH_SEC)}–{_clock((i + 1) * EPOCH_SEC)}): expert **{true}**, model "
-                f"**{STAGES[pred.argmax()]}** (p = {pred.max():.2f}); {CONTEXT} epoch either side")
+        head = (
+            f"<span class='stqs-epoch' data-epoch='{i}'>Epoch {i}</span> "
+            f"({_clock(i * EPOCH_SEC)}–{_clock((i + 1) * EPOCH_SEC)}): expert **{true}**, model "
+            f"**{STAGES[pred.argmax()]}** (p = {pred.max():.2f}); {CONTEXT} epoch either side"
+        )
         if self.night.recording is None:
             head += "  \n*HDF5 stores hold the preprocessed epochs only: signals are z-scored, not µV.*"
         return pn.pane.Markdown(head)
@@ -330,8 +356,7 @@ class Dashboard(param.Parameterized):
 
     def epoch_viewer(self) -> pn.Column:
         """The five channels of the selected epoch and its neighbours; plots update in place."""
-        channels = [hv.DynamicMap(pn.bind(self.channel, row, self.param.night, self.param.epoch))
-                    for row in range(5)]
+        channels = [hv.DynamicMap(pn.bind(self.channel, row, self.param.night, self.param.epoch)) for row in range(5)]
         layout = hv.Layout(channels).cols(1).opts(shared_axes=True)
         return pn.Column(self.epoch_header, pn.pane.HoloViews(layout, height=4 * 105 + 135 + 20))
 
@@ -345,9 +370,11 @@ class Dashboard(param.Parameterized):
         title = f"epoch {self.epoch}: {stage} (p = {result.proba[result.stage]:.2f})"
         changed = result.windows["changed"].mean()
         top = result.per_sample["mean_drop"].abs().max()
-        note = (f"Red: zeroing a 5-s window (all channels) around that time lowers p({stage}) (darkest: by "
-                f"{top:.3f}); blue: raises it. {changed:.0%} of the {len(result.windows)} windows change the "
-                "decision. Signals as the network sees them (filtered, z-scored).")
+        note = (
+            f"Red: zeroing a 5-s window (all channels) around that time lowers p({stage}) (darkest: by "
+            f"{top:.3f}); blue: raises it. {changed:.0%} of the {len(result.windows)} windows change the "
+            "decision. Signals as the network sees them (filtered, z-scored)."
+        )
         plot = views.time_occlusion_map(self.night.epochs[self.epoch], result.per_sample, _ROW_NAMES, title)
         return pn.Column(pn.pane.Markdown(note), pn.pane.HoloViews(plot, height=4 * 105 + 135 + 40))
 
@@ -360,43 +387,69 @@ class Dashboard(param.Parameterized):
         responses, kernels, peaks = result
         layer1 = peaks[peaks.layer == 1].assign(peak=lambda d: [f"{f:.1f} Hz {b}" for f, b in zip(d.peak_hz, d.band)])
         layer1 = layer1.pivot(index="modality", columns="filter", values="peak").reindex(list(ROLES))
-        return pn.Column(pn.pane.HoloViews(views.filter_responses(responses, kernels), sizing_mode="fixed"),
-                         "**Peak of each layer-1 kernel** (and its AASM band), one column per filter",
-                         pn.pane.DataFrame(layer1, sizing_mode=None))
+        return pn.Column(
+            pn.pane.HoloViews(views.filter_responses(responses, kernels), sizing_mode="fixed"),
+            "**Peak of each layer-1 kernel** (and its AASM band), one column per filter",
+            pn.pane.DataFrame(layer1, sizing_mode=None),
+        )
 
     @param.depends("night", "model_key")
     def importance(self) -> pn.Column:
         """Modality importance bars and the AASM correspondence table with its explanation per rule."""
         table = _guard(sources.modality_importance, self.night, self.model_key)
         report = _guard(sources.aasm_report, self.night, self.model_key)
-        parts = [table if isinstance(table, pn.pane.Alert) else pn.pane.HoloViews(
-            views.modality_importance(table), height=300)]
+        parts = [
+            table
+            if isinstance(table, pn.pane.Alert)
+            else pn.pane.HoloViews(views.modality_importance(table), height=300)
+        ]
         if isinstance(report, pn.pane.Alert):
             return pn.Column(*parts, report)
-        columns = [c for c in ("stage", "rule", "evidence", "evidence_occlusion", "evidence_rank", "top_occlusion",
-                               "agrees") if c in report]
+        columns = [
+            c
+            for c in ("stage", "rule", "evidence", "evidence_occlusion", "evidence_rank", "top_occlusion", "agrees")
+            if c in report
+        ]
         who = "expert" if self.night.true is not None else "model's own"
-        parts += [f"#### AASM rules vs what the model relies on: {int(report.agrees.sum())} of {len(report)} agree",
-                  f"Each band is removed from each modality in turn (15 occlusions); a rule agrees when its "
-                  f"evidence is among the 2 occlusions that most specifically lower its stage's probability "
-                  f"({who} stages).",
-                  pn.pane.DataFrame(report[columns], index=False, na_rep="—", float_format="{:.0f}".format,
-                                    stylesheets=["td, th {text-align: left !important;}"]),
-                  pn.pane.Markdown("\n".join(f"- {e}" for e in report.explanation))]
+        parts += [
+            f"#### AASM rules vs what the model relies on: {int(report.agrees.sum())} of {len(report)} agree",
+            f"Each band is removed from each modality in turn (15 occlusions); a rule agrees when its "
+            f"evidence is among the 2 occlusions that most specifically lower its stage's probability "
+            f"({who} stages).",
+            pn.pane.DataFrame(
+                report[columns],
+                index=False,
+                na_rep="—",
+                float_format="{:.0f}".format,
+                stylesheets=["td, th {text-align: left !important;}"],
+            ),
+            pn.pane.Markdown("\n".join(f"- {e}" for e in report.explanation)),
+        ]
         return pn.Column(*parts)
 
     @param.depends("source")
     def source_fields(self) -> pn.Param:
-        fields = {"demo night": ["hours", "seed"], "EDF file": ["edf_path", "eeg", "eog", "emg", "preset"],
-                  "HDF5 store": ["store_path", "store_recording"], "upload": ["eeg", "eog", "emg", "preset"]}
+        fields = {
+            "demo night": ["hours", "seed"],
+            "EDF file": ["edf_path", "eeg", "eog", "emg", "preset"],
+            "HDF5 store": ["store_path", "store_recording"],
+            "upload": ["eeg", "eog", "emg", "preset"],
+        }
         widgets = pn.Param(self.param, parameters=fields[self.source], show_name=False)
         if self.source == "upload":
-            return pn.Column(widgets, self.upload_input, f"Up to {self.upload_input.limit / 2**20:.0f} MB; kept "
-                             "in a private folder deleted when you close the page.")
+            return pn.Column(
+                widgets,
+                self.upload_input,
+                f"Up to {self.upload_input.limit / 2**20:.0f} MB; kept "
+                "in a private folder deleted when you close the page.",
+            )
         if self.source in ("EDF file", "HDF5 store"):
             roots = sources.data_dirs()
-            where = (f"Files in the data folders: {html.escape(sources.folder_list(roots))}" if roots else
-                     "This server has no data folders (`stqs dashboard --data-dir DIR`): use an upload.")
+            where = (
+                f"Files in the data folders: {html.escape(sources.folder_list(roots))}"
+                if roots
+                else "This server has no data folders (`stqs dashboard --data-dir DIR`): use an upload."
+            )
             return pn.Column(widgets, pn.pane.Markdown(where))
         return widgets
 
@@ -407,21 +460,34 @@ class Dashboard(param.Parameterized):
             self.epoch = int(np.clip(x * views.HOUR, 0, len(self.night.epochs) - 1))
 
     def controls(self) -> pn.Column:
-        band = pn.widgets.RangeSlider(label="Band (Hz)", start=0.0, end=max(30.0, self.band[1]), step=0.5,
-                                      value=self.band)
+        band = pn.widgets.RangeSlider(
+            label="Band (Hz)", start=0.0, end=max(30.0, self.band[1]), step=0.5, value=self.band
+        )
         band.param.watch(lambda e: self._set_band(tuple(e.new)), "value_throttled")
-        model = pn.Param(self.param, parameters=["model", "model_path"], show_name=False,
-                         widgets={"model": {"type": pn.widgets.Select, "name": "Model"}})
+        model = pn.Param(
+            self.param,
+            parameters=["model", "model_path"],
+            show_name=False,
+            widgets={"model": {"type": pn.widgets.Select, "name": "Model"}},
+        )
         return pn.Column(
-            "### Night and model", pn.widgets.Select.from_param(self.param.source), self.source_fields, model,
+            "### Night and model",
+            pn.widgets.Select.from_param(self.param.source),
+            self.source_fields,
+            model,
             pn.widgets.Button.from_param(self.param.load, button_type="primary"),
-            "### Spectral occlusion", band,
+            "### Spectral occlusion",
+            band,
             pn.widgets.CheckButtonGroup.from_param(self.param.modalities),
             pn.widgets.RadioButtonGroup.from_param(self.param.mode),
-            pn.pane.Markdown("*stop*: the band is removed; *pass*: only the band is kept. The night is re-scored "
-                             "on release of the slider."),
-            "### Epoch", pn.widgets.IntInput.from_param(self.param.epoch, label="Selected epoch (or click the "
-                                                        "hypnogram)", css_classes=["stqs-epoch-input"]),
+            pn.pane.Markdown(
+                "*stop*: the band is removed; *pass*: only the band is kept. The night is re-scored "
+                "on release of the slider."
+            ),
+            "### Epoch",
+            pn.widgets.IntInput.from_param(
+                self.param.epoch, label="Selected epoch (or click the hypnogram)", css_classes=["stqs-epoch-input"]
+            ),
         )
 
     def overview(self) -> list:
@@ -430,16 +496,28 @@ class Dashboard(param.Parameterized):
         tap = hv.streams.Tap(source=selection)  # on a single-element layer: HoloViews links it to the whole plot
         tap.add_subscriber(self._select_epoch)
         night_plot = (hv.DynamicMap(self.hypnogram) * selection).opts(
-            hv.opts.Overlay(responsive=True, height=260, legend_position="right", framewise=True))
+            hv.opts.Overlay(responsive=True, height=260, legend_position="right", framewise=True)
+        )
         warning = pn.pane.Alert(self.model_warning, alert_type="warning", visible=bool(self.model_warning))
-        return [self.progress, warning, self.alert, pn.pane.HoloViews(night_plot, sizing_mode="stretch_width"),
-                pn.pane.HoloViews(hv.DynamicMap(self.probability_strip), sizing_mode="stretch_width"), self.summary]
+        return [
+            self.progress,
+            warning,
+            self.alert,
+            pn.pane.HoloViews(night_plot, sizing_mode="stretch_width"),
+            pn.pane.HoloViews(hv.DynamicMap(self.probability_strip), sizing_mode="stretch_width"),
+            self.summary,
+        ]
 
     def tabs(self) -> pn.Tabs:
         """The epoch viewer, and the time occlusion, filters and AASM tabs (drawn when opened)."""
-        lazy = {name: pn.param.ParamMethod(method, lazy=True) for name, method in (
-            ("Time occlusion", self.time_occlusion), ("Filters", self.filters),
-            ("Modalities and AASM rules", self.importance))}
+        lazy = {
+            name: pn.param.ParamMethod(method, lazy=True)
+            for name, method in (
+                ("Time occlusion", self.time_occlusion),
+                ("Filters", self.filters),
+                ("Modalities and AASM rules", self.importance),
+            )
+        }
         return pn.Tabs(("Epoch viewer", self.epoch_viewer()), *lazy.items(), dynamic=True)
 
     def main(self) -> pn.Column:
@@ -493,8 +571,16 @@ def _compute(request: dict) -> tuple[sources.Night, str, np.ndarray]:
     model_key = sources.resolve_model(request["model_path"].strip() or request["model"])
     proba = sources.probabilities(night, model_key)
     if request["modalities"]:
-        _outcome(partial(sources.occluded_stages, night, model_key, tuple(float(b) for b in request["band"]),
-                         tuple(request["modalities"]), request["mode"]))
+        _outcome(
+            partial(
+                sources.occluded_stages,
+                night,
+                model_key,
+                tuple(float(b) for b in request["band"]),
+                tuple(request["modalities"]),
+                request["mode"],
+            )
+        )
     return night, model_key, proba
 
 
@@ -507,8 +593,7 @@ def _guard(compute, *args):
         return compute(*args)
     except Exception as err:
         logger.warning("%s failed: %s", compute.__name__, err, exc_info=not isinstance(err, StqsError))
-        return pn.pane.Alert(f"**{compute.__name__.replace('_', ' ')} failed:** {describe(err)}",
-                             alert_type="danger")
+        return pn.pane.Alert(f"**{compute.__name__.replace('_', ' ')} failed:** {describe(err)}", alert_type="danger")
 
 
 def _clock(seconds: float) -> str:
@@ -560,11 +645,18 @@ def create_app(settings: dict | None = None, problems: list[str] = ()) -> pn.tem
     pn.state.on_session_destroyed(lambda context: dash.close())
     pn.state.onload(dash.start)
     if problems:
-        dash._say("Ignored the URL arguments " + html.escape("; ".join(problems)) + ": their defaults are used.",
-                  kind="warning")
+        dash._say(
+            "Ignored the URL arguments " + html.escape("; ".join(problems)) + ": their defaults are used.",
+            kind="warning",
+        )
     spinner = pn.indicators.LoadingSpinner(value=pn.state.param.busy, width=30, height=30, sizing_mode="fixed")
-    return pn.template.BootstrapTemplate(title="STQS — interpretable sleep staging", sidebar=[dash.controls()],
-                                         main=[dash.content], header=[spinner], sidebar_width=330)
+    return pn.template.BootstrapTemplate(
+        title="STQS — interpretable sleep staging",
+        sidebar=[dash.controls()],
+        main=[dash.content],
+        header=[spinner],
+        sidebar_width=330,
+    )
 
 
 if pn.state.served:

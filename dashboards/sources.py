@@ -13,6 +13,7 @@ changed file is read again; nights are kept in a least-recently-used cache bound
 night's own small cache, freed with it. Concurrent sessions asking for the same thing wait for one computation
 (:class:`Memo`). Nothing here computes what the library already does: it asks ``stqs_core`` and remembers.
 """
+
 from __future__ import annotations
 
 import atexit
@@ -31,8 +32,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from stqs_core import STQS, STQSConfig, EpochStore, Recording, load_model, read_recording
-from stqs_core import registry
+from stqs_core import STQS, EpochStore, Recording, STQSConfig, load_model, read_recording, registry
 from stqs_core.checkpoint import DEMO_MODEL, MODELS_DIR
 from stqs_core.errors import StqsError
 from stqs_core.scoring import recording_epochs
@@ -58,10 +58,14 @@ class PathRefused(StqsError):
 
 # ---------------------------------------------------------------- allowed paths
 
+
 def data_dirs(environ: dict[str, str] = os.environ) -> tuple[Path, ...]:
     """The operator's data folders, resolved (symbolic links followed), existing folders only."""
-    roots = [Path(os.path.realpath(Path(d).expanduser())) for d in environ.get(DATA_DIRS_ENV, "").split(os.pathsep)
-             if d.strip()]
+    roots = [
+        Path(os.path.realpath(Path(d).expanduser()))
+        for d in environ.get(DATA_DIRS_ENV, "").split(os.pathsep)
+        if d.strip()
+    ]
     return tuple(dict.fromkeys(r for r in roots if r.is_dir()))
 
 
@@ -75,20 +79,23 @@ def allowed_path(text: str, what: str, suffixes: tuple[str, ...]) -> Path:
     text = text.strip()
     roots = data_dirs()
     if not roots:
-        raise PathRefused(f"this dashboard serves no data folders, so it opens no {what} from the server: use the "
-                          "demo night or an upload, or ask the operator to start it with `stqs dashboard --data-dir "
-                          "DIR`")
+        raise PathRefused(
+            f"this dashboard serves no data folders, so it opens no {what} from the server: use the "
+            "demo night or an upload, or ask the operator to start it with `stqs dashboard --data-dir "
+            "DIR`"
+        )
     if not text:
         raise PathRefused(f"give the path of {what} (absolute, or relative to a data folder: {folder_list(roots)})")
     if "\x00" not in text:
         given = Path(text)  # no ~ expansion: a visitor has no home on the server
         for candidate in [given] if given.is_absolute() else [root / given for root in roots]:
             real = Path(os.path.realpath(candidate))
-            if (any(real.is_relative_to(root) for root in roots) and real.suffix.lower() in suffixes
-                    and real.is_file()):
+            if any(real.is_relative_to(root) for root in roots) and real.suffix.lower() in suffixes and real.is_file():
                 return real
-    raise PathRefused(f"{text[:200]!r} is not {what} in the dashboard's data folders ({folder_list(roots)}); "
-                      f"give a {'/'.join(suffixes)} file there")
+    raise PathRefused(
+        f"{text[:200]!r} is not {what} in the dashboard's data folders ({folder_list(roots)}); "
+        f"give a {'/'.join(suffixes)} file there"
+    )
 
 
 def folder_list(roots: tuple[Path, ...]) -> str:
@@ -103,6 +110,7 @@ def identity(path: Path) -> tuple[str, int, int]:
 
 # ---------------------------------------------------------------- caches
 
+
 def nbytes(value) -> int:
     """Approximate memory of a cached value (bytes)."""
     if isinstance(value, Night):
@@ -113,8 +121,11 @@ def nbytes(value) -> int:
         return int(value.memory_usage(index=True).sum())
     if isinstance(value, (tuple, list)):
         return sum(nbytes(v) for v in value)
-    frames = [v for v in vars(value).values() if isinstance(v, (np.ndarray, pd.DataFrame))] \
-        if hasattr(value, "__dict__") else []
+    frames = (
+        [v for v in vars(value).values() if isinstance(v, (np.ndarray, pd.DataFrame))]
+        if hasattr(value, "__dict__")
+        else []
+    )
     return sum(nbytes(v) for v in frames) + 1024
 
 
@@ -195,6 +206,7 @@ MODELS = Memo(256 * 2**20, max_items=8)
 
 # ---------------------------------------------------------------- models
 
+
 def model_choices() -> dict[str, str]:
     """Selectable models ``{label: key}``: shipped models by name, the published ones already in the model cache
     (visitors never trigger a download: the operator runs ``stqs models fetch``), model files in the data folders,
@@ -202,8 +214,9 @@ def model_choices() -> dict[str, str]:
     choices = {p.stem: str(p) for p in sorted(MODELS_DIR.glob("*.pt"))}
     choices.update({m["name"]: m["path"] for m in registry.list_models() if m["kind"] == "published" and m["cached"]})
     for root in data_dirs():
-        for path in sorted(p for pattern in ("*", "*/*") for p in root.glob(pattern)
-                           if p.suffix.lower() in MODEL_SUFFIXES):
+        for path in sorted(
+            p for pattern in ("*", "*/*") for p in root.glob(pattern) if p.suffix.lower() in MODEL_SUFFIXES
+        ):
             real = Path(os.path.realpath(path))
             if real.is_relative_to(root) and real.is_file():
                 choices[f"{root.name}/{path.relative_to(root)}"] = str(real)
@@ -233,8 +246,10 @@ def default_model() -> tuple[str, str]:
     others = sorted(MODELS_DIR.glob("*.pt"))
     if others:
         return str(others[0]), f"The default model {DEMO_MODEL} is not in trained_models/; using {others[0].stem}."
-    return UNTRAINED, ("No trained model found (trained_models/ is empty): this is an UNTRAINED network, its "
-                       "stages mean nothing. Train one with the notebooks or pick a model file.")
+    return UNTRAINED, (
+        "No trained model found (trained_models/ is empty): this is an UNTRAINED network, its "
+        "stages mean nothing. Train one with the notebooks or pick a model file."
+    )
 
 
 def model_identity(key: str) -> tuple:
@@ -244,6 +259,7 @@ def model_identity(key: str) -> tuple:
 
 def get_model(key: str) -> STQS:
     """The model of ``key`` (a resolved file path; :data:`UNTRAINED` for a seeded random network)."""
+
     def load() -> STQS:
         if key == UNTRAINED:
             with torch.random.fork_rng():
@@ -259,6 +275,7 @@ def model_label(key: str) -> str:
 
 
 # ---------------------------------------------------------------- nights
+
 
 @dataclass(eq=False)
 class Night:
@@ -293,16 +310,27 @@ def demo_night(hours: float = 8.0, seed: int = 0) -> Night:
     return NIGHTS.get(("demo", float(hours), int(seed)), make)
 
 
-def edf_night(text: str, eeg: tuple[str, ...] | None = None, eog: tuple[str, ...] | None = None,
-              emg: tuple[str, ...] | None = None, preset: str | None = None) -> Night:
+def edf_night(
+    text: str,
+    eeg: tuple[str, ...] | None = None,
+    eog: tuple[str, ...] | None = None,
+    emg: tuple[str, ...] | None = None,
+    preset: str | None = None,
+) -> Night:
     """An EDF/BDF recording in a data folder, channels by name or preset (see :func:`stqs_core.read_recording`)."""
     path = allowed_path(text, "an EDF/BDF recording", RECORDING_SUFFIXES)
-    return NIGHTS.get(("edf", identity(path), eeg, eog, emg, preset),
-                      lambda: read_edf(path, eeg=eeg, eog=eog, emg=emg, preset=preset))
+    return NIGHTS.get(
+        ("edf", identity(path), eeg, eog, emg, preset), lambda: read_edf(path, eeg=eeg, eog=eog, emg=emg, preset=preset)
+    )
 
 
-def read_edf(path: Path, eeg: tuple[str, ...] | None = None, eog: tuple[str, ...] | None = None,
-             emg: tuple[str, ...] | None = None, preset: str | None = None) -> Night:
+def read_edf(
+    path: Path,
+    eeg: tuple[str, ...] | None = None,
+    eog: tuple[str, ...] | None = None,
+    emg: tuple[str, ...] | None = None,
+    preset: str | None = None,
+) -> Night:
     """Read and preprocess an EDF/BDF file (no path check: the caller's)."""
     listed = {role: list(names) if names else None for role, names in (("eeg", eeg), ("eog", eog), ("emg", emg))}
     return _from_recording(read_recording(path, preset=preset, **listed))
@@ -336,6 +364,7 @@ def _from_recording(recording: Recording) -> Night:
 
 
 # ---------------------------------------------------------------- uploads
+
 
 def max_upload_bytes() -> int:
     """The largest upload accepted (bytes): :data:`UPLOAD_ENV` MB, default 1024."""
@@ -410,12 +439,14 @@ class UploadWriter:
         self.size += len(chunk)
         if self.size > self.limit:
             self.discard()
-            raise UploadTooLarge(f"{Path(self.filename).name[:100]} is larger than the upload limit of "
-                                 f"{self.limit / 2**20:.0f} MB; ask the operator to raise it ({UPLOAD_ENV} or "
-                                 f"`stqs dashboard --max-upload-mb`) or put the file in a data folder")
+            raise UploadTooLarge(
+                f"{Path(self.filename).name[:100]} is larger than the upload limit of "
+                f"{self.limit / 2**20:.0f} MB; ask the operator to raise it ({UPLOAD_ENV} or "
+                f"`stqs dashboard --max-upload-mb`) or put the file in a data folder"
+            )
         view = memoryview(chunk)
         while view:
-            view = view[os.write(self._fd, view):]
+            view = view[os.write(self._fd, view) :]
 
     def close(self) -> Path:
         os.close(self._fd)
@@ -438,14 +469,17 @@ def upload_night(path: Path, filename: str, **channels) -> Night:
 
 # ---------------------------------------------------------------- scoring and interpretation
 
+
 def probabilities(night: Night, model_key: str) -> np.ndarray:
     """Stage probabilities ``(n_epochs, 5)`` of the unaltered night (once per night and model)."""
-    return night.derived.get(("proba", model_identity(model_key)),
-                             lambda: get_model(model_key).predict_proba(night.epochs))
+    return night.derived.get(
+        ("proba", model_identity(model_key)), lambda: get_model(model_key).predict_proba(night.epochs)
+    )
 
 
-def occluded_stages(night: Night, model_key: str, band: tuple[float, float], modalities: tuple[str, ...],
-                    mode: str) -> np.ndarray:
+def occluded_stages(
+    night: Night, model_key: str, band: tuple[float, float], modalities: tuple[str, ...], mode: str
+) -> np.ndarray:
     """Stages ``(n_epochs,)`` after removing (``"stop"``) or keeping only (``"pass"``) ``band`` Hz in ``modalities``.
 
     :func:`stqs_core.interpret.frequency_occlusion` recomputes only the occluded modalities' CNN blocks.
@@ -453,8 +487,9 @@ def occluded_stages(night: Night, model_key: str, band: tuple[float, float], mod
     from stqs_core.interpret import frequency_occlusion
 
     def compute() -> np.ndarray:
-        result = frequency_occlusion(get_model(model_key), night.epochs, bands={"band": band},
-                                     modalities=(modalities,), mode=mode)
+        result = frequency_occlusion(
+            get_model(model_key), night.epochs, bands={"band": band}, modalities=(modalities,), mode=mode
+        )
         return result.per_epoch["new_stage"].to_numpy()
 
     return night.derived.get(("occluded", model_identity(model_key), band, modalities, mode), compute)
@@ -464,24 +499,27 @@ def time_occlusion(night: Night, model_key: str, index: int):
     """:func:`stqs_core.interpret.time_occlusion` of epoch ``index`` (5-s windows every second)."""
     from stqs_core.interpret import time_occlusion as occlude
 
-    return night.derived.get(("time", model_identity(model_key), index),
-                             lambda: occlude(get_model(model_key), night.epochs, index))
+    return night.derived.get(
+        ("time", model_identity(model_key), index), lambda: occlude(get_model(model_key), night.epochs, index)
+    )
 
 
 def modality_importance(night: Night, model_key: str):
     """:func:`stqs_core.interpret.modality_importance` of the night (against the expert stages when known)."""
     from stqs_core.interpret import modality_importance as importance
 
-    return night.derived.get(("importance", model_identity(model_key)),
-                             lambda: importance(get_model(model_key), night.epochs, night.true))
+    return night.derived.get(
+        ("importance", model_identity(model_key)), lambda: importance(get_model(model_key), night.epochs, night.true)
+    )
 
 
 def aasm_report(night: Night, model_key: str):
     """:func:`stqs_core.interpret.aasm_report` of the night (15 band x modality occlusions)."""
     from stqs_core.interpret import aasm_report as report
 
-    return night.derived.get(("aasm", model_identity(model_key)),
-                             lambda: report(get_model(model_key), night.epochs, night.true))
+    return night.derived.get(
+        ("aasm", model_identity(model_key)), lambda: report(get_model(model_key), night.epochs, night.true)
+    )
 
 
 FILTERS = Memo(64 * 2**20, max_items=8)

@@ -1,4 +1,5 @@
 """HoloViews plots of the dashboard: pure functions from arrays and tables to elements, nothing computed here."""
+
 from __future__ import annotations
 
 import holoviews as hv
@@ -38,29 +39,35 @@ def hypnogram(pred: np.ndarray, true: np.ndarray | None = None, occluded: np.nda
     changed = np.flatnonzero(occluded != pred)
     layers = [
         hv.Curve(_steps(true), "time (h)", "stage", label="expert").opts(
-            interpolation="steps-post", color="#9e9e9e", line_width=4, alpha=0.8),
+            interpolation="steps-post", color="#9e9e9e", line_width=4, alpha=0.8
+        ),
         hv.Curve(_steps(pred), "time (h)", "stage", label="model").opts(
-            interpolation="steps-post", color="#1f77b4", line_width=1.5),
+            interpolation="steps-post", color="#1f77b4", line_width=1.5
+        ),
         hv.Curve(_steps(occluded), "time (h)", "stage", label="occluded").opts(
-            interpolation="steps-post", color="#ff7f0e", line_width=1.5, line_dash="dashed"),
-        hv.Scatter(((changed + 0.5) / HOUR, LEVEL[occluded[changed]]), "time (h)", "stage",
-                   label="changed").opts(color="#d62728", size=7, marker="x"),
+            interpolation="steps-post", color="#ff7f0e", line_width=1.5, line_dash="dashed"
+        ),
+        hv.Scatter(((changed + 0.5) / HOUR, LEVEL[occluded[changed]]), "time (h)", "stage", label="changed").opts(
+            color="#d62728", size=7, marker="x"
+        ),
     ]
     return hv.Overlay(layers).opts(
         hv.opts.Curve(yticks=STAGE_TICKS, ylim=(-0.5, 4.5), tools=["tap", "hover"]),
-        hv.opts.Overlay(legend_position="right", responsive=True, height=260,
-                        xlim=(0, len(pred) / HOUR)))
+        hv.opts.Overlay(legend_position="right", responsive=True, height=260, xlim=(0, len(pred) / HOUR)),
+    )
 
 
 def probability_strip(proba: np.ndarray) -> hv.Overlay:
     """Stacked per-epoch stage probabilities ``(n_epochs, 5)`` over the night."""
     hours = (np.arange(len(proba)) + 0.5) / HOUR
-    areas = [hv.Area((hours, proba[:, i]), "time (h)", "p(stage)", label=s).opts(color=STAGE_COLOURS[i])
-             for i, s in enumerate(STAGES)]
+    areas = [
+        hv.Area((hours, proba[:, i]), "time (h)", "p(stage)", label=s).opts(color=STAGE_COLOURS[i])
+        for i, s in enumerate(STAGES)
+    ]
     return hv.Area.stack(hv.Overlay(areas)).opts(
         hv.opts.Area(line_width=0, alpha=0.9),
-        hv.opts.Overlay(responsive=True, height=130, ylim=(0, 1), legend_position="right",
-                        xlim=(0, len(proba) / HOUR)))
+        hv.opts.Overlay(responsive=True, height=130, ylim=(0, 1), legend_position="right", xlim=(0, len(proba) / HOUR)),
+    )
 
 
 def selected_span(epoch: int) -> hv.VSpan:
@@ -72,27 +79,48 @@ def stage_shares(pred: np.ndarray, occluded: np.ndarray) -> pd.DataFrame:
     """Share of each stage (%) before and after occlusion, and the change (percentage points)."""
     before = np.bincount(pred, minlength=5)[:5] / len(pred) * 100
     after = np.bincount(occluded, minlength=5)[:5] / len(occluded) * 100
-    return pd.DataFrame({"stage": list(STAGES), "original %": before.round(1), "occluded %": after.round(1),
-                         "change (pp)": (after - before).round(1)})
+    return pd.DataFrame(
+        {
+            "stage": list(STAGES),
+            "original %": before.round(1),
+            "occluded %": after.round(1),
+            "change (pp)": (after - before).round(1),
+        }
+    )
 
 
 def share_bars(shares: pd.DataFrame) -> hv.Bars:
     """The change of each stage's share (percentage points) as bars."""
     return hv.Bars(shares, "stage", "change (pp)").opts(
-        color="stage", cmap=dict(zip(STAGES, STAGE_COLOURS)), height=200, width=300, ylabel="change (pp)",
-        title="stage share change", tools=["hover"], show_legend=False)
+        color="stage",
+        cmap=dict(zip(STAGES, STAGE_COLOURS)),
+        height=200,
+        width=300,
+        ylabel="change (pp)",
+        title="stage share change",
+        tools=["hover"],
+        show_legend=False,
+    )
 
 
-def channel_trace(t: np.ndarray, signal: np.ndarray, row: int, ylabel: str, selected: tuple[float, float],
-                  last: bool = False) -> hv.Overlay:
+def channel_trace(
+    t: np.ndarray, signal: np.ndarray, row: int, ylabel: str, selected: tuple[float, float], last: bool = False
+) -> hv.Overlay:
     """Channel ``row``'s ``signal`` over times ``t`` (s), the ``selected`` span (s) shaded.
 
     Each row has its own amplitude dimension so that stacked channels share the time axis only.
     """
-    return (hv.Curve((t, signal), "time (s)", f"row {row}").opts(color="#263238", line_width=0.8)
-            * hv.VSpan(*selected).opts(color="#ffd54f", alpha=0.35)).opts(
-        ylabel=ylabel, responsive=True, height=135 if last else 105, show_legend=False, framewise=True,
-        xaxis="bottom" if last else None)
+    return (
+        hv.Curve((t, signal), "time (s)", f"row {row}").opts(color="#263238", line_width=0.8)
+        * hv.VSpan(*selected).opts(color="#ffd54f", alpha=0.35)
+    ).opts(
+        ylabel=ylabel,
+        responsive=True,
+        height=135 if last else 105,
+        show_legend=False,
+        framewise=True,
+        xaxis="bottom" if last else None,
+    )
 
 
 def band_spans() -> hv.Overlay:
@@ -116,11 +144,18 @@ def time_occlusion_map(epoch: np.ndarray, per_sample: pd.DataFrame, names: list[
     for i, (row, name) in enumerate(zip(epoch, names)):
         lim = float(np.abs(row).max()) or 1.0
         last = i == len(names) - 1
-        heat = hv.Image(drop[None, :], bounds=(0, -lim, EPOCH_SEC, lim), kdims=["time in epoch (s)", f"row {i}"],
-                        vdims=["p drop"]).opts(cmap="RdBu_r", clim=(-top, top), alpha=0.8, tools=["hover"])
-        plots.append((heat * hv.Curve((t, row), "time in epoch (s)", f"row {i}").opts(color="black", line_width=0.7))
-                     .opts(responsive=True, height=135 if last else 105, title=title if i == 0 else "",
-                           ylabel=name, xaxis="bottom" if last else None))
+        heat = hv.Image(
+            drop[None, :], bounds=(0, -lim, EPOCH_SEC, lim), kdims=["time in epoch (s)", f"row {i}"], vdims=["p drop"]
+        ).opts(cmap="RdBu_r", clim=(-top, top), alpha=0.8, tools=["hover"])
+        plots.append(
+            (heat * hv.Curve((t, row), "time in epoch (s)", f"row {i}").opts(color="black", line_width=0.7)).opts(
+                responsive=True,
+                height=135 if last else 105,
+                title=title if i == 0 else "",
+                ylabel=name,
+                xaxis="bottom" if last else None,
+            )
+        )
     return hv.Layout(plots).cols(1).opts(shared_axes=True)
 
 
@@ -135,16 +170,30 @@ def filter_responses(responses: pd.DataFrame, kernels: pd.DataFrame) -> hv.Layou
         kern = kernels[(kernels.modality == role) & (kernels.layer == 1)]
         curves, waves = {}, {}
         for f, group in resp.groupby("filter"):
-            curves[int(f)] = hv.Curve((group.freq_hz, group.gain_db - group.gain_db.max()), "frequency (Hz)",
-                                      "gain (dB)")
+            curves[int(f)] = hv.Curve(
+                (group.freq_hz, group.gain_db - group.gain_db.max()), "frequency (Hz)", "gain (dB)"
+            )
         for f, group in kern.groupby("filter"):
             waves[int(f)] = hv.Curve((group.time_ms, group.weight), "time (ms)", "weight")
-        plots.append(hv.NdOverlay(waves, "filter").opts(title=f"{role.upper()} layer-1 kernels", height=220,
-                                                         width=430, show_legend=False))
-        plots.append((band_spans() * hv.NdOverlay(curves, "filter")).opts(
-            hv.opts.Overlay(title=f"{role.upper()} responses (0 dB = each kernel's peak)", height=220, width=560,
-                            xlim=(0, 40), ylim=(-40, 3), legend_position="right", xlabel="frequency (Hz)",
-                            ylabel="gain (dB)")))
+        plots.append(
+            hv.NdOverlay(waves, "filter").opts(
+                title=f"{role.upper()} layer-1 kernels", height=220, width=430, show_legend=False
+            )
+        )
+        plots.append(
+            (band_spans() * hv.NdOverlay(curves, "filter")).opts(
+                hv.opts.Overlay(
+                    title=f"{role.upper()} responses (0 dB = each kernel's peak)",
+                    height=220,
+                    width=560,
+                    xlim=(0, 40),
+                    ylim=(-40, 3),
+                    legend_position="right",
+                    xlabel="frequency (Hz)",
+                    ylabel="gain (dB)",
+                )
+            )
+        )
     return hv.Layout(plots).cols(2).opts(shared_axes=False)
 
 
@@ -152,10 +201,23 @@ def modality_importance(summary: pd.DataFrame) -> hv.Layout:
     """Bars of the whole night's probability drop per occluded modality set, and share changed by stage."""
     whole = summary[summary.stage == "all"]
     bars = hv.Bars(whole, "occluded", ["prob_drop", "share_changed"]).opts(
-        title="mean drop of the predicted stage's probability", color="#5b8e7d", height=260, responsive=True,
-        xrotation=30, tools=["hover"], ylabel="probability drop")
+        title="mean drop of the predicted stage's probability",
+        color="#5b8e7d",
+        height=260,
+        responsive=True,
+        xrotation=30,
+        tools=["hover"],
+        ylabel="probability drop",
+    )
     by_stage = summary[summary.stage != "all"]
     heat = hv.HeatMap(by_stage, ["occluded", "stage"], "share_changed").opts(
-        title="share of each stage's epochs that change", cmap="Oranges", colorbar=True, height=260,
-        responsive=True, xrotation=30, tools=["hover"], clim=(0, 1))
+        title="share of each stage's epochs that change",
+        cmap="Oranges",
+        colorbar=True,
+        height=260,
+        responsive=True,
+        xrotation=30,
+        tools=["hover"],
+        clim=(0, 1),
+    )
     return hv.Layout([bars, heat]).cols(2)

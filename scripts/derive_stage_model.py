@@ -4,6 +4,7 @@ Reads Sleep-EDF-20 (EDF+), DOD-H scorer 1 (JSON), HMC (EDF+) and the YASA nights
 to 30 min before sleep onset and after the last sleep epoch, and writes the per-third transition matrices and
 bout-length quantiles. Run: ``python scripts/derive_stage_model.py [--hypnograms DIR] [--out FILE]``.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -17,8 +18,12 @@ from stqs_core.constants import STAGES
 from stqs_core.simulate.stage_model import MODEL_PATH, derive_stage_model, trim_wake
 
 ROOT = Path(__file__).resolve().parents[1]
-SOURCES = {"sleep-edf-20": "sleep-edf-20/*-Hypnogram.edf", "dod-h scorer_1": "dod-h/scorer_1/*.json",
-           "hmc": "hmc/*.edf", "yasa": "yasa/*.txt"}
+SOURCES = {
+    "sleep-edf-20": "sleep-edf-20/*-Hypnogram.edf",
+    "dod-h scorer_1": "dod-h/scorer_1/*.json",
+    "hmc": "hmc/*.edf",
+    "yasa": "yasa/*.txt",
+}
 
 
 def main() -> None:
@@ -39,8 +44,10 @@ def main() -> None:
     args.out.write_text(json.dumps(model, separators=(",", ":")))
     shares = ", ".join(f"{s} {p:.1%}" for s, p in zip(STAGES, model["proportions"]))
     hours = np.mean([len(n) for n in nights]) / 120
-    print(f"{len(nights)} nights ({sources}), mean {hours:.1f} h, stages {shares} -> {args.out} "
-          f"({args.out.stat().st_size} bytes)")
+    print(
+        f"{len(nights)} nights ({sources}), mean {hours:.1f} h, stages {shares} -> {args.out} "
+        f"({args.out.stat().st_size} bytes)"
+    )
 
 
 if __name__ == "__main__":

@@ -9,6 +9,7 @@ recording (seeded); the CNN model is trained first (oversampling), and the two s
 CNN (``init_cnn``) and train their bi-LSTM head on whole nights. Re-running skips the nights and models that
 exist (``--force`` retrains). Every number in the cards is from held-out simulated nights.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -28,11 +29,16 @@ from stqs_core.training import TrainConfig, train
 
 ROOT = Path(__file__).resolve().parents[1]
 HYPNOGRAMS = ROOT.parent / "shared" / "data" / "hypnograms"
-MODELS = (("stqs-cnn-oversampling-sim", "cnn"), ("stqs-cnnlstm-sim", "cnnlstm"),
-          ("stqs-cnnlstm-residual-sim", "cnnlstm-residual"))
-STATEMENT = ("Trained on SIMULATED PSG nights only (stqs_core.simulate), not on real recordings: the metrics are "
-             "those on held-out simulated nights and say nothing about accuracy on real PSG. For real data, use "
-             "the published SHHS checkpoints or train on your own epoch store with `stqs train`.")
+MODELS = (
+    ("stqs-cnn-oversampling-sim", "cnn"),
+    ("stqs-cnnlstm-sim", "cnnlstm"),
+    ("stqs-cnnlstm-residual-sim", "cnnlstm-residual"),
+)
+STATEMENT = (
+    "Trained on SIMULATED PSG nights only (stqs_core.simulate), not on real recordings: the metrics are "
+    "those on held-out simulated nights and say nothing about accuracy on real PSG. For real data, use "
+    "the published SHHS checkpoints or train on your own epoch store with `stqs train`."
+)
 
 
 def crop_to_sleep(stages: np.ndarray, margin: int = 60) -> np.ndarray:
@@ -40,7 +46,7 @@ def crop_to_sleep(stages: np.ndarray, margin: int = 60) -> np.ndarray:
     sleep = np.flatnonzero(stages > 0)
     if not len(sleep):
         return stages
-    return stages[max(sleep[0] - margin, 0):sleep[-1] + margin + 1]
+    return stages[max(sleep[0] - margin, 0) : sleep[-1] + margin + 1]
 
 
 def drivers(n_nights: int) -> tuple[list | None, str]:
@@ -49,7 +55,7 @@ def drivers(n_nights: int) -> tuple[list | None, str]:
     edf = sorted((HYPNOGRAMS / "sleep-edf-20").glob("*.edf"))
     if not dod and not edf:
         return None, "stages drawn from the simulator's stage model (../shared hypnograms absent)"
-    pairs = [p for pair in zip(dod, edf) for p in pair] + dod[len(edf):] + edf[len(dod):]
+    pairs = [p for pair in zip(dod, edf) for p in pair] + dod[len(edf) :] + edf[len(dod) :]
     chosen = pairs[:n_nights]
     hyps = [crop_to_sleep(read_hypnogram(p)) for p in chosen]
     names = ", ".join(f"{p.parent.parent.name if p.suffix == '.json' else p.parent.name}/{p.stem}" for p in chosen)
@@ -63,8 +69,9 @@ def main() -> None:
     parser.add_argument("--sequence-epochs", type=int, default=10, help="maximum passes of the LSTM stage")
     parser.add_argument("--lr", type=float, default=1e-3)
     parser.add_argument("--threads", type=int, default=2, help="torch threads")
-    parser.add_argument("--work", type=Path, default=Path("runs/shipped"), help="folder for the stores (relative: "
-                        "to the repository)")
+    parser.add_argument(
+        "--work", type=Path, default=Path("runs/shipped"), help="folder for the stores (relative: to the repository)"
+    )
     parser.add_argument("--force", action="store_true", help="retrain models that exist")
     args = parser.parse_args()
     os.chdir(ROOT)  # relative paths in the cards' commands
@@ -76,21 +83,35 @@ def main() -> None:
     store = simulate_store(args.work / f"sim-{args.nights}.h5", args.nights, seed=2026, hypnograms=hyps)
     logging.info("simulated %d nights in %.0f s", args.nights, time.perf_counter() - tic)
     timings = {}
-    reproduce = (f"python scripts/train_shipped_models.py --nights {args.nights} --epochs {args.epochs} "
-                 f"--sequence-epochs {args.sequence_epochs} --lr {args.lr} --threads {args.threads}")
+    reproduce = (
+        f"python scripts/train_shipped_models.py --nights {args.nights} --epochs {args.epochs} "
+        f"--sequence-epochs {args.sequence_epochs} --lr {args.lr} --threads {args.threads}"
+    )
     for name, variant in MODELS:
         out = MODELS_DIR.relative_to(ROOT) / f"{name}.pt"
         if out.exists() and not args.force:
             continue
         seq = variant != "cnn"
-        config = TrainConfig(variant=variant, imbalance="oversampling",
-                             epochs=args.sequence_epochs if seq else args.epochs, patience=3 if seq else 2, lr=args.lr, batch_size=64, seed=0, fractions=(0.6, 0.2, 0.2),
-                             init_cnn=str(MODELS_DIR.relative_to(ROOT) / f"{MODELS[0][0]}.pt") if seq else None,
-                             nights_per_batch=2)
+        config = TrainConfig(
+            variant=variant,
+            imbalance="oversampling",
+            epochs=args.sequence_epochs if seq else args.epochs,
+            patience=3 if seq else 2,
+            lr=args.lr,
+            batch_size=64,
+            seed=0,
+            fractions=(0.6, 0.2, 0.2),
+            init_cnn=str(MODELS_DIR.relative_to(ROOT) / f"{MODELS[0][0]}.pt") if seq else None,
+            nights_per_batch=2,
+        )
         start = time.perf_counter()
-        train(store, out, config, resume=True, card={
-            "name": name, "training_data": STATEMENT, "simulated_from": source,
-            "reproduce": reproduce})
+        train(
+            store,
+            out,
+            config,
+            resume=True,
+            card={"name": name, "training_data": STATEMENT, "simulated_from": source, "reproduce": reproduce},
+        )
         timings[name] = time.perf_counter() - start
         logging.info("%s trained in %.0f s", name, timings[name])
     write_readme(store, reproduce)
@@ -99,8 +120,11 @@ def main() -> None:
     docs = ROOT / "docs"
     plot_hypnograms(report, docs / "evaluation_hypnograms.png")
     plot_confusion(report, docs / "evaluation_confusion.png")
-    logging.info("done in %.0f s (training: %s)", time.perf_counter() - tic,
-                 ", ".join(f"{k} {v:.0f} s" for k, v in timings.items()))
+    logging.info(
+        "done in %.0f s (training: %s)",
+        time.perf_counter() - tic,
+        ", ".join(f"{k} {v:.0f} s" for k, v in timings.items()),
+    )
 
 
 def write_readme(store: Path, reproduce: str) -> None:
@@ -111,10 +135,12 @@ def write_readme(store: Path, reproduce: str) -> None:
         card = load_model(path).info["model_card"]
         test = card["metrics"].get("test", {})
         size = path.stat().st_size / 1e6
-        rows.append(f"| `{name}` | {variant} | {card['imbalance']} | {len(card['split']['train'])} / "
-                    f"{len(card['split']['validation'])} / {len(card['split']['test'])} simulated nights | "
-                    f"{test.get('accuracy', float('nan')):.3f} | {test.get('macro_f1', float('nan')):.3f} | "
-                    f"{test.get('kappa', float('nan')):.3f} | {size:.2f} MB | `{card['command']}` |")
+        rows.append(
+            f"| `{name}` | {variant} | {card['imbalance']} | {len(card['split']['train'])} / "
+            f"{len(card['split']['validation'])} / {len(card['split']['test'])} simulated nights | "
+            f"{test.get('accuracy', float('nan')):.3f} | {test.get('macro_f1', float('nan')):.3f} | "
+            f"{test.get('kappa', float('nan')):.3f} | {size:.2f} MB | `{card['command']}` |"
+        )
     card = load_model(MODELS_DIR / f"{MODELS[1][0]}.pt").info["model_card"]
     text = f"""# Shipped models
 
@@ -124,7 +150,7 @@ def write_readme(store: Path, reproduce: str) -> None:
 |---|---|---|---|---|---|---|---|---|
 {chr(10).join(rows)}
 
-Data: `{store.name}`, {card['simulated_from']}. The split is by recording (seed 0, 60/20/20), the same for the
+Data: `{store.name}`, {card["simulated_from"]}. The split is by recording (seed 0, 60/20/20), the same for the
 three models; test metrics pool the epochs of the held-out test nights (unscored epochs excluded). The sequence
 models start from the CNN model's CNN (`--init-cnn`) and train the bi-LSTM head on whole nights with the CNN
 frozen. Rebuild everything with `{reproduce}` (commands above are the `stqs train` calls it makes;

@@ -4,6 +4,7 @@ The path of a night: :mod:`~stqs_core.recording` (read EDF, channels by name) ->
 (125 Hz, filters, 30-s epochs, z-score) -> :mod:`~stqs_core.model` (the network) -> :mod:`~stqs_core.scoring`
 (probabilities and hypnogram).
 """
+
 from importlib.metadata import PackageNotFoundError, version
 
 from .annotations import read_hypnogram
@@ -20,5 +21,18 @@ try:
 except PackageNotFoundError:  # used from a checkout that was never installed
     __version__ = "0+unknown"
 
-__all__ = ["STQS", "STQSConfig", "EpochStore", "Recording", "ScoredNight", "load_model", "make_epochs",
-           "read_hypnogram", "read_recording", "save_model", "score_file", "score_recording", "sleep_statistics"]
+__all__ = [
+    "STQS",
+    "STQSConfig",
+    "EpochStore",
+    "Recording",
+    "ScoredNight",
+    "load_model",
+    "make_epochs",
+    "read_hypnogram",
+    "read_recording",
+    "save_model",
+    "score_file",
+    "score_recording",
+    "sleep_statistics",
+]

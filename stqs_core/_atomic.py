@@ -4,15 +4,16 @@ A write goes to a temporary ``.<name>.<random>.part<suffix>`` beside the target,
 The writer holds an advisory lock on its temporary file while it writes; temporary files left by a killed run
 (older than this process and not locked by a live writer) are removed the next time the same output is written.
 """
+
 from __future__ import annotations
 
 import logging
 import os
 import tempfile
 import time
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterable, Iterator
 
 from .errors import OutputError
 
@@ -43,14 +44,17 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as err:
-        raise OutputError(f"cannot create the folder {path.parent} for {path.name} ({err.strerror or err}); "
-                          "choose an output in a folder you can write to") from err
+        raise OutputError(
+            f"cannot create the folder {path.parent} for {path.name} ({err.strerror or err}); "
+            "choose an output in a folder you can write to"
+        ) from err
     clean_stale(path)
     try:
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part" + path.suffix, dir=path.parent)
     except OSError as err:
-        raise OutputError(f"cannot write in {path.parent} ({err.strerror or err}); choose an output in a folder "
-                          "you can write to") from err
+        raise OutputError(
+            f"cannot write in {path.parent} ({err.strerror or err}); choose an output in a folder you can write to"
+        ) from err
     try:
         if fcntl is not None:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # held until closed: tells cleaners the file is live
@@ -99,8 +103,9 @@ def _glob_escape(text: str) -> str:
     return "".join(f"[{c}]" if c in "*?[" else c for c in text)
 
 
-def check_output(out: str | Path, inputs: Iterable[str | Path | None], option: str = "--out",
-                 folder: bool = False) -> Path:
+def check_output(
+    out: str | Path, inputs: Iterable[str | Path | None], option: str = "--out", folder: bool = False
+) -> Path:
     """Refuse an output path that is (or would replace) one of ``inputs``, or lies in a missing folder.
 
     Parameters
@@ -133,21 +138,26 @@ def check_output(out: str | Path, inputs: Iterable[str | Path | None], option: s
             except OSError:
                 same = False
         if same:
-            raise OutputError(f"{option} {out} is the input file {source}: writing it would destroy the input; "
-                              f"choose another {option} path")
+            raise OutputError(
+                f"{option} {out} is the input file {source}: writing it would destroy the input; "
+                f"choose another {option} path"
+            )
     if folder:
         if out.exists() and not out.is_dir():
             raise OutputError(f"{option} {out} is a file, not a folder; choose a folder path")
         try:
             out.mkdir(parents=True, exist_ok=True)
         except OSError as err:
-            raise OutputError(f"cannot create the folder {option} {out} ({err.strerror or err}); choose a folder "
-                              "you can write to") from err
+            raise OutputError(
+                f"cannot create the folder {option} {out} ({err.strerror or err}); choose a folder you can write to"
+            ) from err
         return out
     if out.is_dir():
         raise OutputError(f"{option} {out} is a folder; give a file name, e.g. {out / 'result'}{out.suffix}")
     if not out.parent.is_dir():
         what = "is not a folder" if out.parent.exists() else "does not exist"
-        raise OutputError(f"the folder of {option} {out} ({out.parent}) {what}; create it first "
-                          f"(mkdir -p {out.parent}) or choose another {option} path")
+        raise OutputError(
+            f"the folder of {option} {out} ({out.parent}) {what}; create it first "
+            f"(mkdir -p {out.parent}) or choose another {option} path"
+        )
     return out

@@ -27,6 +27,7 @@ The default, ``"adabn"``, is the one method that lifts both published models on 
 and costs one pass over the night. On nights the model already scores well it costs 0.1-0.2 of kappa
 (``"adabn-prior"`` 0.02-0.05): adapt when :func:`ood_score` warns, not by habit.
 """
+
 from __future__ import annotations
 
 import copy
@@ -50,8 +51,15 @@ OOD_WARN = 0.1
 model more than 0.1 of kappa: 0.08-0.21, see ``benchmarks/adapt_methods.py``)."""
 
 
-def adapt_model(model: STQS, epochs, method: str = DEFAULT_METHOD, batch_size: int = 64, prior: float = 0.5,
-                steps: int = 2, lr: float = 1e-3) -> STQS:
+def adapt_model(
+    model: STQS,
+    epochs,
+    method: str = DEFAULT_METHOD,
+    batch_size: int = 64,
+    prior: float = 0.5,
+    steps: int = 2,
+    lr: float = 1e-3,
+) -> STQS:
     """A copy of ``model`` adapted to one recording without labels; ``model`` itself is left unchanged.
 
     Parameters
@@ -81,8 +89,10 @@ def adapt_model(model: STQS, epochs, method: str = DEFAULT_METHOD, batch_size: i
     check_range("lr", lr, 0)
     x = model._as_input(epochs)
     if len(x) < MIN_EPOCHS:
-        raise RecordingError(f"adapting needs at least {MIN_EPOCHS} epochs ({MIN_EPOCHS // 2} min), the recording "
-                             f"has {len(x)}: score it without adaptation")
+        raise RecordingError(
+            f"adapting needs at least {MIN_EPOCHS} epochs ({MIN_EPOCHS // 2} min), the recording "
+            f"has {len(x)}: score it without adaptation"
+        )
     adapted = copy.deepcopy(model).eval()
     if method in ("adabn", "adabn-prior", "adabn-tent"):
         _adabn(adapted, x, batch_size, prior if method == "adabn-prior" else 0.0)
@@ -148,7 +158,7 @@ def _tent(model: STQS, x: torch.Tensor, steps: int, lr: float, batch_size: int) 
     chunk = max(batch_size, model.config.window) // model.config.window * model.config.window
     for _ in range(steps):
         for start in range(0, len(x), chunk):
-            logits = model(x[start:start + chunk])
+            logits = model(x[start : start + chunk])
             loss = _entropy(torch.log_softmax(logits, dim=1)).mean()
             optimiser.zero_grad()
             loss.backward()
@@ -197,6 +207,6 @@ def ood_score(model: STQS, epochs, max_epochs: int = 240, batch_size: int = 64) 
     for ref, rec in zip(_batch_norms(model), _batch_norms(adapted)):
         v0, v = ref.running_var.double() + ref.eps, rec.running_var.double() + rec.eps
         dm = rec.running_mean.double() - ref.running_mean.double()
-        per_layer.append(float((0.5 * (v / v0 + dm ** 2 / v0 - 1 - torch.log(v / v0))).mean()))
+        per_layer.append(float((0.5 * (v / v0 + dm**2 / v0 - 1 - torch.log(v / v0))).mean()))
     d = float(np.mean(per_layer))
     return d / (1 + d)

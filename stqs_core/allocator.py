@@ -8,6 +8,7 @@ the arithmetic (the forward pass of an 8-hour night: 0.73 s with the defaults, 0
 first imported, i.e. as soon as a model exists. The price: the process keeps up to 256 MB of freed memory for
 reuse. Set the environment variable ``STQS_DEFAULT_MALLOC=1`` to leave ``malloc`` alone.
 """
+
 from __future__ import annotations
 
 import ctypes
@@ -34,6 +35,10 @@ def keep_freed_memory(mmap_threshold: int = 32 << 20, trim_threshold: int = 256 
     except (OSError, AttributeError):
         return False
     ok = bool(mallopt(_M_MMAP_THRESHOLD, mmap_threshold)) and bool(mallopt(_M_TRIM_THRESHOLD, trim_threshold))
-    logger.debug("glibc malloc: mmap threshold %d B, trim threshold %d B: %s", mmap_threshold, trim_threshold,
-                 "set" if ok else "refused")
+    logger.debug(
+        "glibc malloc: mmap threshold %d B, trim threshold %d B: %s",
+        mmap_threshold,
+        trim_threshold,
+        "set" if ok else "refused",
+    )
     return ok

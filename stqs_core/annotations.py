@@ -4,6 +4,7 @@ A hypnogram is an int array ``(n_epochs,)`` of stage codes 0-4 (W, N1, N2, N3, R
 one per 30-s epoch from the start of the recording. R&K stages 3 and 4 become N3; ``?``, movement time and
 unknown-stage markers become -1.
 """
+
 from __future__ import annotations
 
 import csv
@@ -21,9 +22,28 @@ from .errors import HypnogramError
 
 logger = logging.getLogger(__name__)
 
-_NAMES = {"W": 0, "WAKE": 0, "N1": 1, "S1": 1, "N2": 2, "S2": 2, "N3": 3, "S3": 3, "N4": 3, "S4": 3, "R": 4, "REM": 4,
-          "?": UNSCORED, "UNSCORED": UNSCORED, "UNKNOWN": UNSCORED, "MOVEMENT": UNSCORED, "MOVEMENT TIME": UNSCORED,
-          "MT": UNSCORED, "M": UNSCORED, "ARTIFACT": UNSCORED}
+_NAMES = {
+    "W": 0,
+    "WAKE": 0,
+    "N1": 1,
+    "S1": 1,
+    "N2": 2,
+    "S2": 2,
+    "N3": 3,
+    "S3": 3,
+    "N4": 3,
+    "S4": 3,
+    "R": 4,
+    "REM": 4,
+    "?": UNSCORED,
+    "UNSCORED": UNSCORED,
+    "UNKNOWN": UNSCORED,
+    "MOVEMENT": UNSCORED,
+    "MOVEMENT TIME": UNSCORED,
+    "MT": UNSCORED,
+    "M": UNSCORED,
+    "ARTIFACT": UNSCORED,
+}
 _RK_NUMBERS = {"W": 0, "1": 1, "2": 2, "3": 3, "4": 3, "R": 4, "?": UNSCORED}  # after "Sleep stage " (EDF+)
 _NSRR_CODES = {"0": 0, "1": 1, "2": 2, "3": 3, "4": 3, "5": 4, "6": UNSCORED, "9": UNSCORED}  # after the bar
 _PREFIX = re.compile(r"^SLEEP STAGE\s+", re.IGNORECASE)
@@ -52,9 +72,11 @@ def stage_code(label: str | int) -> int:
     elif re.fullmatch(r"-?\d+(\.0*)?", text) and -1 <= float(text) <= 4:
         code = int(float(text))
     if code is None:
-        raise HypnogramError(f"unknown sleep stage label {label!r:.60}; use W/N1/N2/N3/R (or REM), codes 0-4 "
-                             "(4 = REM), EDF+ 'Sleep stage W/1/2/3/4/R/?', NSRR 'Stage 2 sleep|2', or "
-                             "'?'/'Movement time'")
+        raise HypnogramError(
+            f"unknown sleep stage label {label!r:.60}; use W/N1/N2/N3/R (or REM), codes 0-4 "
+            "(4 = REM), EDF+ 'Sleep stage W/1/2/3/4/R/?', NSRR 'Stage 2 sleep|2', or "
+            "'?'/'Movement time'"
+        )
     return code
 
 
@@ -106,15 +128,20 @@ def read_hypnogram(path: str | Path, n_epochs: int | None = None, offset_s: floa
         elif suffix in (".csv", ".txt", ".tsv", ".hyp"):
             stages = _codes(_read_table_labels(path), path)
         else:
-            raise HypnogramError(f"unsupported hypnogram format {suffix!r} ({path}); use .xml, .edf, .json, .csv "
-                                 "or .txt")
+            raise HypnogramError(
+                f"unsupported hypnogram format {suffix!r} ({path}); use .xml, .edf, .json, .csv or .txt"
+            )
     except OSError as err:
         raise HypnogramError(f"cannot read the hypnogram {path} ({err.strerror or err})") from err
     return fit_to_length(stages, n_epochs, path) if n_epochs is not None else stages
 
 
-def events_to_epochs(events: list[tuple[float, float, str]], offset_s: float = 0.0,
-                     source: str | Path = "annotations", n_epochs: int | None = None) -> np.ndarray:
+def events_to_epochs(
+    events: list[tuple[float, float, str]],
+    offset_s: float = 0.0,
+    source: str | Path = "annotations",
+    n_epochs: int | None = None,
+) -> np.ndarray:
     """Stage codes per 30-s epoch from ``(onset_s, duration_s, label)`` events; non-stage events are ignored.
 
     Every onset and duration is checked (finite, on the 30-s grid, not before the recording, within
@@ -140,9 +167,11 @@ def events_to_epochs(events: list[tuple[float, float, str]], offset_s: float = 0
             raise HypnogramError(f"{where}: a negative duration; fix or remove the annotation")
         first, count = (onset - offset_s) / EPOCH_SEC, duration / EPOCH_SEC
         if abs(first - round(first)) > 1e-3 or abs(count - round(count)) > 1e-3:
-            raise HypnogramError(f"{where} is not aligned to the {EPOCH_SEC:.0f}-s epoch grid of the recording; is "
-                                 "it this recording's hypnogram? Stages must start at multiples of 30 s from the "
-                                 "recording's start (from Python, read_hypnogram(..., offset_s=) shifts them)")
+            raise HypnogramError(
+                f"{where} is not aligned to the {EPOCH_SEC:.0f}-s epoch grid of the recording; is "
+                "it this recording's hypnogram? Stages must start at multiples of 30 s from the "
+                "recording's start (from Python, read_hypnogram(..., offset_s=) shifts them)"
+            )
         first, count = int(round(first)), int(round(count))
         if first < 0:
             raise HypnogramError(f"{where} starts {-first * EPOCH_SEC:.0f} s before the recording")
@@ -151,10 +180,15 @@ def events_to_epochs(events: list[tuple[float, float, str]], offset_s: float = 0
             continue
         code = stage_code(label)
         if first + count > limit and code != UNSCORED:
-            what = (f"the recording holds only {n_epochs} epochs ({n_epochs * EPOCH_SEC / 3600:.2f} h)"
-                    if n_epochs is not None else f"that is more than {MAX_EPOCHS // 2880} days after the start")
-            raise HypnogramError(f"{where} scores epochs {_span(first, first + count)} but "
-                                 f"{what}; is it the right file, or is the recording truncated?")
+            what = (
+                f"the recording holds only {n_epochs} epochs ({n_epochs * EPOCH_SEC / 3600:.2f} h)"
+                if n_epochs is not None
+                else f"that is more than {MAX_EPOCHS // 2880} days after the start"
+            )
+            raise HypnogramError(
+                f"{where} scores epochs {_span(first, first + count)} but "
+                f"{what}; is it the right file, or is the recording truncated?"
+            )
         if first < limit:  # unscored epochs past the end are dropped
             spans.append((first, min(first + count, limit), code))
     stages = np.full(max((stop for _, stop, _ in spans), default=0), UNSCORED, dtype=np.int8)
@@ -173,19 +207,27 @@ def fit_to_length(stages: np.ndarray, n_epochs: int, source: str | Path = "hypno
     if len(stages) > n_epochs:
         extra = np.flatnonzero(stages[n_epochs:] != UNSCORED)
         if len(extra):
-            raise HypnogramError(f"{source}: the hypnogram scores {len(stages)} epochs but the signal holds only "
-                                 f"{n_epochs} (scored epochs {_span(n_epochs + extra[0], n_epochs + extra[-1] + 1)} "
-                                 "fall past its end); is it the right file, or is the recording truncated?")
+            raise HypnogramError(
+                f"{source}: the hypnogram scores {len(stages)} epochs but the signal holds only "
+                f"{n_epochs} (scored epochs {_span(n_epochs + extra[0], n_epochs + extra[-1] + 1)} "
+                "fall past its end); is it the right file, or is the recording truncated?"
+            )
         return stages[:n_epochs]
     if len(stages) < n_epochs:
-        logger.warning("%s: the hypnogram covers %d of the recording's %d epochs; epochs %s are left unscored",
-                       source, len(stages), n_epochs, _span(len(stages), n_epochs))
+        logger.warning(
+            "%s: the hypnogram covers %d of the recording's %d epochs; epochs %s are left unscored",
+            source,
+            len(stages),
+            n_epochs,
+            _span(len(stages), n_epochs),
+        )
         stages = np.concatenate([stages, np.full(n_epochs - len(stages), UNSCORED, dtype=np.int8)])
     return stages
 
 
 def _span(first: int, stop: int) -> str:
     """``"60-119 (0:30:00-1:00:00)"``: epochs ``first..stop-1`` and their times."""
+
     def clock(epoch: int) -> str:
         seconds = int(epoch * EPOCH_SEC)
         return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
@@ -223,8 +265,10 @@ def _read_nsrr_xml(path: Path) -> list[tuple[float, float, str]]:
             try:
                 values.append(float(text))
             except (TypeError, ValueError):
-                raise HypnogramError(f"{path}: stage event {i} ({concept!r}) has <{field}>{text}</{field}>, not a "
-                                     "number of seconds; fix the file or export it again") from None
+                raise HypnogramError(
+                    f"{path}: stage event {i} ({concept!r}) has <{field}>{text}</{field}>, not a "
+                    "number of seconds; fix the file or export it again"
+                ) from None
         if concept is None:
             raise HypnogramError(f"{path}: stage event {i} has no <EventConcept>; fix the file or export it again")
         events.append((values[0], values[1], concept))
@@ -251,8 +295,9 @@ def read_edf_annotations(path: str | Path) -> list[tuple[float, float, str]]:
         edf = reader(path, lazy_load_data=True)
         annotations = edf.annotations
     except Exception as err:  # edfio raises several types for a malformed header or annotation
-        raise HypnogramError(f"{path}: cannot read EDF+ annotations ({type(err).__name__}: {err}); is it a complete "
-                             "EDF+ file?") from err
+        raise HypnogramError(
+            f"{path}: cannot read EDF+ annotations ({type(err).__name__}: {err}); is it a complete EDF+ file?"
+        ) from err
     return [(a.onset, 0.0 if a.duration is None else a.duration, a.text) for a in annotations]
 
 
@@ -262,8 +307,10 @@ def _read_json_labels(path: Path) -> list:
     except (ValueError, RecursionError) as err:
         raise HypnogramError(f"{path}: not valid JSON ({err})") from None
     if not isinstance(labels, list):
-        raise HypnogramError(f"{path}: a JSON hypnogram must be a list of stages, one per 30-s epoch (e.g. "
-                             f"[0, 0, 1, 2, 4]), got {type(labels).__name__} {str(labels):.40}")
+        raise HypnogramError(
+            f"{path}: a JSON hypnogram must be a list of stages, one per 30-s epoch (e.g. "
+            f"[0, 0, 1, 2, 4]), got {type(labels).__name__} {str(labels):.40}"
+        )
     return labels
 
 
@@ -271,7 +318,9 @@ def _read_table_labels(path: Path) -> list[str]:
     try:
         text = path.read_text()
     except UnicodeDecodeError as err:
-        raise HypnogramError(f"{path}: not a text file ({err}); a CSV/TXT hypnogram has one stage label per line")
+        raise HypnogramError(
+            f"{path}: not a text file ({err}); a CSV/TXT hypnogram has one stage label per line"
+        ) from err
     lines = [ln for ln in text.splitlines() if ln.strip() and not ln.lstrip().startswith("#")]
     if not lines:
         raise HypnogramError(f"{path}: no stage labels found")
@@ -284,8 +333,9 @@ def _read_table_labels(path: Path) -> list[str]:
     col, rows = (header.index("stage"), rows[1:]) if "stage" in header else (0, rows)
     short = [i for i, r in enumerate(rows) if len(r) <= col]
     if short:
-        raise HypnogramError(f"{path}: row {short[0] + 1 + (col > 0)} has no column {col + 1} (stage); every row "
-                             "needs one stage label")
+        raise HypnogramError(
+            f"{path}: row {short[0] + 1 + (col > 0)} has no column {col + 1} (stage); every row needs one stage label"
+        )
     return [r[col] for r in rows]
 
 
@@ -310,8 +360,9 @@ def stage_name(code: int) -> str:
 
 
 _RECORDING_SUFFIX = re.compile(r"[-_ ]psg$", re.IGNORECASE)
-_HYPNOGRAM_SUFFIX = re.compile(r"[-_ ](nsrr|profusion|hypnogram|sleepscoring|staging|stages|hypno|base)$",
-                               re.IGNORECASE)
+_HYPNOGRAM_SUFFIX = re.compile(
+    r"[-_ ](nsrr|profusion|hypnogram|sleepscoring|staging|stages|hypno|base)$", re.IGNORECASE
+)
 _SLEEP_EDF_PSG = re.compile(r"^(S[CT]\d{4}[A-Z])0-PSG$", re.IGNORECASE)
 _SLEEP_EDF_HYPNOGRAM = re.compile(r"^(S[CT]\d{4}[A-Z])[A-Z]-Hypnogram$", re.IGNORECASE)
 
@@ -351,13 +402,16 @@ def find_hypnogram(recording: str | Path, candidates: list[Path]) -> Path | None
             continue
         other = _SLEEP_EDF_HYPNOGRAM.match(candidate.stem)
         if _HYPNOGRAM_SUFFIX.sub("", candidate.stem).lower() == key or (
-                sleep_edf and other and other.group(1).lower() == sleep_edf.group(1).lower()):
+            sleep_edf and other and other.group(1).lower() == sleep_edf.group(1).lower()
+        ):
             matches.append(candidate)
     if len(matches) > 1:
         matches = [m for m in matches if m.stem.lower().endswith("nsrr")] or matches
     if len(matches) > 1:
-        raise HypnogramError(f"{recording.name}: several hypnograms match ({', '.join(m.name for m in matches)}); "
-                             "name the right one with a --pairs CSV (recording,hypnogram)")
+        raise HypnogramError(
+            f"{recording.name}: several hypnograms match ({', '.join(m.name for m in matches)}); "
+            "name the right one with a --pairs CSV (recording,hypnogram)"
+        )
     return matches[0] if matches else None
 
 

@@ -5,6 +5,7 @@ A mapping is ``{"eeg": [name, name], "eog": [name, name], "emg": [name]}``. Name
 (``C3-A1``, ``EEG C3-A2``, ``C3:M2``, ``FP1-A1``, ``EEG Fpz-Cz``) and central ones preferred, as the published
 models were trained on C3-A2 and C4-A1; EOG and EMG come from the first preset that has them.
 """
+
 from __future__ import annotations
 
 import logging
@@ -24,14 +25,64 @@ PRESETS: dict[str, dict[str, list[tuple[str, ...]]]] = {
         "emg": [("EMG", "EMG1", "Chin")],
     },
     "aasm": {  # AASM / MASS / HMC-style derivations, with the C3-A2 naming of older montages
-        "eeg": [("EEG C3-A2", "C3-A2", "C3-M2", "EEG C3-M2", "EEG C3-CLE", "EEG C3-LER", "C3"),
-                ("EEG C4-A1", "C4-A1", "C4-M1", "EEG C4-M1", "EEG C4-CLE", "EEG C4-LER", "C4")],
-        "eog": [("EOG E1-M2", "E1-M2", "EOG LOC-A2", "LOC-A2", "EOG Left Horiz", "E1", "EOG left", "E1-A2",
-                 "LOC-M2", "LOC-A1", "EOG LOC", "LOC", "EOG L", "EOG-L", "L-EOG"),
-                ("EOG E2-M1", "E2-M1", "EOG ROC-A1", "ROC-A1", "EOG Right Horiz", "E2", "EOG right", "E2-A1",
-                 "ROC-M1", "ROC-A2", "EOG ROC", "ROC", "EOG R", "EOG-R", "R-EOG")],
-        "emg": [("EMG chin", "Chin1-Chin2", "EMG Chin1", "EMG Chin", "Chin EMG", "EMG chin1-chin2", "EMG submental",
-                 "Chin", "EMG Chin1-Chin2", "Chin1-Chin3", "Chin2-Chin3", "EMG1-EMG2", "Chin1", "Submental")],
+        "eeg": [
+            ("EEG C3-A2", "C3-A2", "C3-M2", "EEG C3-M2", "EEG C3-CLE", "EEG C3-LER", "C3"),
+            ("EEG C4-A1", "C4-A1", "C4-M1", "EEG C4-M1", "EEG C4-CLE", "EEG C4-LER", "C4"),
+        ],
+        "eog": [
+            (
+                "EOG E1-M2",
+                "E1-M2",
+                "EOG LOC-A2",
+                "LOC-A2",
+                "EOG Left Horiz",
+                "E1",
+                "EOG left",
+                "E1-A2",
+                "LOC-M2",
+                "LOC-A1",
+                "EOG LOC",
+                "LOC",
+                "EOG L",
+                "EOG-L",
+                "L-EOG",
+            ),
+            (
+                "EOG E2-M1",
+                "E2-M1",
+                "EOG ROC-A1",
+                "ROC-A1",
+                "EOG Right Horiz",
+                "E2",
+                "EOG right",
+                "E2-A1",
+                "ROC-M1",
+                "ROC-A2",
+                "EOG ROC",
+                "ROC",
+                "EOG R",
+                "EOG-R",
+                "R-EOG",
+            ),
+        ],
+        "emg": [
+            (
+                "EMG chin",
+                "Chin1-Chin2",
+                "EMG Chin1",
+                "EMG Chin",
+                "Chin EMG",
+                "EMG chin1-chin2",
+                "EMG submental",
+                "Chin",
+                "EMG Chin1-Chin2",
+                "Chin1-Chin3",
+                "Chin2-Chin3",
+                "EMG1-EMG2",
+                "Chin1",
+                "Submental",
+            )
+        ],
     },
     "sleep-edf": {
         "eeg": [("EEG Fpz-Cz", "Fpz-Cz"), ("EEG Pz-Oz", "Pz-Oz")],
@@ -95,13 +146,20 @@ def choose_eeg(available: list[str]) -> tuple[list[str], str] | None:
     chosen = central[0][1]
     why = f"the {'only' if len(central) == 1 else 'best'} central derivation, for both rows"
     if others:
-        why += (f", not paired with {', '.join(others)}: with one central EEG, feeding it to both rows scored better "
-                "than pairing it with a frontal or occipital channel on a clinical PSG (kappa 0.19 vs 0.09/0.12)")
+        why += (
+            f", not paired with {', '.join(others)}: with one central EEG, feeding it to both rows scored better "
+            "than pairing it with a frontal or occipital channel on a clinical PSG (kappa 0.19 vs 0.09/0.12)"
+        )
     return [chosen, chosen], why
 
 
-def map_channels(available: list[str], eeg: list[str] | None = None, eog: list[str] | None = None,
-                 emg: list[str] | None = None, preset: str | None = None) -> dict[str, list[str]]:
+def map_channels(
+    available: list[str],
+    eeg: list[str] | None = None,
+    eog: list[str] | None = None,
+    emg: list[str] | None = None,
+    preset: str | None = None,
+) -> dict[str, list[str]]:
     """Choose the channels of each role among ``available`` names.
 
     Explicit lists win; roles left out come from ``preset``, or from the first preset that fits when
@@ -133,8 +191,11 @@ def map_channels(available: list[str], eeg: list[str] | None = None, eog: list[s
                     mapping[role], why = found, f"preset {name}"
                     break
             else:
-                raise ChannelError(_missing_message(f"no {role.upper()} channel found"
-                                                    + (f" with preset {preset!r}" if preset else ""), available))
+                raise ChannelError(
+                    _missing_message(
+                        f"no {role.upper()} channel found" + (f" with preset {preset!r}" if preset else ""), available
+                    )
+                )
         logger.info("%s rows = %s; %s", role.upper(), ", ".join(mapping[role]), why)
     return mapping
 
@@ -156,9 +217,11 @@ def fitting_presets(available: list[str]) -> list[str]:
 
 def _missing_message(what: str, available: list[str]) -> str:
     fits = fitting_presets(available)
-    return (f"{what}. The file has: {available}. Presets that fit: {fits or 'none'}. "
-            "Name the channels yourself, e.g. --eeg C3-M2,C4-M1 --eog E1-M2,E2-M1 --emg Chin1-Chin2 "
-            "(Python: eeg=[...], eog=[...], emg=[...]).")
+    return (
+        f"{what}. The file has: {available}. Presets that fit: {fits or 'none'}. "
+        "Name the channels yourself, e.g. --eeg C3-M2,C4-M1 --eog E1-M2,E2-M1 --emg Chin1-Chin2 "
+        "(Python: eeg=[...], eog=[...], emg=[...])."
+    )
 
 
 def fill_rows(mapping: dict[str, list[str]], n_channels: dict[str, int] = N_CHANNELS) -> list[str]:
@@ -205,20 +268,27 @@ def check_bands(rows: list[str], sfreq: float, lowpass: dict[str, float] | None 
     """
     warnings = []
     nyquist = sfreq / 2
-    cut = [f"{role.upper()} {low:g}-{high:g} Hz loses {(high - max(nyquist, low)) / (high - low):.0%}"
-           for role, (low, high) in BANDPASS.items() if nyquist < high]
+    cut = [
+        f"{role.upper()} {low:g}-{high:g} Hz loses {(high - max(nyquist, low)) / (high - low):.0%}"
+        for role, (low, high) in BANDPASS.items()
+        if nyquist < high
+    ]
     if cut:
-        warnings.append(f"a {sfreq:g} Hz recording holds nothing above {nyquist:g} Hz: of the bands the models read, "
-                        f"{', '.join(cut)}")
+        warnings.append(
+            f"a {sfreq:g} Hz recording holds nothing above {nyquist:g} Hz: of the bands the models read, "
+            f"{', '.join(cut)}"
+        )
     roles = [r for r in ROLES for _ in range(N_CHANNELS[r])]
     for role in ROLES:
         low, high = BANDPASS[role]
         for name in dict.fromkeys(n for n, r in zip(rows, roles) if r == role):
             cutoff = (lowpass or {}).get(name)
             if cutoff is not None and cutoff < min(high, nyquist):
-                warnings.append(f"{role.upper()} {name}: low-pass filtered at {cutoff:g} Hz when recorded (EDF "
-                                f"prefiltering), so the {low:g}-{high:g} Hz band the models read is "
-                                + ("empty" if cutoff <= low else f"missing above {cutoff:g} Hz"))
+                warnings.append(
+                    f"{role.upper()} {name}: low-pass filtered at {cutoff:g} Hz when recorded (EDF "
+                    f"prefiltering), so the {low:g}-{high:g} Hz band the models read is "
+                    + ("empty" if cutoff <= low else f"missing above {cutoff:g} Hz")
+                )
     for text in warnings:
         logger.warning(text)
     return warnings

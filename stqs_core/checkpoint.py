@@ -4,6 +4,7 @@ Both load with ``torch.load(..., weights_only=True)``: a checkpoint never runs c
 Our format is a dict ``{"format", "config", "state_dict", "info"}``; ``info`` holds the channel roles and
 names, sampling rate, preprocessing, class names and the model card.
 """
+
 from __future__ import annotations
 
 import logging
@@ -45,8 +46,12 @@ def default_info() -> dict:
     return {
         "channels": {role: list(names) for role, names in SHHS_CHANNELS.items()},
         "sfreq": SFREQ,
-        "preprocessing": {"bandpass_hz": {r: list(b) for r, b in BANDPASS.items()}, "butterworth_order": FILTER_ORDER,
-                          "zero_phase": True, "zscore": "per epoch and channel"},
+        "preprocessing": {
+            "bandpass_hz": {r: list(b) for r, b in BANDPASS.items()},
+            "butterworth_order": FILTER_ORDER,
+            "zero_phase": True,
+            "zscore": "per epoch and channel",
+        },
         "class_names": list(STAGES),
         "model_card": {},
     }
@@ -79,8 +84,9 @@ def load_model(path: str | Path = DEFAULT_MODEL) -> STQS:
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:  # torch raises several types for a bad file
-        raise ModelError(f"{path} is not a readable PyTorch checkpoint ({type(err).__name__}: {str(err)[:200]})") \
-            from err
+        raise ModelError(
+            f"{path} is not a readable PyTorch checkpoint ({type(err).__name__}: {str(err)[:200]})"
+        ) from err
     if isinstance(payload, dict) and payload.get("format") == FORMAT:
         model = _from_ours(payload, path)
     elif isinstance(payload, dict) and isinstance(payload.get("state_dict"), dict):
@@ -91,8 +97,15 @@ def load_model(path: str | Path = DEFAULT_MODEL) -> STQS:
     return model.eval()
 
 
-_CONFIG_RANGES = {"n_samples": (64, 100_000), "n_filters": (1, 512), "kernel_size": (1, 10_000),
-                  "pool_size": (1, 10_000), "lstm_hidden": (1, 4096), "window": (1, 4096), "n_classes": (2, 64)}
+_CONFIG_RANGES = {
+    "n_samples": (64, 100_000),
+    "n_filters": (1, 512),
+    "kernel_size": (1, 10_000),
+    "pool_size": (1, 10_000),
+    "lstm_hidden": (1, 4096),
+    "window": (1, 4096),
+    "n_classes": (2, 64),
+}
 
 
 def _from_ours(payload: dict, path: Path) -> STQS:
@@ -104,11 +117,14 @@ def _from_ours(payload: dict, path: Path) -> STQS:
     config = payload["config"]
     known = set(STQSConfig.__dataclass_fields__)
     if set(config) - known:
-        raise ModelError(f"{path}: unknown config keys {sorted(set(config) - known)}; known: {sorted(known)}. Was "
-                         f"it saved by a newer STQS? Upgrade stqs or {fix}")
+        raise ModelError(
+            f"{path}: unknown config keys {sorted(set(config) - known)}; known: {sorted(known)}. Was "
+            f"it saved by a newer STQS? Upgrade stqs or {fix}"
+        )
     for key, (low, high) in _CONFIG_RANGES.items():
-        if key in config and (not isinstance(config[key], int) or isinstance(config[key], bool)
-                              or not low <= config[key] <= high):
+        if key in config and (
+            not isinstance(config[key], int) or isinstance(config[key], bool) or not low <= config[key] <= high
+        ):
             raise ModelError(f"{path}: config {key} = {config[key]!r:.40} is not an integer in [{low}, {high}]; {fix}")
     channels = config.get("n_channels", {})
     if not (isinstance(channels, dict) and all(isinstance(v, int) and 1 <= v <= 64 for v in channels.values())):
@@ -129,14 +145,22 @@ def _from_ours(payload: dict, path: Path) -> STQS:
 def _check_weights(model: STQS, state_dict: dict, path: Path) -> None:
     """Raise a :class:`ModelError` naming the tensors of ``state_dict`` that do not fit ``model``."""
     target = model.state_dict()
-    wrong = [f"{k} {tuple(v.shape)} (expected {tuple(target[k].shape)})" for k, v in state_dict.items()
-             if k in target and (not isinstance(v, torch.Tensor) or v.shape != target[k].shape)]
+    wrong = [
+        f"{k} {tuple(v.shape)} (expected {tuple(target[k].shape)})"
+        for k, v in state_dict.items()
+        if k in target and (not isinstance(v, torch.Tensor) or v.shape != target[k].shape)
+    ]
     missing, unexpected = sorted(set(target) - set(state_dict)), sorted(set(state_dict) - set(target))
     if wrong or missing or unexpected:
-        details = "; ".join(f"{what}: {', '.join(items[:3])}{' ...' if len(items) > 3 else ''}" for what, items in
-                            (("wrong shapes", wrong), ("missing", missing), ("unexpected", unexpected)) if items)
-        raise ModelError(f"{path}: the weights do not fit the network its config describes ({details}); is the file "
-                         "complete and unmodified?")
+        details = "; ".join(
+            f"{what}: {', '.join(items[:3])}{' ...' if len(items) > 3 else ''}"
+            for what, items in (("wrong shapes", wrong), ("missing", missing), ("unexpected", unexpected))
+            if items
+        )
+        raise ModelError(
+            f"{path}: the weights do not fit the network its config describes ({details}); is the file "
+            "complete and unmodified?"
+        )
 
 
 def resolve_model_path(path: str | Path) -> Path:
@@ -168,9 +192,13 @@ def _from_original(payload: dict, path: Path) -> STQS:
     if "lstm.lstm.weight_ih_l0" in original:
         variant = "cnnlstm-residual" if "lstm.residual_connection.0.weight" in original else "cnnlstm"
     info = default_info()
-    info["model_card"] = {"name": registry.published_name(path.name) or path.stem,
-                          "source": "Pathak et al. 2021, published SHHS-1 checkpoint", "file": path.name,
-                          "trained_epochs": payload.get("epoch"), "training_data": "SHHS-1 (4,692 training nights)"}
+    info["model_card"] = {
+        "name": registry.published_name(path.name) or path.stem,
+        "source": "Pathak et al. 2021, published SHHS-1 checkpoint",
+        "file": path.name,
+        "trained_epochs": payload.get("epoch"),
+        "training_data": "SHHS-1 (4,692 training nights)",
+    }
     model = STQS(STQSConfig(variant=variant), info)
     target = model.state_dict()
     mapped = {}
@@ -181,8 +209,10 @@ def _from_original(payload: dict, path: Path) -> STQS:
         if new not in target:
             raise ModelError(f"{path.name}: unexpected weight {key!r}; is this an STQS checkpoint?")
         if not isinstance(tensor, torch.Tensor) or tensor.numel() != target[new].numel():
-            raise ModelError(f"{path.name}: weight {key!r} has shape {tuple(getattr(tensor, 'shape', ()))}, expected "
-                             f"{tuple(target[new].shape)}; is the file complete and unmodified?")
+            raise ModelError(
+                f"{path.name}: weight {key!r} has shape {tuple(getattr(tensor, 'shape', ()))}, expected "
+                f"{tuple(target[new].shape)}; is the file complete and unmodified?"
+            )
         mapped[new] = tensor.reshape(target[new].shape)  # Conv2d (.., 1, k) kernels become Conv1d (.., k)
     _check_weights(model, mapped, path)
     model.load_state_dict(mapped)

@@ -7,6 +7,7 @@ A rerun skips the nights whose record matches, so a killed run continues and end
 uninterrupted one. A night that fails gets a row with its error (and is tried again by the next run); it never
 stops the cohort.
 """
+
 from __future__ import annotations
 
 import csv
@@ -41,8 +42,19 @@ LOW_CONFIDENCE = 0.5
 """An epoch whose highest stage probability is below this counts in ``low_confidence_fraction``."""
 _CHANNEL_COLUMNS = ("eeg", "eog", "emg")
 _MANIFEST_COLUMNS = ("path", "annotations", "name", "preset", *_CHANNEL_COLUMNS)
-_RESULT_COLUMNS = ("status", "error", "model", "n_epochs", "mean_confidence", "low_confidence_fraction", "adaptation",
-                   "ood_score", "n_scored", "accuracy", "kappa")
+_RESULT_COLUMNS = (
+    "status",
+    "error",
+    "model",
+    "n_epochs",
+    "mean_confidence",
+    "low_confidence_fraction",
+    "adaptation",
+    "ood_score",
+    "n_scored",
+    "accuracy",
+    "kappa",
+)
 
 
 @dataclass(frozen=True)
@@ -57,8 +69,12 @@ class Night:
     extra: dict = field(default_factory=dict)
 
     def base_row(self) -> dict:
-        return {"name": self.name, "path": str(self.path),
-                "annotations": "" if self.annotations is None else str(self.annotations), **self.extra}
+        return {
+            "name": self.name,
+            "path": str(self.path),
+            "annotations": "" if self.annotations is None else str(self.annotations),
+            **self.extra,
+        }
 
 
 @dataclass
@@ -93,8 +109,11 @@ def collect_nights(inputs) -> list[Night]:
     for item in inputs:
         path = Path(item)
         if path.is_dir():
-            found = sorted(p for p in path.iterdir() if p.suffix.lower() in RECORDING_SUFFIXES
-                           and "hypnogram" not in p.name.lower())
+            found = sorted(
+                p
+                for p in path.iterdir()
+                if p.suffix.lower() in RECORDING_SUFFIXES and "hypnogram" not in p.name.lower()
+            )
             if not found:
                 raise StqsError(f"no .edf or .bdf recordings in the folder {path}")
             nights += [Night(p, p.stem) for p in found]
@@ -128,8 +147,10 @@ def read_manifest(path: str | Path) -> list[Night]:
         columns = [c.strip() for c in reader.fieldnames or []]
         records = [{k.strip(): (v or "").strip() for k, v in row.items() if k is not None} for row in reader]
     if "path" not in columns:
-        raise StqsError(f"manifest {path} has no 'path' column (its columns: {columns}); give one row per night "
-                        "with at least a 'path' column")
+        raise StqsError(
+            f"manifest {path} has no 'path' column (its columns: {columns}); give one row per night "
+            "with at least a 'path' column"
+        )
     reserved = set(_RESULT_COLUMNS) | set(_statistic_names()) | {f"expert_{s}" for s in _statistic_names()}
     clash = sorted(set(columns) & reserved)
     if clash:
@@ -140,20 +161,35 @@ def read_manifest(path: str | Path) -> list[Night]:
         if not row.get("path"):
             raise StqsError(f"manifest {path}, line {number}: empty 'path'")
         recording = base / row["path"]
-        channels = {role: [t.strip() for t in row[role].split(",") if t.strip()]
-                    for role in _CHANNEL_COLUMNS if row.get(role)}
+        channels = {
+            role: [t.strip() for t in row[role].split(",") if t.strip()] for role in _CHANNEL_COLUMNS if row.get(role)
+        }
         if row.get("preset"):
             channels["preset"] = row["preset"]
-        nights.append(Night(recording, row.get("name") or recording.stem,
-                            base / row["annotations"] if row.get("annotations") else None, channels,
-                            {k: v for k, v in row.items() if k not in _MANIFEST_COLUMNS}))
+        nights.append(
+            Night(
+                recording,
+                row.get("name") or recording.stem,
+                base / row["annotations"] if row.get("annotations") else None,
+                channels,
+                {k: v for k, v in row.items() if k not in _MANIFEST_COLUMNS},
+            )
+        )
     if not nights:
         raise StqsError(f"manifest {path} lists no nights")
     return nights
 
 
-def score_cohort(inputs, out_dir: str | Path, model=DEFAULT_MODEL, workers: int | None = None,
-                 scheduler: str | None = None, fmt: str = "csv", progress: bool = True, **options) -> CohortResult:
+def score_cohort(
+    inputs,
+    out_dir: str | Path,
+    model=DEFAULT_MODEL,
+    workers: int | None = None,
+    scheduler: str | None = None,
+    fmt: str = "csv",
+    progress: bool = True,
+    **options,
+) -> CohortResult:
     """Score every night of ``inputs`` into ``out_dir``: one hypnogram each, and ``cohort.csv``/``cohort.json``.
 
     Parameters
@@ -194,8 +230,9 @@ def score_cohort(inputs, out_dir: str | Path, model=DEFAULT_MODEL, workers: int 
         workers = int(check_range("workers", workers, 1))
     out_dir = Path(out_dir)
     nights = collect_nights(inputs)
-    manifests = [Path(i) for i in ([inputs] if isinstance(inputs, (str, Path)) else inputs)
-                 if Path(i).suffix.lower() == ".csv"]
+    manifests = [
+        Path(i) for i in ([inputs] if isinstance(inputs, (str, Path)) else inputs) if Path(i).suffix.lower() == ".csv"
+    ]
     check_outputs(nights, out_dir, fmt, manifests)
     out_dir.mkdir(parents=True, exist_ok=True)
     _remove_temporaries(out_dir, nights, fmt)
@@ -218,8 +255,11 @@ def score_cohort(inputs, out_dir: str | Path, model=DEFAULT_MODEL, workers: int 
     from tqdm.auto import tqdm
     from tqdm.contrib.logging import logging_redirect_tqdm
 
-    with tqdm(total=len(todo), unit="night", desc="scoring", disable=not progress or not todo) as bar, \
-            logging_redirect_tqdm(), _once_per_cohort():
+    with (
+        tqdm(total=len(todo), unit="night", desc="scoring", disable=not progress or not todo) as bar,
+        logging_redirect_tqdm(),
+        _once_per_cohort(),
+    ):
         if not todo:
             results = ()
         elif scheduler is None and n_workers == 1:
@@ -247,11 +287,15 @@ def check_outputs(nights: list[Night], out_dir: Path, fmt: str, manifests: list[
         for path in (out_dir / f"{night.name}.{fmt}", out_dir / f"{night.name}{RECORD_SUFFIX}"):
             path = path.resolve()
             if path in inputs:
-                raise OutputError(f"night {night.name!r} would overwrite the {inputs[path]} with {path}: choose "
-                                  "another output folder or another --format")
+                raise OutputError(
+                    f"night {night.name!r} would overwrite the {inputs[path]} with {path}: choose "
+                    "another output folder or another --format"
+                )
             if path in writers:
-                raise OutputError(f"night {night.name!r} and {writers[path]} would both write {path}: give the "
-                                  "nights distinct names (a manifest's 'name' column)")
+                raise OutputError(
+                    f"night {night.name!r} and {writers[path]} would both write {path}: give the "
+                    "nights distinct names (a manifest's 'name' column)"
+                )
             writers[path] = f"night {night.name!r}"
     for path, owner in writers.items():
         if owner == "the cohort table" and path in inputs:
@@ -277,9 +321,14 @@ def night_results(night) -> dict:
     """The cohort-table results of a :class:`~stqs_core.scoring.ScoredNight` (see :func:`score_cohort`)."""
     summary = night.summary()
     confidence = night.proba.max(axis=1)
-    out = {"status": "ok", "error": "", "model": summary["model"], "n_epochs": summary["n_epochs"],
-           "mean_confidence": round(float(confidence.mean()), 4),
-           "low_confidence_fraction": round(float(np.mean(confidence < LOW_CONFIDENCE)), 4)}
+    out = {
+        "status": "ok",
+        "error": "",
+        "model": summary["model"],
+        "n_epochs": summary["n_epochs"],
+        "mean_confidence": round(float(confidence.mean()), 4),
+        "low_confidence_fraction": round(float(np.mean(confidence < LOW_CONFIDENCE)), 4),
+    }
     if summary.get("adaptation"):
         out["adaptation"] = summary["adaptation"]
     if summary.get("ood_score") is not None:
@@ -292,8 +341,9 @@ def night_results(night) -> dict:
     return out
 
 
-def _score_night(night: Night, out_dir: Path, model, fmt: str, kwargs: dict, fingerprint: str,
-                 threads: int | None = None) -> tuple[Night, dict]:
+def _score_night(
+    night: Night, out_dir: Path, model, fmt: str, kwargs: dict, fingerprint: str, threads: int | None = None
+) -> tuple[Night, dict]:
     """Score one night, write its hypnogram then its record; a failure becomes an error result (no record).
     ``model`` is a loaded model or the ``(path, identity)`` of one, loaded once per process."""
     from .scoring import score_file
@@ -331,8 +381,9 @@ def _on_dask(todo: list, out_dir: Path, model, fmt: str, workers: int, scheduler
         if logging.getLogger().getEffectiveLevel() > logging.DEBUG:
             quiet.setLevel(logging.WARNING)
         if scheduler is None:
-            cluster = stack.enter_context(LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                                                       dashboard_address=None))
+            cluster = stack.enter_context(
+                LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None)
+            )
             threads = max(1, _cores() // workers)
             logger.info("local Dask cluster: %d worker processes, %d torch thread(s) each", workers, threads)
         else:
@@ -340,9 +391,22 @@ def _on_dask(todo: list, out_dir: Path, model, fmt: str, workers: int, scheduler
         client = stack.enter_context(Client(cluster))
         if not isinstance(model, tuple):  # a loaded model: sent to every worker once
             model = client.scatter(model, broadcast=True)
-        futures = {client.submit(_score_night, night, out_dir, model, fmt, kwargs, fp, threads, pure=False,
-                                 retries=1, key=f"stqs-night-{night.name}-{fp[:12]}"): night
-                   for night, kwargs, fp in todo}
+        futures = {
+            client.submit(
+                _score_night,
+                night,
+                out_dir,
+                model,
+                fmt,
+                kwargs,
+                fp,
+                threads,
+                pure=False,
+                retries=1,
+                key=f"stqs-night-{night.name}-{fp[:12]}",
+            ): night
+            for night, kwargs, fp in todo
+        }
         for future in as_completed(futures):
             try:
                 yield future.result()
@@ -379,6 +443,7 @@ def _model_key(model) -> tuple:
 
 def _fingerprint(night: Night, model_identity: str, fmt: str, kwargs: dict) -> str:
     """SHA-256 of what a night's outputs depend on: input and annotations size and mtime, model, format, options."""
+
     def stat(path):
         try:
             s = Path(path).stat()
@@ -386,8 +451,13 @@ def _fingerprint(night: Night, model_identity: str, fmt: str, kwargs: dict) -> s
             return None
         return [s.st_size, s.st_mtime_ns]
 
-    what = {"input": stat(night.path), "annotations": stat(night.annotations), "model": model_identity,
-            "format": fmt, "options": kwargs}
+    what = {
+        "input": stat(night.path),
+        "annotations": stat(night.annotations),
+        "model": model_identity,
+        "format": fmt,
+        "options": kwargs,
+    }
     return hashlib.sha256(json.dumps(what, sort_keys=True, default=str).encode()).hexdigest()
 
 

@@ -1,4 +1,5 @@
 """One source of truth for the numbers STQS is built on."""
+
 from __future__ import annotations
 
 SFREQ: float = 125.0

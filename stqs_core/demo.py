@@ -1,4 +1,5 @@
 """The built-in demo: simulate a night from the stage model, score it, and write what a user would look at."""
+
 from __future__ import annotations
 
 import logging
@@ -34,9 +35,13 @@ def run_demo(out: str | Path, hours: float = 8.0, seed: int = 0, model: str | Pa
         scored = score_recording(night.recording, net)
         written.append(scored.write(out / "hypnogram.csv"))
         summary = scored.summary()
-        fig = plot_hypnogram(scored.stages, scored.true, scored.proba,
-                             title=f"simulated night (seed {seed}) scored by {scored.model}: "
-                                   f"accuracy {summary['accuracy']:.2f}, kappa {summary['kappa']:.2f}")
+        fig = plot_hypnogram(
+            scored.stages,
+            scored.true,
+            scored.proba,
+            title=f"simulated night (seed {seed}) scored by {scored.model}: "
+            f"accuracy {summary['accuracy']:.2f}, kappa {summary['kappa']:.2f}",
+        )
         written.append(out / "hypnogram.png")
         fig.savefig(written[-1], dpi=120)
     except BaseException:  # also Ctrl-C: no 37-MB night.edf left behind without its hypnogram

@@ -4,6 +4,7 @@ Every error a user can cause with a file, a path or an argument is a :class:`Stq
 message says what is wrong and what to do. The CLI prints these as one line; anything else is a bug and keeps its
 traceback.
 """
+
 from __future__ import annotations
 
 from collections.abc import Iterable
@@ -54,8 +55,9 @@ def check_type(name: str, value: Any, types: type | tuple[type, ...], error: typ
     return value
 
 
-def check_range(name: str, value: float, low: float | None = None, high: float | None = None,
-                error: type[StqsError] = StqsError) -> float:
+def check_range(
+    name: str, value: float, low: float | None = None, high: float | None = None, error: type[StqsError] = StqsError
+) -> float:
     """Return ``value`` if it is a finite number within ``[low, high]``, else raise ``error``."""
     try:
         number = float(value)

@@ -18,6 +18,7 @@ Report keys (``report.json``; ``per_recording.csv`` holds the ``per_recording`` 
   stored figures of DOD-H's five experts, with their ``provenance``), or None.
 - ``files`` (after :func:`write_report`): ``{json, csv, hypnograms, confusion}`` paths.
 """
+
 from __future__ import annotations
 
 import csv
@@ -66,18 +67,24 @@ def read_human_reference(folder: str | Path | None = None) -> dict:
         return json.loads(HUMAN_REFERENCE.read_text())
     folder = Path(folder)
     if not folder.is_dir():
-        raise StqsError(f"no human-reference folder {folder}: give a folder of scorer_*/<night>.json "
-                                "hypnograms, or leave it out for the stored DOD-H reference")
+        raise StqsError(
+            f"no human-reference folder {folder}: give a folder of scorer_*/<night>.json "
+            "hypnograms, or leave it out for the stored DOD-H reference"
+        )
     reference = inter_scorer_agreement(folder)
     del reference["folder"]
-    provenance = {"source": str(folder), "n_files": len(list(folder.glob("scorer_*/*.json"))),
-                  "date": datetime.now(timezone.utc).date().isoformat(),
-                  "script": f"{__name__}.read_human_reference"}
+    provenance = {
+        "source": str(folder),
+        "n_files": len(list(folder.glob("scorer_*/*.json"))),
+        "date": datetime.now(timezone.utc).date().isoformat(),
+        "script": f"{__name__}.read_human_reference",
+    }
     return {**reference, "provenance": provenance}
 
 
-def predict_recordings(model: STQS, source: EpochSource, recordings: list[str], batch_size: int = 64,
-                       adapt: bool | str = False) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+def predict_recordings(
+    model: STQS, source: EpochSource, recordings: list[str], batch_size: int = 64, adapt: bool | str = False
+) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """``{recording: (true stages (n,), probabilities (n, 5))}``, each night scored whole and in order.
 
     ``adapt``: score each night with a copy of ``model`` adapted to it without labels
@@ -118,13 +125,21 @@ def select_recordings(model: STQS, source: EpochSource, split: str) -> list[str]
         names = {name for _, name in wanted}
         chosen = [rid for rid, (_, name) in here.items() if name in names]
     if not chosen:
-        raise StoreError(f"none of the model's {split} recordings is in {[str(p) for p in source.paths]}; "
-                         "give the stores it was trained on, or use --split all")
+        raise StoreError(
+            f"none of the model's {split} recordings is in {[str(p) for p in source.paths]}; "
+            "give the stores it was trained on, or use --split all"
+        )
     return chosen
 
 
-def evaluate(model: STQS | str | Path, data: str | Path | list, split: str = "test",
-             human_reference: bool | str | Path | None = True, batch_size: int = 64, adapt: bool | str = False) -> dict:
+def evaluate(
+    model: STQS | str | Path,
+    data: str | Path | list,
+    split: str = "test",
+    human_reference: bool | str | Path | None = True,
+    batch_size: int = 64,
+    adapt: bool | str = False,
+) -> dict:
     """Score the ``split`` recordings of epoch stores ``data`` and compare with their expert stages.
 
     ``human_reference`` puts :func:`read_human_reference` beside the results: True the stored DOD-H figures, a
@@ -148,21 +163,35 @@ def evaluate(model: STQS | str | Path, data: str | Path | list, split: str = "te
     reference = None
     if human_reference is not None and human_reference is not False:
         reference = read_human_reference(None if human_reference is True else human_reference)
-    return {"format": FORMAT, "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-            "model": {"path": path, "name": card.get("name") or (Path(path).stem if path else None),
-                      "variant": model.config.variant, "imbalance": card.get("imbalance"),
-                      "training_data": card.get("training_data")},
-            "data": [str(p) for p in data], "split": split, "recordings": recordings,
-            "adaptation": DEFAULT_METHOD if adapt is True else (adapt or None),
-            "n_recordings": len(recordings), "n_epochs": int(len(true)), "n_scored": m["n_scored"],
-            "overall": {k: m[k] for k in SUMMARY}, "per_stage": m["per_stage"],
-            "confusion": {"labels": list(STAGES), "counts": m["confusion"], "normalised": m["confusion_normalised"]},
-            "per_recording": rows, "per_recording_spread": spread(rows),
-            "best_recording": ranked[-1]["recording"] if ranked else None,
-            "worst_recording": ranked[0]["recording"] if ranked else None,
-            "hypnograms": {rid: {"true": t.astype(int).tolist(), "pred": p.astype(int).tolist()}
-                           for rid, (t, p) in pairs.items()},
-            "human_reference": reference}
+    return {
+        "format": FORMAT,
+        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "model": {
+            "path": path,
+            "name": card.get("name") or (Path(path).stem if path else None),
+            "variant": model.config.variant,
+            "imbalance": card.get("imbalance"),
+            "training_data": card.get("training_data"),
+        },
+        "data": [str(p) for p in data],
+        "split": split,
+        "recordings": recordings,
+        "adaptation": DEFAULT_METHOD if adapt is True else (adapt or None),
+        "n_recordings": len(recordings),
+        "n_epochs": int(len(true)),
+        "n_scored": m["n_scored"],
+        "overall": {k: m[k] for k in SUMMARY},
+        "per_stage": m["per_stage"],
+        "confusion": {"labels": list(STAGES), "counts": m["confusion"], "normalised": m["confusion_normalised"]},
+        "per_recording": rows,
+        "per_recording_spread": spread(rows),
+        "best_recording": ranked[-1]["recording"] if ranked else None,
+        "worst_recording": ranked[0]["recording"] if ranked else None,
+        "hypnograms": {
+            rid: {"true": t.astype(int).tolist(), "pred": p.astype(int).tolist()} for rid, (t, p) in pairs.items()
+        },
+        "human_reference": reference,
+    }
 
 
 def write_report(report: dict, out_dir: str | Path, figures: bool = True) -> dict[str, Path]:
@@ -171,8 +200,10 @@ def write_report(report: dict, out_dir: str | Path, figures: bool = True) -> dic
     out = Path(out_dir)
     files = {"json": out / "report.json", "csv": out / "per_recording.csv"}
     if figures:
-        files.update(hypnograms=plot_hypnograms(report, out / "hypnograms.png"),
-                     confusion=plot_confusion(report, out / "confusion.png"))
+        files.update(
+            hypnograms=plot_hypnograms(report, out / "hypnograms.png"),
+            confusion=plot_confusion(report, out / "confusion.png"),
+        )
     report["files"] = {k: str(v) for k, v in files.items()}
     with atomic_path(files["csv"]) as tmp, open(tmp, "w", newline="") as f:
         keys = ["recording", "n_epochs", "n_scored", *SUMMARY]
@@ -220,15 +251,25 @@ def plot_confusion(report: dict, path: str | Path) -> Path:
     im = ax.imshow(norm, cmap="Blues", vmin=0, vmax=1)
     for i in range(len(STAGES)):
         for j in range(len(STAGES)):
-            ax.text(j, i, f"{norm[i, j]:.2f}\n({counts[i, j]})", ha="center", va="center", fontsize=7,
-                    color="white" if norm[i, j] > 0.5 else "black")
+            ax.text(
+                j,
+                i,
+                f"{norm[i, j]:.2f}\n({counts[i, j]})",
+                ha="center",
+                va="center",
+                fontsize=7,
+                color="white" if norm[i, j] > 0.5 else "black",
+            )
     ax.set_xticks(range(len(STAGES)), STAGES)
     ax.set_yticks(range(len(STAGES)), STAGES)
     ax.set_xlabel("predicted")
     ax.set_ylabel("expert")
     o = report["overall"]
-    ax.set_title(f"{report['model'].get('name') or ''} ({report['split']}, {report['n_scored']} epochs)\n"
-                 f"accuracy {o['accuracy']:.2f}, macro-F1 {o['macro_f1']:.2f}, kappa {o['kappa']:.2f}", fontsize=9)
+    ax.set_title(
+        f"{report['model'].get('name') or ''} ({report['split']}, {report['n_scored']} epochs)\n"
+        f"accuracy {o['accuracy']:.2f}, macro-F1 {o['macro_f1']:.2f}, kappa {o['kappa']:.2f}",
+        fontsize=9,
+    )
     fig.colorbar(im, ax=ax, fraction=0.046)
     fig.tight_layout()
     return _save(fig, path)

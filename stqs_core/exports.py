@@ -3,6 +3,7 @@
 Inputs are stage codes ``(n_epochs,)`` (0-4, -1 unscored) and, where a format can hold them, probabilities
 ``(n_epochs, 5)`` (the hypnodensity). EDF+ annotations are written by :func:`stqs_core.recording.write_edf`.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -14,8 +15,14 @@ from ._atomic import atomic_path
 from .annotations import stage_name
 from .constants import EPOCH_SEC, STAGES
 
-_NSRR_CONCEPTS = {0: "Wake|0", 1: "Stage 1 sleep|1", 2: "Stage 2 sleep|2", 3: "Stage 3 sleep|3", 4: "REM sleep|5",
-                  -1: "Unscored|9"}
+_NSRR_CONCEPTS = {
+    0: "Wake|0",
+    1: "Stage 1 sleep|1",
+    2: "Stage 2 sleep|2",
+    3: "Stage 3 sleep|3",
+    4: "REM sleep|5",
+    -1: "Unscored|9",
+}
 _YASA_NAMES = {-1: "UNS", 0: "WAKE", 1: "N1", 2: "N2", 3: "N3", 4: "REM"}
 
 
@@ -25,8 +32,13 @@ def events_frame(stages, proba=None, epoch_sec: float = EPOCH_SEC):
     import pandas as pd
 
     stages = np.asarray(stages)
-    frame = pd.DataFrame({"onset": np.arange(len(stages)) * epoch_sec, "duration": epoch_sec,
-                          "stage": [stage_name(int(s)) if s >= 0 else "n/a" for s in stages]})
+    frame = pd.DataFrame(
+        {
+            "onset": np.arange(len(stages)) * epoch_sec,
+            "duration": epoch_sec,
+            "stage": [stage_name(int(s)) if s >= 0 else "n/a" for s in stages],
+        }
+    )
     if proba is not None:
         for i, name in enumerate(STAGES):
             frame[f"prob_{name}"] = np.round(np.asarray(proba)[:, i], 5)
@@ -50,9 +62,12 @@ def write_nsrr_xml(path: str | Path, stages, epoch_sec: float = EPOCH_SEC) -> Pa
         f"<EventConcept>{escape(_NSRR_CONCEPTS[code])}</EventConcept>"
         f"<Start>{onset * scale:.1f}</Start><Duration>{duration * scale:.1f}</Duration>"
         "</ScoredEvent>\n"
-        for onset, duration, code in runs(np.asarray(stages)))
-    text = ('<?xml version="1.0" encoding="UTF-8"?>\n<PSGAnnotation>\n<SoftwareVersion>STQS</SoftwareVersion>\n'
-            f"<EpochLength>{epoch_sec:g}</EpochLength>\n<ScoredEvents>\n{events}</ScoredEvents>\n</PSGAnnotation>\n")
+        for onset, duration, code in runs(np.asarray(stages))
+    )
+    text = (
+        '<?xml version="1.0" encoding="UTF-8"?>\n<PSGAnnotation>\n<SoftwareVersion>STQS</SoftwareVersion>\n'
+        f"<EpochLength>{epoch_sec:g}</EpochLength>\n<ScoredEvents>\n{events}</ScoredEvents>\n</PSGAnnotation>\n"
+    )
     with atomic_path(path) as tmp:
         tmp.write_text(text, encoding="utf-8")
     return Path(path)
@@ -66,9 +81,12 @@ def to_annotations(stages, epoch_sec: float = EPOCH_SEC, orig_time=None):
 
     found = runs(np.asarray(stages))
     scale = epoch_sec / EPOCH_SEC
-    return mne.Annotations([on * scale for on, _, _ in found], [dur * scale for _, dur, _ in found],
-                           [f"Sleep stage {'R' if code == 4 else stage_name(code)}" for _, _, code in found],
-                           orig_time=orig_time)
+    return mne.Annotations(
+        [on * scale for on, _, _ in found],
+        [dur * scale for _, dur, _ in found],
+        [f"Sleep stage {'R' if code == 4 else stage_name(code)}" for _, _, code in found],
+        orig_time=orig_time,
+    )
 
 
 def to_yasa(stages, proba=None, epoch_sec: float = EPOCH_SEC, scorer: str | None = None):

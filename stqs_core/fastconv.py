@@ -19,6 +19,7 @@ before a batch norm, which the norm cancels, gets no gradient (``nn`` gives it r
 allocate multi-MB outputs on every call: importing this module tunes ``malloc`` for that
 (:mod:`stqs_core.allocator`).
 """
+
 from __future__ import annotations
 
 import functools
@@ -33,7 +34,7 @@ from .allocator import keep_freed_memory
 keep_freed_memory()
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _polyphase_taps(k: int, block: int) -> tuple[np.ndarray, np.ndarray]:
     """Index into a ``k``-tap kernel (and where it is valid) for output phase ``r``, input phase ``p``, offset ``m``."""
     taps = (k + block - 2) // block + 1
@@ -83,7 +84,7 @@ def temporal_layer(x: torch.Tensor, layers: nn.Sequential) -> torch.Tensor:
     sign = torch.where(bn.weight >= 0, 1.0, -1.0).detach()
     weight = conv.weight * sign[:, None, None]
     windows = pooled_windows(x, weight, pool)
-    rest = x[:, :, windows.shape[3] * pool:]  # batch norm counts the unpooled tail too
+    rest = x[:, :, windows.shape[3] * pool :]  # batch norm counts the unpooled tail too
     tail = F.conv1d(rest, weight) if rest.shape[2] >= weight.shape[2] else windows.new_zeros(len(x), len(weight), 0)
     out, mean, var = _NormReluPool.apply(windows, tail, bn.weight * sign, bn.bias, bn.eps)
     with torch.no_grad():
@@ -109,10 +110,10 @@ class _NormReluPool(torch.autograd.Function):
         rows = windows.flatten(2)  # per-row sums: contiguous reductions, many times faster than var_mean
         n = windows[:, 0].numel() + tail[:, 0].numel()  # positions per channel
         total = (rows.sum(2) + tail.sum(2)).double().sum(0)
-        squares = (torch.linalg.vector_norm(rows, dim=2) ** 2 + torch.linalg.vector_norm(tail, dim=2) ** 2)
+        squares = torch.linalg.vector_norm(rows, dim=2) ** 2 + torch.linalg.vector_norm(tail, dim=2) ** 2
         squares = squares.double().sum(0)
         mean = total / n
-        var = (squares / n - mean ** 2).clamp_min(0)
+        var = (squares / n - mean**2).clamp_min(0)
         mean, var = mean.to(windows.dtype), var.to(windows.dtype)
         invstd = torch.rsqrt(var + eps)
         peak, where = windows.max(dim=2)
@@ -129,7 +130,7 @@ class _NormReluPool(torch.autograd.Function):
         grad = grad * (out > 0)
         dxhat = grad * scale[:, None]  # d loss / d xhat at the maxima (zero elsewhere)
         # d loss / d y = invstd * (dxhat - mean(dxhat) - xhat * mean(dxhat * xhat)): affine in y off the maxima
-        slope = -invstd ** 2 * (dxhat * xhat).sum((0, 2)) / n
+        slope = -(invstd**2) * (dxhat * xhat).sum((0, 2)) / n
         offset = -invstd * dxhat.sum((0, 2)) / n - slope * mean
         d_windows = torch.addcmul(offset[:, None, None], windows, slope[:, None, None])
         d_windows.scatter_add_(2, where.unsqueeze(2), (dxhat * invstd[:, None]).unsqueeze(2))

@@ -30,14 +30,15 @@ nights, with the human inter-scorer band). Each row also names its ``adapt`` con
 condition name to a function ``(model, epochs) -> model`` applied per test recording before scoring (``None``:
 the model as it is), so label-free adaptation is one more entry.
 """
+
 from __future__ import annotations
 
 import logging
 import shlex
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 
@@ -91,8 +92,14 @@ def scored_recordings(source: EpochSource) -> list[str]:
     return names
 
 
-def finetune_split(recordings: list[str], nights: int | None = None, seed: int = 0, validation_nights: int = 1,
-                   test_nights: int | None = None, draw: int = 0) -> dict[str, list[str]]:
+def finetune_split(
+    recordings: list[str],
+    nights: int | None = None,
+    seed: int = 0,
+    validation_nights: int = 1,
+    test_nights: int | None = None,
+    draw: int = 0,
+) -> dict[str, list[str]]:
     """Split a lab's recordings into ``{"train", "validation", "test", "unused"}`` (sorted name lists).
 
     A shuffle seeded by ``seed`` puts ``test_nights`` recordings first, then ``validation_nights``; the rest is
@@ -109,13 +116,19 @@ def finetune_split(recordings: list[str], nights: int | None = None, seed: int =
     if nights is None:
         nights = len(names) - n_val - test_nights
     if min(nights, n_val) < 0 or test_nights < 1 or nights + n_val + test_nights > len(names):
-        raise StqsError(f"{len(names)} scored recordings are too few for {nights} training, {n_val} validation and "
-                        f"{max(test_nights, 1)} test night(s); give more scored nights or ask for fewer")
+        raise StqsError(
+            f"{len(names)} scored recordings are too few for {nights} training, {n_val} validation and "
+            f"{max(test_nights, 1)} test night(s); give more scored nights or ask for fewer"
+        )
     order = [names[i] for i in np.random.default_rng(seed).permutation(len(names))]
-    test, validation, pool = order[:test_nights], order[test_nights:test_nights + n_val], order[test_nights + n_val:]
+    test, validation, pool = order[:test_nights], order[test_nights : test_nights + n_val], order[test_nights + n_val :]
     train = {pool[(draw * nights + i) % len(pool)] for i in range(nights)}
-    return {"train": sorted(train), "validation": sorted(validation), "test": sorted(test),
-            "unused": sorted(set(pool) - train)}
+    return {
+        "train": sorted(train),
+        "validation": sorted(validation),
+        "test": sorted(test),
+        "unused": sorted(set(pool) - train),
+    }
 
 
 def test_metrics(model: STQS, source: EpochSource, recordings: list[str], adapt: Adapter | None = None) -> dict:
@@ -133,11 +146,26 @@ def test_metrics(model: STQS, source: EpochSource, recordings: list[str], adapt:
     return {k: m[k] for k in METRICS}
 
 
-def finetune(model: str | Path, stores: str | Path | list, out: str | Path, *, nights: int | None = None,
-             freeze: str = "cnn", seed: int = 0, draw: int = 0, validation_nights: int = 1,
-             test_nights: int | None = None, epochs: int = 10, patience: int = 3, lr: float | None = None,
-             imbalance: str = "oversampling", batch_size: int = 64, resume: bool = False, progress: bool = True,
-             on_epoch_end: Callable[[dict, STQS], None] | None = None) -> FinetuneResult:
+def finetune(
+    model: str | Path,
+    stores: str | Path | list,
+    out: str | Path,
+    *,
+    nights: int | None = None,
+    freeze: str = "cnn",
+    seed: int = 0,
+    draw: int = 0,
+    validation_nights: int = 1,
+    test_nights: int | None = None,
+    epochs: int = 10,
+    patience: int = 3,
+    lr: float | None = None,
+    imbalance: str = "oversampling",
+    batch_size: int = 64,
+    resume: bool = False,
+    progress: bool = True,
+    on_epoch_end: Callable[[dict, STQS], None] | None = None,
+) -> FinetuneResult:
     """Fine-tune ``model`` on ``nights`` scored recordings of the epoch stores ``stores``; save it to ``out``.
 
     Parameters
@@ -173,31 +201,86 @@ def finetune(model: str | Path, stores: str | Path | list, out: str | Path, *, n
     lr = default_lr(freeze, source_model.config.variant) if lr is None else lr
     with EpochSource(stores) as source:
         split = finetune_split(scored_recordings(source), nights, seed, validation_nights, test_nights, draw)
-        args = ["stqs", "finetune", "--model", str(model), "--data", *map(str, stores), "--nights",
-                str(len(split["train"])), "--freeze", freeze, "--seed", str(seed), "--draw", str(draw),
-                "--validation-nights", str(validation_nights), "--test-nights", str(len(split["test"])),
-                "--epochs", str(epochs), "--patience", str(patience), "--lr", str(lr), "--imbalance", imbalance,
-                "--batch-size", str(batch_size), "--out", str(out)]
+        args = [
+            "stqs",
+            "finetune",
+            "--model",
+            str(model),
+            "--data",
+            *map(str, stores),
+            "--nights",
+            str(len(split["train"])),
+            "--freeze",
+            freeze,
+            "--seed",
+            str(seed),
+            "--draw",
+            str(draw),
+            "--validation-nights",
+            str(validation_nights),
+            "--test-nights",
+            str(len(split["test"])),
+            "--epochs",
+            str(epochs),
+            "--patience",
+            str(patience),
+            "--lr",
+            str(lr),
+            "--imbalance",
+            imbalance,
+            "--batch-size",
+            str(batch_size),
+            "--out",
+            str(out),
+        ]
         if resume and out.is_file():
             finished = _finished(out, shlex.join(args))
             if finished is not None:
                 return finished
         before = test_metrics(source_model, source, split["test"])
-    config = TrainConfig(variant=source_model.config.variant, imbalance=imbalance, epochs=epochs, patience=patience,
-                         lr=lr, batch_size=batch_size, seed=seed, init_model=str(model), fine_tune_cnn=freeze == "none",
-                         train=split["train"], validation=split["validation"], test=split["test"])
-    info = {"source_model": str(model), "source_card": source_model.info.get("model_card", {}), "freeze": freeze,
-            "nights": len(split["train"]), "train_nights": split["train"], "validation_nights": split["validation"],
-            "test_nights": split["test"], "seed": seed, "draw": draw}
-    card = {"name": out.stem, "command": shlex.join(args), "training_data": f"{len(split['train'])} night(s) of "
-            f"{', '.join(map(str, stores))}, fine-tuned from {model}", "finetune": info}
+    config = TrainConfig(
+        variant=source_model.config.variant,
+        imbalance=imbalance,
+        epochs=epochs,
+        patience=patience,
+        lr=lr,
+        batch_size=batch_size,
+        seed=seed,
+        init_model=str(model),
+        fine_tune_cnn=freeze == "none",
+        train=split["train"],
+        validation=split["validation"],
+        test=split["test"],
+    )
+    info = {
+        "source_model": str(model),
+        "source_card": source_model.info.get("model_card", {}),
+        "freeze": freeze,
+        "nights": len(split["train"]),
+        "train_nights": split["train"],
+        "validation_nights": split["validation"],
+        "test_nights": split["test"],
+        "seed": seed,
+        "draw": draw,
+    }
+    card = {
+        "name": out.stem,
+        "command": shlex.join(args),
+        "training_data": f"{len(split['train'])} night(s) of {', '.join(map(str, stores))}, fine-tuned from {model}",
+        "finetune": info,
+    }
     result = train(stores, out, config, resume=resume, card=card, progress=progress, on_epoch_end=on_epoch_end)
     after = {k: result.card["metrics"]["test"][k] for k in METRICS}
     info["metrics"] = {"before": before, "after": after}
     card = {**result.card, "finetune": info}
     save_model(result.model, out, card)
-    logger.info("fine-tuned %s on %d night(s): test kappa %.3f -> %.3f", model, len(split["train"]),
-                before["kappa"], after["kappa"])
+    logger.info(
+        "fine-tuned %s on %d night(s): test kappa %.3f -> %.3f",
+        model,
+        len(split["train"]),
+        before["kappa"],
+        after["kappa"],
+    )
     return FinetuneResult(result.model, out, card, split, before, after, result.history)
 
 
@@ -223,15 +306,27 @@ def curve_nights(requested: tuple[int, ...], n_recordings: int, validation_night
     most = n_recordings - validation_nights - 1
     kept = sorted({n for n in requested if 0 <= n <= most})
     if not kept:
-        raise StqsError(f"{n_recordings} scored recordings leave no test night after {validation_nights} "
-                        "validation night(s)")
+        raise StqsError(
+            f"{n_recordings} scored recordings leave no test night after {validation_nights} validation night(s)"
+        )
     return kept
 
 
-def learning_curve(model: str | Path, stores: str | Path | list, out_dir: str | Path, *,
-                   nights: tuple[int, ...] = CURVE_NIGHTS, draws: int = 1, freeze: str = "cnn", seed: int = 0,
-                   validation_nights: int = 1, adapters: dict[str, Adapter | None] | None = None,
-                   human_reference: str | Path | None = None, progress: bool = True, **options) -> list[dict]:
+def learning_curve(
+    model: str | Path,
+    stores: str | Path | list,
+    out_dir: str | Path,
+    *,
+    nights: tuple[int, ...] = CURVE_NIGHTS,
+    draws: int = 1,
+    freeze: str = "cnn",
+    seed: int = 0,
+    validation_nights: int = 1,
+    adapters: dict[str, Adapter | None] | None = None,
+    human_reference: str | Path | None = None,
+    progress: bool = True,
+    **options,
+) -> list[dict]:
     """Fine-tune on each count of ``nights`` (``draws`` draws of which nights) and score the same test nights.
 
     Parameters
@@ -276,16 +371,36 @@ def learning_curve(model: str | Path, stores: str | Path | list, out_dir: str | 
         else:
             path = out_dir / "models" / f"n{n}-d{d}.pt"
             path.parent.mkdir(parents=True, exist_ok=True)
-            fitted = finetune(model, stores, path, nights=n, freeze=freeze, seed=seed, draw=d,
-                              validation_nights=validation_nights, test_nights=n_test, resume=True, progress=False,
-                              **options).model
+            fitted = finetune(
+                model,
+                stores,
+                path,
+                nights=n,
+                freeze=freeze,
+                seed=seed,
+                draw=d,
+                validation_nights=validation_nights,
+                test_nights=n_test,
+                resume=True,
+                progress=False,
+                **options,
+            ).model
         seconds = time.perf_counter() - tic
         with EpochSource(stores) as source:
             for condition, adapt in adapters.items():
                 m = test_metrics(fitted, source, split["test"], adapt)
-                rows.append({"nights": n, "draw": d, "adapt": condition, "freeze": freeze if n else "",
-                             "train_nights": ";".join(split["train"]), "test_nights": len(split["test"]),
-                             **m, "seconds": round(seconds, 1)})
+                rows.append(
+                    {
+                        "nights": n,
+                        "draw": d,
+                        "adapt": condition,
+                        "freeze": freeze if n else "",
+                        "train_nights": ";".join(split["train"]),
+                        "test_nights": len(split["test"]),
+                        **m,
+                        "seconds": round(seconds, 1),
+                    }
+                )
     write_curve(rows, out_dir, human_reference)
     return rows
 
@@ -311,10 +426,15 @@ def write_curve(rows: list[dict], out_dir: str | Path, human_reference: str | Pa
         table.to_csv(tmp, index=False, float_format="%.4f")
     summary = summarise_curve(table)
     band = human_band(human_reference)
-    lines = ["| nights | adapt | draws | accuracy | macro-F1 | kappa (mean) | kappa (range) | fine-tune s |",
-             "|---|---|---|---|---|---|---|---|"]
-    lines += [f"| {r.nights} | {r.adapt} | {r.draws} | {r.accuracy:.3f} | {r.macro_f1:.3f} | {r.kappa:.3f} | "
-              f"{r.kappa_min:.3f}-{r.kappa_max:.3f} | {r.seconds:.0f} |" for r in summary.itertuples()]
+    lines = [
+        "| nights | adapt | draws | accuracy | macro-F1 | kappa (mean) | kappa (range) | fine-tune s |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    lines += [
+        f"| {r.nights} | {r.adapt} | {r.draws} | {r.accuracy:.3f} | {r.macro_f1:.3f} | {r.kappa:.3f} | "
+        f"{r.kappa_min:.3f}-{r.kappa_max:.3f} | {r.seconds:.0f} |"
+        for r in summary.itertuples()
+    ]
     if band:
         lines.append(f"\nHuman scorers (DOD-H): kappa {band[0]:.2f} (pairwise) to {band[1]:.2f} (vs consensus).")
     with atomic_path(files["md"]) as tmp:
@@ -343,8 +463,14 @@ def plot_curve(summary, path: str | Path, band: tuple[float, float] | None = Non
     if band:
         ax.axhspan(*band, color="0.85", label=f"human scorers (DOD-H) {band[0]:.2f}-{band[1]:.2f}")
     for condition, part in summary.groupby("adapt"):
-        ax.errorbar(part.nights, part.kappa, yerr=[part.kappa - part.kappa_min, part.kappa_max - part.kappa],
-                    marker="o", capsize=3, label=f"adapt {condition}")
+        ax.errorbar(
+            part.nights,
+            part.kappa,
+            yerr=[part.kappa - part.kappa_min, part.kappa_max - part.kappa],
+            marker="o",
+            capsize=3,
+            label=f"adapt {condition}",
+        )
     ax.set_xscale("symlog", linthresh=1)
     ticks = sorted(summary.nights.unique())
     ax.set_xticks(ticks, [str(t) for t in ticks])

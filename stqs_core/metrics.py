@@ -4,6 +4,7 @@ Stages are ints 0-4 (W, N1, N2, N3, REM); an epoch unscored (-1) in the referenc
 The arithmetic is scikit-learn's (:func:`agreement` excepted). Macro and weighted F1 average over the stages
 that occur in either sequence; per-stage metrics list all five stages (0 where undefined, ``zero_division=0``).
 """
+
 from __future__ import annotations
 
 from itertools import combinations
@@ -74,17 +75,30 @@ def classification_metrics(true: np.ndarray, pred: np.ndarray) -> dict:
     true, pred = _scored(true, pred)
     out: dict = {"n_scored": int(len(true))}
     if not len(true):
-        out.update({k: None for k in SUMMARY}, per_stage={}, confusion=np.zeros((5, 5), int).tolist(),
-                   confusion_normalised=np.zeros((5, 5)).tolist())
+        out.update(
+            {k: None for k in SUMMARY},
+            per_stage={},
+            confusion=np.zeros((5, 5), int).tolist(),
+            confusion_normalised=np.zeros((5, 5)).tolist(),
+        )
         return out
     precision, recall, f1, support = precision_recall_fscore_support(true, pred, labels=LABELS, zero_division=0)
-    out.update(accuracy=float(accuracy_score(true, pred)),
-               balanced_accuracy=float(np.mean(recall[support > 0])),  # mean recall of the stages that occur
-               macro_f1=float(f1_score(true, pred, average="macro", zero_division=0)),
-               weighted_f1=float(f1_score(true, pred, average="weighted", zero_division=0)),
-               kappa=_kappa(true, pred, cohen_kappa_score))
-    out["per_stage"] = {s: {"precision": float(precision[i]), "recall": float(recall[i]), "f1": float(f1[i]),
-                            "support": int(support[i])} for i, s in enumerate(STAGES)}
+    out.update(
+        accuracy=float(accuracy_score(true, pred)),
+        balanced_accuracy=float(np.mean(recall[support > 0])),  # mean recall of the stages that occur
+        macro_f1=float(f1_score(true, pred, average="macro", zero_division=0)),
+        weighted_f1=float(f1_score(true, pred, average="weighted", zero_division=0)),
+        kappa=_kappa(true, pred, cohen_kappa_score),
+    )
+    out["per_stage"] = {
+        s: {
+            "precision": float(precision[i]),
+            "recall": float(recall[i]),
+            "f1": float(f1[i]),
+            "support": int(support[i]),
+        }
+        for i, s in enumerate(STAGES)
+    }
     out["confusion"] = confusion(true, pred).tolist()
     out["confusion_normalised"] = confusion(true, pred, normalise=True).round(4).tolist()
     return out
@@ -95,8 +109,14 @@ def per_recording(pairs: dict[str, tuple[np.ndarray, np.ndarray]]) -> list[dict]
     rows = []
     for name, (true, pred) in pairs.items():
         m = classification_metrics(true, pred)
-        rows.append({"recording": name, "n_epochs": int(len(np.asarray(true))), "n_scored": m["n_scored"],
-                     **{k: m[k] for k in SUMMARY}})
+        rows.append(
+            {
+                "recording": name,
+                "n_epochs": int(len(np.asarray(true))),
+                "n_scored": m["n_scored"],
+                **{k: m[k] for k in SUMMARY},
+            }
+        )
     return rows
 
 
@@ -108,8 +128,12 @@ def spread(rows: list[dict], keys: tuple[str, ...] = SUMMARY) -> dict[str, dict[
         if not len(values):
             out[key] = {"mean": None, "sd": None, "min": None, "max": None}
             continue
-        out[key] = {"mean": float(values.mean()), "sd": float(values.std(ddof=1)) if len(values) > 1 else 0.0,
-                    "min": float(values.min()), "max": float(values.max())}
+        out[key] = {
+            "mean": float(values.mean()),
+            "sd": float(values.std(ddof=1)) if len(values) > 1 else 0.0,
+            "min": float(values.min()),
+            "max": float(values.max()),
+        }
     return out
 
 
@@ -161,15 +185,26 @@ def inter_scorer_agreement(folder: str | Path) -> dict:
         n = min(len(scorers[s][night]) for s in names)
         votes[night] = np.stack([scorers[s][night][:n] for s in names])  # (n_scorers, n)
     stacked = np.concatenate([votes[n] for n in nights], axis=1)
-    pairwise = [{"scorer_a": names[a], "scorer_b": names[b], **agreement(stacked[a], stacked[b])}
-                for a, b in combinations(range(len(names)), 2)]
-    mean_kappa = np.array([np.mean([p["kappa"] for p in pairwise if name in (p["scorer_a"], p["scorer_b"])])
-                           for name in names])
+    pairwise = [
+        {"scorer_a": names[a], "scorer_b": names[b], **agreement(stacked[a], stacked[b])}
+        for a, b in combinations(range(len(names)), 2)
+    ]
+    mean_kappa = np.array(
+        [np.mean([p["kappa"] for p in pairwise if name in (p["scorer_a"], p["scorer_b"])]) for name in names]
+    )
     vs = []
     for i, name in enumerate(names):
         others = [j for j in range(len(names)) if j != i]
         reference = np.concatenate([consensus(votes[n][others], mean_kappa[others]) for n in nights])
         vs.append({"scorer": name, **agreement(reference, stacked[i])})
-    return {"folder": str(folder), "n_nights": len(nights), "scorers": names, "pairwise": pairwise,
-            "vs_consensus": vs, "summary": {"pairwise": spread(pairwise, ("kappa", "accuracy")),
-                                            "vs_consensus": spread(vs, ("kappa", "accuracy"))}}
+    return {
+        "folder": str(folder),
+        "n_nights": len(nights),
+        "scorers": names,
+        "pairwise": pairwise,
+        "vs_consensus": vs,
+        "summary": {
+            "pairwise": spread(pairwise, ("kappa", "accuracy")),
+            "vs_consensus": spread(vs, ("kappa", "accuracy")),
+        },
+    }

@@ -3,6 +3,7 @@
 Shapes: ``N`` epochs, ``C`` channels of a modality, ``T`` samples per epoch (3750 at 125 Hz), ``F`` temporal
 filters. A recording's epochs are always given consecutive and in order: sequence variants read them as a night.
 """
+
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
@@ -56,8 +57,9 @@ class ModalityBlock(nn.Module):
     :mod:`stqs_core.fastconv`, :meth:`reference_forward` the plain way.
     """
 
-    def __init__(self, n_channels: int, n_samples: int, n_filters: int, kernel_size: int, pool_size: int,
-                 dropout: float):
+    def __init__(
+        self, n_channels: int, n_samples: int, n_filters: int, kernel_size: int, pool_size: int, dropout: float
+    ):
         super().__init__()
         self.n_channels = n_channels
         self.spatial = None
@@ -68,8 +70,9 @@ class ModalityBlock(nn.Module):
         self.dropout = nn.Dropout(dropout)
         length = ((n_samples - kernel_size + 1) // pool_size - kernel_size + 1) // pool_size
         if length < 1:
-            raise ModelError(f"{n_samples} samples are too few for two kernels of {kernel_size} "
-                             f"and pools of {pool_size}")
+            raise ModelError(
+                f"{n_samples} samples are too few for two kernels of {kernel_size} and pools of {pool_size}"
+            )
         self.out_features = n_filters * n_channels * length
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -77,8 +80,10 @@ class ModalityBlock(nn.Module):
 
     def reference_forward(self, x: torch.Tensor) -> torch.Tensor:
         """:meth:`forward` through the plain ``nn`` layers (slow on CPU; the definition the fast path matches)."""
+
         def plain(h, layers):
             return layers(h)
+
         return self._run(x, plain, plain)
 
     def _run(self, x: torch.Tensor, spatial, temporal) -> torch.Tensor:
@@ -91,8 +96,7 @@ class ModalityBlock(nn.Module):
 
 
 def _temporal(n_in: int, n_out: int, kernel_size: int, pool_size: int) -> nn.Sequential:
-    return nn.Sequential(nn.Conv1d(n_in, n_out, kernel_size), nn.BatchNorm1d(n_out), nn.ReLU(),
-                         nn.MaxPool1d(pool_size))
+    return nn.Sequential(nn.Conv1d(n_in, n_out, kernel_size), nn.BatchNorm1d(n_out), nn.ReLU(), nn.MaxPool1d(pool_size))
 
 
 class SequenceHead(nn.Module):
@@ -127,7 +131,7 @@ class SequenceHead(nn.Module):
         state = None
         outputs = []
         for start in range(0, features.shape[0], self.window):
-            out, state = self(features[None, start:start + self.window], state)
+            out, state = self(features[None, start : start + self.window], state)
             outputs.append(out[0])
         return torch.cat(outputs)
 
@@ -143,16 +147,20 @@ class STQS(nn.Module):
         super().__init__()
         self.config = config = config or STQSConfig()
         self.info = dict(info or {})
-        self.blocks = nn.ModuleDict({
-            role: ModalityBlock(n, config.n_samples, config.n_filters, config.kernel_size, config.pool_size,
-                                config.dropout)
-            for role, n in config.n_channels.items()
-        })
+        self.blocks = nn.ModuleDict(
+            {
+                role: ModalityBlock(
+                    n, config.n_samples, config.n_filters, config.kernel_size, config.pool_size, config.dropout
+                )
+                for role, n in config.n_channels.items()
+            }
+        )
         n_features = sum(block.out_features for block in self.blocks.values())
         self.head = None
         if config.variant != "cnn":
-            self.head = SequenceHead(n_features, config.lstm_hidden, config.window,
-                                     residual=config.variant == "cnnlstm-residual")
+            self.head = SequenceHead(
+                n_features, config.lstm_hidden, config.window, residual=config.variant == "cnnlstm-residual"
+            )
             n_features = self.head.out_features
         self.classifier = nn.Linear(n_features, config.n_classes)
 
@@ -163,7 +171,7 @@ class STQS(nn.Module):
         """
         parts, row = [], 0
         for block in self.blocks.values():
-            rows = x[:, row:row + block.n_channels]
+            rows = x[:, row : row + block.n_channels]
             parts.append(block.reference_forward(rows) if reference else block(rows))
             row += block.n_channels
         return torch.cat(parts, dim=1)
@@ -189,7 +197,7 @@ class STQS(nn.Module):
         modes = [(m, m.training) for m in self.modules()]
         self.eval()
         try:
-            features = torch.cat([self.features(x[i:i + batch_size]) for i in range(0, len(x), batch_size)])
+            features = torch.cat([self.features(x[i : i + batch_size]) for i in range(0, len(x), batch_size)])
             return self.classify(features).numpy()
         finally:
             for module, training in modes:
@@ -206,9 +214,11 @@ class STQS(nn.Module):
             x = x[:, 0]
         expected = (self.config.total_channels, self.config.n_samples)
         if x.ndim != 3 or tuple(x.shape[1:]) != expected:
-            raise StqsError(f"epochs must have shape (N, {expected[0]}, {expected[1]}) or "
-                             f"(N, 1, {expected[0]}, {expected[1]}); got {tuple(x.shape)}. "
-                             "Use stqs_core.preprocess.make_epochs to cut a recording into epochs.")
+            raise StqsError(
+                f"epochs must have shape (N, {expected[0]}, {expected[1]}) or "
+                f"(N, 1, {expected[0]}, {expected[1]}); got {tuple(x.shape)}. "
+                "Use stqs_core.preprocess.make_epochs to cut a recording into epochs."
+            )
         if len(x) == 0:
             raise StqsError("no epochs to score: a recording needs at least one 30-s epoch")
         return x.contiguous()

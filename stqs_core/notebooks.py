@@ -5,6 +5,7 @@ Each notebook in ``notebooks/`` has one cell tagged ``parameters`` and writes in
 chain needs no other input. Executed copies (with their outputs) go to ``<run_dir>/<notebook>.ipynb``; the
 committed notebooks carry no outputs (:func:`strip_outputs`).
 """
+
 from __future__ import annotations
 
 import ast
@@ -13,8 +14,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from .resources import notebooks_dir
 from .errors import StqsError
+from .resources import notebooks_dir
 
 logger = logging.getLogger(__name__)
 
@@ -28,8 +29,14 @@ CHAIN: tuple[str, ...] = ("01_prepare_data", "02_train", "03_evaluate", "04_inte
 KERNEL = "python3"
 """Kernel papermill starts; its ``python`` resolves to the interpreter running the chain (see :func:`check_kernel`)."""
 
-TINY: dict[str, object] = {"n_nights": 4, "hours": 0.5, "epochs": 2, "max_nights": 2, "lesson_hours": 1.0,
-                           "model": None}
+TINY: dict[str, object] = {
+    "n_nights": 4,
+    "hours": 0.5,
+    "epochs": 2,
+    "max_nights": 2,
+    "lesson_hours": 1.0,
+    "model": None,
+}
 """Parameters for a quick run (CI, ``stqs notebooks run --tiny``): a few short simulated nights, two epochs."""
 
 
@@ -56,8 +63,13 @@ def chain_paths(run_dir: str | Path) -> dict[str, Path]:
     run = Path(run_dir)
     paths = {name: run / name for name in CHAIN}
     prepare, train, evaluate = (paths[n] for n in CHAIN[:3])
-    paths.update(edf_dir=prepare / "edf", store=prepare / "epochs.h5", model=train / "model.pt",
-                 training=train / "model.training.json", report=evaluate / "report.json")
+    paths.update(
+        edf_dir=prepare / "edf",
+        store=prepare / "epochs.h5",
+        model=train / "model.pt",
+        training=train / "model.training.json",
+        report=evaluate / "report.json",
+    )
     return paths
 
 
@@ -98,18 +110,27 @@ def check_kernel(kernel_name: str = KERNEL) -> None:
     try:
         spec = KernelSpecManager().get_kernel_spec(kernel_name)
     except NoSuchKernel as err:
-        raise StqsError(f"no Jupyter kernel {kernel_name!r}; register this environment's with "
-                         f"`{sys.executable} -m ipykernel install --sys-prefix`") from err
+        raise StqsError(
+            f"no Jupyter kernel {kernel_name!r}; register this environment's with "
+            f"`{sys.executable} -m ipykernel install --sys-prefix`"
+        ) from err
     exe = spec.argv[0]
     if exe not in ("python", "python3") and Path(exe).resolve() != Path(sys.executable).resolve():
-        raise StqsError(f"kernel {kernel_name!r} runs {exe}, not this environment's {sys.executable}; "
-                         f"register this one with `{sys.executable} -m ipykernel install --sys-prefix` "
-                         "or remove the other kernelspec (`jupyter kernelspec list` shows where it is)")
+        raise StqsError(
+            f"kernel {kernel_name!r} runs {exe}, not this environment's {sys.executable}; "
+            f"register this one with `{sys.executable} -m ipykernel install --sys-prefix` "
+            "or remove the other kernelspec (`jupyter kernelspec list` shows where it is)"
+        )
 
 
-def run_chain(run_dir: str | Path, parameters: dict[str, object] | None = None, tiny: bool = False,
-              notebooks: tuple[str, ...] = CHAIN, kernel_name: str = KERNEL,
-              progress: bool = True) -> list[NotebookRun]:
+def run_chain(
+    run_dir: str | Path,
+    parameters: dict[str, object] | None = None,
+    tiny: bool = False,
+    notebooks: tuple[str, ...] = CHAIN,
+    kernel_name: str = KERNEL,
+    progress: bool = True,
+) -> list[NotebookRun]:
     """Execute notebooks in order with papermill, all writing into ``run_dir``.
 
     Parameters
@@ -154,12 +175,19 @@ def run_chain(run_dir: str | Path, parameters: dict[str, object] | None = None, 
         logger.info("running %s with %s", name, given)
         start = time.perf_counter()
         try:
-            papermill.execute_notebook(str(notebook_path(name)), str(out), parameters=given,
-                                       kernel_name=kernel_name, cwd=str(NOTEBOOKS_DIR),
-                                       progress_bar={"desc": name} if progress else False)
+            papermill.execute_notebook(
+                str(notebook_path(name)),
+                str(out),
+                parameters=given,
+                kernel_name=kernel_name,
+                cwd=str(NOTEBOOKS_DIR),
+                progress_bar={"desc": name} if progress else False,
+            )
         except PapermillExecutionError as err:
-            raise NotebookError(f"{name} failed in cell {err.cell_index} with {err.ename}: {err.evalue}; "
-                                f"the executed copy {out} shows where") from err
+            raise NotebookError(
+                f"{name} failed in cell {err.cell_index} with {err.ename}: {err.evalue}; "
+                f"the executed copy {out} shows where"
+            ) from err
         runs.append(NotebookRun(name, out, time.perf_counter() - start))
     return runs
 

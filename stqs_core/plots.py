@@ -1,4 +1,5 @@
 """Static figures (Matplotlib, Agg): the hypnogram of a scored night. Interactive views live in ``dashboards/``."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -11,8 +12,13 @@ STAGE_COLOURS = ("#f4a259", "#8cb369", "#5b8e7d", "#2e4057", "#bc4b51")
 _LEVEL = np.array([4, 2, 1, 0, 3])  # plotting height of W, N1, N2, N3, REM (REM drawn between W and N1)
 
 
-def plot_hypnogram(pred: np.ndarray, true: np.ndarray | None = None, proba: np.ndarray | None = None,
-                   title: str = "", figsize: tuple[float, float] = (11, 4)):
+def plot_hypnogram(
+    pred: np.ndarray,
+    true: np.ndarray | None = None,
+    proba: np.ndarray | None = None,
+    title: str = "",
+    figsize: tuple[float, float] = (11, 4),
+):
     """Predicted (and expert) hypnogram over the night, with a per-epoch probability strip below.
 
     Parameters
@@ -30,8 +36,9 @@ def plot_hypnogram(pred: np.ndarray, true: np.ndarray | None = None, proba: np.n
     import matplotlib.pyplot as plt
 
     rows = 2 if proba is not None else 1
-    fig, axes = plt.subplots(rows, 1, figsize=figsize, sharex=True, squeeze=False,
-                             gridspec_kw={"height_ratios": [3, 1][:rows]})
+    fig, axes = plt.subplots(
+        rows, 1, figsize=figsize, sharex=True, squeeze=False, gridspec_kw={"height_ratios": [3, 1][:rows]}
+    )
     hours = draw_hypnogram(axes[0, 0], pred, true)
     axes[0, 0].set_title(title)
     if proba is not None:
@@ -46,8 +53,9 @@ def plot_hypnogram(pred: np.ndarray, true: np.ndarray | None = None, proba: np.n
     return fig
 
 
-def draw_hypnogram(ax, pred: np.ndarray, true: np.ndarray | None = None,
-                   colours: tuple[str, str] = ("0.6", "C3")) -> np.ndarray:
+def draw_hypnogram(
+    ax, pred: np.ndarray, true: np.ndarray | None = None, colours: tuple[str, str] = ("0.6", "C3")
+) -> np.ndarray:
     """Draw predicted (and expert, -1 as gaps) stages ``(n_epochs,)`` on Matplotlib axes ``ax`` in ``colours``
     (expert, model); returns the epoch edges in hours ``(n_epochs + 1,)``."""
     hours = np.arange(len(pred) + 1) * EPOCH_SEC / 3600
@@ -87,8 +95,9 @@ def plot_hypnodensity(proba: np.ndarray, true: np.ndarray | None = None, ax=None
 
         ax = Figure(figsize=(11, 3.5), layout="constrained").subplots()
     hours = np.arange(len(proba) + 1) * EPOCH_SEC / 3600
-    ax.stackplot(np.repeat(hours, 2)[1:-1], np.repeat(proba.T, 2, axis=1), colors=STAGE_COLOURS, labels=STAGES,
-                 alpha=0.85)
+    ax.stackplot(
+        np.repeat(hours, 2)[1:-1], np.repeat(proba.T, 2, axis=1), colors=STAGE_COLOURS, labels=STAGES, alpha=0.85
+    )
     ax.set_ylim(0, 1)
     ax.set_xlim(0, hours[-1])
     ax.set_ylabel("p(stage)")

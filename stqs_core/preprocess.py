@@ -5,6 +5,7 @@ Filtering is zero-phase Butterworth applied in the frequency domain: the gain of
 ``r = tan(pi f / fs) / tan(pi fc / fs)`` (high-pass: the inverse ratio). One FFT of the whole night then
 replaces two IIR passes per cut-off, and the same code serves band-stop occlusion.
 """
+
 from __future__ import annotations
 
 import logging
@@ -38,8 +39,10 @@ class Epochs:
 def check_sfreq(sfreq: float) -> int:
     """The sampling rate as an int (Hz); raises for a rate that is not a positive whole number."""
     if not np.isfinite(sfreq) or sfreq <= 0 or abs(sfreq - round(sfreq)) > 1e-6:
-        raise RecordingError(f"sampling rate {sfreq!r} Hz is not a positive whole number of Hz; resample the recording "
-                         "to an integer rate (e.g. with mne's raw.resample) before scoring")
+        raise RecordingError(
+            f"sampling rate {sfreq!r} Hz is not a positive whole number of Hz; resample the recording "
+            "to an integer rate (e.g. with mne's raw.resample) before scoring"
+        )
     return int(round(sfreq))
 
 
@@ -54,8 +57,9 @@ def resample(data: np.ndarray, sfreq: float, target: float = SFREQ) -> np.ndarra
     return resample_poly(data, ratio.numerator, ratio.denominator, axis=-1)
 
 
-def butterworth_gain(freqs: np.ndarray, sfreq: float, low: float | None, high: float | None,
-                     order: int = FILTER_ORDER) -> np.ndarray:
+def butterworth_gain(
+    freqs: np.ndarray, sfreq: float, low: float | None, high: float | None, order: int = FILTER_ORDER
+) -> np.ndarray:
     """Zero-phase (forward-backward) Butterworth band-pass gain at ``freqs`` (Hz); ``None`` leaves a side open."""
     warp = np.tan(np.pi * np.clip(freqs, 1e-12, sfreq / 2 * (1 - 1e-9)) / sfreq)
     gain = np.ones_like(warp)
@@ -78,15 +82,16 @@ def fft_filter(data: np.ndarray | torch.Tensor, gain, sfreq: float, pad: int | N
     n = x.shape[-1]
     pad = min(int(10 * sfreq) if pad is None else pad, n - 1)
     if pad > 0:
-        x = torch.cat([x[..., 1:pad + 1].flip(-1), x, x[..., -pad - 1:-1].flip(-1)], dim=-1)
+        x = torch.cat([x[..., 1 : pad + 1].flip(-1), x, x[..., -pad - 1 : -1].flip(-1)], dim=-1)
     n_fft = 1 << (x.shape[-1] - 1).bit_length()  # a power of two: the fastest FFT length
     spectrum = torch.fft.rfft(x, n=n_fft)
     spectrum *= torch.as_tensor(gain(np.fft.rfftfreq(n_fft, 1 / sfreq).astype(np.float32)), dtype=torch.float32)
-    return torch.fft.irfft(spectrum, n=n_fft)[..., pad:pad + n]
+    return torch.fft.irfft(spectrum, n=n_fft)[..., pad : pad + n]
 
 
 def filter_signals(data: np.ndarray | torch.Tensor, roles: list[str], sfreq: float = SFREQ) -> torch.Tensor:
     """The published STQS filters on rows ``(n_rows, n_samples)`` whose modality is ``roles[i]``."""
+
     def gain(freqs: np.ndarray) -> np.ndarray:
         per_band = {band: butterworth_gain(freqs, sfreq, *band) for band in {BANDPASS[role] for role in roles}}
         return np.stack([per_band[BANDPASS[role]] for role in roles])
@@ -102,8 +107,9 @@ CHUNK_OVERLAP_EPOCHS = 10
 same neighbourhood as in one pass over the night (the filters' impulse responses decay within seconds)."""
 
 
-def make_epochs(data: np.ndarray, sfreq: float, channel_names: list[str] | None = None,
-                roles: list[str] | None = None) -> Epochs:
+def make_epochs(
+    data: np.ndarray, sfreq: float, channel_names: list[str] | None = None, roles: list[str] | None = None
+) -> Epochs:
     """Preprocess one recording ``(5, n_samples)`` in µV, rows EEG, EEG, EOG, EOG, EMG, into :class:`Epochs`.
 
     Resample to 125 Hz, filter, cut 30-s epochs (a trailing partial epoch is dropped), z-score each channel
@@ -123,8 +129,10 @@ def make_epochs(data: np.ndarray, sfreq: float, channel_names: list[str] | None 
     ratio = Fraction(check_sfreq(SFREQ), check_sfreq(sfreq))
     n_epochs = -(-data.shape[-1] * ratio.numerator // ratio.denominator) // EPOCH_SAMPLES  # resample_poly's length
     if n_epochs < 1:
-        raise RecordingError(f"the recording lasts {data.shape[-1] / sfreq:.1f} s, shorter than one "
-                             f"{EPOCH_SAMPLES / SFREQ:.0f}-s epoch; nothing to score")
+        raise RecordingError(
+            f"the recording lasts {data.shape[-1] / sfreq:.1f} s, shorter than one "
+            f"{EPOCH_SAMPLES / SFREQ:.0f}-s epoch; nothing to score"
+        )
     in_epoch = EPOCH_SAMPLES * ratio.denominator // ratio.numerator  # input samples per epoch (a whole number)
     scale = _unit_scale(data, names)
     out = np.empty((n_epochs, len(roles), EPOCH_SAMPLES), dtype=np.float32)
@@ -134,15 +142,19 @@ def make_epochs(data: np.ndarray, sfreq: float, channel_names: list[str] | None 
         stop = min(first + CHUNK_EPOCHS, n_epochs)
         lead = min(first, CHUNK_OVERLAP_EPOCHS) if n_epochs > CHUNK_EPOCHS else 0
         tail = min(n_epochs - stop, CHUNK_OVERLAP_EPOCHS) if n_epochs > CHUNK_EPOCHS else 0
-        chunk = data[:, (first - lead) * in_epoch:(stop + tail) * in_epoch if stop + tail < n_epochs else None]
-        x = resample(chunk if scale is None else chunk * scale, sfreq)[:, :(lead + stop - first + tail) * EPOCH_SAMPLES]
+        chunk = data[:, (first - lead) * in_epoch : (stop + tail) * in_epoch if stop + tail < n_epochs else None]
+        x = resample(chunk if scale is None else chunk * scale, sfreq)[
+            :, : (lead + stop - first + tail) * EPOCH_SAMPLES
+        ]
         out[first:stop], nan_epochs[:, first:stop], flat_epochs[:, first:stop] = _preprocess_chunk(
-            x, roles, lead, stop - first)
+            x, roles, lead, stop - first
+        )
     flags = {"nan": _flagged(nan_epochs, names), "flat": _flagged(flat_epochs & ~nan_epochs, names)}
     for kind, per_channel in flags.items():
         for name, epochs in per_channel.items():
-            logger.warning("%s: %d epoch(s) with %s signal, scored anyway: %s", name, len(epochs), kind,
-                           _ranges(epochs))
+            logger.warning(
+                "%s: %d epoch(s) with %s signal, scored anyway: %s", name, len(epochs), kind, _ranges(epochs)
+            )
     return Epochs(out, flags)
 
 
@@ -165,17 +177,22 @@ def _unit_scale(data: np.ndarray, names: list[str]) -> np.ndarray | None:
     if not volts.any():
         return None
     for i in np.flatnonzero(volts):
-        logger.warning("%s: typical amplitude %.2g µV, a million times too small for PSG: the file records volts "
-                       "as µV (check its physical dimension); scaled by 1e6", names[i], amplitude[i])
+        logger.warning(
+            "%s: typical amplitude %.2g µV, a million times too small for PSG: the file records volts "
+            "as µV (check its physical dimension); scaled by 1e6",
+            names[i],
+            amplitude[i],
+        )
     return np.where(volts, 1e6, 1.0)[:, None].astype(np.float32)
 
 
-def _preprocess_chunk(data: np.ndarray, roles: list[str], lead: int, n_epochs: int
-                      ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _preprocess_chunk(
+    data: np.ndarray, roles: list[str], lead: int, n_epochs: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Filter 125-Hz rows ``(n_rows, n_samples)`` and return epochs ``lead .. lead + n_epochs`` z-scored
     ``(n_epochs, n_rows, 3750)``, with their NaN and flat masks ``(n_rows, n_epochs)``."""
     n_rows, total = len(roles), data.shape[-1] // EPOCH_SAMPLES
-    x = torch.as_tensor(data[:, :total * EPOCH_SAMPLES], dtype=torch.float32)
+    x = torch.as_tensor(data[:, : total * EPOCH_SAMPLES], dtype=torch.float32)
     nan_epochs = ~torch.isfinite(x.reshape(n_rows, total, EPOCH_SAMPLES).sum(-1))  # one pass over the data
     if nan_epochs.any():
         x = x.nan_to_num(0.0, 0.0, 0.0)

@@ -1,4 +1,5 @@
 """Read a PSG recording (EDF/EDF+/BDF, via MNE) into the rows the network reads, in µV; write EDF files."""
+
 from __future__ import annotations
 
 import logging
@@ -8,8 +9,14 @@ from pathlib import Path
 import numpy as np
 
 from ._atomic import atomic_path
-from .annotations import (events_to_epochs, fit_to_length, is_stage_label, read_edf_annotations, read_hypnogram,
-                          stage_name)
+from .annotations import (
+    events_to_epochs,
+    fit_to_length,
+    is_stage_label,
+    read_edf_annotations,
+    read_hypnogram,
+    stage_name,
+)
 from .channels import check_bands, edf_lowpass, fill_rows, map_channels
 from .constants import EPOCH_SEC, N_CHANNELS, ROLES
 from .errors import HypnogramError, RecordingError
@@ -45,9 +52,14 @@ READ_CHUNK_S = 3600.0
 """Signals are read this many seconds at a time (s), so reading needs no float64 copy of the whole night."""
 
 
-def read_recording(path: str | Path, eeg: list[str] | None = None, eog: list[str] | None = None,
-                   emg: list[str] | None = None, preset: str | None = None,
-                   annotations: str | Path | None = None) -> Recording:
+def read_recording(
+    path: str | Path,
+    eeg: list[str] | None = None,
+    eog: list[str] | None = None,
+    emg: list[str] | None = None,
+    preset: str | None = None,
+    annotations: str | Path | None = None,
+) -> Recording:
     """Read the EEG, EOG and EMG channels of a PSG file, by name, and its hypnogram.
 
     Parameters
@@ -89,8 +101,9 @@ def read_recording(path: str | Path, eeg: list[str] | None = None, eog: list[str
         raise RecordingError(f"cannot read {path}: {_describe(err)}. Is it a complete EDF/BDF file?") from err
     sfreq = check_sfreq(raw.info["sfreq"])
     if raw.n_times < EPOCH_SEC * sfreq:
-        raise RecordingError(f"{path} lasts {raw.n_times / sfreq:.1f} s, shorter than one {EPOCH_SEC:.0f}-s epoch; "
-                             "nothing to score")
+        raise RecordingError(
+            f"{path} lasts {raw.n_times / sfreq:.1f} s, shorter than one {EPOCH_SEC:.0f}-s epoch; nothing to score"
+        )
     rows = fill_rows(map_channels(raw.ch_names, eeg, eog, emg, preset))
     check_bands(rows, sfreq, edf_lowpass(path) if path.suffix.lower() == ".edf" else None)
     unique = list(dict.fromkeys(rows))
@@ -102,8 +115,10 @@ def read_recording(path: str | Path, eeg: list[str] | None = None, eog: list[str
             stop = min(start + step, raw.n_times)
             data[:, start:stop] = raw.get_data(picks=unique, start=start, stop=stop)[order] * 1e6  # MNE gives volts
     except Exception as err:
-        raise RecordingError(f"cannot read the signals of {path}: {_describe(err)}. The file may be truncated; copy "
-                             "or download it again.") from err
+        raise RecordingError(
+            f"cannot read the signals of {path}: {_describe(err)}. The file may be truncated; copy "
+            "or download it again."
+        ) from err
     recording = Recording(data, float(sfreq), rows, name=path.stem)
     if annotations is not None:
         recording.hypnogram = read_hypnogram(annotations, recording.n_epochs)
@@ -153,15 +168,20 @@ def _check_complete(path: Path) -> None:
         if not head.strip(b"\x00 "):
             raise RecordingError(f"{path}: the EDF header is empty (all zeros or blanks); {fix}")
         try:
-            header_bytes, n_records, n_signals = (int(head[a:b].decode("ascii")) for a, b in
-                                                  ((184, 192), (236, 244), (252, 256)))
+            header_bytes, n_records, n_signals = (
+                int(head[a:b].decode("ascii")) for a, b in ((184, 192), (236, 244), (252, 256))
+            )
             duration = float(head[244:252].decode("ascii"))
         except (ValueError, UnicodeDecodeError):
-            raise RecordingError(f"{path}: the EDF header is corrupt (its byte count, record count, record "
-                                 f"duration or signal count is not a number); {fix}") from None
+            raise RecordingError(
+                f"{path}: the EDF header is corrupt (its byte count, record count, record "
+                f"duration or signal count is not a number); {fix}"
+            ) from None
         if not 1 <= n_signals <= _MAX_SIGNALS or header_bytes != 256 * (n_signals + 1):
-            raise RecordingError(f"{path}: the EDF header is corrupt ({n_signals} signals, {header_bytes} header "
-                                 f"bytes; expected 1-{_MAX_SIGNALS} signals and 256 bytes per signal + 256); {fix}")
+            raise RecordingError(
+                f"{path}: the EDF header is corrupt ({n_signals} signals, {header_bytes} header "
+                f"bytes; expected 1-{_MAX_SIGNALS} signals and 256 bytes per signal + 256); {fix}"
+            )
         if not (np.isfinite(duration) and duration >= 0) or n_records < -1:
             raise RecordingError(f"{path}: the EDF header is corrupt ({n_records} records of {duration} s); {fix}")
         if size < header_bytes:
@@ -169,23 +189,33 @@ def _check_complete(path: Path) -> None:
         f.seek(256 + 216 * n_signals)  # the "samples per record" field of each signal
         field = f.read(8 * n_signals)
         try:
-            counts = [int(field[8 * i:8 * i + 8].decode("ascii")) for i in range(n_signals)]
+            counts = [int(field[8 * i : 8 * i + 8].decode("ascii")) for i in range(n_signals)]
         except (ValueError, UnicodeDecodeError):
-            raise RecordingError(f"{path}: the EDF header is corrupt (a samples-per-record field is not a "
-                                 f"number); {fix}") from None
+            raise RecordingError(
+                f"{path}: the EDF header is corrupt (a samples-per-record field is not a number); {fix}"
+            ) from None
     if not all(1 <= c <= _MAX_SAMPLES_PER_RECORD for c in counts):
-        raise RecordingError(f"{path}: the EDF header is corrupt (samples per record {min(counts)}-{max(counts)}; "
-                             f"expected 1-{_MAX_SAMPLES_PER_RECORD}); {fix}")
+        raise RecordingError(
+            f"{path}: the EDF header is corrupt (samples per record {min(counts)}-{max(counts)}; "
+            f"expected 1-{_MAX_SAMPLES_PER_RECORD}); {fix}"
+        )
     width = 3 if suffix == ".bdf" else 2
     expected = header_bytes + n_records * sum(counts) * width
     if n_records > 0 and size < expected:
-        raise RecordingError(f"{path} is truncated: its header announces {n_records} records ({expected} bytes) but "
-                             f"the file holds {size} bytes. Copy or download it again.")
+        raise RecordingError(
+            f"{path} is truncated: its header announces {n_records} records ({expected} bytes) but "
+            f"the file holds {size} bytes. Copy or download it again."
+        )
 
 
-def write_edf(path: str | Path, data: np.ndarray | None = None, channel_names: list[str] | None = None,
-              sfreq: float | None = None, stages: np.ndarray | None = None,
-              events: list[tuple[float, float, str]] | None = None) -> Path:
+def write_edf(
+    path: str | Path,
+    data: np.ndarray | None = None,
+    channel_names: list[str] | None = None,
+    sfreq: float | None = None,
+    stages: np.ndarray | None = None,
+    events: list[tuple[float, float, str]] | None = None,
+) -> Path:
     """Write signals ``(n_channels, n_samples)`` in µV and/or stages as EDF+ annotations, atomically.
 
     ``stages`` become ``Sleep stage W/N1/N2/N3/R/?`` annotations, one per run of equal stages; ``events``
@@ -197,12 +227,19 @@ def write_edf(path: str | Path, data: np.ndarray | None = None, channel_names: l
     if data is not None:
         sfreq = check_sfreq(sfreq)
         data = np.asarray(data, dtype=np.float64)
-        data = data[:, :data.shape[1] - data.shape[1] % sfreq]  # whole 1-s data records
+        data = data[:, : data.shape[1] - data.shape[1] % sfreq]  # whole 1-s data records
         for row, name in zip(data, channel_names or [f"ch{i}" for i in range(len(data))]):
             low, high = float(row.min()), float(row.max())
             pad = max(1.0, 0.01 * (high - low))
-            signals.append(EdfSignal(row, sfreq, label=name, physical_dimension="uV",
-                                     physical_range=(round(low - pad), round(high + pad))))
+            signals.append(
+                EdfSignal(
+                    row,
+                    sfreq,
+                    label=name,
+                    physical_dimension="uV",
+                    physical_range=(round(low - pad), round(high + pad)),
+                )
+            )
     annotations = [EdfAnnotation(on, dur, text) for on, dur, text in events or []]
     if stages is not None:
         annotations += [EdfAnnotation(on, dur, f"Sleep stage {_edf_stage(code)}") for on, dur, code in runs(stages)]
@@ -223,4 +260,3 @@ def runs(stages: np.ndarray) -> list[tuple[float, float, int]]:
     starts = np.flatnonzero(np.r_[True, stages[1:] != stages[:-1]])
     ends = np.r_[starts[1:], len(stages)]
     return [(s * EPOCH_SEC, (e - s) * EPOCH_SEC, int(stages[s])) for s, e in zip(starts, ends)]
-

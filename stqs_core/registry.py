@@ -11,6 +11,7 @@ kept in the user's cache folder. Two environment variables change where:
 Shipped models are the ``trained_models/*.pt`` files of the package (:data:`stqs_core.checkpoint.MODELS_DIR`),
 named by their stem (``stqs-cnnlstm-sim``); they are trained on simulated nights only.
 """
+
 from __future__ import annotations
 
 import logging
@@ -31,24 +32,42 @@ PUBLISHED_URL = "https://raw.githubusercontent.com/ShreyasiPathak/STQS/HEAD/trai
 _PREFIX = "model2d_shhs1_4692_5213_allCh_"
 
 PUBLISHED: dict[str, tuple[str, int]] = {
-    "model2d_shhs1_4692_5213_allCh_cnn.tar":
-        ("414e4d9589ae3357032a656df6c747ff99a85c537a9e68865ad9ecfa6062cbc6", 214_866),
-    "model2d_shhs1_4692_5213_allCh_cnnlstm_ReturnAllChunk_seq_info.tar":
-        ("9cfb63d1aa7811136e3a0e7835951e300d779f595985b295b9774303d9f0e974", 1_007_144),
-    "model2d_shhs1_4692_5213_allCh_oversampling_cnn.tar":
-        ("d428b114e42396a5aae787a417e8ba9c0fb294a72e3d4481e60da77f65a3e88b", 214_866),
-    "model2d_shhs1_4692_5213_allCh_oversampling_cnnlstm_ReturnAllChunk_seq_info.tar":
-        ("f9f42cd648d25531e3bf1c5b3db3d2a0676cb472f74e888959cc38d88a9502fc", 1_007_144),
-    "model2d_shhs1_4692_5213_allCh_oversampling_cnnlstm_ReturnAllChunk_seq_info_residual_con.tar":
-        ("9a11217f9c78390b82614964a755970f42668f41195a7000b388152b42a92192", 1_203_519),
-    "model2d_shhs1_4692_5213_allCh_weightedloss1_cnn.tar":
-        ("9473cf43b4ea3ff5179b33fd5a6881eb120e0263623bf98c525e7c0f272c6180", 214_866),
-    "model2d_shhs1_4692_5213_allCh_weightedloss1_cnnlstm_ReturnAllChunk_seq_info.tar":
-        ("dcb0ecf8074cba727f7dc671c9048413145746a1fba6130c7aade53969dc7484", 1_007_060),
-    "model2d_shhs1_4692_5213_allCh_weightedloss2_cnn.tar":
-        ("839abb3429a1a45894d73a536b910bff29a6feb8a3067b6bd6e9de5b85c70438", 214_866),
-    "model2d_shhs1_4692_5213_allCh_weightedloss2_cnnlstm_ReturnAllChunk_seq_info.tar":
-        ("190962befb0ac54b46d8de80ea485dae71840ea871e466c77cebb11ec9e99ce9", 1_007_060),
+    "model2d_shhs1_4692_5213_allCh_cnn.tar": (
+        "414e4d9589ae3357032a656df6c747ff99a85c537a9e68865ad9ecfa6062cbc6",
+        214_866,
+    ),
+    "model2d_shhs1_4692_5213_allCh_cnnlstm_ReturnAllChunk_seq_info.tar": (
+        "9cfb63d1aa7811136e3a0e7835951e300d779f595985b295b9774303d9f0e974",
+        1_007_144,
+    ),
+    "model2d_shhs1_4692_5213_allCh_oversampling_cnn.tar": (
+        "d428b114e42396a5aae787a417e8ba9c0fb294a72e3d4481e60da77f65a3e88b",
+        214_866,
+    ),
+    "model2d_shhs1_4692_5213_allCh_oversampling_cnnlstm_ReturnAllChunk_seq_info.tar": (
+        "f9f42cd648d25531e3bf1c5b3db3d2a0676cb472f74e888959cc38d88a9502fc",
+        1_007_144,
+    ),
+    "model2d_shhs1_4692_5213_allCh_oversampling_cnnlstm_ReturnAllChunk_seq_info_residual_con.tar": (
+        "9a11217f9c78390b82614964a755970f42668f41195a7000b388152b42a92192",
+        1_203_519,
+    ),
+    "model2d_shhs1_4692_5213_allCh_weightedloss1_cnn.tar": (
+        "9473cf43b4ea3ff5179b33fd5a6881eb120e0263623bf98c525e7c0f272c6180",
+        214_866,
+    ),
+    "model2d_shhs1_4692_5213_allCh_weightedloss1_cnnlstm_ReturnAllChunk_seq_info.tar": (
+        "dcb0ecf8074cba727f7dc671c9048413145746a1fba6130c7aade53969dc7484",
+        1_007_060,
+    ),
+    "model2d_shhs1_4692_5213_allCh_weightedloss2_cnn.tar": (
+        "839abb3429a1a45894d73a536b910bff29a6feb8a3067b6bd6e9de5b85c70438",
+        214_866,
+    ),
+    "model2d_shhs1_4692_5213_allCh_weightedloss2_cnnlstm_ReturnAllChunk_seq_info.tar": (
+        "190962befb0ac54b46d8de80ea485dae71840ea871e466c77cebb11ec9e99ce9",
+        1_007_060,
+    ),
 }
 """File name -> (SHA-256, bytes) of each published checkpoint (the authors' copies, as in ``../shared/reference``)."""
 
@@ -77,8 +96,9 @@ def _published_entry(file: str) -> Entry:
     stem = stem.replace("_ReturnAllChunk_seq_info", "").replace("_residual_con", "_residual")
     variant = "cnn" if stem.endswith("cnn") else "cnnlstm-residual" if stem.endswith("residual") else "cnnlstm"
     sha256, size = PUBLISHED[file]
-    return Entry(f"shhs-{stem.replace('_', '-')}", "published", file, sha256, variant, _SHHS_TRAINING, _SHHS_CHANNELS,
-                 size)
+    return Entry(
+        f"shhs-{stem.replace('_', '-')}", "published", file, sha256, variant, _SHHS_TRAINING, _SHHS_CHANNELS, size
+    )
 
 
 @lru_cache(maxsize=32)
@@ -91,8 +111,9 @@ def _shipped_entry(path: Path, mtime_ns: int) -> Entry:
     training = str(info.get("model_card", {}).get("training_data", "?"))
     trained_on = "simulated nights" if "SIMULATED" in training else training
     channels = "; ".join(f"{role.upper()} {', '.join(names)}" for role, names in info.get("channels", {}).items())
-    return Entry(path.stem, "shipped", path.name, None, payload["config"]["variant"], trained_on, channels,
-                 path.stat().st_size)
+    return Entry(
+        path.stem, "shipped", path.name, None, payload["config"]["variant"], trained_on, channels, path.stat().st_size
+    )
 
 
 def entries() -> dict[str, Entry]:
@@ -165,8 +186,10 @@ def fetch(name: str) -> Path:
     """
     known = entries()
     if name not in known:
-        raise ModelError(f"unknown model name {name!r}; models: {', '.join(known)} (see `stqs models list`), "
-                         "or give a model file's path")
+        raise ModelError(
+            f"unknown model name {name!r}; models: {', '.join(known)} (see `stqs models list`), "
+            "or give a model file's path"
+        )
     entry = known[name]
     path = _path(entry)
     if entry.kind == "shipped":
@@ -178,18 +201,22 @@ def fetch(name: str) -> Path:
         logger.warning("%s does not match the published SHA-256 of %s: fetching it again", path, name)
     downloader = _copy_local if url.startswith("file://") else pooch.HTTPDownloader(progressbar=True, timeout=30)
     try:
-        fetched = Path(pooch.retrieve(url, f"sha256:{entry.sha256}", fname=entry.file, path=path.parent,
-                                      downloader=downloader))
+        fetched = Path(
+            pooch.retrieve(url, f"sha256:{entry.sha256}", fname=entry.file, path=path.parent, downloader=downloader)
+        )
     except ValueError as err:  # pooch's hash check: the download was deleted
-        raise ModelError(f"{url} is not the published {entry.file}: its SHA-256 differs from {entry.sha256} "
-                         f"({err}); the file was not used. Check the mirror (STQS_MODELS_URL) or try again.") from err
+        raise ModelError(
+            f"{url} is not the published {entry.file}: its SHA-256 differs from {entry.sha256} "
+            f"({err}); the file was not used. Check the mirror (STQS_MODELS_URL) or try again."
+        ) from err
     except Exception as err:  # requests, OSError: offline, 404, unreachable mirror
         reason = f"{type(err).__name__}: {err}"
         raise ModelError(
             f"cannot fetch model {name!r} from {url} ({reason[:160]}). Offline? Put the file at {path} "
             f"(download it elsewhere from {PUBLISHED_URL}{entry.file}; the folder is $STQS_MODELS_DIR, else the "
             f"user cache), or set STQS_MODELS_URL to a mirror or a local folder holding {entry.file}; then "
-            f"`stqs models fetch {name}` checks it.") from err
+            f"`stqs models fetch {name}` checks it."
+        ) from err
     logger.info("model %s: %s", name, fetched)
     return fetched
 
@@ -210,5 +237,7 @@ def resolve(name_or_path: str | Path) -> Path:
     known = entries()
     if text in known:
         return fetch(text)
-    raise ModelError(f"no model file {text} and no model of that name. Names: {', '.join(known)} "
-                     "(`stqs models list` says which are cached)")
+    raise ModelError(
+        f"no model file {text} and no model of that name. Names: {', '.join(known)} "
+        "(`stqs models list` says which are cached)"
+    )

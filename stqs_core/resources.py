@@ -6,9 +6,11 @@ package data in ``stqs_core/_shipped/`` (``[tool.setuptools.package-dir]`` in py
 ``stqs demo``, ``stqs score``, ``stqs notebooks run`` and ``stqs dashboard`` work from any folder. The installed
 copy is looked for first: only a wheel or sdist install has it.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
+
 from .errors import StqsError
 
 _PACKAGE = Path(__file__).resolve().parent
@@ -44,6 +46,8 @@ def dashboard_app() -> Path:
     """
     app = _folder("dashboards") / "app.py"
     if not app.is_file():
-        raise StqsError(f"the dashboard {app} is missing: reinstall stqs (pip install stqs, or pip install "
-                                "-e . in a source checkout)")
+        raise StqsError(
+            f"the dashboard {app} is missing: reinstall stqs (pip install stqs, or pip install "
+            "-e . in a source checkout)"
+        )
     return app

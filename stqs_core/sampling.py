@@ -7,11 +7,12 @@ Memory rule: a store whose epochs fit in ``cache_bytes`` (default 1 GiB, about 1
 RAM once; a larger one streams: each training pass visits the recordings in a shuffled order, reads
 ``buffer_recordings`` of them at a time (one contiguous HDF5 read each) and shuffles epochs within that buffer.
 """
+
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import numpy as np
 
@@ -25,9 +26,14 @@ IMBALANCE = ("none", "oversampling", "weighted-inverse", "weighted-balanced")
 CACHE_BYTES = 1 << 30
 
 
-def split_recordings(names: list[str], fractions: tuple[float, float, float] = (0.7, 0.15, 0.15), seed: int = 0,
-                     validation: list[str] | None = None, test: list[str] | None = None,
-                     train: list[str] | None = None) -> dict[str, list[str]]:
+def split_recordings(
+    names: list[str],
+    fractions: tuple[float, float, float] = (0.7, 0.15, 0.15),
+    seed: int = 0,
+    validation: list[str] | None = None,
+    test: list[str] | None = None,
+    train: list[str] | None = None,
+) -> dict[str, list[str]]:
     """Split recordings (never epochs) into ``{"train", "validation", "test"}``.
 
     ``validation`` / ``test`` name the recordings explicitly (``train`` too, else it is every other recording;
@@ -44,8 +50,11 @@ def split_recordings(names: list[str], fractions: tuple[float, float, float] = (
         if sets[0] & sets[1] or sets[0] & sets[2] or sets[1] & sets[2]:
             raise StqsError("a recording can be in only one of the train, validation and test sets")
         held = sets[1] | sets[2]
-        return {"train": sorted(train) if train is not None else [n for n in names if n not in held],
-                "validation": sorted(validation or []), "test": sorted(test or [])}
+        return {
+            "train": sorted(train) if train is not None else [n for n in names if n not in held],
+            "validation": sorted(validation or []),
+            "test": sorted(test or []),
+        }
     if len(fractions) != 3 or min(fractions) < 0 or not np.isclose(sum(fractions), 1):
         raise StqsError(f"fractions must be three non-negative numbers summing to 1, got {fractions}")
     order = [names[i] for i in np.random.default_rng(seed).permutation(len(names))]
@@ -55,8 +64,11 @@ def split_recordings(names: list[str], fractions: tuple[float, float, float] = (
     if n >= 3:  # a requested set is never empty when there are three recordings or more
         n_val, n_test = max(n_val, int(fractions[1] > 0)), max(n_test, int(fractions[2] > 0))
     n_val, n_test = min(n_val, max(n - 1, 0)), min(n_test, max(n - 1 - n_val, 0))
-    return {"train": sorted(order[n_val + n_test:]), "validation": sorted(order[:n_val]),
-            "test": sorted(order[n_val:n_val + n_test])}
+    return {
+        "train": sorted(order[n_val + n_test :]),
+        "validation": sorted(order[:n_val]),
+        "test": sorted(order[n_val : n_val + n_test]),
+    }
 
 
 def class_weights(labels: np.ndarray, option: str, n_classes: int = len(STAGES)) -> np.ndarray | None:
@@ -86,8 +98,9 @@ def epoch_indices(labels: np.ndarray, oversample: bool, rng: np.random.Generator
     if not oversample or len(scored) == 0:
         return scored
     classes, counts = np.unique(labels[scored], return_counts=True)
-    extra = [rng.choice(scored[labels[scored] == c], counts.max() - n) for c, n in zip(classes, counts)
-             if n < counts.max()]
+    extra = [
+        rng.choice(scored[labels[scored] == c], counts.max() - n) for c, n in zip(classes, counts) if n < counts.max()
+    ]
     return np.concatenate([scored, *extra])
 
 
@@ -158,7 +171,7 @@ class EpochSource:
             store.close()
         self._cache.clear()
 
-    def __enter__(self) -> "EpochSource":
+    def __enter__(self) -> EpochSource:
         return self
 
     def __exit__(self, *exc) -> None:
@@ -169,13 +182,25 @@ class EpochSource:
         out = []
         for path, store in zip(self.paths, self.stores):
             labels = store.labels()
-            out.append({"path": str(path), "recordings": len(store.recordings), "epochs": int(len(labels)),
-                        "scored_epochs": int((labels >= 0).sum())})
+            out.append(
+                {
+                    "path": str(path),
+                    "recordings": len(store.recordings),
+                    "epochs": int(len(labels)),
+                    "scored_epochs": int((labels >= 0).sum()),
+                }
+            )
         return out
 
 
-def epoch_batches(source: EpochSource, recordings: list[str], batch_size: int, rng: np.random.Generator,
-                  oversample: bool = False, buffer_recordings: int = 4) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+def epoch_batches(
+    source: EpochSource,
+    recordings: list[str],
+    batch_size: int,
+    rng: np.random.Generator,
+    oversample: bool = False,
+    buffer_recordings: int = 4,
+) -> Iterator[tuple[np.ndarray, np.ndarray]]:
     """Shuffled batches ``(epochs (B, 5, 3750) float32, labels (B,) int64)`` over scored epochs of ``recordings``.
 
     Reads ``buffer_recordings`` recordings at a time (all of them when cached: no copy) and shuffles within;
@@ -187,7 +212,7 @@ def epoch_batches(source: EpochSource, recordings: list[str], batch_size: int, r
     carry: list[tuple[np.ndarray, int]] = []  # (epoch (5, 3750), label) left over from the previous buffer
     for g in range(0, len(order), buffer_recordings):
         items = list(carry)
-        for rid in order[g:g + buffer_recordings]:
+        for rid in order[g : g + buffer_recordings]:
             labels = source.labels(rid)
             rows = epoch_indices(labels, oversample, rng)
             if len(rows):
@@ -196,7 +221,7 @@ def epoch_batches(source: EpochSource, recordings: list[str], batch_size: int, r
         perm = rng.permutation(len(items))
         n_full = len(items) // batch_size * batch_size
         for b in range(0, n_full, batch_size):
-            batch = [items[i] for i in perm[b:b + batch_size]]
+            batch = [items[i] for i in perm[b : b + batch_size]]
             yield np.stack([x for x, _ in batch]), np.array([y for _, y in batch], np.int64)
         carry = [(items[i][0].copy(), items[i][1]) for i in perm[n_full:]]
     if carry:

@@ -1,4 +1,5 @@
 """One call from a recording to a scored hypnogram; the CLI, notebooks and dashboard all go through here."""
+
 from __future__ import annotations
 
 import csv
@@ -10,8 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from ._atomic import atomic_path
-from .adapt import (DEFAULT_METHOD, METHODS, MIN_EPOCHS, OOD_WARN, adapt_model, confidence, normalised_entropy,
-                    ood_score)
+from .adapt import DEFAULT_METHOD, METHODS, MIN_EPOCHS, OOD_WARN, adapt_model, confidence, normalised_entropy, ood_score
 from .annotations import fit_to_length, stage_name
 from .checkpoint import DEFAULT_MODEL, load_model
 from .constants import EPOCH_SEC, STAGES
@@ -68,11 +68,15 @@ class ScoredNight:
         review, sleep statistics (:func:`~stqs_core.sleepstats.sleep_statistics`, None where undefined), and
         accuracy/kappa and the expert's sleep statistics when the expert stages are known."""
         stages = self.stages
-        out = {"recording": self.name, "model": self.model, "n_epochs": int(len(stages)),
-               "predicted_share": {s: round(float(np.mean(stages == i)), 4) for i, s in enumerate(STAGES)},
-               "adaptation": self.adaptation,
-               "ood_score": None if self.ood_score is None else round(float(self.ood_score), 4),
-               "mean_confidence": round(float(self.confidence.mean()), 4)}
+        out = {
+            "recording": self.name,
+            "model": self.model,
+            "n_epochs": int(len(stages)),
+            "predicted_share": {s: round(float(np.mean(stages == i)), 4) for i, s in enumerate(STAGES)},
+            "adaptation": self.adaptation,
+            "ood_score": None if self.ood_score is None else round(float(self.ood_score), 4),
+            "mean_confidence": round(float(self.confidence.mean()), 4),
+        }
         if self.review_below is not None:
             out.update(review_below=self.review_below, n_review=int(self.review.sum()))
         out["sleep_statistics"] = _rounded(sleep_statistics(stages))
@@ -90,9 +94,11 @@ class ScoredNight:
         return pd.DataFrame(self._columns())
 
     def _columns(self) -> dict[str, list]:
-        cols: dict[str, list] = {"epoch": list(range(len(self.proba))),
-                                 "onset_s": [i * EPOCH_SEC for i in range(len(self.proba))],
-                                 "stage": [STAGES[s] for s in self.stages]}
+        cols: dict[str, list] = {
+            "epoch": list(range(len(self.proba))),
+            "onset_s": [i * EPOCH_SEC for i in range(len(self.proba))],
+            "stage": [STAGES[s] for s in self.stages],
+        }
         for i, s in enumerate(STAGES):
             cols[f"prob_{s}"] = [round(float(p), 5) for p in self.proba[:, i]]
         cols["confidence"] = [round(float(c), 5) for c in self.confidence]
@@ -134,8 +140,9 @@ class ScoredNight:
             raise OutputError(f"cannot write {path}: the output must end in .csv, .json, .edf, .tsv or .xml")
         with atomic_path(path) as tmp:
             if suffix == ".json":
-                tmp.write_text(json.dumps({**self.summary(), "epoch_sec": EPOCH_SEC, "flags": self.flags,
-                                           **self._columns()}))
+                tmp.write_text(
+                    json.dumps({**self.summary(), "epoch_sec": EPOCH_SEC, "flags": self.flags, **self._columns()})
+                )
             else:
                 cols = self._columns()
                 with open(tmp, "w", newline="") as f:
@@ -147,12 +154,16 @@ class ScoredNight:
     def _edf_events(self) -> list[tuple[float, float, str]]:
         s = self.summary()
         ood = "n/a" if s["ood_score"] is None else f"{s['ood_score']:.3f}"
-        head = (f"STQS model {self.model or '?'}, adaptation {self.adaptation or 'none'}, ood_score {ood}, "
-                f"mean confidence {s['mean_confidence']:.3f}")
+        head = (
+            f"STQS model {self.model or '?'}, adaptation {self.adaptation or 'none'}, ood_score {ood}, "
+            f"mean confidence {s['mean_confidence']:.3f}"
+        )
         events = [(0.0, 0.0, head)]
         review = self.review if self.review is not None else np.zeros(len(self.proba), bool)
         for i, (c, e, r) in enumerate(zip(self.confidence, self.entropy, review)):
-            events.append((i * EPOCH_SEC, EPOCH_SEC, f"STQS confidence {c:.2f}, entropy {e:.2f}" + ", review" * bool(r)))
+            events.append(
+                (i * EPOCH_SEC, EPOCH_SEC, f"STQS confidence {c:.2f}, entropy {e:.2f}" + ", review" * bool(r))
+            )
         return events
 
 
@@ -171,8 +182,13 @@ def recording_epochs(recording: Recording) -> tuple[Epochs, np.ndarray | None]:
     return epochs, true
 
 
-def score_recording(recording: Recording, model: STQS | str | Path = DEFAULT_MODEL, batch_size: int = 64,
-                    adapt: bool | str = False, review_below: float | None = None) -> ScoredNight:
+def score_recording(
+    recording: Recording,
+    model: STQS | str | Path = DEFAULT_MODEL,
+    batch_size: int = 64,
+    adapt: bool | str = False,
+    review_below: float | None = None,
+) -> ScoredNight:
     """Preprocess and score one :class:`~stqs_core.recording.Recording`.
 
     Parameters
@@ -209,28 +225,47 @@ def score_recording(recording: Recording, model: STQS | str | Path = DEFAULT_MOD
         if method is not None:
             scorer = adapt_model(model, epochs.data, method, batch_size)
     elif method is not None:
-        logger.warning("%s: %d epochs are too few to adapt to (at least %d); scored without adaptation",
-                       recording.name, len(epochs.data), MIN_EPOCHS)
+        logger.warning(
+            "%s: %d epochs are too few to adapt to (at least %d); scored without adaptation",
+            recording.name,
+            len(epochs.data),
+            MIN_EPOCHS,
+        )
         method = None
     if ood is not None and ood > OOD_WARN and method is None:
-        logger.warning("%s lies far from %s's training data (ood_score %.2f > %.2f): adapt the model to it "
-                       "(stqs score --adapt) or fine-tune it on a few scored nights of your lab (stqs finetune)",
-                       recording.name, name or "the model", ood, OOD_WARN)
+        logger.warning(
+            "%s lies far from %s's training data (ood_score %.2f > %.2f): adapt the model to it "
+            "(stqs score --adapt) or fine-tune it on a few scored nights of your lab (stqs finetune)",
+            recording.name,
+            name or "the model",
+            ood,
+            OOD_WARN,
+        )
     proba = scorer.predict_proba(epochs.data, batch_size=batch_size)
     return ScoredNight(recording.name, proba, true, epochs.flags, name, method, ood, review_below)
 
 
-def score_file(path: str | Path, model: STQS | str | Path = DEFAULT_MODEL, eeg: list[str] | None = None,
-               eog: list[str] | None = None, emg: list[str] | None = None, preset: str | None = None,
-               annotations: str | Path | None = None, adapt: bool | str = False,
-               review_below: float | None = None) -> ScoredNight:
+def score_file(
+    path: str | Path,
+    model: STQS | str | Path = DEFAULT_MODEL,
+    eeg: list[str] | None = None,
+    eog: list[str] | None = None,
+    emg: list[str] | None = None,
+    preset: str | None = None,
+    annotations: str | Path | None = None,
+    adapt: bool | str = False,
+    review_below: float | None = None,
+) -> ScoredNight:
     """Read a PSG file (channels by name, see :func:`~stqs_core.recording.read_recording`) and score it;
     ``adapt`` and ``review_below`` as in :func:`score_recording`."""
     recording = read_recording(path, eeg=eeg, eog=eog, emg=emg, preset=preset, annotations=annotations)
     if not isinstance(model, STQS):
         model = load_model(model)
     if "SIMULATED" in str(model.info.get("model_card", {}).get("training_data", "")):
-        logger.warning("%s was trained on simulated nights only: on real PSG prefer a published SHHS checkpoint "
-                       "(the default, --model %s) or a model trained on your own data (stqs train)",
-                       model.info["model_card"].get("name", "this model"), DEFAULT_MODEL)
+        logger.warning(
+            "%s was trained on simulated nights only: on real PSG prefer a published SHHS checkpoint "
+            "(the default, --model %s) or a model trained on your own data (stqs train)",
+            model.info["model_card"].get("name", "this model"),
+            DEFAULT_MODEL,
+        )
     return score_recording(recording, model, adapt=adapt, review_below=review_below)

@@ -4,6 +4,7 @@ Definitions follow the AASM manual's summary statistics (Berry et al., *The AASM
 Associated Events*, v2.6, 2020, "Summary statistics"; Iber et al. 2007), with the hypnogram taken as the time in
 bed (lights out to lights on: the whole recording). Where the manual is silent the choice is written down below.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -53,8 +54,10 @@ def sleep_statistics(stages, epoch_sec: float = EPOCH_SEC, persistent_min: float
     if stages.ndim != 1 or len(stages) == 0:
         raise HypnogramError(f"stages must be a non-empty 1-D array of stage codes, got shape {stages.shape}")
     if not np.isin(stages, (UNSCORED, *range(len(STAGES)))).all():
-        raise HypnogramError("stages must hold codes 0-4 (W, N1, N2, N3, REM) or -1 (unscored); "
-                             "convert names with stqs_core.annotations.stage_code")
+        raise HypnogramError(
+            "stages must hold codes 0-4 (W, N1, N2, N3, REM) or -1 (unscored); "
+            "convert names with stqs_core.annotations.stage_code"
+        )
     per_min = 60.0 / epoch_sec
     sleep = stages > 0
     scored = stages != UNSCORED
@@ -67,11 +70,21 @@ def sleep_statistics(stages, epoch_sec: float = EPOCH_SEC, persistent_min: float
     out["SE"] = 100 * tst / out["TIB"]
     nan = float("nan")
     if not sleep.any():
-        out.update(SPT=0.0, SME=nan, SOL=nan, LPS=nan, WASO=nan, REM_latency=nan, n_awakenings=0,
-                   n_transitions=0, SFI=nan, **{f"%{s}": nan for s in STAGES[1:]})
+        out.update(
+            SPT=0.0,
+            SME=nan,
+            SOL=nan,
+            LPS=nan,
+            WASO=nan,
+            REM_latency=nan,
+            n_awakenings=0,
+            n_transitions=0,
+            SFI=nan,
+            **{f"%{s}": nan for s in STAGES[1:]},
+        )
         return out
     first, last = np.flatnonzero(sleep)[[0, -1]]
-    period = stages[first:last + 1]
+    period = stages[first : last + 1]
     out["SPT"] = len(period) / per_min
     out["SME"] = 100 * tst / out["SPT"]
     out["SOL"] = first / per_min
@@ -117,8 +130,9 @@ def statistics_agreement(reference: list[dict], other: list[dict], keys: list[st
     import pandas as pd
 
     if len(reference) != len(other) or not reference:
-        raise HypnogramError(f"need the same non-zero number of nights in both scorings, got {len(reference)} and "
-                             f"{len(other)}")
+        raise HypnogramError(
+            f"need the same non-zero number of nights in both scorings, got {len(reference)} and {len(other)}"
+        )
     keys = keys or ["TST", "SE", "SOL", "LPS", "WASO", "REM_latency", "N1", "N2", "N3", "REM", "n_awakenings"]
     rows = []
     for key in keys:
@@ -128,8 +142,17 @@ def statistics_agreement(reference: list[dict], other: list[dict], keys: list[st
         diff = oth[ok] - ref[ok]
         sd = float(diff.std(ddof=1)) if ok.sum() > 1 else float("nan")
         bias = float(diff.mean()) if ok.any() else float("nan")
-        rows.append({"statistic": key, "reference_mean": float(ref[ok].mean()) if ok.any() else float("nan"),
-                     "other_mean": float(oth[ok].mean()) if ok.any() else float("nan"), "bias": bias, "sd": sd,
-                     "loa_low": bias - 1.96 * sd, "loa_high": bias + 1.96 * sd, "n": int(ok.sum()),
-                     "mae": float(np.abs(diff).mean()) if ok.any() else float("nan")})
+        rows.append(
+            {
+                "statistic": key,
+                "reference_mean": float(ref[ok].mean()) if ok.any() else float("nan"),
+                "other_mean": float(oth[ok].mean()) if ok.any() else float("nan"),
+                "bias": bias,
+                "sd": sd,
+                "loa_low": bias - 1.96 * sd,
+                "loa_high": bias + 1.96 * sd,
+                "n": int(ok.sum()),
+                "mae": float(np.abs(diff).mean()) if ok.any() else float("nan"),
+            }
+        )
     return pd.DataFrame(rows)

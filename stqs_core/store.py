@@ -16,6 +16,7 @@ The index is written after the data, so a crash during an append leaves the inde
 checksum lets a reader validate each recording, and ``closed`` tells whether the last writer was killed.
 The original STQS layout (``data`` (N, 1, 5, 3750), ``label`` (N, 1)) reads as one recording named ``"all"``.
 """
+
 from __future__ import annotations
 
 import json
@@ -62,8 +63,9 @@ class EpochStore:
         try:
             self.file = h5py.File(self.path, mode)
         except OSError as err:
-            raise StoreError(f"cannot open the epoch store {self.path} ({err}); is it a complete HDF5 file from "
-                             "`stqs prepare`?") from err
+            raise StoreError(
+                f"cannot open the epoch store {self.path} ({err}); is it a complete HDF5 file from `stqs prepare`?"
+            ) from err
         self.original = "data" in self.file and "epochs" not in self.file
         if not self.original and "epochs" not in self.file:
             if mode == "r":
@@ -79,8 +81,14 @@ class EpochStore:
     def _create(self) -> None:
         n_rows = sum(N_CHANNELS.values())
         f = self.file
-        f.create_dataset("epochs", (0, n_rows, EPOCH_SAMPLES), np.float32, maxshape=(None, n_rows, EPOCH_SAMPLES),
-                         chunks=(1, n_rows, EPOCH_SAMPLES), compression="lzf")
+        f.create_dataset(
+            "epochs",
+            (0, n_rows, EPOCH_SAMPLES),
+            np.float32,
+            maxshape=(None, n_rows, EPOCH_SAMPLES),
+            chunks=(1, n_rows, EPOCH_SAMPLES),
+            compression="lzf",
+        )
         f.create_dataset("labels", (0,), np.int8, maxshape=(None,), chunks=(4096,))
         g = f.create_group("recordings")
         g.create_dataset("id", (0,), _STR, maxshape=(None,))
@@ -88,11 +96,16 @@ class EpochStore:
         g.create_dataset("length", (0,), np.int64, maxshape=(None,))
         g.create_dataset("channels", (0, n_rows), _STR, maxshape=(None, n_rows))
         g.create_dataset("crc32", (0,), np.int64, maxshape=(None,))
-        f.attrs.update(format=FORMAT, sfreq=SFREQ, epoch_sec=EPOCH_SEC, stages=list(STAGES),
-                       rows=[r for r in ROLES for _ in range(N_CHANNELS[r])],
-                       preprocessing=json.dumps(default_info()["preprocessing"]))
+        f.attrs.update(
+            format=FORMAT,
+            sfreq=SFREQ,
+            epoch_sec=EPOCH_SEC,
+            stages=list(STAGES),
+            rows=[r for r in ROLES for _ in range(N_CHANNELS[r])],
+            preprocessing=json.dumps(default_info()["preprocessing"]),
+        )
 
-    def __enter__(self) -> "EpochStore":
+    def __enter__(self) -> EpochStore:
         return self
 
     def __exit__(self, *exc) -> None:
@@ -117,7 +130,7 @@ class EpochStore:
     def recordings(self) -> list[str]:
         if self.original:
             return ["all"]
-        ids = self.file["recordings/id"][:self._n_recordings()]
+        ids = self.file["recordings/id"][: self._n_recordings()]
         return [s.decode() if isinstance(s, bytes) else s for s in ids]
 
     def span(self, name: str) -> slice:
@@ -126,8 +139,9 @@ class EpochStore:
             return slice(0, len(self.epochs))
         names = self.recordings
         if name not in names:
-            raise RecordingNotInStore(f"{name!r} is not in {self.path}; it holds {len(names)} recordings, "
-                                      f"e.g. {names[:5]}")
+            raise RecordingNotInStore(
+                f"{name!r} is not in {self.path}; it holds {len(names)} recordings, e.g. {names[:5]}"
+            )
         i = names.index(name)
         offset, length = int(self.file["recordings/offset"][i]), int(self.file["recordings/length"][i])
         return slice(offset, offset + length)
@@ -144,8 +158,9 @@ class EpochStore:
         epochs = self.epochs[rows]
         return epochs.reshape(len(epochs), -1, epochs.shape[-1]), self.labels(name)
 
-    def append(self, name: str, epochs: np.ndarray, labels: np.ndarray | None = None,
-               channels: list[str] | None = None) -> None:
+    def append(
+        self, name: str, epochs: np.ndarray, labels: np.ndarray | None = None, channels: list[str] | None = None
+    ) -> None:
         """Add one recording: ``epochs`` ``(n, 5, 3750)`` float32, ``labels`` ``(n,)`` (None: unscored)."""
         if self.original:
             raise StoreError(f"{self.path} has the original STQS layout, which is read-only here")
@@ -188,8 +203,13 @@ def _checksum(epochs: np.ndarray, labels: np.ndarray) -> int:
     return zlib.crc32(np.ascontiguousarray(labels, dtype=np.int8), zlib.crc32(np.ascontiguousarray(epochs)))
 
 
-def build_store(recordings: list[Path], out: str | Path, annotations: list[Path] | None = None,
-                pairs: str | Path | dict[str, Path] | None = None, **channels) -> dict[str, str]:
+def build_store(
+    recordings: list[Path],
+    out: str | Path,
+    annotations: list[Path] | None = None,
+    pairs: str | Path | dict[str, Path] | None = None,
+    **channels,
+) -> dict[str, str]:
     """Preprocess PSG files into an epoch store ``out``, skipping (and reporting) files that fail.
 
     The store is built as ``<out>.part`` and renamed when complete. A run that was stopped resumes from the
@@ -242,14 +262,17 @@ def build_store(recordings: list[Path], out: str | Path, annotations: list[Path]
                 hypnogram = None
                 if pairs is not None:
                     if path.name not in pairs:
-                        raise HypnogramError(f"{path.name} is not listed in the --pairs CSV; add a row "
-                                             f"'{path.name},<its hypnogram>'")
+                        raise HypnogramError(
+                            f"{path.name} is not listed in the --pairs CSV; add a row '{path.name},<its hypnogram>'"
+                        )
                     hypnogram = pairs[path.name]
                 elif annotations:
                     hypnogram = find_hypnogram(path, annotations)
                     if hypnogram is None:
-                        raise HypnogramError(f"no hypnogram file matches its name (e.g. {name}-nsrr.xml, "
-                                             f"{name}-Hypnogram.edf or {name}.csv); pair it with a --pairs CSV")
+                        raise HypnogramError(
+                            f"no hypnogram file matches its name (e.g. {name}-nsrr.xml, "
+                            f"{name}-Hypnogram.edf or {name}.csv); pair it with a --pairs CSV"
+                        )
                 rec = read_recording(path, annotations=hypnogram, **channels)
                 epochs = make_epochs(rec.data, rec.sfreq, rec.channel_names)
                 store.append(name, epochs.data, rec.hypnogram, rec.channel_names)
@@ -274,8 +297,9 @@ def _salvage(part: Path) -> None:
     try:
         with EpochStore(part, "r") as old:
             names = old.recordings
-            if old.original or (old.file.attrs.get("closed", False)
-                                and (not names or old.read_verified(names[-1]) is not None)):
+            if old.original or (
+                old.file.attrs.get("closed", False) and (not names or old.read_verified(names[-1]) is not None)
+            ):
                 logger.warning("resuming %s: %d recordings already done", part, len(names))
                 return
             kept = 0
@@ -285,8 +309,10 @@ def _salvage(part: Path) -> None:
                     if data is None:
                         break
                     epochs, labels = data
-                    channels = [c.decode() if isinstance(c, bytes) else c
-                                for c in old.file["recordings/channels"][names.index(name)]]
+                    channels = [
+                        c.decode() if isinstance(c, bytes) else c
+                        for c in old.file["recordings/channels"][names.index(name)]
+                    ]
                     new.append(name, epochs, labels, channels)
                     kept += 1
     except (StqsError, OSError, KeyError, RuntimeError) as err:  # too damaged to read: h5py's many error types
@@ -296,5 +322,10 @@ def _salvage(part: Path) -> None:
         return
     fresh.replace(part)
     dropped = f", {len(names) - kept} damaged dropped" if kept < len(names) else ""
-    logger.warning("resuming %s after a killed run: rebuilt from its %d good recordings%s (%.1f s)", part, kept,
-                   dropped, time.perf_counter() - t0)
+    logger.warning(
+        "resuming %s after a killed run: rebuilt from its %d good recordings%s (%.1f s)",
+        part,
+        kept,
+        dropped,
+        time.perf_counter() - t0,
+    )

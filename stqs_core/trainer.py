@@ -2,6 +2,7 @@
 
 See :mod:`stqs_core.training` for the recipe; this module holds its mechanics.
 """
+
 from __future__ import annotations
 
 import copy
@@ -9,9 +10,9 @@ import json
 import logging
 import math
 import time
+from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import torch
@@ -34,8 +35,16 @@ CHUNK = 256
 class _Run:
     """One training run: the model, its history, and the resume file ``<out>.resume``."""
 
-    def __init__(self, config, source: EpochSource, split: dict, weights: np.ndarray | None, out: Path,
-                 on_epoch_end: Callable[[dict, STQS], None] | None, progress: bool):
+    def __init__(
+        self,
+        config,
+        source: EpochSource,
+        split: dict,
+        weights: np.ndarray | None,
+        out: Path,
+        on_epoch_end: Callable[[dict, STQS], None] | None,
+        progress: bool,
+    ):
         self.config, self.source, self.split, self.progress = config, source, split, progress
         self.weight = None if weights is None else torch.tensor(weights, dtype=torch.float32)
         self.resume_path = out.with_name(out.name + ".resume")
@@ -53,8 +62,9 @@ class _Run:
         if self.config.init_model is not None:
             source = load_model(self.config.init_model)
             if source.config.variant != self.config.variant:
-                raise StqsError(f"init_model {self.config.init_model} is a {source.config.variant} model, "
-                                 f"not {self.config.variant}")
+                raise StqsError(
+                    f"init_model {self.config.init_model} is a {source.config.variant} model, not {self.config.variant}"
+                )
             self.model = STQS(source.config, {**source.info, "model_card": {}})
             self.model.load_state_dict(source.state_dict())
         else:
@@ -65,8 +75,10 @@ class _Run:
             return
         saved = torch.load(self.resume_path, map_location="cpu", weights_only=True)
         if saved["settings"] != self.settings:
-            raise StqsError(f"{self.resume_path} was written with other settings or another split; run with the "
-                             "same options, or delete it to start afresh")
+            raise StqsError(
+                f"{self.resume_path} was written with other settings or another split; run with the "
+                "same options, or delete it to start afresh"
+            )
         self.model.load_state_dict(saved["model"])
         self.history, self.summary, self.saved = saved["history"], saved["summary"], saved
         logger.info("resuming from %s: stage %s, pass %d", self.resume_path, saved["stage"], saved["next_epoch"] + 1)
@@ -78,8 +90,9 @@ class _Run:
             return
         cfg, model = self.config, self.model
         train_cnn = cfg.fine_tune_cnn or (cfg.init_model is None and (name == "cnn" or not cfg.two_stage))
-        params = list(head.parameters()) if name == "cnn" else [*model.head.parameters(),
-                                                                *model.classifier.parameters()]
+        params = (
+            list(head.parameters()) if name == "cnn" else [*model.head.parameters(), *model.classifier.parameters()]
+        )
         if train_cnn:
             params = [*model.blocks.parameters(), *params]
         for p in model.parameters():
@@ -97,8 +110,14 @@ class _Run:
         features = None if train_cnn else self._features(self.split["train"] + self.split["validation"])
         from tqdm.auto import tqdm
 
-        bar = tqdm(range(start, cfg.epochs), desc=f"train {name}", unit="pass", disable=not self.progress,
-                   initial=start, total=cfg.epochs)
+        bar = tqdm(
+            range(start, cfg.epochs),
+            desc=f"train {name}",
+            unit="pass",
+            disable=not self.progress,
+            initial=start,
+            total=cfg.epochs,
+        )
         for epoch in bar:
             seed = int(np.random.SeedSequence([cfg.seed, STAGE_IDS[name], epoch]).generate_state(1)[0])
             torch.manual_seed(seed)
@@ -117,12 +136,22 @@ class _Run:
             improved = monitor < best_loss or best is None
             if improved:
                 best_loss, bad = monitor, 0
-                best = {"model": copy.deepcopy(model.state_dict()),
-                        "head": None if head is None or head is model.classifier else copy.deepcopy(head.state_dict())}
+                best = {
+                    "model": copy.deepcopy(model.state_dict()),
+                    "head": None if head is None or head is model.classifier else copy.deepcopy(head.state_dict()),
+                }
             else:
                 bad += 1
-            row = {"stage": name, "epoch": epoch + 1, "train_loss": loss, "n_train": n, **val,
-                   "seconds": round(seconds, 2), "epochs_per_s": round(n / seconds, 1), "best": improved}  # of the pass
+            row = {
+                "stage": name,
+                "epoch": epoch + 1,
+                "train_loss": loss,
+                "n_train": n,
+                **val,
+                "seconds": round(seconds, 2),
+                "epochs_per_s": round(n / seconds, 1),
+                "best": improved,
+            }  # of the pass
             self.history.append(row)
             bar.set_postfix({k: round(v, 4) for k, v in row.items() if k in ("train_loss", "val_loss", "val_kappa")})
             stop = bad >= cfg.patience or epoch + 1 == cfg.epochs
@@ -131,8 +160,13 @@ class _Run:
                 if best["head"] is not None:
                     head.load_state_dict(best["head"])
                 best_epoch = max(r["epoch"] for r in self.history if r["stage"] == name and r["best"])
-                self.summary[name] = {"epochs_run": epoch + 1, "best_epoch": best_epoch, "best_loss": best_loss,
-                                      "stopped_early": bad >= cfg.patience, "done": True}
+                self.summary[name] = {
+                    "epochs_run": epoch + 1,
+                    "best_epoch": best_epoch,
+                    "best_loss": best_loss,
+                    "stopped_early": bad >= cfg.patience,
+                    "done": True,
+                }
             self._save(name, epoch + 1, head, opt, best, best_loss, bad)
             if self.on_epoch_end is not None:
                 self.on_epoch_end(row, self.model)
@@ -142,10 +176,19 @@ class _Run:
             p.requires_grad_(True)
 
     def _save(self, name, next_epoch, head, opt, best, best_loss, bad) -> None:
-        state = {"settings": self.settings, "stage": name, "next_epoch": next_epoch, "model": self.model.state_dict(),
-                 "head": None if head is None or head is self.model.classifier else head.state_dict(),
-                 "optimizer": opt.state_dict(), "best": best, "best_loss": best_loss, "bad": bad,
-                 "history": self.history, "summary": self.summary}
+        state = {
+            "settings": self.settings,
+            "stage": name,
+            "next_epoch": next_epoch,
+            "model": self.model.state_dict(),
+            "head": None if head is None or head is self.model.classifier else head.state_dict(),
+            "optimizer": opt.state_dict(),
+            "best": best,
+            "best_loss": best_loss,
+            "bad": bad,
+            "history": self.history,
+            "summary": self.summary,
+        }
         with atomic_path(self.resume_path) as tmp:
             torch.save(state, tmp)
 
@@ -169,11 +212,14 @@ class _Run:
             x = torch.cat([features[r][i] for r, i in rows.items()])
             y = np.concatenate([self.source.labels(r)[i] for r, i in rows.items()]).astype(np.int64)
             order = rng.permutation(len(y))
-            batches = ((x[order[b:b + cfg.batch_size]], y[order[b:b + cfg.batch_size]])
-                       for b in range(0, len(y), cfg.batch_size))
+            batches = (
+                (x[order[b : b + cfg.batch_size]], y[order[b : b + cfg.batch_size]])
+                for b in range(0, len(y), cfg.batch_size)
+            )
             encode = None
-        bar = tqdm(batches, total=math.ceil(n_total / cfg.batch_size), desc="batches", leave=False,
-                   disable=not self.progress)
+        bar = tqdm(
+            batches, total=math.ceil(n_total / cfg.batch_size), desc="batches", leave=False, disable=not self.progress
+        )
         return self._cnn_batches(bar, head, opt, encode)
 
     def _cnn_batches(self, bar, head: nn.Module, opt, encode: Callable | None) -> tuple[float, int]:
@@ -189,18 +235,22 @@ class _Run:
             bar.set_postfix(loss=f"{total / n:.4f}")
         return total / max(n, 1), n
 
-    def _sequence_pass(self, opt, rng: np.random.Generator, features: dict | None,
-                       train_cnn: bool) -> tuple[float, int]:
+    def _sequence_pass(
+        self, opt, rng: np.random.Generator, features: dict | None, train_cnn: bool
+    ) -> tuple[float, int]:
         """One pass over whole training nights: windows in order, state carried, a step every few windows."""
         cfg, model, window = self.config, self.model, self.model.config.window
         model.train()
         if not train_cnn or cfg.init_model is not None:
             model.blocks.eval()  # a trained CNN's batch-norm statistics: windows of a few nights would skew them
-        nights = [r for r in (self.split["train"][i] for i in rng.permutation(len(self.split["train"])))
-                  if self.source.n_epochs(r) >= window]
+        nights = [
+            r
+            for r in (self.split["train"][i] for i in rng.permutation(len(self.split["train"])))
+            if self.source.n_epochs(r) >= window
+        ]
         total, n = 0.0, 0
         for g in range(0, len(nights), cfg.nights_per_batch):
-            loss, scored = self._sequence_group(nights[g:g + cfg.nights_per_batch], opt, features)
+            loss, scored = self._sequence_group(nights[g : g + cfg.nights_per_batch], opt, features)
             total, n = total + loss, n + scored
         return total / max(n, 1), n
 
@@ -218,7 +268,7 @@ class _Run:
             x = self._chunk(group[:k], w0 * window, stops, features)  # (k, L, 400)
             y = torch.full(x.shape[:2], -1, dtype=torch.long)
             for i, (rid, stop) in enumerate(zip(group, stops)):
-                y[i, :stop - w0 * window] = torch.from_numpy(self.source.labels(rid)[w0 * window:stop].astype(int))
+                y[i, : stop - w0 * window] = torch.from_numpy(self.source.labels(rid)[w0 * window : stop].astype(int))
             logits, labels = [], []
             for w in range(w0, w1):
                 kw = sum(c > w for c in n_windows)
@@ -254,8 +304,15 @@ class _Run:
     def _features(self, recordings: list[str]) -> dict[str, torch.Tensor]:
         """Frozen-CNN features ``{recording: (n, 400)}`` (eval mode), computed once for the ``sequence`` stage."""
         self.model.eval()
-        return {r: torch.cat([self.model.features(torch.from_numpy(self.source.read(r, i, i + CHUNK)))
-                              for i in range(0, self.source.n_epochs(r), CHUNK)]) for r in recordings}
+        return {
+            r: torch.cat(
+                [
+                    self.model.features(torch.from_numpy(self.source.read(r, i, i + CHUNK)))
+                    for i in range(0, self.source.n_epochs(r), CHUNK)
+                ]
+            )
+            for r in recordings
+        }
 
     @torch.no_grad()
     def _validate(self, per_epoch: Callable | None, features: dict | None) -> dict:
@@ -266,8 +323,10 @@ class _Run:
         logits, labels = [], []
         for rid in self.split["validation"]:
             if per_epoch is not None:
-                logits += [per_epoch(torch.from_numpy(self.source.read(rid, i, i + CHUNK)))
-                           for i in range(0, self.source.n_epochs(rid), CHUNK)]
+                logits += [
+                    per_epoch(torch.from_numpy(self.source.read(rid, i, i + CHUNK)))
+                    for i in range(0, self.source.n_epochs(rid), CHUNK)
+                ]
             else:
                 feats = features[rid] if features is not None else self._features([rid])[rid]
                 logits.append(self.model.classify(feats))

@@ -30,16 +30,17 @@ Imbalance (:data:`~stqs_core.sampling.IMBALANCE`): ``oversampling`` resamples mi
 in the ``cnn`` stage (the ``sequence`` stage reads nights as they are, unweighted); the ``weighted-*`` options
 weight the loss of both stages (and of the validation loss used for early stopping).
 """
+
 from __future__ import annotations
 
 import csv
 import json
 import logging
 import shlex
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 from torch import nn
@@ -93,9 +94,26 @@ class TrainConfig:
 
     def command(self, data: list[str | Path], out: str | Path) -> str:
         """The ``stqs train`` command line that reproduces this run."""
-        args = ["stqs", "train", "--data", *map(str, data), "--variant", self.variant, "--imbalance", self.imbalance,
-                "--epochs", str(self.epochs), "--patience", str(self.patience), "--lr", str(self.lr),
-                "--batch-size", str(self.batch_size), "--seed", str(self.seed)]
+        args = [
+            "stqs",
+            "train",
+            "--data",
+            *map(str, data),
+            "--variant",
+            self.variant,
+            "--imbalance",
+            self.imbalance,
+            "--epochs",
+            str(self.epochs),
+            "--patience",
+            str(self.patience),
+            "--lr",
+            str(self.lr),
+            "--batch-size",
+            str(self.batch_size),
+            "--seed",
+            str(self.seed),
+        ]
         if self.validation is not None or self.test is not None:
             args += ["--validation", ",".join(self.validation or []), "--test", ",".join(self.test or [])]
         else:
@@ -118,9 +136,16 @@ class TrainResult:
     history: list[dict]
 
 
-def train(data: list[str | Path] | str | Path, out: str | Path, config: TrainConfig | None = None, *,
-          resume: bool = False, card: dict | None = None, progress: bool = True,
-          on_epoch_end: Callable[[dict, STQS], None] | None = None) -> TrainResult:
+def train(
+    data: list[str | Path] | str | Path,
+    out: str | Path,
+    config: TrainConfig | None = None,
+    *,
+    resume: bool = False,
+    card: dict | None = None,
+    progress: bool = True,
+    on_epoch_end: Callable[[dict, STQS], None] | None = None,
+) -> TrainResult:
     """Train a model on epoch stores ``data`` and save it to ``out`` with its model card.
 
     Parameters
@@ -143,8 +168,9 @@ def train(data: list[str | Path] | str | Path, out: str | Path, config: TrainCon
     data = [Path(p) for p in ([data] if isinstance(data, (str, Path)) else data)]
     out = Path(out)
     with EpochSource(data, config.cache_bytes) as source:
-        split = split_recordings(source.recordings, config.fractions, config.seed, config.validation, config.test,
-                                 config.train)
+        split = split_recordings(
+            source.recordings, config.fractions, config.seed, config.validation, config.test, config.train
+        )
         train_labels = np.concatenate([source.labels(r) for r in split["train"]] or [np.empty(0, np.int8)])
         if not (train_labels >= 0).any():
             raise StoreError("the training recordings hold no scored epoch; give stores with expert hypnograms")
@@ -165,19 +191,39 @@ def train(data: list[str | Path] | str | Path, out: str | Path, config: TrainCon
         for part in ("validation", "test"):
             if split[part]:
                 pairs = {r: (t, p.argmax(1)) for r, (t, p) in predict_recordings(model, source, split[part]).items()}
-                m = classification_metrics(np.concatenate([t for t, _ in pairs.values()]),
-                                           np.concatenate([p for _, p in pairs.values()]))
-                metrics[part] = {k: m[k] for k in ("n_scored", "accuracy", "balanced_accuracy", "macro_f1",
-                                                   "weighted_f1", "kappa", "per_stage")}
-        model_card = {"variant": config.variant, "imbalance": config.imbalance, "data": source.describe(),
-                      "split": split, "split_seed": config.seed, "command": config.command(data, out),
-                      "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-                      "training": {k: v for k, v in asdict(config).items() if k not in ("train", "validation", "test")},
-                      "stages": run.summary, "metrics": metrics, **(card or {})}
+                m = classification_metrics(
+                    np.concatenate([t for t, _ in pairs.values()]), np.concatenate([p for _, p in pairs.values()])
+                )
+                metrics[part] = {
+                    k: m[k]
+                    for k in (
+                        "n_scored",
+                        "accuracy",
+                        "balanced_accuracy",
+                        "macro_f1",
+                        "weighted_f1",
+                        "kappa",
+                        "per_stage",
+                    )
+                }
+        model_card = {
+            "variant": config.variant,
+            "imbalance": config.imbalance,
+            "data": source.describe(),
+            "split": split,
+            "split_seed": config.seed,
+            "command": config.command(data, out),
+            "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "training": {k: v for k, v in asdict(config).items() if k not in ("train", "validation", "test")},
+            "stages": run.summary,
+            "metrics": metrics,
+            **(card or {}),
+        }
         model_card = json.loads(json.dumps(model_card, default=_plain))  # weights_only-loadable: plain types only
     save_model(model, out, model_card)
-    _write_logs(out, run.history, {"config": asdict(config), "split": split, "history": run.history,
-                                   "model_card": model_card})
+    _write_logs(
+        out, run.history, {"config": asdict(config), "split": split, "history": run.history, "model_card": model_card}
+    )
     run.resume_path.unlink(missing_ok=True)
     logger.info("saved %s (%s)", out, ", ".join(f"{k} kappa {v['kappa']:.3f}" for k, v in metrics.items()))
     return TrainResult(model, out, model_card, split, run.history)

@@ -5,6 +5,7 @@ loop), ``browser`` (drives Chromium; every test using the ``page`` fixture, slow
 the read-only ../shared material, or ``$STQS_SHARED``; every test that calls :func:`need`). The last two are
 applied here, at collection.
 """
+
 from __future__ import annotations
 
 import os
@@ -26,8 +27,10 @@ def need(path: Path) -> Path:
     """Skip the test with a clear message where the shared material is absent (a test calling it is marked
     ``needs_shared``)."""
     if not path.exists():
-        pytest.skip(f"{path} is absent (the read-only ../shared material next to the repository; "
-                    "STQS_SHARED=DIR points elsewhere)")
+        pytest.skip(
+            f"{path} is absent (the read-only ../shared material next to the repository; "
+            "STQS_SHARED=DIR points elsewhere)"
+        )
     return path
 
 
@@ -54,9 +57,11 @@ def pytest_collection_modifyitems(items):
 @pytest.fixture
 def random_night():
     """A function making ``(5, n)`` µV of noise with an EEG-like scale, ``minutes`` long at ``sfreq``."""
+
     def make(minutes: float = 4.0, sfreq: float = 125.0, seed: int = 0) -> np.ndarray:
         rng = np.random.default_rng(seed)
         return rng.standard_normal((5, int(minutes * 60 * sfreq))) * np.array([[30], [30], [40], [40], [5]])
+
     return make
 
 
@@ -79,8 +84,9 @@ def model_file(tmp_path):
     return save_model(STQS(STQSConfig(variant="cnnlstm")).eval(), tmp_path / "model.pt", {"name": "test-model"})
 
 
-def write_synthetic_store(path: Path, n_nights: int = 6, n_epochs: int = 48, seed: int = 0,
-                          unscored: bool = True) -> Path:
+def write_synthetic_store(
+    path: Path, n_nights: int = 6, n_epochs: int = 48, seed: int = 0, unscored: bool = True
+) -> Path:
     """An epoch store of learnable synthetic nights: each stage a sinusoid of its own frequency plus noise,
     z-scored per epoch and channel; stages in runs, N2 the most frequent; the first epoch unscored."""
     from stqs_core import EpochStore

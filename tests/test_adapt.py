@@ -1,5 +1,6 @@
 """Label-free adaptation (stqs_core.adapt): a copy, deterministic, in the direction the benchmark measured; the
 out-of-domain score; per-epoch confidence and entropy."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -69,6 +70,7 @@ def test_adabn_statistics_are_the_recordings(night, one_torch_thread):
     def hook(bn, inputs):
         h = inputs[0].double()
         seen[bn] = (h.mean([0, 2]), h.var([0, 2]))
+
     norms = [m for m in adapted.modules() if isinstance(m, torch.nn.BatchNorm1d)]
     handles = [bn.register_forward_pre_hook(hook) for bn in norms]
     with torch.no_grad():
@@ -87,9 +89,11 @@ def test_adapt_recovers_kappa_of_a_published_model_on_a_noisy_night(night, one_t
     adaptation brings it back (measured on this night: 0.34, AdaBN 0.72, AdaBN+TENT 0.80); wide margins here."""
     model = load_model(need(CHECKPOINTS / "model2d_shhs1_4692_5213_allCh_oversampling_cnn.tar"))
     x = noisy(night[0], 20)
-    true = night[0].hypnogram[:len(x)]
-    kappa = {m: agreement(true, (adapt_model(model, x, m) if m else model).predict_proba(x).argmax(1))["kappa"]
-             for m in (None, "adabn", "adabn-tent")}
+    true = night[0].hypnogram[: len(x)]
+    kappa = {
+        m: agreement(true, (adapt_model(model, x, m) if m else model).predict_proba(x).argmax(1))["kappa"]
+        for m in (None, "adabn", "adabn-tent")
+    }
     assert kappa["adabn"] > kappa[None] + 0.2
     assert kappa["adabn-tent"] > kappa[None] + 0.3
 

@@ -1,4 +1,5 @@
 """The malloc tuning: applied on glibc, skipped when the user opts out."""
+
 import platform
 
 from stqs_core.allocator import keep_freed_memory

@@ -8,11 +8,30 @@ from stqs_core.annotations import events_to_epochs, find_hypnogram, read_hypnogr
 from .conftest import HYPNOGRAMS, need
 
 
-@pytest.mark.parametrize("label, code", [
-    ("W", 0), ("Sleep stage W", 0), ("Sleep stage 1", 1), ("N2", 2), ("Sleep stage 3", 3), ("Sleep stage 4", 3),
-    ("Sleep stage R", 4), ("Sleep stage N3", 3), ("REM", 4), ("4", 4), (4, 4), ("0", 0), ("Sleep stage ?", -1),
-    ("Movement time", -1), ("Stage 4 sleep|4", 3), ("REM sleep|5", 4), ("Wake|0", 0), ("Unscored|9", -1), ("-1", -1),
-])
+@pytest.mark.parametrize(
+    "label, code",
+    [
+        ("W", 0),
+        ("Sleep stage W", 0),
+        ("Sleep stage 1", 1),
+        ("N2", 2),
+        ("Sleep stage 3", 3),
+        ("Sleep stage 4", 3),
+        ("Sleep stage R", 4),
+        ("Sleep stage N3", 3),
+        ("REM", 4),
+        ("4", 4),
+        (4, 4),
+        ("0", 0),
+        ("Sleep stage ?", -1),
+        ("Movement time", -1),
+        ("Stage 4 sleep|4", 3),
+        ("REM sleep|5", 4),
+        ("Wake|0", 0),
+        ("Unscored|9", -1),
+        ("-1", -1),
+    ],
+)
 def test_stage_vocabulary(label, code):
     assert stage_code(label) == code
 
@@ -31,13 +50,21 @@ def test_sleep_edf_rk_hypnogram():
 
 def test_nsrr_xml(tmp_path):
     xml = tmp_path / "shhs1-200001-nsrr.xml"
-    events = "".join(f"<ScoredEvent><EventType>Stages|Stages</EventType><EventConcept>{c}</EventConcept>"
-                     f"<Start>{s}</Start><Duration>{d}</Duration></ScoredEvent>"
-                     for c, s, d in [("Wake|0", 0, 60), ("Stage 2 sleep|2", 60, 30), ("Stage 4 sleep|4", 90, 30),
-                                     ("REM sleep|5", 120, 30)])
-    xml.write_text(f"<PSGAnnotation><ScoredEvents><ScoredEvent><EventType/><EventConcept>Recording Start Time"
-                   f"</EventConcept><Start>0</Start><Duration>150</Duration></ScoredEvent>{events}</ScoredEvents>"
-                   "</PSGAnnotation>")
+    events = "".join(
+        f"<ScoredEvent><EventType>Stages|Stages</EventType><EventConcept>{c}</EventConcept>"
+        f"<Start>{s}</Start><Duration>{d}</Duration></ScoredEvent>"
+        for c, s, d in [
+            ("Wake|0", 0, 60),
+            ("Stage 2 sleep|2", 60, 30),
+            ("Stage 4 sleep|4", 90, 30),
+            ("REM sleep|5", 120, 30),
+        ]
+    )
+    xml.write_text(
+        f"<PSGAnnotation><ScoredEvents><ScoredEvent><EventType/><EventConcept>Recording Start Time"
+        f"</EventConcept><Start>0</Start><Duration>150</Duration></ScoredEvent>{events}</ScoredEvents>"
+        "</PSGAnnotation>"
+    )
     np.testing.assert_array_equal(read_hypnogram(xml, n_epochs=6), [0, 0, 2, 3, 4, -1])
 
 
@@ -111,7 +138,7 @@ def test_a_recordings_own_annotations_read_the_same_embedded_or_given_as_a_file(
     raw = bytearray(path.read_bytes())
     data_start = 256 * (len(SHHS_NAMES) + 2)  # 5 signals + the annotation signal
     for offset, fake in ((1000, b"+1\x14\xa8\x14\x00"), (3000, b"+60\x14Sleep stage W\x14\x00")):
-        raw[data_start + offset:data_start + offset + len(fake)] = fake  # signal samples that look like a TAL
+        raw[data_start + offset : data_start + offset + len(fake)] = fake  # signal samples that look like a TAL
     path.write_bytes(bytes(raw))
     embedded = read_recording(path).hypnogram
     np.testing.assert_array_equal(embedded, stages)
@@ -119,12 +146,17 @@ def test_a_recordings_own_annotations_read_the_same_embedded_or_given_as_a_file(
     np.testing.assert_array_equal(read_hypnogram(path), stages)
 
 
-@pytest.mark.parametrize("event, message", [
-    ((float("nan"), 30, "Sleep stage 2"), "finite"), ((float("inf"), 30, "Sleep stage 2"), "finite"),
-    ((60, float("nan"), "Sleep stage 2"), "finite"), ((60, -30, "Sleep stage 2"), "negative"),
-    ((300, 30, "Sleep stage 2"), "scores epochs 10 .* holds only 8 epochs"),
-    ((1.5e11, 30, "Sleep stage 2"), "holds only 8 epochs"),
-])
+@pytest.mark.parametrize(
+    "event, message",
+    [
+        ((float("nan"), 30, "Sleep stage 2"), "finite"),
+        ((float("inf"), 30, "Sleep stage 2"), "finite"),
+        ((60, float("nan"), "Sleep stage 2"), "finite"),
+        ((60, -30, "Sleep stage 2"), "negative"),
+        ((300, 30, "Sleep stage 2"), "scores epochs 10 .* holds only 8 epochs"),
+        ((1.5e11, 30, "Sleep stage 2"), "holds only 8 epochs"),
+    ],
+)
 def test_an_expert_label_is_never_dropped_silently(event, message):
     from stqs_core.errors import HypnogramError
 
@@ -139,8 +171,10 @@ def test_huge_onsets_are_refused_before_any_allocation(tmp_path):
     from stqs_core.errors import HypnogramError
 
     xml = tmp_path / "h.xml"
-    xml.write_text("<a><ScoredEvent><EventType>Stages|Stages</EventType><EventConcept>Wake|0</EventConcept>"
-                   "<Start>1.5e11</Start><Duration>30</Duration></ScoredEvent></a>")
+    xml.write_text(
+        "<a><ScoredEvent><EventType>Stages|Stages</EventType><EventConcept>Wake|0</EventConcept>"
+        "<Start>1.5e11</Start><Duration>30</Duration></ScoredEvent></a>"
+    )
     tracemalloc.start()
     with pytest.raises(HypnogramError, match="more than 30 days"):
         read_hypnogram(xml)
@@ -160,16 +194,31 @@ def test_a_short_hypnogram_warns_naming_the_unscored_epochs(tmp_path, caplog):
     assert "covers 60 of the recording's 120 epochs; epochs 60-119 (0:30:00-1:00:00) are left unscored" in caplog.text
 
 
-@pytest.mark.parametrize("name, text, message", [
-    ("h.json", "5", "must be a list"), ("h.json", "[0, 1", "not valid JSON"), ("h.json", '[0, "X"]', "epoch 1"),
-    ("h.xml", "<a><ScoredEvent><EventType>Stages</EventType><EventConcept>Wake|0</EventConcept><Start>inf</Start>"
-              "<Duration>30</Duration></ScoredEvent></a>", "finite"),
-    ("h.xml", "<a><ScoredEvent><EventType>Stages</EventType><EventConcept>Wake|0</EventConcept>"
-              "<Duration>30</Duration></ScoredEvent></a>", r"<Start>None</Start>, not a number"),
-    ("h.xml", "<a><b>", "not valid XML"), ("h.csv", "a,stage\nx,W\ny\n", "row 3 has no column 2"),
-    ("h.csv", b"\xff\xfe\x00W", "not a text file"), ("h.edf", b"\x00" * 300, "cannot read EDF\\+ annotations"),
-    ("h.doc", "W", "unsupported hypnogram format"),
-])
+@pytest.mark.parametrize(
+    "name, text, message",
+    [
+        ("h.json", "5", "must be a list"),
+        ("h.json", "[0, 1", "not valid JSON"),
+        ("h.json", '[0, "X"]', "epoch 1"),
+        (
+            "h.xml",
+            "<a><ScoredEvent><EventType>Stages</EventType><EventConcept>Wake|0</EventConcept><Start>inf</Start>"
+            "<Duration>30</Duration></ScoredEvent></a>",
+            "finite",
+        ),
+        (
+            "h.xml",
+            "<a><ScoredEvent><EventType>Stages</EventType><EventConcept>Wake|0</EventConcept>"
+            "<Duration>30</Duration></ScoredEvent></a>",
+            r"<Start>None</Start>, not a number",
+        ),
+        ("h.xml", "<a><b>", "not valid XML"),
+        ("h.csv", "a,stage\nx,W\ny\n", "row 3 has no column 2"),
+        ("h.csv", b"\xff\xfe\x00W", "not a text file"),
+        ("h.edf", b"\x00" * 300, "cannot read EDF\\+ annotations"),
+        ("h.doc", "W", "unsupported hypnogram format"),
+    ],
+)
 def test_malformed_hypnograms_are_hypnogram_errors(tmp_path, name, text, message):
     from stqs_core.errors import HypnogramError
 

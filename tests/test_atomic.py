@@ -1,4 +1,5 @@
 """Atomic writes: a crash leaves the old file, and a new file gets the usual permissions."""
+
 import os
 
 import pytest
@@ -32,8 +33,11 @@ def test_stale_temporaries_of_killed_runs_are_removed_but_live_ones_kept(tmp_pat
     import time
 
     target = tmp_path / "out.csv"
-    stale, live, other = (tmp_path / ".out.csv.abc123.part.csv", tmp_path / ".out.csv.def456.part.csv",
-                          tmp_path / ".other.csv.abc123.part.csv")
+    stale, live, other = (
+        tmp_path / ".out.csv.abc123.part.csv",
+        tmp_path / ".out.csv.def456.part.csv",
+        tmp_path / ".other.csv.abc123.part.csv",
+    )
     for path in (stale, live, other):
         path.write_text("half")
         os.utime(path, (time.time() - 3600, time.time() - 3600))  # older than this process

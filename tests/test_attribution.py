@@ -1,4 +1,5 @@
 """Attribution methods: each deterministic, each checked on a case whose answer is known."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -31,7 +32,7 @@ def test_epoch_forward_is_the_models_night(night, variant):
     model = fresh(variant)
     logits = model.predict_logits(night)
     for index in (0, 5, 11):
-        got = _EpochLogits(model, night, index)(torch.from_numpy(night[index:index + 1])).detach().numpy()
+        got = _EpochLogits(model, night, index)(torch.from_numpy(night[index : index + 1])).detach().numpy()
         np.testing.assert_allclose(got[0], logits[index], rtol=1e-4, atol=1e-4)  # float32, other batch sizes
 
 
@@ -48,7 +49,7 @@ def test_deterministic_and_silent_samples_carry_nothing(night, method):
 
     # input-times-gradient methods and occlusion with zero baseline: nothing where the input is already zero,
     # beyond the reach of smoothing (0.5 s) or of a window that also covers the signal (2 s)
-    silent = np.r_[0:1250 - 250, 1875 + 250:3750]
+    silent = np.r_[0 : 1250 - 250, 1875 + 250 : 3750]
     assert np.abs(first.importance[0, silent]).max() <= 1e-6 * np.abs(first.importance[0]).max() + 1e-12
     assert np.abs(first.importance[0, 1250:1875]).max() > 0
 
@@ -79,8 +80,14 @@ def test_deletion_of_a_known_evidence_window(night):
 
 
 def test_event_mask():
-    events = pd.DataFrame({"type": ["spindle", "k_complex", "spindle"], "epoch": [0, 0, 1],
-                           "onset_s": [2.0, 29.5, 31.0], "duration_s": [1.0, 1.0, 0.5]})
+    events = pd.DataFrame(
+        {
+            "type": ["spindle", "k_complex", "spindle"],
+            "epoch": [0, 0, 1],
+            "onset_s": [2.0, 29.5, 31.0],
+            "duration_s": [1.0, 1.0, 0.5],
+        }
+    )
     mask = event_mask(events, [0, 1], ["spindle", "k_complex"])
     assert mask[0, 250:375].all() and mask[0, 3687:].all() and mask[0].sum() == 125 + 63  # partial samples count
     assert mask[1, :63].all() and mask[1, 125:188].all() and mask[1].sum() == 63 + 63  # the K-complex spills over

@@ -9,7 +9,10 @@ MASS = ["EEG C3-CLE", "EEG C4-CLE", "EOG Left Horiz", "EOG Right Horiz", "EMG Ch
 
 def test_presets_are_found_by_name_not_position():
     assert map_channels(list(reversed(SLEEP_EDF))) == {
-        "eeg": ["EEG Fpz-Cz", "EEG Pz-Oz"], "eog": ["EOG horizontal"], "emg": ["EMG submental"]}
+        "eeg": ["EEG Fpz-Cz", "EEG Pz-Oz"],
+        "eog": ["EOG horizontal"],
+        "emg": ["EMG submental"],
+    }
     assert map_channels(MASS)["eog"] == ["EOG Left Horiz", "EOG Right Horiz"]
     assert map_channels(["EMG", "EOG(R)", "EEG", "EOG(L)", "EEG(sec)"], preset="shhs")["eeg"] == ["EEG(sec)", "EEG"]
 
@@ -38,10 +41,25 @@ def test_single_channel_modality_is_repeated_with_a_warning(caplog):
 CLINICAL = ["C3-A1", "FP1-A1", "O1-A1", "LOC-A2", "ROC-A1", "Chin", "ECG", "SaO2"]  # issue 14's 50 Hz PSG
 
 
-@pytest.mark.parametrize("name, parsed", [
-    ("C3-A1", ("C3", "A1")), ("EEG C3-A2", ("C3", "A2")), ("C3:M2", ("C3", "M2")), ("c3a2", ("C3", "A2")),
-    ("EEG C4-CLE", ("C4", "CLE")), ("Cz", ("CZ", None)), ("FP1-A1", ("FP1", "A1")), ("EEG Fpz-Cz", ("FPZ", "CZ")),
-    ("EEG(sec)", None), ("EEG", None), ("E1-M2", None), ("LOC-A2", None), ("Chin1-Chin2", None), ("ECG", None)])
+@pytest.mark.parametrize(
+    "name, parsed",
+    [
+        ("C3-A1", ("C3", "A1")),
+        ("EEG C3-A2", ("C3", "A2")),
+        ("C3:M2", ("C3", "M2")),
+        ("c3a2", ("C3", "A2")),
+        ("EEG C4-CLE", ("C4", "CLE")),
+        ("Cz", ("CZ", None)),
+        ("FP1-A1", ("FP1", "A1")),
+        ("EEG Fpz-Cz", ("FPZ", "CZ")),
+        ("EEG(sec)", None),
+        ("EEG", None),
+        ("E1-M2", None),
+        ("LOC-A2", None),
+        ("Chin1-Chin2", None),
+        ("ECG", None),
+    ],
+)
 def test_eeg_derivations_are_parsed_from_clinical_names(name, parsed):
     assert parse_derivation(name) == parsed
 
@@ -90,9 +108,17 @@ def test_a_50_hz_clinical_edf_says_what_it_chose_and_what_is_missing(tmp_path, c
     from stqs_core.recording import read_recording
 
     rng = np.random.default_rng(0)
-    signals = [EdfSignal(rng.standard_normal(50 * 90) * 20, 50, label=name, physical_dimension="uV",
-                         physical_range=(-200, 200), prefiltering="HP:10Hz LP:15Hz" if name == "Chin" else "")
-               for name in CLINICAL]
+    signals = [
+        EdfSignal(
+            rng.standard_normal(50 * 90) * 20,
+            50,
+            label=name,
+            physical_dimension="uV",
+            physical_range=(-200, 200),
+            prefiltering="HP:10Hz LP:15Hz" if name == "Chin" else "",
+        )
+        for name in CLINICAL
+    ]
     Edf(signals).write(tmp_path / "clinical.edf")
     with caplog.at_level("INFO", logger="stqs_core.channels"):
         recording = read_recording(tmp_path / "clinical.edf")

@@ -43,15 +43,21 @@ def test_missing_and_bad_files_say_what_is_wrong(tmp_path):
         load_model(tmp_path / "other.pt")
 
 
-@pytest.mark.parametrize("change, message", [
-    (lambda p: p["state_dict"].__setitem__("classifier.weight", torch.zeros(3, 3)), "wrong shapes: classifier.weight"),
-    (lambda p: p["state_dict"].pop("classifier.bias"), "missing: classifier.bias"),
-    (lambda p: p["config"].__setitem__("colour", "red"), "unknown config keys \\['colour'\\]"),
-    (lambda p: p["config"].__setitem__("n_filters", 10**9), "n_filters = 1000000000 is not an integer"),
-    (lambda p: p["config"].__setitem__("variant", "gru"), "does not describe an STQS network"),
-    (lambda p: p.pop("config"), "lacks \\['config'\\]"),
-    (lambda p: p.__setitem__("state_dict", [1]), "lacks \\['state_dict'\\]"),
-])
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        (
+            lambda p: p["state_dict"].__setitem__("classifier.weight", torch.zeros(3, 3)),
+            "wrong shapes: classifier.weight",
+        ),
+        (lambda p: p["state_dict"].pop("classifier.bias"), "missing: classifier.bias"),
+        (lambda p: p["config"].__setitem__("colour", "red"), "unknown config keys \\['colour'\\]"),
+        (lambda p: p["config"].__setitem__("n_filters", 10**9), "n_filters = 1000000000 is not an integer"),
+        (lambda p: p["config"].__setitem__("variant", "gru"), "does not describe an STQS network"),
+        (lambda p: p.pop("config"), "lacks \\['config'\\]"),
+        (lambda p: p.__setitem__("state_dict", [1]), "lacks \\['state_dict'\\]"),
+    ],
+)
 def test_malformed_checkpoints_are_model_errors(tmp_path, model_file, change, message):
     payload = torch.load(model_file, weights_only=True)
     change(payload)

@@ -13,8 +13,19 @@ def test_score_writes_one_row_per_epoch_with_probabilities(edf_file, model_file,
     out = tmp_path / "hyp.csv"
     assert main(["score", str(edf_file), "--model", str(model_file), "--out", str(out)]) == 0
     table = pd.read_csv(out)
-    assert list(table.columns) == ["epoch", "onset_s", "stage", "prob_W", "prob_N1", "prob_N2", "prob_N3", "prob_REM",
-                                   "confidence", "entropy", "true_stage"]
+    assert list(table.columns) == [
+        "epoch",
+        "onset_s",
+        "stage",
+        "prob_W",
+        "prob_N1",
+        "prob_N2",
+        "prob_N3",
+        "prob_REM",
+        "confidence",
+        "entropy",
+        "true_stage",
+    ]
     assert len(table) == 8 and table.onset_s.tolist() == [30.0 * i for i in range(8)]
     np.testing.assert_allclose(table.filter(like="prob_").sum(axis=1), 1, atol=1e-3)
     assert table.true_stage.tolist() == ["W", "W", "N1", "N2", "N2", "N3", "REM", "?"]
@@ -56,6 +67,7 @@ def test_a_crash_while_writing_leaves_no_half_file(edf_file, model_file, tmp_pat
         def writerows(self, rows):
             self.inner.writerow(next(iter(rows)))
             raise OSError("disk full")
+
     monkeypatch.setattr(csv, "writer", HalfWriter)
     assert main(["score", str(edf_file), "--model", str(model_file), "--out", str(out)]) == 2
     assert out.read_text() == "previous result\n" and len(list(tmp_path.iterdir())) == 3  # edf, model, old csv
@@ -142,6 +154,7 @@ def test_bugs_keep_their_traceback_and_bad_input_gets_one_line(monkeypatch, edf_
 
     def broken(*args, **kwargs):
         raise ZeroDivisionError("a bug")
+
     monkeypatch.setattr(scoring, "score_file", broken)
     with pytest.raises(ZeroDivisionError):
         main(["score", str(edf_file), "--out", str(tmp_path / "h.csv")])

@@ -1,4 +1,5 @@
 """Scoring a cohort: inputs (folder, glob, manifest), the cohort table, failures, resume, output safety, Dask."""
+
 from __future__ import annotations
 
 import os
@@ -67,16 +68,21 @@ def test_a_manifest_carries_its_columns_and_sets_channels_per_night(nights, tmp_
     night = simulate_night(hours=0.25, seed=7)
     night.write_edf(tmp_path / "plain.edf", hypnogram="csv")  # stages in plain-hypnogram.csv, not in the EDF
     manifest = tmp_path / "manifest.csv"
-    pd.DataFrame({
-        "path": [str(nights / "night0.edf"), "plain.edf", str(nights / "night1.edf")],
-        "annotations": ["", "plain-hypnogram.csv", ""],
-        "eeg": ["EEG C4-A1", "", "Fz-Cz"],
-        "preset": ["aasm", "", ""],
-        "subject": ["007", "008", "009"],
-        "site": ["A", "B", "B"],
-    }).to_csv(manifest, index=False)
-    assert [n.channels for n in collect_nights(manifest)] == [{"eeg": ["EEG C4-A1"], "preset": "aasm"}, {},
-                                                              {"eeg": ["Fz-Cz"]}]
+    pd.DataFrame(
+        {
+            "path": [str(nights / "night0.edf"), "plain.edf", str(nights / "night1.edf")],
+            "annotations": ["", "plain-hypnogram.csv", ""],
+            "eeg": ["EEG C4-A1", "", "Fz-Cz"],
+            "preset": ["aasm", "", ""],
+            "subject": ["007", "008", "009"],
+            "site": ["A", "B", "B"],
+        }
+    ).to_csv(manifest, index=False)
+    assert [n.channels for n in collect_nights(manifest)] == [
+        {"eeg": ["EEG C4-A1"], "preset": "aasm"},
+        {},
+        {"eeg": ["Fz-Cz"]},
+    ]
     out = tmp_path / "out"
     assert main(["score", "--manifest", str(manifest), "--out", str(out), "--model", MODEL, "--workers", "1"]) == 1
     table = pd.read_csv(out / "cohort.csv", dtype={"subject": str})
@@ -90,8 +96,23 @@ def test_a_manifest_carries_its_columns_and_sets_channels_per_night(nights, tmp_
 
 def test_a_glob_and_another_format(nights, tmp_path):
     out = tmp_path / "out"
-    assert main(["score", str(nights / "night[01].edf"), "--out", str(out), "--format", "tsv", "--model", MODEL,
-                 "--workers", "1"]) == 0
+    assert (
+        main(
+            [
+                "score",
+                str(nights / "night[01].edf"),
+                "--out",
+                str(out),
+                "--format",
+                "tsv",
+                "--model",
+                MODEL,
+                "--workers",
+                "1",
+            ]
+        )
+        == 0
+    )
     assert sorted(p.name for p in out.glob("*.tsv")) == ["night0.tsv", "night1.tsv"]
     assert frame(out / "cohort.csv").name.tolist() == ["night0", "night1"]
     one = tmp_path / "one"  # one recording into a folder: a cohort of one
@@ -104,7 +125,7 @@ def test_a_glob_and_another_format(nights, tmp_path):
 def test_bad_nights_get_error_rows_and_exit_code_1(nights, tmp_path, capsys):
     folder = copy_nights(nights, tmp_path / "edf")
     data = (folder / "night1.edf").read_bytes()
-    (folder / "night1.edf").write_bytes(data[:len(data) // 2])  # truncated
+    (folder / "night1.edf").write_bytes(data[: len(data) // 2])  # truncated
     (folder / "zz_garbage.edf").write_bytes(b"not an EDF at all" * 40)
     out = tmp_path / "out"
     assert main(["score", str(folder), "--out", str(out), "--model", MODEL, "--workers", "1"]) == 1
@@ -130,8 +151,13 @@ def test_outputs_never_replace_inputs(nights, tmp_path):
     (tmp_path / "other").mkdir()
     shutil.copy2(folder / "night0.edf", tmp_path / "other" / "night0.edf")
     with pytest.raises(OutputError, match="distinct names"):
-        score_cohort([folder / "night0.edf", tmp_path / "other" / "night0.edf"], tmp_path / "out", MODEL,
-                     workers=1, progress=False)
+        score_cohort(
+            [folder / "night0.edf", tmp_path / "other" / "night0.edf"],
+            tmp_path / "out",
+            MODEL,
+            workers=1,
+            progress=False,
+        )
     assert main(["score", str(folder), "--out", str(folder), "--format", "edf", "--model", MODEL]) == 2
 
 
@@ -151,8 +177,9 @@ def test_resume_skips_matching_nights_and_redoes_changed_ones(nights, tmp_path):
     os.utime(folder / "night0.edf")  # a newer input, another model or other options: scored again
     assert score_cohort(folder, out, MODEL, workers=1, progress=False).n_scored == 1
     assert score_cohort(folder, out, "stqs-cnn-oversampling-sim", workers=1, progress=False).n_scored == 3
-    assert score_cohort(folder, out, "stqs-cnn-oversampling-sim", workers=1, progress=False,
-                        preset="aasm").n_scored == 3
+    assert (
+        score_cohort(folder, out, "stqs-cnn-oversampling-sim", workers=1, progress=False, preset="aasm").n_scored == 3
+    )
 
 
 @pytest.mark.slow
@@ -204,10 +231,30 @@ def dask_cluster():
     address = f"tcp://127.0.0.1:{free_port()}"
     env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
     quiet = {"env": env, "stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
-    procs = [subprocess.Popen([dask, "scheduler", "--host", "127.0.0.1", "--port", address.rsplit(":", 1)[1],
-                               "--no-dashboard"], **quiet)]
-    procs += [subprocess.Popen([dask, "worker", address, "--host", "127.0.0.1", "--nthreads", "1", "--no-nanny",
-                                "--no-dashboard", "--name", f"w{i}"], **quiet) for i in range(2)]
+    procs = [
+        subprocess.Popen(
+            [dask, "scheduler", "--host", "127.0.0.1", "--port", address.rsplit(":", 1)[1], "--no-dashboard"], **quiet
+        )
+    ]
+    procs += [
+        subprocess.Popen(
+            [
+                dask,
+                "worker",
+                address,
+                "--host",
+                "127.0.0.1",
+                "--nthreads",
+                "1",
+                "--no-nanny",
+                "--no-dashboard",
+                "--name",
+                f"w{i}",
+            ],
+            **quiet,
+        )
+        for i in range(2)
+    ]
     try:
         client = Client(address, timeout=60)
         client.wait_for_workers(2, timeout=120)
@@ -242,8 +289,11 @@ def test_a_night_whose_worker_dies_is_scored_on_another(nights, tmp_path, dask_c
     address, client = dask_cluster
     pids = client.run(os.getpid)
     box = {}
-    run = threading.Thread(target=lambda: box.update(result=score_cohort(
-        nights, tmp_path / "out", MODEL, scheduler=address, progress=False)))
+    run = threading.Thread(
+        target=lambda: box.update(
+            result=score_cohort(nights, tmp_path / "out", MODEL, scheduler=address, progress=False)
+        )
+    )
     run.start()
     busy = {}
     deadline = time.monotonic() + 120

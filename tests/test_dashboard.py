@@ -4,6 +4,7 @@ The browser tests serve a 30-minute demo night (``STQS_DASHBOARD_HOURS=0.5``) an
 Debian's Chromium; they are skipped where /usr/bin/chromium or Playwright is absent (CI installs Chromium in
 ``.ci/run``).
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -70,8 +71,9 @@ def test_opens_on_a_scored_demo_night(dashboard):
     assert dashboard.alert.visible is False
 
 
-@pytest.mark.parametrize("path, message", [("/nonexistent/night.edf", "is not an EDF/BDF recording in the"),
-                                           ("", "give the path")])
+@pytest.mark.parametrize(
+    "path, message", [("/nonexistent/night.edf", "is not an EDF/BDF recording in the"), ("", "give the path")]
+)
 def test_a_bad_recording_is_a_message_and_keeps_the_night(dashboard, data_dir, path, message):
     night = dashboard.night
     dashboard.param.update(source="EDF file", edf_path=path)
@@ -103,10 +105,14 @@ def _upload(dashboard, filename: str, content: bytes, chunk: int = 1000) -> None
     """Send ``content`` to the upload widget in chunks, as the browser's file dropper does."""
     from types import SimpleNamespace
 
-    chunks = [content[i:i + chunk] for i in range(0, len(content), chunk)] or [b""]
+    chunks = [content[i : i + chunk] for i in range(0, len(content), chunk)] or [b""]
     for i, part in enumerate(chunks, 1):
-        dashboard.upload_input._process_event(SimpleNamespace(event_name="upload_event", data={
-            "name": filename, "chunk": i, "total_chunks": len(chunks), "data": part, "type": ""}))
+        dashboard.upload_input._process_event(
+            SimpleNamespace(
+                event_name="upload_event",
+                data={"name": filename, "chunk": i, "total_chunks": len(chunks), "data": part, "type": ""},
+            )
+        )
 
 
 def test_loads_an_upload(dashboard, edf_file):
@@ -174,25 +180,49 @@ def _refusal(dashboard, **params) -> str:
     return dashboard.alert.object
 
 
-@pytest.mark.parametrize("name", ["absolute", "dotdot", "symlink", "symlinked folder", "etc passwd", "missing",
-                                  "missing inside", "folder", "nul", "home"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "absolute",
+        "dotdot",
+        "symlink",
+        "symlinked folder",
+        "etc passwd",
+        "missing",
+        "missing inside",
+        "folder",
+        "nul",
+        "home",
+    ],
+)
 def test_paths_outside_the_data_folders_are_refused_alike(dashboard, data_dir, outside, name):
     (data_dir / "link.edf").symlink_to(outside)
     (data_dir / "sub").symlink_to(outside.parent, target_is_directory=True)
     (data_dir / "dir.edf").mkdir()
-    given = {"absolute": str(outside), "dotdot": "../private/secret.edf", "symlink": "link.edf",
-             "symlinked folder": "sub/secret.edf", "etc passwd": "../../../../../../etc/passwd",
-             "missing": str(outside.parent / "absent.edf"), "missing inside": "absent.edf", "folder": "dir.edf",
-             "nul": "night\x00.edf", "home": "~nosuchuser/night.edf"}[name]
-    for params in ({"source": "EDF file", "edf_path": given}, {"source": "HDF5 store", "store_path": given},
-                   {"source": "demo night", "model_path": given}):
+    given = {
+        "absolute": str(outside),
+        "dotdot": "../private/secret.edf",
+        "symlink": "link.edf",
+        "symlinked folder": "sub/secret.edf",
+        "etc passwd": "../../../../../../etc/passwd",
+        "missing": str(outside.parent / "absent.edf"),
+        "missing inside": "absent.edf",
+        "folder": "dir.edf",
+        "nul": "night\x00.edf",
+        "home": "~nosuchuser/night.edf",
+    }[name]
+    for params in (
+        {"source": "EDF file", "edf_path": given},
+        {"source": "HDF5 store", "store_path": given},
+        {"source": "demo night", "model_path": given},
+    ):
         message = _refusal(dashboard, **params)
         assert "in the dashboard's data folders" in message
         assert "SECRET" not in message and "root:x" not in message
         # the same words whatever the path: nothing tells whether it exists outside
         assert message.replace(html_escape(repr(given[:200])), "PATH") == _refusal(
-            dashboard, **{k: ("/nowhere/x.edf" if k != "source" else v) for k, v in params.items()}).replace(
-            html_escape(repr("/nowhere/x.edf")), "PATH")
+            dashboard, **{k: ("/nowhere/x.edf" if k != "source" else v) for k, v in params.items()}
+        ).replace(html_escape(repr("/nowhere/x.edf")), "PATH")
 
 
 def html_escape(text: str) -> str:
@@ -227,12 +257,12 @@ def test_a_model_url_argument_outside_is_refused_with_the_defaults(data_dir):
     settings, problems = app.url_settings({"model": [b"/etc/passwd"], "hours": [b"0.2"]}, environ={})
     dash = app.Dashboard(**settings)
     assert dash.night is not None and dash.model_key == dash.model  # fell back to the default model
-    assert "Could not load" in dash.alert.object and "passwd" in dash.alert.object and "root:x" not in \
-        dash.alert.object
+    assert "Could not load" in dash.alert.object and "passwd" in dash.alert.object and "root:x" not in dash.alert.object
     assert dash.alert.visible and dash.hours == 0.2
 
 
 # ---------------------------------------------------------------- uploads
+
 
 def test_uploads_go_to_a_private_folder_deleted_at_session_end(dashboard, edf_file):
     _upload(dashboard, "first.edf", edf_file.read_bytes(), chunk=30_000)
@@ -324,6 +354,7 @@ def app_module():
 
 # ---------------------------------------------------------------- caches
 
+
 def test_a_changed_file_is_read_again(dashboard, data_dir, random_night):
     from stqs_core import EpochStore
     from stqs_core.recording import write_edf
@@ -410,26 +441,45 @@ def test_many_demo_requests_keep_memory_bounded(monkeypatch):
 
 # ---------------------------------------------------------------- URL arguments
 
+
 def test_url_settings():
     from app import url_settings
 
     args = {"hours": [b"1.5"], "band": [b"8,12"], "modalities": [b"eeg,emg"], "epoch": [b"7"], "mode": [b"pass"]}
-    assert url_settings(args, environ={}) == ({"hours": 1.5, "band": (8.0, 12.0), "modalities": ["eeg", "emg"],
-                                               "epoch": 7, "mode": "pass"}, [])
+    assert url_settings(args, environ={}) == (
+        {"hours": 1.5, "band": (8.0, 12.0), "modalities": ["eeg", "emg"], "epoch": 7, "mode": "pass"},
+        [],
+    )
     assert url_settings({}, environ={"STQS_DASHBOARD_HOURS": "2"}) == ({"hours": 2.0}, [])
 
 
-@pytest.mark.parametrize("name, value", [("hours", "1e9"), ("hours", "nan"), ("hours", "-1"), ("hours", "x"),
-                                         ("seed", "-3"), ("seed", "99999999999"), ("seed", "1.5"),
-                                         ("epoch", "-1"), ("epoch", "1e99"), ("band", "8"), ("band", "12,8"),
-                                         ("band", "0,100"), ("band", "a,b"), ("modalities", "eeg,ecg"),
-                                         ("mode", "<script>")])
+@pytest.mark.parametrize(
+    "name, value",
+    [
+        ("hours", "1e9"),
+        ("hours", "nan"),
+        ("hours", "-1"),
+        ("hours", "x"),
+        ("seed", "-3"),
+        ("seed", "99999999999"),
+        ("seed", "1.5"),
+        ("epoch", "-1"),
+        ("epoch", "1e99"),
+        ("band", "8"),
+        ("band", "12,8"),
+        ("band", "0,100"),
+        ("band", "a,b"),
+        ("modalities", "eeg,ecg"),
+        ("mode", "<script>"),
+    ],
+)
 def test_bad_url_arguments_are_reported_and_left_at_defaults(name, value):
     """A bad argument is a message and the default, never a traceback nor a costly night."""
     from app import Dashboard, url_settings
 
-    settings, problems = url_settings({name: [value.encode()], "hours": [b"0.2"]} if name != "hours" else
-                                      {name: [value.encode()]}, environ={})
+    settings, problems = url_settings(
+        {name: [value.encode()], "hours": [b"0.2"]} if name != "hours" else {name: [value.encode()]}, environ={}
+    )
     assert name not in settings and len(problems) == 1 and problems[0].startswith(name)
     dash = Dashboard(defer=True, **settings)
     assert getattr(dash, name) == dash.param[name].default
@@ -460,9 +510,24 @@ def server(tmp_path_factory):
         return
     port = _free_port()
     env = {**os.environ, "STQS_DASHBOARD_HOURS": "0.5"}
-    cmd = [sys.executable, "-m", "panel", "serve", str(ROOT / "dashboards" / "app.py"), "--port", str(port),
-           "--address", "127.0.0.1", f"--allow-websocket-origin=127.0.0.1:{port}", "--log-level", "warning",
-           "--check-unused-sessions", "1000", "--unused-session-lifetime", "1000"]  # closed pages end in ~2 s
+    cmd = [
+        sys.executable,
+        "-m",
+        "panel",
+        "serve",
+        str(ROOT / "dashboards" / "app.py"),
+        "--port",
+        str(port),
+        "--address",
+        "127.0.0.1",
+        f"--allow-websocket-origin=127.0.0.1:{port}",
+        "--log-level",
+        "warning",
+        "--check-unused-sessions",
+        "1000",
+        "--unused-session-lifetime",
+        "1000",
+    ]  # closed pages end in ~2 s
     log = tmp_path_factory.mktemp("dashboard") / "serve.log"
     proc = subprocess.Popen(cmd, env=env, stdout=log.open("w"), stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}/app"
@@ -602,9 +667,11 @@ def test_five_sessions_at_once_are_served_side_by_side(page, server):
     browser = page.context.browser
     single = _first_hypnograms(browser, f"{server['url']}?hours=8&seed=101", 1)[0]
     five = _first_hypnograms(browser, f"{server['url']}?hours=8&seed=102", 5)
-    print(f"first hypnogram of an 8-h night: one session {single:.1f} s; five at once "
-          f"{', '.join(f'{t:.1f}' for t in five)} s ({max(five) / single:.2f}x; load average "
-          f"{os.getloadavg()[0]:.1f})")
+    print(
+        f"first hypnogram of an 8-h night: one session {single:.1f} s; five at once "
+        f"{', '.join(f'{t:.1f}' for t in five)} s ({max(five) / single:.2f}x; load average "
+        f"{os.getloadavg()[0]:.1f})"
+    )
     assert max(five) <= 3 * single
 
 
@@ -631,9 +698,23 @@ def test_a_long_night_does_not_hold_up_other_visitors(page, server):
 def test_stqs_dashboard_passes_the_serving_options(tmp_path):
     from stqs_core.cli import _dashboard_command, build_parser, main
 
-    args = build_parser().parse_args(["dashboard", "--data-dir", str(tmp_path), "--data-dir", str(ROOT),
-                                      "--max-upload-mb", "500", "--basic-auth", "s3cret", "--address", "0.0.0.0",
-                                      "--allow-websocket-origin", "sleeplab.example.org"])
+    args = build_parser().parse_args(
+        [
+            "dashboard",
+            "--data-dir",
+            str(tmp_path),
+            "--data-dir",
+            str(ROOT),
+            "--max-upload-mb",
+            "500",
+            "--basic-auth",
+            "s3cret",
+            "--address",
+            "0.0.0.0",
+            "--allow-websocket-origin",
+            "sleeplab.example.org",
+        ]
+    )
     cmd, env = _dashboard_command(args)
     assert env["STQS_DASHBOARD_DATA_DIRS"] == f"{tmp_path.resolve()}{os.pathsep}{ROOT}"
     assert env["STQS_DASHBOARD_MAX_UPLOAD_MB"] == "500.0" and len(env["PANEL_COOKIE_SECRET"]) == 64

@@ -1,4 +1,5 @@
 """The built-in demo: a run that fails leaves none of its outputs behind (a night.edf is 37 MB)."""
+
 from __future__ import annotations
 
 import pytest

@@ -1,4 +1,5 @@
 """Evaluation report: keys and sanity, split selection from the model card, files; CLI train/evaluate end to end."""
+
 import json
 import shlex
 from datetime import date
@@ -7,15 +8,14 @@ import numpy as np
 import pytest
 import torch
 
-from stqs_core.errors import StqsError
-from stqs_core import STQS, STQSConfig, EpochStore, save_model
+from stqs_core import STQS, EpochStore, STQSConfig, save_model
 from stqs_core.cli import _IMBALANCE, _SPLITS, _VARIANTS, build_parser, main
+from stqs_core.errors import StqsError
 from stqs_core.evaluation import SPLITS, evaluate, read_human_reference, write_report
 from stqs_core.model import VARIANTS
 from stqs_core.sampling import IMBALANCE
 
 from .conftest import HYPNOGRAMS, need, write_synthetic_store
-
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -29,8 +29,11 @@ def store(tmp_path_factory):
 def carded_model(store, tmp_path_factory):
     """An untrained cnn whose card says it was tested on night02 and night03."""
     torch.manual_seed(0)
-    card = {"name": "carded", "data": [{"path": str(store)}],
-            "split": {"train": ["night00"], "validation": ["night01"], "test": ["night02", "night03"]}}
+    card = {
+        "name": "carded",
+        "data": [{"path": str(store)}],
+        "split": {"train": ["night00"], "validation": ["night01"], "test": ["night02", "night03"]},
+    }
     return save_model(STQS(STQSConfig(variant="cnn")), tmp_path_factory.mktemp("model") / "m.pt", card)
 
 
@@ -43,8 +46,11 @@ def test_report_keys_and_sanity(store, carded_model, tmp_path):
     for value in report["overall"].values():
         assert -1 <= value <= 1
     assert all(0 <= v <= 1 for k, v in report["overall"].items() if k != "kappa")
-    np.testing.assert_allclose(np.sum(report["confusion"]["normalised"], axis=1)[
-        np.sum(report["confusion"]["counts"], axis=1) > 0], 1, atol=1e-3)
+    np.testing.assert_allclose(
+        np.sum(report["confusion"]["normalised"], axis=1)[np.sum(report["confusion"]["counts"], axis=1) > 0],
+        1,
+        atol=1e-3,
+    )
     assert {r["recording"] for r in report["per_recording"]} == set(report["recordings"])
     assert set(report["per_recording_spread"]["kappa"]) == {"mean", "sd", "min", "max"}
     assert report["human_reference"] is None
@@ -83,8 +89,9 @@ def test_stored_human_reference_matches_the_hypnograms():
     """What scripts/derive_human_reference.py stored is what the DOD-H folder gives today."""
     recomputed = read_human_reference(need(HYPNOGRAMS / "dod-h"))
     stored = read_human_reference()
-    assert {k: v for k, v in recomputed.items() if k != "provenance"} == \
-        {k: v for k, v in stored.items() if k != "provenance"}
+    assert {k: v for k, v in recomputed.items() if k != "provenance"} == {
+        k: v for k, v in stored.items() if k != "provenance"
+    }
     assert recomputed["provenance"]["n_files"] == stored["provenance"]["n_files"]
 
 
@@ -100,9 +107,30 @@ def test_cli_choices_match_the_library():
 def test_cli_train_then_evaluate(tmp_path, capsys):
     store = write_synthetic_store(tmp_path / "cli.h5", n_nights=4, n_epochs=16)
     model = tmp_path / "cli.pt"
-    assert main(["train", "--data", str(store), "--variant", "cnnlstm", "--imbalance", "weighted-balanced",
-                 "--epochs", "1", "--batch-size", "16", "--fractions", "0.5,0.25,0.25", "--seed", "3",
-                 "--out", str(model)]) == 0
+    assert (
+        main(
+            [
+                "train",
+                "--data",
+                str(store),
+                "--variant",
+                "cnnlstm",
+                "--imbalance",
+                "weighted-balanced",
+                "--epochs",
+                "1",
+                "--batch-size",
+                "16",
+                "--fractions",
+                "0.5,0.25,0.25",
+                "--seed",
+                "3",
+                "--out",
+                str(model),
+            ]
+        )
+        == 0
+    )
     out = capsys.readouterr().out
     assert "test: accuracy" in out and model.is_file()
     assert main(["evaluate", "--model", str(model), "--data", str(store), "--out", str(tmp_path / "rep")]) == 0
@@ -113,7 +141,14 @@ def test_cli_train_then_evaluate(tmp_path, capsys):
     assert card["command"].split()[:2] == ["stqs", "train"] and "--imbalance weighted-balanced" in card["command"]
     args = build_parser().parse_args(shlex.split(card["command"])[1:])  # the card's command parses back
     assert (args.variant, args.imbalance, args.seed, args.epochs, args.fractions) == (
-        "cnnlstm", "weighted-balanced", 3, 1, (0.5, 0.25, 0.25))
-    assert main(["evaluate", "--model", str(model), "--data", str(tmp_path / "missing.h5"),
-                 "--out", str(tmp_path / "x")]) == 2
+        "cnnlstm",
+        "weighted-balanced",
+        3,
+        1,
+        (0.5, 0.25, 0.25),
+    )
+    assert (
+        main(["evaluate", "--model", str(model), "--data", str(tmp_path / "missing.h5"), "--out", str(tmp_path / "x")])
+        == 2
+    )
     assert "stqs evaluate: error" in capsys.readouterr().err

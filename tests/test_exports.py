@@ -1,4 +1,5 @@
 """Every hypnogram export is read back by its own reader: ours, MNE's and YASA's."""
+
 from __future__ import annotations
 
 import json

@@ -1,4 +1,5 @@
 """Few-label fine-tuning: split by recording, frozen CNN, model card, resume, learning curve, CLI."""
+
 import json
 
 import numpy as np
@@ -75,7 +76,8 @@ def test_freeze_none_trains_the_cnn_and_card_holds_the_fine_tuning(lab, sources,
     assert info["source_model"] == str(sources["cnn"]) and info["source_card"]["name"] == "cnn"
     assert info["freeze"] == "none" and info["nights"] == 3 and len(info["train_nights"]) == 3
     assert set(info["train_nights"]) | set(info["validation_nights"]) | set(info["test_nights"]) == {
-        f"night{i:02d}" for i in range(6)}
+        f"night{i:02d}" for i in range(6)
+    }
     for when in ("before", "after"):
         m = info["metrics"][when]
         assert set(m) == {"n_scored", "accuracy", "macro_f1", "kappa"} and m["n_scored"] == 2 * 15
@@ -88,8 +90,9 @@ def test_freeze_none_trains_the_cnn_and_card_holds_the_fine_tuning(lab, sources,
 
 def test_freeze_none_of_a_sequence_model_keeps_its_batch_norm_statistics(lab, sources, tmp_path):
     source = load_model(sources["cnnlstm"]).state_dict()
-    tuned = finetune(sources["cnnlstm"], lab, tmp_path / "seq.pt", nights=2, freeze="none", lr=1e-3,
-                     **FAST).model.state_dict()
+    tuned = finetune(
+        sources["cnnlstm"], lab, tmp_path / "seq.pt", nights=2, freeze="none", lr=1e-3, **FAST
+    ).model.state_dict()
     stats = [k for k in source if k.startswith("blocks.") and ("running" in k or "num_batches" in k)]
     assert stats and all(torch.equal(source[k], tuned[k]) for k in stats)
     assert not torch.equal(source["blocks.eeg.temporal1.0.weight"], tuned["blocks.eeg.temporal1.0.weight"])
@@ -127,8 +130,9 @@ def test_learning_curve_writes_rows_per_night_count_and_draw(lab, sources, tmp_p
         calls.append(len(epochs))
         return model
 
-    rows = learning_curve(sources["cnn"], lab, tmp_path, nights=(0, 1, 2, 8), draws=2,
-                          adapters={"off": None, "spy": spy}, **FAST)
+    rows = learning_curve(
+        sources["cnn"], lab, tmp_path, nights=(0, 1, 2, 8), draws=2, adapters={"off": None, "spy": spy}, **FAST
+    )
     # 6 nights, 1 validation: 8 is dropped, 2 is the largest count, which leaves 3 test nights and a pool of 2
     assert sorted({r["nights"] for r in rows}) == [0, 1, 2]
     counts = {(r["nights"], r["adapt"]): 0 for r in rows}
@@ -154,12 +158,30 @@ def test_cli_finetune_prints_before_and_after(lab, sources, tmp_path, capsys):
     from stqs_core.cli import main
 
     out = tmp_path / "m.pt"
-    assert main(["finetune", "--model", str(sources["cnnlstm"]), "--data", str(lab), "--nights", "1",
-                 "--epochs", "1", "--out", str(out)]) == 0
+    assert (
+        main(
+            [
+                "finetune",
+                "--model",
+                str(sources["cnnlstm"]),
+                "--data",
+                str(lab),
+                "--nights",
+                "1",
+                "--epochs",
+                "1",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
     text = capsys.readouterr().out
     assert "before: accuracy" in text and "after: accuracy" in text and out.is_file()
-    assert main(["finetune", "--model", str(sources["cnnlstm"]), "--data", str(lab), "--nights", "9",
-                 "--out", str(out)]) == 2
+    assert (
+        main(["finetune", "--model", str(sources["cnnlstm"]), "--data", str(lab), "--nights", "9", "--out", str(out)])
+        == 2
+    )
     assert "too few" in capsys.readouterr().err
     with pytest.raises(StqsError, match="freeze"):
         finetune(sources["cnn"], lab, out, nights=1, freeze="lstm")
@@ -172,8 +194,12 @@ def test_cli_finetune_prints_before_and_after(lab, sources, tmp_path, capsys):
 def test_training_notebook_fine_tunes_and_draws_the_curve(lab, sources, tmp_path):
     from stqs_core.notebooks import chain_paths, run_chain
 
-    run_chain(tmp_path, {"store": str(lab), "finetune_from": str(sources["cnn"]), "finetune_nights": 2,
-                         "curve": True, "epochs": 1}, notebooks=("02_train",), progress=False)
+    run_chain(
+        tmp_path,
+        {"store": str(lab), "finetune_from": str(sources["cnn"]), "finetune_nights": 2, "curve": True, "epochs": 1},
+        notebooks=("02_train",),
+        progress=False,
+    )
     paths = chain_paths(tmp_path)
     card = load_model(paths["model"]).info["model_card"]
     assert card["finetune"]["nights"] == 2 and "after" in card["finetune"]["metrics"]

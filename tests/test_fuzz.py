@@ -4,6 +4,7 @@ CSV/JSON hypnograms and checkpoints. Whatever the bytes, a reader returns or rai
 checked against a meta-device network before torch allocates anything), and a command that fails leaves no partial
 output. Fixed, derandomized budget (the same 732 cases on every run, ~20 s); `pytest -s` prints the counts and the
 peak memory seen."""
+
 from __future__ import annotations
 
 import atexit
@@ -24,8 +25,13 @@ from stqs_core.errors import StqsError
 
 from .conftest import SHHS_NAMES
 
-BUDGET = settings(max_examples=120, deadline=None, derandomize=True, database=None,
-                  suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+BUDGET = settings(
+    max_examples=120,
+    deadline=None,
+    derandomize=True,
+    database=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
 MEMORY_LIMIT = 64 * 2**20
 """Bytes a reader may allocate on inputs of at most a few hundred kB (the bombs fixed here took 6-10 GB)."""
 
@@ -55,9 +61,29 @@ def _check(kind: str, call) -> object:
 
 
 NUMBERS = st.one_of(
-    st.sampled_from(["0", "-1", "1", "30", "nan", "inf", "-inf", "1e308", "1.5e11", "99999999", "-99999", "", " ",
-                     "abc", "1e-300", "0x10", "3.", ".5"]),
-    st.integers(-10**9, 10**12).map(str),
+    st.sampled_from(
+        [
+            "0",
+            "-1",
+            "1",
+            "30",
+            "nan",
+            "inf",
+            "-inf",
+            "1e308",
+            "1.5e11",
+            "99999999",
+            "-99999",
+            "",
+            " ",
+            "abc",
+            "1e-300",
+            "0x10",
+            "3.",
+            ".5",
+        ]
+    ),
+    st.integers(-(10**9), 10**12).map(str),
     st.floats(allow_nan=True, allow_infinity=True).map(lambda f: f"{f:.8g}"),
 )
 
@@ -74,16 +100,33 @@ def _base_edf() -> bytes:
     return write_edf(_WORK / "base.edf", data, SHHS_NAMES, 125, stages=np.array([0, 1, 2, 3])).read_bytes()
 
 
-_HEADER = {"version": (0, 8), "header_bytes": (184, 8), "reserved": (192, 44), "n_records": (236, 8),
-           "duration": (244, 8), "n_signals": (252, 4)}
-_SIGNAL = {"label": (0, 16), "physical_min": (104, 8), "physical_max": (112, 8), "digital_min": (120, 8),
-           "digital_max": (128, 8), "samples_per_record": (216, 8)}
+_HEADER = {
+    "version": (0, 8),
+    "header_bytes": (184, 8),
+    "reserved": (192, 44),
+    "n_records": (236, 8),
+    "duration": (244, 8),
+    "n_signals": (252, 4),
+}
+_SIGNAL = {
+    "label": (0, 16),
+    "physical_min": (104, 8),
+    "physical_max": (112, 8),
+    "digital_min": (120, 8),
+    "digital_max": (128, 8),
+    "samples_per_record": (216, 8),
+}
 
 
 @BUDGET
-@given(changes=st.lists(st.tuples(st.sampled_from(sorted(_HEADER) + sorted(_SIGNAL)), st.integers(0, 5), NUMBERS),
-                        min_size=1, max_size=4),
-       cut=st.one_of(st.none(), st.integers(0, 160_000)))
+@given(
+    changes=st.lists(
+        st.tuples(st.sampled_from(sorted(_HEADER) + sorted(_SIGNAL)), st.integers(0, 5), NUMBERS),
+        min_size=1,
+        max_size=4,
+    ),
+    cut=st.one_of(st.none(), st.integers(0, 160_000)),
+)
 def test_edf_headers_read_or_raise_a_recording_error(changes, cut):
     from stqs_core.preprocess import make_epochs
     from stqs_core.recording import read_recording
@@ -96,7 +139,7 @@ def test_edf_headers_read_or_raise_a_recording_error(changes, cut):
         else:
             offset, width = _SIGNAL[name]
             start = 256 + offset * n_signals + width * signal
-        raw[start:start + width] = _field(value, width)
+        raw[start : start + width] = _field(value, width)
     path = _WORK / "fuzz.edf"
     path.write_bytes(bytes(raw[:cut]))
 
@@ -120,21 +163,28 @@ def _base_annotations() -> bytes:
     return write_hypnogram(_WORK / "base-hypnogram.edf", np.array([0, 0, 1, 2, 2, 3, 4, 4])).read_bytes()
 
 
-STAGE_TEXTS = st.one_of(st.sampled_from(["Sleep stage W", "Sleep stage 2", "Sleep stage R", "Sleep stage ?",
-                                         "Lights off", "Sleep stage 9"]), st.text(max_size=20))
+STAGE_TEXTS = st.one_of(
+    st.sampled_from(
+        ["Sleep stage W", "Sleep stage 2", "Sleep stage R", "Sleep stage ?", "Lights off", "Sleep stage 9"]
+    ),
+    st.text(max_size=20),
+)
 
 
 @BUDGET
-@given(events=st.lists(st.tuples(NUMBERS, st.one_of(st.none(), NUMBERS), STAGE_TEXTS), max_size=6),
-       garbage=st.one_of(st.none(), st.binary(max_size=200)), n_epochs=st.one_of(st.none(), st.integers(1, 20)))
+@given(
+    events=st.lists(st.tuples(NUMBERS, st.one_of(st.none(), NUMBERS), STAGE_TEXTS), max_size=6),
+    garbage=st.one_of(st.none(), st.binary(max_size=200)),
+    n_epochs=st.one_of(st.none(), st.integers(1, 20)),
+)
 def test_edf_annotations_read_or_raise_a_hypnogram_error(events, garbage, n_epochs):
     from stqs_core.annotations import read_hypnogram
 
     raw = bytearray(_base_annotations())
     header = 256 * (int(raw[252:256]) + 1)
-    record = int(raw[256 + 216:256 + 224]) * 2
+    record = int(raw[256 + 216 : 256 + 224]) * 2
     tal = b"+0\x14\x14\x00" + b"".join(_tal(*e) for e in events) if garbage is None else garbage
-    raw[header:header + record] = tal[:record].ljust(record, b"\x00")
+    raw[header : header + record] = tal[:record].ljust(record, b"\x00")
     path = _WORK / "fuzz-hypnogram.edf"
     path.write_bytes(bytes(raw))
     stages = _check("EDF+ annotations", lambda: read_hypnogram(path, n_epochs))
@@ -142,10 +192,17 @@ def test_edf_annotations_read_or_raise_a_hypnogram_error(events, garbage, n_epoc
 
 
 @BUDGET
-@given(events=st.lists(st.tuples(st.one_of(st.none(), NUMBERS), st.one_of(st.none(), NUMBERS),
-                                 st.one_of(st.none(), st.sampled_from(["Wake|0", "Stage 2 sleep|2", "REM sleep|5",
-                                                                       "Bogus|7", "", "Wake"]))), max_size=6),
-       n_epochs=st.one_of(st.none(), st.integers(1, 20)))
+@given(
+    events=st.lists(
+        st.tuples(
+            st.one_of(st.none(), NUMBERS),
+            st.one_of(st.none(), NUMBERS),
+            st.one_of(st.none(), st.sampled_from(["Wake|0", "Stage 2 sleep|2", "REM sleep|5", "Bogus|7", "", "Wake"])),
+        ),
+        max_size=6,
+    ),
+    n_epochs=st.one_of(st.none(), st.integers(1, 20)),
+)
 def test_nsrr_xml_reads_or_raises_a_hypnogram_error(events, n_epochs):
     from xml.sax.saxutils import escape
 
@@ -154,17 +211,21 @@ def test_nsrr_xml_reads_or_raises_a_hypnogram_error(events, n_epochs):
     def tag(name, value):
         return "" if value is None else f"<{name}>{escape(value)}</{name}>"
 
-    xml = "".join(f"<ScoredEvent><EventType>Stages|Stages</EventType>{tag('EventConcept', concept)}"
-                  f"{tag('Start', start)}{tag('Duration', duration)}</ScoredEvent>"
-                  for start, duration, concept in events)
+    xml = "".join(
+        f"<ScoredEvent><EventType>Stages|Stages</EventType>{tag('EventConcept', concept)}"
+        f"{tag('Start', start)}{tag('Duration', duration)}</ScoredEvent>"
+        for start, duration, concept in events
+    )
     path = _WORK / "fuzz.xml"
     path.write_text(f"<PSGAnnotation><ScoredEvents>{xml}</ScoredEvents></PSGAnnotation>")
     _check("NSRR XML", lambda: read_hypnogram(path, n_epochs))
 
 
-JSON = st.recursive(st.one_of(st.none(), st.booleans(), st.integers(-10, 10**20), st.floats(), st.text(max_size=8)),
-                    lambda inner: st.lists(inner, max_size=5) | st.dictionaries(st.text(max_size=4), inner, max_size=3),
-                    max_leaves=20)
+JSON = st.recursive(
+    st.one_of(st.none(), st.booleans(), st.integers(-10, 10**20), st.floats(), st.text(max_size=8)),
+    lambda inner: st.lists(inner, max_size=5) | st.dictionaries(st.text(max_size=4), inner, max_size=3),
+    max_leaves=20,
+)
 
 
 @BUDGET
@@ -178,9 +239,19 @@ def test_json_hypnograms_read_or_raise_a_hypnogram_error(value, n_epochs):
 
 
 @BUDGET
-@given(lines=st.lists(st.one_of(st.sampled_from(["W", "N1", "N2", "N3", "REM", "?", "stage", "a,stage", "x,N2",
-                                                 "Sleep stage 4", "9", "#", ""]), st.text(max_size=12)), max_size=30),
-       raw=st.one_of(st.none(), st.binary(max_size=100)), n_epochs=st.one_of(st.none(), st.integers(1, 20)))
+@given(
+    lines=st.lists(
+        st.one_of(
+            st.sampled_from(
+                ["W", "N1", "N2", "N3", "REM", "?", "stage", "a,stage", "x,N2", "Sleep stage 4", "9", "#", ""]
+            ),
+            st.text(max_size=12),
+        ),
+        max_size=30,
+    ),
+    raw=st.one_of(st.none(), st.binary(max_size=100)),
+    n_epochs=st.one_of(st.none(), st.integers(1, 20)),
+)
 def test_csv_hypnograms_read_or_raise_a_hypnogram_error(lines, raw, n_epochs):
     from stqs_core.annotations import read_hypnogram
 
@@ -196,22 +267,49 @@ def _base_checkpoint() -> dict:
 
     torch.manual_seed(0)
     model = STQS(STQSConfig(variant="cnn"))
-    return {"format": FORMAT, "config": model.config.to_dict(), "state_dict": model.state_dict(),
-            "info": default_info()}
+    return {
+        "format": FORMAT,
+        "config": model.config.to_dict(),
+        "state_dict": model.state_dict(),
+        "info": default_info(),
+    }
 
 
-CONFIG_VALUES = st.one_of(st.integers(-10, 10**12), st.floats(), st.text(max_size=6), st.none(), st.booleans(),
-                          st.sampled_from(["cnn", "cnnlstm", "gru"]))
+CONFIG_VALUES = st.one_of(
+    st.integers(-10, 10**12),
+    st.floats(),
+    st.text(max_size=6),
+    st.none(),
+    st.booleans(),
+    st.sampled_from(["cnn", "cnnlstm", "gru"]),
+)
 
 
 @BUDGET
-@given(config=st.dictionaries(st.sampled_from(["variant", "n_samples", "n_filters", "kernel_size", "pool_size",
-                                               "dropout", "lstm_hidden", "window", "n_classes", "n_channels",
-                                               "colour"]), CONFIG_VALUES, max_size=3),
-       drop=st.lists(st.sampled_from(["format", "config", "state_dict", "info", "blocks.eeg.spatial.weight"]),
-                     max_size=2),
-       reshape=st.one_of(st.none(), st.tuples(st.integers(0, 30), st.lists(st.integers(0, 9), max_size=3))),
-       raw=st.one_of(st.none(), st.binary(max_size=64)))
+@given(
+    config=st.dictionaries(
+        st.sampled_from(
+            [
+                "variant",
+                "n_samples",
+                "n_filters",
+                "kernel_size",
+                "pool_size",
+                "dropout",
+                "lstm_hidden",
+                "window",
+                "n_classes",
+                "n_channels",
+                "colour",
+            ]
+        ),
+        CONFIG_VALUES,
+        max_size=3,
+    ),
+    drop=st.lists(st.sampled_from(["format", "config", "state_dict", "info", "blocks.eeg.spatial.weight"]), max_size=2),
+    reshape=st.one_of(st.none(), st.tuples(st.integers(0, 30), st.lists(st.integers(0, 9), max_size=3))),
+    raw=st.one_of(st.none(), st.binary(max_size=64)),
+)
 def test_checkpoints_load_or_raise_a_model_error(config, drop, reshape, raw):
     from stqs_core.checkpoint import load_model
 
@@ -231,10 +329,17 @@ def test_checkpoints_load_or_raise_a_model_error(config, drop, reshape, raw):
     _check("checkpoint", lambda: load_model(path))
 
 
-@settings(max_examples=12, deadline=None, derandomize=True, database=None,
-          suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
-@given(lines=st.lists(st.sampled_from(["W", "N2", "REM", "?", "bogus", "nan", ""]), max_size=12),
-       suffix=st.sampled_from([".csv", ".json", ".edf"]))
+@settings(
+    max_examples=12,
+    deadline=None,
+    derandomize=True,
+    database=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
+@given(
+    lines=st.lists(st.sampled_from(["W", "N2", "REM", "?", "bogus", "nan", ""]), max_size=12),
+    suffix=st.sampled_from([".csv", ".json", ".edf"]),
+)
 def test_score_leaves_a_whole_output_or_none(lines, suffix):
     """``stqs score`` with a fuzzed hypnogram: exit 0 and a complete output, or exit 2 and no file at all."""
     from stqs_core.cli import main

@@ -7,6 +7,7 @@ dependencies through a ``.pth`` line written after the install: pip never sees t
 rest again would take minutes and test pip, not this package), and the venv's own site-packages, holding the
 wheel's ``stqs_core``, comes first on the path (checked).
 """
+
 from __future__ import annotations
 
 import os
@@ -32,8 +33,12 @@ SHIPPED = {"trained_models": ("*.pt", "*.json", "*.csv", "*.md"), "notebooks": (
 
 def _shipped_files() -> list[str]:
     """``<folder>/<file>`` of every file of the checkout that the wheel and sdist must carry."""
-    return sorted(str(p.relative_to(ROOT)) for folder, patterns in SHIPPED.items() for pattern in patterns
-                  for p in (ROOT / folder).glob(pattern))
+    return sorted(
+        str(p.relative_to(ROOT))
+        for folder, patterns in SHIPPED.items()
+        for pattern in patterns
+        for p in (ROOT / folder).glob(pattern)
+    )
 
 
 def _pyproject() -> dict:
@@ -104,8 +109,9 @@ def installed(dist, tmp_path_factory) -> dict:
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
     env["PATH"] = f"{venv / 'bin'}{os.pathsep}{env.get('PATH', '')}"
     _run([sys.executable, "-m", "pip", "--python", python, "install", "-q", "--no-deps", dist["wheel"]], venv, env)
-    site = Path(_run([python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"], venv, env).stdout
-                .strip())
+    site = Path(
+        _run([python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"], venv, env).stdout.strip()
+    )
     ours = {sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"]}
     (site / "_stqs_test_dependencies.pth").write_text("".join(f"{path}\n" for path in sorted(ours)))
     work = tmp_path_factory.mktemp("anywhere")
@@ -133,8 +139,12 @@ def test_installed_package_runs_from_any_folder(installed):
     assert _run([bin_ / "stqs", "--version"], work, env).stdout.strip() == f"stqs {version}"
     demo = _run([bin_ / "stqs", "demo", "--hours", "0.5", "--out", "demo"], work, env)
     assert "60 epochs scored" in demo.stdout
-    assert {p.name for p in (work / "demo").iterdir()} == {"night.edf", "night.events.csv", "hypnogram.csv",
-                                                           "hypnogram.png"}
+    assert {p.name for p in (work / "demo").iterdir()} == {
+        "night.edf",
+        "night.events.csv",
+        "hypnogram.csv",
+        "hypnogram.png",
+    }
     score = _run([bin_ / "stqs", "score", work / "demo" / "night.edf", "--out", "night.csv"], work, env)
     assert "60 epochs scored" in score.stdout and "kappa" in score.stdout
     assert len((work / "night.csv").read_text().splitlines()) == 61
@@ -143,8 +153,13 @@ def test_installed_package_runs_from_any_folder(installed):
 @pytest.mark.slow
 def test_installed_demo_with_a_bad_model_leaves_nothing(installed):
     work = installed["work"]
-    result = subprocess.run([installed["bin"] / "stqs", "demo", "--hours", "0.5", "--model", "no-such-model",
-                             "--out", "failed"], cwd=work, env=installed["env"], capture_output=True, text=True)
+    result = subprocess.run(
+        [installed["bin"] / "stqs", "demo", "--hours", "0.5", "--model", "no-such-model", "--out", "failed"],
+        cwd=work,
+        env=installed["env"],
+        capture_output=True,
+        text=True,
+    )
     assert result.returncode != 0 and "no-such-model" in result.stderr
     assert not (work / "failed").exists()
 
@@ -155,8 +170,13 @@ def test_installed_dashboard_serves_its_page(installed):
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     log = installed["work"] / "dashboard.log"
-    proc = subprocess.Popen([installed["bin"] / "stqs", "dashboard", "--port", str(port), "--hours", "0.2"],
-                            cwd=installed["work"], env=installed["env"], stdout=log.open("w"), stderr=subprocess.STDOUT)
+    proc = subprocess.Popen(
+        [installed["bin"] / "stqs", "dashboard", "--port", str(port), "--hours", "0.2"],
+        cwd=installed["work"],
+        env=installed["env"],
+        stdout=log.open("w"),
+        stderr=subprocess.STDOUT,
+    )
     try:
         page, deadline = None, time.monotonic() + 180
         while page is None and proc.poll() is None and time.monotonic() < deadline:

@@ -4,10 +4,22 @@ import torch
 
 from stqs_core import STQS, STQSConfig, load_model, make_epochs
 from stqs_core.constants import EPOCH_SAMPLES, SFREQ, STAGES
-from stqs_core.interpret import (DEFAULT_BANDS, MODALITY_ROWS, aasm_report, filter_peaks, frequency_occlusion,
-                                 kernels, modality_importance, occlude_band, render_markdown, rule_table,
-                                 spatial_filters, temporal_filters, time_occlusion)
-from stqs_core.interpret import occlusion
+from stqs_core.interpret import (
+    DEFAULT_BANDS,
+    MODALITY_ROWS,
+    aasm_report,
+    filter_peaks,
+    frequency_occlusion,
+    kernels,
+    modality_importance,
+    occlude_band,
+    occlusion,
+    render_markdown,
+    rule_table,
+    spatial_filters,
+    temporal_filters,
+    time_occlusion,
+)
 
 from .conftest import CHECKPOINTS, need
 
@@ -38,7 +50,7 @@ def simulated():
     hypnogram = np.repeat([0, 1, 2, 3, 2, 4, 1, 2], [20, 10, 30, 25, 15, 25, 5, 20])
     night = simulate_night(hypnogram, seed=1)
     epochs = make_epochs(night.recording.data, night.recording.sfreq).data
-    return epochs, night.stages[:len(epochs)], night.events
+    return epochs, night.stages[: len(epochs)], night.events
 
 
 def amplitude(signal: np.ndarray, freq: float) -> float:
@@ -81,8 +93,9 @@ def test_occlude_band_rows_and_modalities(noise_night):
 def test_frequency_occlusion_matches_rescoring_the_filtered_night(noise_night, variant):
     x, labels = noise_night
     model = fresh(variant)
-    result = frequency_occlusion(model, x, labels, bands={"alpha": (8, 12), "empty": (5, 5)},
-                                 modalities=(("eeg",), ("eog", "emg")))
+    result = frequency_occlusion(
+        model, x, labels, bands={"alpha": (8, 12), "empty": (5, 5)}, modalities=(("eeg",), ("eog", "emg"))
+    )
     proba = model.predict_proba(x)
     np.testing.assert_allclose(result.proba, proba, atol=1e-6)
     for mods in (("eeg",), ("eog", "emg")):
@@ -105,9 +118,15 @@ def test_frequency_occlusion_matches_rescoring_the_filtered_night(noise_night, v
 def test_a_change_within_rounding_is_no_change():
     stages = np.array([0, 0, 2])
     tol = occlusion.CHANGE_ATOL
-    proba = np.array([[[0.5, 0.5 + tol / 2, 0, 0, 0],   # the argmax moves by less than rounding: no change
-                       [0.4, 0.6, 0, 0, 0],              # a real change to N1
-                       [0.1, 0.1, 0.8, 0, 0]]])          # same stage
+    proba = np.array(
+        [
+            [
+                [0.5, 0.5 + tol / 2, 0, 0, 0],  # the argmax moves by less than rounding: no change
+                [0.4, 0.6, 0, 0, 0],  # a real change to N1
+                [0.1, 0.1, 0.8, 0, 0],
+            ]
+        ]
+    )  # same stage
     new, changed = occlusion._decisions(proba, stages)
     assert new.tolist() == [[0, 1, 2]] and changed.tolist() == [[False, True, False]]
 
@@ -117,8 +136,7 @@ def test_occluding_everything_gives_the_blank_answer(noise_night):
     model = fresh("cnnlstm")
     blank = model.predict_proba(np.zeros_like(x))
     result = frequency_occlusion(model, x, bands={"all": (0.0, SFREQ / 2)}, modalities=(("eeg", "eog", "emg"),))
-    np.testing.assert_allclose(result.per_epoch[[f"d_{s}" for s in STAGES]].to_numpy(), blank - result.proba,
-                               atol=1e-5)
+    np.testing.assert_allclose(result.per_epoch[[f"d_{s}" for s in STAGES]].to_numpy(), blank - result.proba, atol=1e-5)
     table = modality_importance(model, x, labels)
     assert len(table) == 7 * 6 and table.occluded.iloc[-1] == "eeg+eog+emg"
     everything = table[(table.occluded == "eeg+eog+emg") & (table.stage == "all")].iloc[0]
@@ -138,7 +156,7 @@ def test_time_occlusion_matches_rescoring_the_occluded_night(noise_night, varian
     assert windows.start.min() == 0 and windows.stop.max() == EPOCH_SAMPLES
     for w in windows.itertuples():
         occluded = x.copy()
-        occluded[index, [0, 1, 4], w.start:w.stop] = 0
+        occluded[index, [0, 1, 4], w.start : w.stop] = 0
         expected = model.predict_proba(occluded)[index]
         np.testing.assert_allclose([getattr(w, f"p_{s}") for s in STAGES], expected, atol=1e-5)
     per_sample = result.per_sample
@@ -147,8 +165,9 @@ def test_time_occlusion_matches_rescoring_the_occluded_night(noise_night, varian
     whole = time_occlusion(model, x, index, window_s=30.0, stride_s=30.0)  # one window: the whole epoch
     blanked = x.copy()
     blanked[index] = 0
-    np.testing.assert_allclose(whole.windows[[f"p_{s}" for s in STAGES]].to_numpy()[0],
-                               model.predict_proba(blanked)[index], atol=1e-5)
+    np.testing.assert_allclose(
+        whole.windows[[f"p_{s}" for s in STAGES]].to_numpy()[0], model.predict_proba(blanked)[index], atol=1e-5
+    )
 
 
 def test_results_are_deterministic(noise_night):
@@ -170,8 +189,9 @@ def test_cache_follows_weights_and_data(noise_night):
     before = frequency_occlusion(model, x, bands={"alpha": (8, 12)}).proba
     with torch.no_grad():
         model.classifier.bias[0] += 1.0
-    np.testing.assert_allclose(frequency_occlusion(model, x, bands={"alpha": (8, 12)}).proba,
-                               model.predict_proba(x), atol=1e-6)
+    np.testing.assert_allclose(
+        frequency_occlusion(model, x, bands={"alpha": (8, 12)}).proba, model.predict_proba(x), atol=1e-6
+    )
     assert not np.allclose(before, model.predict_proba(x))
 
 
@@ -232,7 +252,7 @@ def test_time_occlusion_points_at_spindles_and_k_complexes(simulated):
         mask = np.zeros(EPOCH_SAMPLES, bool)
         for e in ev.itertuples():
             start = int(round((e.onset_s - 30 * index) * SFREQ))
-            mask[max(start, 0):start + int(round(e.duration_s * SFREQ))] = True
+            mask[max(start, 0) : start + int(round(e.duration_s * SFREQ))] = True
         importance = result.per_sample.importance.to_numpy()
         inside.append(importance[mask].mean())
         outside.append(importance[~mask].mean())
@@ -245,7 +265,15 @@ def test_cli_interpret_writes_tables_and_report(edf_file, model_file, tmp_path):
 
     out = tmp_path / "explained"
     assert main(["interpret", str(edf_file), "--model", str(model_file), "--epoch", "2", "--out", str(out)]) == 0
-    for name in ("frequency_occlusion.csv", "modality_importance.csv", "filter_peaks.csv", "spatial_filters.csv",
-                 "filters.png", "aasm_report.csv", "aasm_report.md", "time_occlusion_2.csv"):
+    for name in (
+        "frequency_occlusion.csv",
+        "modality_importance.csv",
+        "filter_peaks.csv",
+        "spatial_filters.csv",
+        "filters.png",
+        "aasm_report.csv",
+        "aasm_report.md",
+        "time_occlusion_2.csv",
+    ):
         assert (out / name).stat().st_size > 0, name
     assert "AASM rules agree" in (out / "aasm_report.md").read_text()

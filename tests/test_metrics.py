@@ -1,9 +1,17 @@
 """Metrics against hand-computed values, and the DOD-H human reference."""
+
 import numpy as np
 import pytest
 
-from stqs_core.metrics import (agreement, classification_metrics, confusion, consensus, inter_scorer_agreement,
-                               per_recording, spread)
+from stqs_core.metrics import (
+    agreement,
+    classification_metrics,
+    confusion,
+    consensus,
+    inter_scorer_agreement,
+    per_recording,
+    spread,
+)
 
 from .conftest import HYPNOGRAMS, need
 
@@ -40,8 +48,9 @@ def test_confusion_normalised_rows_and_unscored():
 
 
 def test_per_recording_and_spread():
-    rows = per_recording({"a": (np.array([0, 1, 2, 2]), np.array([0, 1, 2, 2])),
-                          "b": (np.array([0, 1, 2, 2]), np.array([0, 1, 2, 0]))})
+    rows = per_recording(
+        {"a": (np.array([0, 1, 2, 2]), np.array([0, 1, 2, 2])), "b": (np.array([0, 1, 2, 2]), np.array([0, 1, 2, 0]))}
+    )
     assert [r["accuracy"] for r in rows] == [1.0, 0.75]
     s = spread(rows)["accuracy"]
     assert s["mean"] == pytest.approx(0.875)
@@ -50,10 +59,7 @@ def test_per_recording_and_spread():
 
 
 def test_consensus_majority_ties_and_unscored():
-    votes = np.array([[2, 2, 1, -1],
-                      [2, 3, 3, -1],
-                      [3, 3, 1, -1],
-                      [2, 1, 3, -1]])
+    votes = np.array([[2, 2, 1, -1], [2, 3, 3, -1], [3, 3, 1, -1], [2, 1, 3, -1]])
     # epoch 0: majority N2; 1: N3 two votes vs one each; 2: tie N1/N3 -> the highest-priority voter of a tied stage
     assert consensus(votes, priority=np.array([0.9, 0.1, 0.2, 0.3])).tolist() == [2, 3, 1, -1]
     assert consensus(votes, priority=np.array([0.1, 0.9, 0.2, 0.3])).tolist() == [2, 3, 3, -1]

@@ -1,4 +1,5 @@
 """The notebook chain: committed notebooks are clean and parameterised; a tiny run writes sane results."""
+
 from __future__ import annotations
 
 import json
@@ -8,8 +9,6 @@ import numpy as np
 import pytest
 
 from stqs_core.notebooks import CHAIN, NOTEBOOKS_DIR, chain_paths, notebook_parameters, run_chain, strip_outputs
-
-from .conftest import HYPNOGRAMS
 
 
 @pytest.mark.parametrize("name", CHAIN)

@@ -51,8 +51,8 @@ def test_epochs_are_zscored_per_channel(random_night):
 
 def test_nan_and_flat_channels_are_flagged_and_scored(random_night, caplog):
     data = random_night(3)
-    data[1, 3750 * 2 + 10:3750 * 2 + 500] = np.nan
-    data[4, 3750 * 4:3750 * 6] = 0.0
+    data[1, 3750 * 2 + 10 : 3750 * 2 + 500] = np.nan
+    data[4, 3750 * 4 : 3750 * 6] = 0.0
     with caplog.at_level(logging.WARNING):
         epochs = make_epochs(data, 125, ["a", "b", "c", "d", "chin"])
     assert np.isfinite(epochs.data).all()
@@ -68,7 +68,7 @@ def test_long_recordings_in_chunks_match_one_pass(random_night, monkeypatch, sfr
     from stqs_core import preprocess
 
     data = random_night(62, sfreq=sfreq) + 200 * np.sin(np.arange(int(62 * 60 * sfreq)) / sfreq * 2 * np.pi * 0.05)
-    data[1, int(1000 * sfreq):int(1900 * sfreq)] = np.nan  # NaN across the first chunk boundary (epoch 40)
+    data[1, int(1000 * sfreq) : int(1900 * sfreq)] = np.nan  # NaN across the first chunk boundary (epoch 40)
     whole = make_epochs(data, sfreq)
     monkeypatch.setattr(preprocess, "CHUNK_EPOCHS", 40)  # 4 chunks, the last one short
     chunked = make_epochs(data, sfreq)

@@ -1,4 +1,5 @@
 """Lab profiles: each changes what it claims and nothing else, deterministically, and its EDF reads back."""
+
 import numpy as np
 import pytest
 from scipy.signal import welch
@@ -23,6 +24,7 @@ def night():
         if (profile, seed) not in cache:
             cache[profile, seed] = simulate_night(STAGES, seed=seed, profile=profile)
         return cache[profile, seed]
+
     return get
 
 
@@ -40,8 +42,7 @@ def test_every_profile_round_trips_through_edf_by_channel_name(profile, night, t
     assert rec.data.shape == (5, len(STAGES) * 30 * int(rec.sfreq)) and rec.data.dtype == np.float32
     path = sim.write_edf(tmp_path / "n.edf")[0]
     names = rec.channel_names
-    back = read_recording(path, eeg=list(dict.fromkeys(names[:2])), eog=list(dict.fromkeys(names[2:4])),
-                          emg=names[4:])
+    back = read_recording(path, eeg=list(dict.fromkeys(names[:2])), eog=list(dict.fromkeys(names[2:4])), emg=names[4:])
     assert back.sfreq == rec.sfreq and back.channel_names == names
     assert np.array_equal(back.hypnogram, sim.stages)
     # EDF stores 16-bit integers over each channel's range (whole µV): 1e-4 of the range, but the µV-sized
@@ -51,8 +52,9 @@ def test_every_profile_round_trips_through_edf_by_channel_name(profile, night, t
     assert make_epochs(back.data, back.sfreq).data.shape == (len(STAGES), 5, 3750)
 
 
-@pytest.mark.parametrize("profile", ["noisy-electrodes", "mains-60", "age-older", "scorer-n1-long",
-                                     "lab-clinic-50hz", "montage-sleep-edf"])
+@pytest.mark.parametrize(
+    "profile", ["noisy-electrodes", "mains-60", "age-older", "scorer-n1-long", "lab-clinic-50hz", "montage-sleep-edf"]
+)
 def test_deterministic_per_seed(profile, night):
     a, b, c = night(profile), simulate_night(STAGES, seed=7, profile=profile), night(profile, seed=8)
     np.testing.assert_array_equal(a.recording.data, b.recording.data)
@@ -71,8 +73,9 @@ def test_scorer_habits_change_only_labels_at_the_end_of_n1(night):
     for profile, true, scored in (("scorer-n1-long", 2, 1), ("scorer-n1-short", 1, 2)):
         sim = night(profile)
         np.testing.assert_array_equal(sim.recording.data, base.recording.data)
-        assert np.array_equal(sim.simulated_as, base.simulated_as) and np.array_equal(sim.recording.hypnogram,
-                                                                                       sim.stages)
+        assert np.array_equal(sim.simulated_as, base.simulated_as) and np.array_equal(
+            sim.recording.hypnogram, sim.stages
+        )
         changed = np.flatnonzero(sim.stages != STAGES)
         assert len(changed) >= 3, profile  # three N1 -> N2 transitions, each changing 1-3 epochs
         assert np.all(STAGES[changed] == true) and np.all(sim.stages[changed] == scored)
@@ -85,8 +88,9 @@ def test_scorer_habits_change_only_labels_at_the_end_of_n1(night):
 
 
 def test_units_volts_is_a_millionth_of_the_microvolt_signal(night):
-    np.testing.assert_allclose(night("units-volts").recording.data, night("in-domain").recording.data * 1e-6,
-                               rtol=1e-6, atol=0)
+    np.testing.assert_allclose(
+        night("units-volts").recording.data, night("in-domain").recording.data * 1e-6, rtol=1e-6, atol=0
+    )
 
 
 def test_sampling_rate_profiles(night):
@@ -117,8 +121,7 @@ def test_montages_name_their_derivations_and_change_what_each_sees(night, tmp_pa
     np.testing.assert_array_equal(rec.data[2], rec.data[3])  # one bipolar E1-E2 channel feeds both EOG rows
     np.testing.assert_allclose(rec.data[2], base.data[2] - base.data[3], atol=1e-3)
     wake = np.repeat(STAGES == 0, 30 * int(base.sfreq))
-    alpha_ratio = (band_power(rec.data[:2, wake], rec.sfreq, 8, 12)
-                   / band_power(base.data[:2, wake], base.sfreq, 8, 12))
+    alpha_ratio = band_power(rec.data[:2, wake], rec.sfreq, 8, 12) / band_power(base.data[:2, wake], base.sfreq, 8, 12)
     assert alpha_ratio[1] > 2 * alpha_ratio[0]  # Pz-Oz sees more alpha than Fpz-Cz
     path = edf.write_edf(tmp_path / "se.edf")[0]
     assert read_recording(path).channel_names == rec.channel_names  # found by the sleep-edf preset
@@ -154,6 +157,7 @@ def test_filters_clipping_noise_and_chin_profiles(night):
     def tone_contrast(rows):  # median chin amplitude in wake over that in REM
         tone = np.median(np.abs(rows), axis=1)
         return np.median(tone[STAGES == 0]) / np.median(tone[STAGES == 4])
+
     assert tone_contrast(epochs) > 3 and tone_contrast(low) < 0.5 * tone_contrast(epochs)
 
 

@@ -24,7 +24,7 @@ def test_embedded_and_separate_hypnograms(edf_file, tmp_path):
 
 def test_truncated_edf_is_an_error(edf_file):
     raw = edf_file.read_bytes()
-    edf_file.write_bytes(raw[:len(raw) // 2])
+    edf_file.write_bytes(raw[: len(raw) // 2])
     with pytest.raises(ValueError, match="truncated"):
         read_recording(edf_file)
 
@@ -41,8 +41,10 @@ def test_corrupt_or_foreign_file_is_an_error(tmp_path):
 def test_non_integer_sampling_rate_is_an_error(tmp_path, random_night):
     from edfio import Edf, EdfSignal
 
-    signals = [EdfSignal(row[:201 * 60], 100.5, label=n, physical_range=(-500, 500)) for row, n in
-               zip(random_night(2), SHHS_NAMES)]
+    signals = [
+        EdfSignal(row[: 201 * 60], 100.5, label=n, physical_range=(-500, 500))
+        for row, n in zip(random_night(2), SHHS_NAMES)
+    ]
     Edf(signals, data_record_duration=2).write(tmp_path / "odd.edf")
     with pytest.raises(ValueError, match="whole number"):
         read_recording(tmp_path / "odd.edf")
@@ -66,9 +68,14 @@ def test_unusable_files_say_what_is_wrong(tmp_path, edf_file, random_night):
     huge.write_bytes(bytes(header[:236]) + b"99999999" + bytes(header[244:]))
     short = tmp_path / "short.edf"
     write_edf(short, random_night(10 / 60), SHHS_NAMES, 125, stages=np.array([0]))
-    for path, message in ((zeros, "header is empty"), (negative, "corrupt .*-5 signals"), (huge, "truncated"),
-                          (short, "lasts 10.0 s, shorter than one 30-s epoch"), (tmp_path, "is a folder"),
-                          (tmp_path / "tiny.edf", "fewer than an EDF header")):
+    for path, message in (
+        (zeros, "header is empty"),
+        (negative, "corrupt .*-5 signals"),
+        (huge, "truncated"),
+        (short, "lasts 10.0 s, shorter than one 30-s epoch"),
+        (tmp_path, "is a folder"),
+        (tmp_path / "tiny.edf", "fewer than an EDF header"),
+    ):
         if path.name == "tiny.edf":
             path.write_bytes(b"0   ")
         with pytest.raises(RecordingError, match=message):

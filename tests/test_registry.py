@@ -1,4 +1,5 @@
 """The model registry: names, fetching through a local HTTP server or folder, hashes, cache, offline errors."""
+
 import functools
 import hashlib
 import shutil

@@ -1,4 +1,5 @@
 """Scoring with adaptation, confidence, review marks, the out-of-domain score and the hypnodensity figure."""
+
 from __future__ import annotations
 
 import json
@@ -51,8 +52,7 @@ def test_confidence_entropy_and_review_columns(recording):
 
 
 def test_short_recordings_score_without_an_ood_score(recording):
-    short = type(recording)(recording.data[:, :8 * 30 * 125], recording.sfreq, recording.channel_names,
-                            name="short")
+    short = type(recording)(recording.data[:, : 8 * 30 * 125], recording.sfreq, recording.channel_names, name="short")
     night = score_recording(short, "stqs-cnn-oversampling-sim", adapt=True)
     assert night.ood_score is None and night.adaptation is None and night.summary()["ood_score"] is None
 
@@ -60,11 +60,29 @@ def test_short_recordings_score_without_an_ood_score(recording):
 def test_cli_score_adapt_review_and_figure(recording, tmp_path, capsys):
     from stqs_core.recording import write_edf
 
-    edf = write_edf(tmp_path / "n.edf", recording.data, recording.channel_names, recording.sfreq,
-                    stages=recording.hypnogram)
+    edf = write_edf(
+        tmp_path / "n.edf", recording.data, recording.channel_names, recording.sfreq, stages=recording.hypnogram
+    )
     out, figure = tmp_path / "n.json", tmp_path / "n.png"
-    assert main(["score", str(edf), "--model", "stqs-cnn-oversampling-sim", "--adapt-method", "adabn",
-                 "--review-below", "0.95", "--figure", str(figure), "--out", str(out)]) == 0
+    assert (
+        main(
+            [
+                "score",
+                str(edf),
+                "--model",
+                "stqs-cnn-oversampling-sim",
+                "--adapt-method",
+                "adabn",
+                "--review-below",
+                "0.95",
+                "--figure",
+                str(figure),
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
     report = json.loads(out.read_text())
     assert report["adaptation"] == "adabn" and 0 <= report["ood_score"] < 1
     assert len(report["confidence"]) == len(report["entropy"]) == len(report["review"]) == report["n_epochs"]

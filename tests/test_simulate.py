@@ -70,13 +70,20 @@ def test_bad_arguments_say_what_to_do():
 
 def test_events_lie_in_epochs_of_their_stage_with_aasm_properties(blocks):
     ev, data, sfreq = blocks.events, blocks.recording.data, blocks.recording.sfreq
-    assert list(ev.columns[:8]) == ["type", "channel", "row", "onset_s", "duration_s", "amplitude_uv", "epoch",
-                                    "stage"]
+    assert list(ev.columns[:8]) == ["type", "channel", "row", "onset_s", "duration_s", "amplitude_uv", "epoch", "stage"]
     assert np.array_equal(ev.epoch, (ev.onset_s // 30).astype(int))
     assert np.all(ev.onset_s + ev.duration_s <= (ev.epoch + 1) * 30 + 1e-9)
     assert np.array_equal(ev.stage, blocks.stages[ev.epoch])
-    expected = {"alpha": {0, 1, 4}, "spindle": {1, 2, 3}, "k_complex": {1, 2, 3}, "slow_wave": {2, 3},
-                "sawtooth": {4}, "rem": {4}, "vertex_wave": {1, 2}, "twitch": {2, 4}}
+    expected = {
+        "alpha": {0, 1, 4},
+        "spindle": {1, 2, 3},
+        "k_complex": {1, 2, 3},
+        "slow_wave": {2, 3},
+        "sawtooth": {4},
+        "rem": {4},
+        "vertex_wave": {1, 2},
+        "twitch": {2, 4},
+    }
     for kind, stages in expected.items():
         assert len(ev[ev.type == kind]) > 0 and set(ev.stage[ev.type == kind]) <= stages, kind
     spindles = ev[ev.type == "spindle"]
@@ -87,12 +94,14 @@ def test_events_lie_in_epochs_of_their_stage_with_aasm_properties(blocks):
     cover = slow[slow.stage == 3].groupby("epoch").duration_s.sum()
     assert len(cover) == np.sum(blocks.stages == 3) and (cover >= 6).all()
     # on the recorded EEG the slow waves stay >= 75 µV peak to peak
-    pp = [np.ptp(data[0, int(o * sfreq):int((o + d) * sfreq)]) for o, d in zip(slow.onset_s, slow.duration_s)]
+    pp = [np.ptp(data[0, int(o * sfreq) : int((o + d) * sfreq)]) for o, d in zip(slow.onset_s, slow.duration_s)]
     assert np.mean(np.array(pp) >= 75) > 0.95
     # rapid eye movements are conjugate: opposite polarity on the left and right EOG
     rems = ev[ev.type == "rem"]
-    prod = [np.sum(data[2, int(o * sfreq):int((o + d) * sfreq)] * data[3, int(o * sfreq):int((o + d) * sfreq)])
-            for o, d in zip(rems.onset_s, rems.duration_s)]
+    prod = [
+        np.sum(data[2, int(o * sfreq) : int((o + d) * sfreq)] * data[3, int(o * sfreq) : int((o + d) * sfreq)])
+        for o, d in zip(rems.onset_s, rems.duration_s)
+    ]
     assert np.mean(np.array(prod) < 0) > 0.9
 
 
@@ -107,8 +116,9 @@ def test_welch_spectra_per_stage_have_the_aasm_signature(blocks):
         sel = blocks.stages == stage
         return np.mean(psd[sel][:, (freqs >= lo) & (freqs < hi)].sum(1) / total[sel])
 
-    delta, theta, alpha, sigma = [[rel(s, lo, hi) for s in range(5)] for lo, hi in ((0.5, 4), (4, 8), (8, 12),
-                                                                                      (12, 16))]
+    delta, theta, alpha, sigma = [
+        [rel(s, lo, hi) for s in range(5)] for lo, hi in ((0.5, 4), (4, 8), (8, 12), (12, 16))
+    ]
     assert alpha[0] > 2 * alpha[3] and alpha[0] == max(alpha)
     assert sigma[2] > 2 * sigma[0]
     assert delta[3] == max(delta)
@@ -144,8 +154,10 @@ def test_simulate_store_appends_labelled_nights_and_resumes(tmp_path):
 
 def test_cli_simulate_writes_edf_hypnogram_and_events(tmp_path, capsys):
     out = tmp_path / "night.edf"
-    assert main(["simulate", "--hours", "0.25", "--seed", "2", "--sfreq", "100", "--line-noise", "60",
-                 "--out", str(out)]) == 0
+    assert (
+        main(["simulate", "--hours", "0.25", "--seed", "2", "--sfreq", "100", "--line-noise", "60", "--out", str(out)])
+        == 0
+    )
     assert str(out) in capsys.readouterr().out
     rec = read_recording(out)
     assert rec.sfreq == 100 and len(rec.hypnogram) == 30
@@ -153,8 +165,9 @@ def test_cli_simulate_writes_edf_hypnogram_and_events(tmp_path, capsys):
     assert len(events) > 0 and set(events.epoch) <= set(range(30))
     hyp = tmp_path / "h.txt"
     hyp.write_text("W\nN1\nN2\nN3\nR\n")
-    assert main(["simulate", "--hypnogram", str(hyp), "--out", str(tmp_path / "b.edf"),
-                 "--hypnogram-format", "csv"]) == 0
+    assert (
+        main(["simulate", "--hypnogram", str(hyp), "--out", str(tmp_path / "b.edf"), "--hypnogram-format", "csv"]) == 0
+    )
     assert read_hypnogram(tmp_path / "b-hypnogram.csv").tolist() == [0, 1, 2, 3, 4]
     with pytest.raises(SystemExit):  # argparse rejects an unsupported rate
         main(["simulate", "--sfreq", "40", "--out", str(out)])
@@ -171,7 +184,7 @@ def test_shhs_network_stages_simulated_nights_as_simulated():
     for i, path in enumerate(paths):
         stages = trim_wake(read_hypnogram(path))
         start = [0, len(stages) // 4, len(stages) // 2, 3 * len(stages) // 4 - 120][i % 4]
-        window = stages[max(start, 0):max(start, 0) + 120]
+        window = stages[max(start, 0) : max(start, 0) + 120]
         night = simulate_night(window, seed=100 + i)
         epochs = make_epochs(night.recording.data, night.recording.sfreq).data
         true.append(window)

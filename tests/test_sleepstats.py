@@ -1,4 +1,5 @@
 """Sleep statistics: hand-checked nights, invariants on random nights, and YASA on every real hypnogram."""
+
 from __future__ import annotations
 
 import warnings
@@ -73,9 +74,24 @@ def test_matches_yasa_on_every_real_hypnogram():
     files = _real_hypnograms()
     assert len(files) >= 140  # 20 Sleep-EDF + 1 HMC + 5 x 25 DOD-H + YASA's
     names = {-1: "UNS", 0: "WAKE", 1: "N1", 2: "N2", 3: "N3", 4: "REM"}
-    same = {"TIB": "TIB", "SPT": "SPT", "TST": "TST", "WASO": "WASO", "SE": "SE", "SME": "SME", "SOL": "SOL",
-            "SFI": "SFI", "N1": "N1", "N2": "N2", "N3": "N3", "REM": "REM", "W": "WAKE", "%N1": "%N1", "%N3": "%N3",
-            "%REM": "%REM"}
+    same = {
+        "TIB": "TIB",
+        "SPT": "SPT",
+        "TST": "TST",
+        "WASO": "WASO",
+        "SE": "SE",
+        "SME": "SME",
+        "SOL": "SOL",
+        "SFI": "SFI",
+        "N1": "N1",
+        "N2": "N2",
+        "N3": "N3",
+        "REM": "REM",
+        "W": "WAKE",
+        "%N1": "%N1",
+        "%N3": "%N3",
+        "%REM": "%REM",
+    }
     for path in files:
         stages = read_hypnogram(path)
         ours = sleep_statistics(stages)

@@ -68,14 +68,25 @@ def _prepare(folder, out, **popen):
     import sys
 
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    return subprocess.Popen([sys.executable, "-m", "stqs_core.cli", "prepare", str(folder), "--out", str(out)],
-                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, **popen)
+    return subprocess.Popen(
+        [sys.executable, "-m", "stqs_core.cli", "prepare", str(folder), "--out", str(out)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        **popen,
+    )
 
 
 def _contents(path):
     with EpochStore(path) as store:
-        return {name: (store.read(name)[0].tobytes(), store.read(name)[1].tolist(),
-                       store.file["recordings/channels"][i].tolist()) for i, name in enumerate(store.recordings)}
+        return {
+            name: (
+                store.read(name)[0].tobytes(),
+                store.read(name)[1].tolist(),
+                store.file["recordings/channels"][i].tolist(),
+            )
+            for i, name in enumerate(store.recordings)
+        }
 
 
 def _wait_for(path, process, since):
@@ -107,8 +118,13 @@ def test_prepare_killed_at_random_points_resumes_to_the_uninterrupted_store(tmp_
     folder = tmp_path / "psg"
     folder.mkdir()
     for i in range(4):
-        write_edf(folder / f"n{i}.edf", random_night(40, seed=i), SHHS_NAMES, 125,
-                  stages=np.random.default_rng(i).integers(-1, 5, 80))
+        write_edf(
+            folder / f"n{i}.edf",
+            random_night(40, seed=i),
+            SHHS_NAMES,
+            125,
+            stages=np.random.default_rng(i).integers(-1, 5, 80),
+        )
     process = _prepare(folder, tmp_path / "ref.h5")
     started = _wait_for(tmp_path / "ref.h5.part", process, time.time() - 1)
     assert process.wait() == 0
@@ -123,10 +139,19 @@ def test_prepare_killed_at_random_points_resumes_to_the_uninterrupted_store(tmp_
         time.sleep(max(0.0, delay - (time.perf_counter() - appeared)))
         process.send_signal(signal.SIGKILL)
         code = process.wait()
-        resumed = [ln.split(": ", 1)[1] for ln in process.stderr.read().decode().splitlines()
-                   if "resuming" in ln or "afresh" in ln]
-        states.append((round(float(delay), 2), "killed" if code == -signal.SIGKILL else f"exit {code}",
-                       part.stat().st_size if part.exists() else None, resumed))
+        resumed = [
+            ln.split(": ", 1)[1]
+            for ln in process.stderr.read().decode().splitlines()
+            if "resuming" in ln or "afresh" in ln
+        ]
+        states.append(
+            (
+                round(float(delay), 2),
+                "killed" if code == -signal.SIGKILL else f"exit {code}",
+                part.stat().st_size if part.exists() else None,
+                resumed,
+            )
+        )
         assert code in (0, -signal.SIGKILL), states
     process = _prepare(folder, out)
     assert process.wait() == 0, (states, process.stderr.read().decode()[-2000:])

@@ -1,4 +1,5 @@
 """Training: split by recording, imbalance options, streaming, two-stage recipe, resume, saved model and card."""
+
 import json
 
 import numpy as np
@@ -6,12 +7,10 @@ import pytest
 import torch
 
 from stqs_core import load_model
-from stqs_core.sampling import (EpochSource, class_weights, epoch_batches, epoch_indices, n_indices,
-                                split_recordings)
+from stqs_core.sampling import EpochSource, class_weights, epoch_batches, epoch_indices, n_indices, split_recordings
 from stqs_core.training import TrainConfig, train
 
 from .conftest import write_synthetic_store
-
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -23,8 +22,9 @@ def tiny_store(tmp_path_factory):
 
 
 def _config(**kw):
-    base = dict(variant="cnn", imbalance="none", epochs=1, patience=1, lr=1e-3, batch_size=32, seed=0,
-                fractions=(0.6, 0.2, 0.2))
+    base = dict(
+        variant="cnn", imbalance="none", epochs=1, patience=1, lr=1e-3, batch_size=32, seed=0, fractions=(0.6, 0.2, 0.2)
+    )
     return TrainConfig(**{**base, **kw})
 
 
@@ -99,8 +99,9 @@ def test_weighted_options_change_the_loss(tiny_store, tmp_path):
 
 def test_tiny_training_lowers_the_loss_and_saves_a_loadable_model(tiny_store, tmp_path):
     out = tmp_path / "model.pt"
-    result = train(tiny_store, out, _config(epochs=3, patience=3, imbalance="oversampling"), progress=False,
-                   card={"name": "tiny"})
+    result = train(
+        tiny_store, out, _config(epochs=3, patience=3, imbalance="oversampling"), progress=False, card={"name": "tiny"}
+    )
     losses = [row["train_loss"] for row in result.history]
     assert losses[-1] < losses[0]
     model = load_model(out)
@@ -155,8 +156,13 @@ def test_two_stage_recipe_freezes_the_cnn_unless_fine_tuning(tiny_store, tmp_pat
         if row["stage"] == "cnn":
             after_stage_1.update({k: v.clone() for k, v in model.blocks.state_dict().items()})
 
-    result = train(tiny_store, tmp_path / "m.pt", _config(variant="cnnlstm-residual", fine_tune_cnn=fine_tune),
-                   progress=False, on_epoch_end=snapshot)
+    result = train(
+        tiny_store,
+        tmp_path / "m.pt",
+        _config(variant="cnnlstm-residual", fine_tune_cnn=fine_tune),
+        progress=False,
+        on_epoch_end=snapshot,
+    )
     assert [r["stage"] for r in result.history] == ["cnn", "sequence"]
     final = result.model.blocks.state_dict()
     unchanged = all(torch.equal(after_stage_1[k], final[k]) for k in final)
@@ -169,8 +175,9 @@ def test_single_stage_trains_everything_and_runs_without_validation(tiny_store, 
     from stqs_core import STQS, STQSConfig
 
     initial = STQS(STQSConfig(variant="cnnlstm")).blocks.state_dict()  # train() seeds the same initialisation
-    result = train(tiny_store, tmp_path / "m.pt", _config(variant="cnnlstm", two_stage=False, fractions=(1, 0, 0)),
-                   progress=False)
+    result = train(
+        tiny_store, tmp_path / "m.pt", _config(variant="cnnlstm", two_stage=False, fractions=(1, 0, 0)), progress=False
+    )
     assert [r["stage"] for r in result.history] == ["sequence"] and "val_loss" not in result.history[0]
     assert result.card["metrics"] == {} and "--single-stage" in result.card["command"]
     assert not all(torch.equal(v, result.model.blocks.state_dict()[k]) for k, v in initial.items())

@@ -5,14 +5,47 @@
 learned spatial and temporal filters and their frequency responses; :mod:`.aasm` one row per AASM stage rule:
 does the model rely on the evidence the rule names? :mod:`.plots` static figures of occlusion results.
 """
-from .attribution import METHODS, Attribution, attribute, deletion_curve, event_mask
+
 from .aasm import RULES, aasm_report, render_markdown, rule_table
+from .attribution import METHODS, Attribution, attribute, deletion_curve, event_mask
 from .filters import filter_peaks, kernels, plot_filters, spatial_filters, temporal_filters
-from .occlusion import (DEFAULT_BANDS, MODALITY_ROWS, FrequencyOcclusion, TimeOcclusion, band_gain,
-                        frequency_occlusion, modality_importance, occlude_band, time_occlusion)
+from .occlusion import (
+    DEFAULT_BANDS,
+    MODALITY_ROWS,
+    FrequencyOcclusion,
+    TimeOcclusion,
+    band_gain,
+    frequency_occlusion,
+    modality_importance,
+    occlude_band,
+    time_occlusion,
+)
 from .plots import plot_frequency_occlusion, plot_time_occlusion
 
-__all__ = ["DEFAULT_BANDS", "METHODS", "MODALITY_ROWS", "RULES", "Attribution", "FrequencyOcclusion", "TimeOcclusion",
-           "aasm_report", "attribute", "band_gain", "deletion_curve", "event_mask", "filter_peaks", "frequency_occlusion", "kernels", "modality_importance", "occlude_band",
-           "plot_filters", "plot_frequency_occlusion", "plot_time_occlusion", "render_markdown", "rule_table",
-           "spatial_filters", "temporal_filters", "time_occlusion"]
+__all__ = [
+    "DEFAULT_BANDS",
+    "METHODS",
+    "MODALITY_ROWS",
+    "RULES",
+    "Attribution",
+    "FrequencyOcclusion",
+    "TimeOcclusion",
+    "aasm_report",
+    "attribute",
+    "band_gain",
+    "deletion_curve",
+    "event_mask",
+    "filter_peaks",
+    "frequency_occlusion",
+    "kernels",
+    "modality_importance",
+    "occlude_band",
+    "plot_filters",
+    "plot_frequency_occlusion",
+    "plot_time_occlusion",
+    "render_markdown",
+    "rule_table",
+    "spatial_filters",
+    "temporal_filters",
+    "time_occlusion",
+]

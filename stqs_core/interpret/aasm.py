@@ -14,6 +14,7 @@ Each rule names its evidence as (band, modality) pairs. Frequency occlusion remo
 The occlusions are ranked by ``specific``; a rule **agrees** when one of its evidence occlusions is among the
 ``top_k`` (default 2) for its stage. The rank by raw ``drop`` is reported too (``raw_rank``).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -22,9 +23,9 @@ import numpy as np
 import pandas as pd
 
 from ..constants import STAGES
+from ..errors import StqsError
 from ..model import STQS
 from .occlusion import DEFAULT_BANDS, frequency_occlusion
-from ..errors import StqsError
 
 
 @dataclass(frozen=True)
@@ -37,14 +38,23 @@ class Rule:
 
 
 RULES: tuple[Rule, ...] = (
-    Rule("W", "alpha rhythm (8-12 Hz) or beta (eyes open) in the EEG, with high chin EMG tone",
-         (("alpha", "eeg"), ("beta", "eeg"), ("sigma", "emg"), ("beta", "emg"))),
-    Rule("N1", "low-amplitude mixed-frequency EEG, mostly theta (4-7 Hz), replacing the alpha rhythm",
-         (("theta", "eeg"),)),
+    Rule(
+        "W",
+        "alpha rhythm (8-12 Hz) or beta (eyes open) in the EEG, with high chin EMG tone",
+        (("alpha", "eeg"), ("beta", "eeg"), ("sigma", "emg"), ("beta", "emg")),
+    ),
+    Rule(
+        "N1",
+        "low-amplitude mixed-frequency EEG, mostly theta (4-7 Hz), replacing the alpha rhythm",
+        (("theta", "eeg"),),
+    ),
     Rule("N2", "sleep spindles (11-16 Hz) in the EEG", (("sigma", "eeg"),)),
     Rule("N3", "slow waves (0.5-2 Hz, >75 µV) in at least 20% of the epoch's EEG", (("delta", "eeg"),)),
-    Rule("REM", "rapid eye movements in the EOG with low chin EMG tone",
-         (("delta", "eog"), ("theta", "eog"), ("sigma", "emg"), ("beta", "emg"))),
+    Rule(
+        "REM",
+        "rapid eye movements in the EOG with low chin EMG tone",
+        (("delta", "eog"), ("theta", "eog"), ("sigma", "emg"), ("beta", "emg")),
+    ),
 )
 """The five stage rules. Chin tone is the EMG's 10-30 Hz content (sigma and beta); rapid eye movements are
 EOG deflections of 0.3-5 Hz (delta and theta). N2 names spindles only: K-complexes share the delta band with
@@ -107,8 +117,7 @@ def aasm_report(model: STQS, epochs, labels=None, *, top_k: int = 2, renormalize
         raise StqsError(f"give one label array per night: {len(nights)} nights, {len(night_labels)} label arrays")
     tables = []
     for i, (x, y) in enumerate(zip(nights, night_labels)):
-        result = frequency_occlusion(model, x, y, modalities=(("eeg",), ("eog",), ("emg",)),
-                                     renormalize=renormalize)
+        result = frequency_occlusion(model, x, y, modalities=(("eeg",), ("eog",), ("emg",)), renormalize=renormalize)
         tables.append(result.per_epoch.assign(night=i))
     return rule_table(pd.concat(tables, ignore_index=True), top_k=top_k)
 
@@ -125,29 +134,47 @@ def rule_table(per_epoch: pd.DataFrame, top_k: int = 2) -> pd.DataFrame:
     present = set(zip(drops.band, drops.modalities))
     missing = {e for rule in RULES for e in rule.evidence} - present
     if missing:
-        raise StqsError(f"the occlusions lack {sorted(missing)}: run frequency_occlusion with the default bands "
-                         "and modalities")
+        raise StqsError(
+            f"the occlusions lack {sorted(missing)}: run frequency_occlusion with the default bands and modalities"
+        )
     rows = []
     for rule in RULES:
         ranked = drops[drops.stage == rule.stage]
         ranked = ranked.assign(specific=ranked.specific.fillna(ranked["drop"]))  # one stage only: raw drops
         ranked = ranked.sort_values("specific", ascending=False, kind="stable")
         if ranked.empty:
-            rows.append({"stage": rule.stage, "rule": rule.rule,
-                         "evidence": ", ".join(_label(*e) for e in rule.evidence), "n_epochs": 0,
-                         "agrees": False, "explanation": f"No {rule.stage} epochs: the rule cannot be checked."})
+            rows.append(
+                {
+                    "stage": rule.stage,
+                    "rule": rule.rule,
+                    "evidence": ", ".join(_label(*e) for e in rule.evidence),
+                    "n_epochs": 0,
+                    "agrees": False,
+                    "explanation": f"No {rule.stage} epochs: the rule cannot be checked.",
+                }
+            )
             continue
         names = [_label(b, m) for b, m in zip(ranked.band, ranked.modalities)]
         is_evidence = np.array([(b, m) in rule.evidence for b, m in zip(ranked.band, ranked.modalities)])
         rank = int(np.argmax(is_evidence)) + 1
         specific, drop = ranked["specific"].to_numpy(), ranked["drop"].to_numpy()
         raw_rank = int((drop > drop[rank - 1]).sum()) + 1
-        row = {"stage": rule.stage, "rule": rule.rule, "evidence": ", ".join(_label(*e) for e in rule.evidence),
-               "n_epochs": int(ranked.n.iloc[0]), "evidence_occlusion": names[rank - 1],
-               "evidence_specific": float(specific[rank - 1]), "evidence_drop": float(drop[rank - 1]),
-               "evidence_rank": rank, "raw_rank": raw_rank, "top_occlusion": names[0],
-               "top_specific": float(specific[0]), "second_occlusion": names[1],
-               "second_specific": float(specific[1]), "agrees": bool(rank <= top_k)}
+        row = {
+            "stage": rule.stage,
+            "rule": rule.rule,
+            "evidence": ", ".join(_label(*e) for e in rule.evidence),
+            "n_epochs": int(ranked.n.iloc[0]),
+            "evidence_occlusion": names[rank - 1],
+            "evidence_specific": float(specific[rank - 1]),
+            "evidence_drop": float(drop[rank - 1]),
+            "evidence_rank": rank,
+            "raw_rank": raw_rank,
+            "top_occlusion": names[0],
+            "top_specific": float(specific[0]),
+            "second_occlusion": names[1],
+            "second_specific": float(specific[1]),
+            "agrees": bool(rank <= top_k),
+        }
         row["explanation"] = _explain(rule, row, len(names), top_k, expert)
         rows.append(row)
     return pd.DataFrame(rows)
@@ -156,17 +183,22 @@ def rule_table(per_epoch: pd.DataFrame, top_k: int = 2) -> pd.DataFrame:
 def _explain(rule: Rule, row: dict, n_occlusions: int, top_k: int, expert: bool) -> str:
     whose = "expert-scored" if expert else "model-scored"
     verb = "lowers" if row["evidence_drop"] >= 0 else "raises"
-    text = (f"AASM {rule.stage}: {rule.rule}. Over {row['n_epochs']} {whose} {rule.stage} epochs, removing "
-            f"{row['evidence_occlusion']} {verb} the model's {rule.stage} probability by "
-            f"{abs(row['evidence_drop']):.3f} on average, {row['evidence_specific']:+.3f} beyond what it does to "
-            f"the other stages: rank "
-            f"{row['evidence_rank']} of {n_occlusions} band x modality occlusions")
+    text = (
+        f"AASM {rule.stage}: {rule.rule}. Over {row['n_epochs']} {whose} {rule.stage} epochs, removing "
+        f"{row['evidence_occlusion']} {verb} the model's {rule.stage} probability by "
+        f"{abs(row['evidence_drop']):.3f} on average, {row['evidence_specific']:+.3f} beyond what it does to "
+        f"the other stages: rank "
+        f"{row['evidence_rank']} of {n_occlusions} band x modality occlusions"
+    )
     if row["evidence_rank"] == 1:
         text += f" (next: {row['second_occlusion']}, {row['second_specific']:+.3f})."
     else:
         text += f" (first: {row['top_occlusion']}, {row['top_specific']:+.3f})."
-    verdict = (f" The model relies on the evidence the rule names (top {top_k})." if row["agrees"] else
-               f" The model leans on other evidence more than on what the rule names (not in the top {top_k}).")
+    verdict = (
+        f" The model relies on the evidence the rule names (top {top_k})."
+        if row["agrees"]
+        else f" The model leans on other evidence more than on what the rule names (not in the top {top_k})."
+    )
     return text + verdict
 
 
@@ -174,15 +206,21 @@ def render_markdown(report: pd.DataFrame, title: str | None = None) -> str:
     """The report as a Markdown table followed by the explanation of each rule."""
     lines = [f"## {title}", ""] if title else []
     n_agree = int(report.agrees.sum())
-    lines += [f"{n_agree} of {len(report)} AASM rules agree with what the model relies on.", "",
-              "| stage | AASM evidence | best evidence occlusion | specific drop | rank (raw rank) | "
-              "first occlusion | specific drop | agrees |", "|---|---|---|---|---|---|---|---|"]
+    lines += [
+        f"{n_agree} of {len(report)} AASM rules agree with what the model relies on.",
+        "",
+        "| stage | AASM evidence | best evidence occlusion | specific drop | rank (raw rank) | "
+        "first occlusion | specific drop | agrees |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
     for r in report.itertuples():
         if r.n_epochs == 0:
             lines.append(f"| {r.stage} | {r.evidence} | - | - | - | - | - | no epochs |")
             continue
-        lines.append(f"| {r.stage} | {r.evidence} | {r.evidence_occlusion} | {r.evidence_specific:+.3f} | "
-                     f"{r.evidence_rank} ({r.raw_rank}) | {r.top_occlusion} | {r.top_specific:+.3f} | "
-                     f"{'yes' if r.agrees else 'no'} |")
+        lines.append(
+            f"| {r.stage} | {r.evidence} | {r.evidence_occlusion} | {r.evidence_specific:+.3f} | "
+            f"{r.evidence_rank} ({r.raw_rank}) | {r.top_occlusion} | {r.top_specific:+.3f} | "
+            f"{'yes' if r.agrees else 'no'} |"
+        )
     lines += [""] + [f"- **{r.stage}**: {r.explanation}" for r in report.itertuples()]
     return "\n".join(lines) + "\n"

@@ -17,6 +17,7 @@ Methods
 Sequence models see the epoch in its night: the rest of the night is held fixed (features and bi-LSTM state
 from the unoccluded pass) and only the epoch's own input varies.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -61,9 +62,14 @@ class Attribution:
         import pandas as pd
 
         n = self.importance.shape[1]
-        return pd.DataFrame({"epoch": np.repeat(self.epochs, n), "stage": np.repeat(self.stages, n),
-                             "time_s": np.tile(np.arange(n) / SFREQ, len(self.epochs)),
-                             "importance": self.importance.reshape(-1)})
+        return pd.DataFrame(
+            {
+                "epoch": np.repeat(self.epochs, n),
+                "stage": np.repeat(self.stages, n),
+                "time_s": np.tile(np.arange(n) / SFREQ, len(self.epochs)),
+                "importance": self.importance.reshape(-1),
+            }
+        )
 
 
 class _EpochLogits(nn.Module):
@@ -76,7 +82,7 @@ class _EpochLogits(nn.Module):
         head = model.head
         if head is not None:
             start = index // head.window * head.window
-            self.window = night.features[start:start + head.window].clone()  # plain tensors: autograd may use them
+            self.window = night.features[start : start + head.window].clone()  # plain tensors: autograd may use them
             state = night.states[index // head.window]
             self.state = None if state is None else tuple(s.clone() for s in state)
             self.at = index - start
@@ -85,15 +91,30 @@ class _EpochLogits(nn.Module):
         features = self.model.features(x)
         if self.model.head is None:
             return self.model.classifier(features)
-        window = torch.cat([self.window[None].expand(len(x), -1, -1)[:, :self.at], features[:, None],
-                            self.window[None].expand(len(x), -1, -1)[:, self.at + 1:]], dim=1)
+        window = torch.cat(
+            [
+                self.window[None].expand(len(x), -1, -1)[:, : self.at],
+                features[:, None],
+                self.window[None].expand(len(x), -1, -1)[:, self.at + 1 :],
+            ],
+            dim=1,
+        )
         state = None if self.state is None else tuple(s.expand(-1, len(x), -1).contiguous() for s in self.state)
         out, _ = self.model.head(window, state)
         return self.model.classifier(out[:, self.at])
 
 
-def attribute(model: STQS, epochs, indices, method: str = DEFAULT_METHOD, *, n_steps: int = 24,
-              window_s: float = 2.0, stride_s: float = 0.5, seed: int = 0) -> Attribution:
+def attribute(
+    model: STQS,
+    epochs,
+    indices,
+    method: str = DEFAULT_METHOD,
+    *,
+    n_steps: int = 24,
+    window_s: float = 2.0,
+    stride_s: float = 0.5,
+    seed: int = 0,
+) -> Attribution:
     """Attribute the predicted stage of epochs ``indices`` of a night to the samples of their input.
 
     Parameters
@@ -137,8 +158,9 @@ def attribute(model: STQS, epochs, indices, method: str = DEFAULT_METHOD, *, n_s
     else:
         width = max(1, int(round(SMOOTH_S * SFREQ)))
         summed = torch.from_numpy(np.abs(rows).sum(1))[:, None]
-        importance = torch.nn.functional.avg_pool1d(summed, width, stride=1, padding=width // 2,
-                                                    count_include_pad=False)[:, 0, :EPOCH_SAMPLES].numpy()
+        importance = torch.nn.functional.avg_pool1d(
+            summed, width, stride=1, padding=width // 2, count_include_pad=False
+        )[:, 0, :EPOCH_SAMPLES].numpy()
     return Attribution(method, indices, stages, night.proba[indices], rows, importance)
 
 
@@ -146,15 +168,16 @@ def _gradient_rows(model: STQS, epochs, index: int, stage: int, method: str, n_s
     from captum import attr
 
     forward = _EpochLogits(model, epochs, index)
-    x = _night(model, epochs).x[index:index + 1].clone().requires_grad_(True)
+    x = _night(model, epochs).x[index : index + 1].clone().requires_grad_(True)
     baseline = torch.zeros_like(x)
     if method == "saliency":
         result = attr.Saliency(forward).attribute(x, target=stage, abs=False)
     elif method == "input_x_gradient":
         result = attr.InputXGradient(forward).attribute(x, target=stage)
     elif method == "integrated_gradients":
-        result = attr.IntegratedGradients(forward).attribute(x, baseline, target=stage, n_steps=n_steps,
-                                                             internal_batch_size=n_steps)
+        result = attr.IntegratedGradients(forward).attribute(
+            x, baseline, target=stage, n_steps=n_steps, internal_batch_size=n_steps
+        )
     else:  # Captum draws baselines with NumPy's and noise with torch's global generators: seed both, then restore
         numpy_state = np.random.get_state()
         with torch.random.fork_rng():
@@ -185,8 +208,9 @@ def event_mask(events, indices, kinds) -> np.ndarray:
     return mask
 
 
-def deletion_curve(model: STQS, epochs, attribution: Attribution, steps: int = 10, order: str = "attribution",
-                   seed: int = 0) -> np.ndarray:
+def deletion_curve(
+    model: STQS, epochs, attribution: Attribution, steps: int = 10, order: str = "attribution", seed: int = 0
+) -> np.ndarray:
     """Probability of each epoch's predicted stage as its most important seconds are zeroed on every row.
 
     Returns ``(E, steps + 1)``: column ``k`` has ``round(30 k / steps)`` seconds removed, in decreasing order of
@@ -208,7 +232,7 @@ def deletion_curve(model: STQS, epochs, attribution: Attribution, steps: int = 1
             x = night.x[index].repeat(len(counts), 1, 1).clone()
             for j, k in enumerate(counts):
                 for second in ranked[:k]:
-                    x[j, :, second * int(SFREQ):(second + 1) * int(SFREQ)] = 0.0
+                    x[j, :, second * int(SFREQ) : (second + 1) * int(SFREQ)] = 0.0
             with torch.inference_mode():
                 logits = _EpochLogits(model, epochs, int(index))(x)
             curves[i] = torch.softmax(logits, -1)[:, stage].numpy()

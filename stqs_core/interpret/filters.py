@@ -9,6 +9,7 @@ i.e. at 125 / 16 = 7.8125 Hz: their responses (0-3.9 Hz) describe how fast the e
 outputs may change, one response per input feature map; their peak is that of the power summed over input
 maps, and has no AASM band.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -24,8 +25,11 @@ LAYER_SFREQ = {1: SFREQ, 2: SFREQ / 16}
 
 def _layers(model: STQS) -> dict[tuple[str, int], np.ndarray]:
     """Effective kernels ``(n_filters, n_in, n_taps)`` per (modality, layer)."""
-    return {(role, layer): _folded(getattr(model.blocks[role], f"temporal{layer}"))[0].astype(np.float64)
-            for role in ROLES for layer in (1, 2)}
+    return {
+        (role, layer): _folded(getattr(model.blocks[role], f"temporal{layer}"))[0].astype(np.float64)
+        for role in ROLES
+        for layer in (1, 2)
+    }
 
 
 def _folded(layers) -> tuple[np.ndarray, np.ndarray]:
@@ -38,8 +42,19 @@ def kernels(model: STQS) -> pd.DataFrame:
     frames = []
     for (role, layer), w in _layers(model).items():
         f, c, k = np.indices(w.shape).reshape(3, -1)
-        frames.append(pd.DataFrame({"modality": role, "layer": layer, "filter": f, "in_channel": c, "tap": k,
-                                    "time_ms": k * 1000 / LAYER_SFREQ[layer], "weight": w.ravel()}))
+        frames.append(
+            pd.DataFrame(
+                {
+                    "modality": role,
+                    "layer": layer,
+                    "filter": f,
+                    "in_channel": c,
+                    "tap": k,
+                    "time_ms": k * 1000 / LAYER_SFREQ[layer],
+                    "weight": w.ravel(),
+                }
+            )
+        )
     return pd.concat(frames, ignore_index=True)
 
 
@@ -57,9 +72,18 @@ def temporal_filters(model: STQS, n_freqs: int = 512) -> pd.DataFrame:
         freqs, h = freqz(w.reshape(-1, n_taps).T[..., None], worN=n_freqs, fs=LAYER_SFREQ[layer])  # (F*C, n_freqs)
         gain = 20 * np.log10(np.maximum(np.abs(h), 1e-12))
         f, c = np.divmod(np.arange(n_filters * n_in), n_in)
-        frames.append(pd.DataFrame({"modality": role, "layer": layer, "filter": np.repeat(f, n_freqs),
-                                    "in_channel": np.repeat(c, n_freqs), "freq_hz": np.tile(freqs, n_filters * n_in),
-                                    "gain_db": gain.ravel()}))
+        frames.append(
+            pd.DataFrame(
+                {
+                    "modality": role,
+                    "layer": layer,
+                    "filter": np.repeat(f, n_freqs),
+                    "in_channel": np.repeat(c, n_freqs),
+                    "freq_hz": np.tile(freqs, n_filters * n_in),
+                    "gain_db": gain.ravel(),
+                }
+            )
+        )
     return pd.concat(frames, ignore_index=True)
 
 
@@ -102,8 +126,16 @@ def spatial_filters(model: STQS) -> pd.DataFrame:
         for v in range(w.shape[0]):
             for c in range(w.shape[1]):
                 channel = names.get(role, [])[c] if c < len(names.get(role, [])) else f"{role} {c}"
-                rows.append({"modality": role, "virtual_channel": v, "in_channel": c, "channel": channel,
-                             "weight": float(w[v, c]), "bias": float(b[v])})
+                rows.append(
+                    {
+                        "modality": role,
+                        "virtual_channel": v,
+                        "in_channel": c,
+                        "channel": channel,
+                        "weight": float(w[v, c]),
+                        "bias": float(b[v]),
+                    }
+                )
     return pd.DataFrame(rows)
 
 

@@ -9,6 +9,7 @@ bi-LSTM over the nights of all variants at once (time occlusion: only the window
 Stages are integer codes 0-4 (:data:`~stqs_core.constants.STAGES`) in per-epoch tables; summary tables name
 them, with ``"all"`` for the whole night.
 """
+
 from __future__ import annotations
 
 import itertools
@@ -21,8 +22,8 @@ import torch
 from tqdm.auto import tqdm
 
 from ..constants import AASM_BANDS, EPOCH_SAMPLES, N_CHANNELS, ROLES, SFREQ, STAGES
-from ..model import STQS
 from ..errors import StqsError
+from ..model import STQS
 
 logger = logging.getLogger(__name__)
 
@@ -51,8 +52,13 @@ _BLOCK = 1 << 15  # samples per filtering block (262 s at 125 Hz)
 
 
 # ---------------------------------------------------------------------------------------------- band filters
-def band_gain(freqs: np.ndarray, band: tuple[float, float], mode: str = "stop",
-              transition: float = TRANSITION_HZ, sfreq: float = SFREQ) -> np.ndarray:
+def band_gain(
+    freqs: np.ndarray,
+    band: tuple[float, float],
+    mode: str = "stop",
+    transition: float = TRANSITION_HZ,
+    sfreq: float = SFREQ,
+) -> np.ndarray:
     """Zero-phase gain at ``freqs`` (Hz) that removes (``"stop"``) or keeps only (``"pass"``) ``band`` (Hz).
 
     Each band edge is a raised-cosine ramp ``transition`` Hz wide centred on the edge: a sinusoid more than
@@ -100,10 +106,10 @@ class _NightSpectrum:
         self.step = self.block - 2 * pad
         n_blocks = -(-length // self.step)
         tail = n_blocks * self.step + pad - length  # samples after the end: reflection, then zeros
-        parts = [signal[:, 1:pad + 1].flip(-1), signal, signal[:, -pad - 1:-1].flip(-1)]
+        parts = [signal[:, 1 : pad + 1].flip(-1), signal, signal[:, -pad - 1 : -1].flip(-1)]
         if tail > pad:
             parts.append(signal.new_zeros(r, tail - pad))
-        signal = torch.cat(parts, dim=-1)[:, :n_blocks * self.step + 2 * pad]
+        signal = torch.cat(parts, dim=-1)[:, : n_blocks * self.step + 2 * pad]
         self.spectrum = torch.fft.rfft(signal.unfold(-1, self.block, self.step))  # (R, n_blocks, block // 2 + 1)
         self.freqs = np.fft.rfftfreq(self.block, 1 / sfreq)
 
@@ -114,7 +120,7 @@ class _NightSpectrum:
         """
         n, r, t = self.shape
         out = torch.fft.irfft(self.spectrum * torch.as_tensor(gain, dtype=torch.float32), n=self.block)
-        out = out[..., self.pad:self.pad + self.step].reshape(r, -1)[:, :n * t]
+        out = out[..., self.pad : self.pad + self.step].reshape(r, -1)[:, : n * t]
         return out.reshape(r, n, t).permute(1, 0, 2)
 
 
@@ -149,8 +155,16 @@ def _rows(modalities, rows) -> list[int]:
     return [r for role in ROLES if role in modalities for r in MODALITY_ROWS[role]]
 
 
-def occlude_band(epochs, band: tuple[float, float], modalities=ROLES, mode: str = "stop", *,
-                 rows=None, transition: float = TRANSITION_HZ, renormalize: bool = True) -> np.ndarray:
+def occlude_band(
+    epochs,
+    band: tuple[float, float],
+    modalities=ROLES,
+    mode: str = "stop",
+    *,
+    rows=None,
+    transition: float = TRANSITION_HZ,
+    renormalize: bool = True,
+) -> np.ndarray:
     """Remove (``"stop"``) or keep only (``"pass"``) ``band`` (Hz) on the rows of ``modalities``.
 
     Each row of the night is filtered as one continuous signal (its epochs concatenated, 20 s of reflection
@@ -217,7 +231,7 @@ class _Night:
     def block(self, role: str, x: torch.Tensor) -> torch.Tensor:
         """Features ``(n, F_role)`` of one modality's rows ``(n, C, T)``, in chunks."""
         block = self.model.blocks[role]
-        return torch.cat([block(x[i:i + self.batch_size]) for i in range(0, len(x), self.batch_size)])
+        return torch.cat([block(x[i : i + self.batch_size]) for i in range(0, len(x), self.batch_size)])
 
     def _window_states(self) -> list:
         """The bi-LSTM state entering each window of the night (sequence models), zeros for the first."""
@@ -226,7 +240,7 @@ class _Night:
             return []
         states, state = [None], None
         for start in range(0, len(self.x), head.window):
-            _, state = head(self.features[None, start:start + head.window], state)
+            _, state = head(self.features[None, start : start + head.window], state)
             states.append(state)
         return states[:-1]
 
@@ -237,7 +251,7 @@ class _Night:
             return self.model.classifier(features)
         state, outputs = None, []
         for start in range(0, features.shape[1], head.window):
-            out, state = head(features[:, start:start + head.window], state)
+            out, state = head(features[:, start : start + head.window], state)
             outputs.append(out)
         return self.model.classifier(torch.cat(outputs, dim=1))
 
@@ -250,7 +264,7 @@ class _Night:
         for role in ROLES:
             if MODALITY_ROWS[role][0] in rows:
                 at = rows.index(MODALITY_ROWS[role][0])
-                features[:, self.slices[role]] = self.block(role, x[:, at:at + N_CHANNELS[role]])
+                features[:, self.slices[role]] = self.block(role, x[:, at : at + N_CHANNELS[role]])
         return features
 
 
@@ -284,7 +298,7 @@ def _decisions(proba: np.ndarray, stages: np.ndarray) -> tuple[np.ndarray, np.nd
     :data:`CHANGE_ATOL`, else the original stage (unchanged)."""
     best = proba.argmax(-1)
     original = np.broadcast_to(stages, best.shape)
-    margin = (np.take_along_axis(proba, best[..., None], -1) - np.take_along_axis(proba, original[..., None], -1))
+    margin = np.take_along_axis(proba, best[..., None], -1) - np.take_along_axis(proba, original[..., None], -1)
     changed = margin[..., 0] > CHANGE_ATOL
     return np.where(changed, best, original), changed
 
@@ -298,8 +312,9 @@ def _per_epoch(night: _Night, proba: np.ndarray, keys: dict[str, list], labels) 
     v, n = proba.shape[:2]
     new, changed = _decisions(proba, night.stages)
     cols = {name: np.repeat(values, n) for name, values in keys.items()}
-    cols.update(epoch=np.tile(np.arange(n), v), stage=np.tile(night.stages, v), new_stage=new.ravel(),
-                changed=changed.ravel())
+    cols.update(
+        epoch=np.tile(np.arange(n), v), stage=np.tile(night.stages, v), new_stage=new.ravel(), changed=changed.ravel()
+    )
     if labels is not None:
         cols["true"] = np.tile(labels, v)
     cols["drop"] = (night.proba[np.arange(n), night.stages] - proba[:, np.arange(n), night.stages]).ravel()
@@ -333,20 +348,24 @@ def _summary(night: _Night, proba: np.ndarray, keys: dict[str, list], labels) ->
         key = {name: values[v] for name, values in keys.items()}
         for stage in ["all", *STAGES]:
             sel = np.ones(n, bool) if stage == "all" else orig == STAGES.index(stage)
-            row = {**key, "stage": stage, "n": int(sel.sum()),
-                   "share_changed": float(changed[v, sel].mean()) if sel.any() else np.nan,
-                   "prob_drop": float(drop[v, sel].mean()) if sel.any() else np.nan}
+            row = {
+                **key,
+                "stage": stage,
+                "n": int(sel.sum()),
+                "share_changed": float(changed[v, sel].mean()) if sel.any() else np.nan,
+                "prob_drop": float(drop[v, sel].mean()) if sel.any() else np.nan,
+            }
             if labels is not None:
                 tsel = scored if stage == "all" else labels == STAGES.index(stage)
-                row.update(n_true=int(tsel.sum()),
-                           true_prob_drop=float(true_drop[v, tsel].mean()) if tsel.any() else np.nan)
+                row.update(
+                    n_true=int(tsel.sum()), true_prob_drop=float(true_drop[v, tsel].mean()) if tsel.any() else np.nan
+                )
                 if stage == "all":
                     after = agreement(labels, new[v])
                     for metric in ("accuracy", "kappa"):
                         row[metric] = base[metric]
                         row[f"{metric}_after"] = after[metric]
-                        row[f"{metric}_change"] = (after[metric] - base[metric]
-                                                   if base[metric] is not None else np.nan)
+                        row[f"{metric}_change"] = after[metric] - base[metric] if base[metric] is not None else np.nan
                 else:
                     before = float((orig[tsel] == labels[tsel]).mean()) if tsel.any() else np.nan
                     after = float((new[v, tsel] == labels[tsel]).mean()) if tsel.any() else np.nan
@@ -386,9 +405,17 @@ class FrequencyOcclusion:
     proba: np.ndarray | None = None
 
 
-def frequency_occlusion(model: STQS, epochs, labels=None, bands: dict[str, tuple[float, float]] = DEFAULT_BANDS,
-                        modalities=(("eeg",), ("eog",), ("emg",)), mode: str = "stop", *,
-                        transition: float = TRANSITION_HZ, renormalize: bool = True) -> FrequencyOcclusion:
+def frequency_occlusion(
+    model: STQS,
+    epochs,
+    labels=None,
+    bands: dict[str, tuple[float, float]] = DEFAULT_BANDS,
+    modalities=(("eeg",), ("eog",), ("emg",)),
+    mode: str = "stop",
+    *,
+    transition: float = TRANSITION_HZ,
+    renormalize: bool = True,
+) -> FrequencyOcclusion:
     """Rescore a night with each band removed (or kept alone) on each modality group.
 
     Parameters
@@ -432,8 +459,9 @@ def frequency_occlusion(model: STQS, epochs, labels=None, bands: dict[str, tuple
         confusion["original"] = confusion_matrix(labels, night.stages)
         for v, key in enumerate(zip(keys["band"], keys["modalities"])):
             confusion[key] = confusion_matrix(labels, _decisions(proba[v], night.stages)[0])
-    return FrequencyOcclusion(_per_epoch(night, proba, keys, labels), _summary(night, proba, keys, labels),
-                              confusion, night.proba)
+    return FrequencyOcclusion(
+        _per_epoch(night, proba, keys, labels), _summary(night, proba, keys, labels), confusion, night.proba
+    )
 
 
 # ---------------------------------------------------------------------------------------------- modalities
@@ -480,8 +508,9 @@ class TimeOcclusion:
     windows: pd.DataFrame
 
 
-def time_occlusion(model: STQS, epochs, index: int, window_s: float = 5.0, stride_s: float = 1.0,
-                   modalities=ROLES) -> TimeOcclusion:
+def time_occlusion(
+    model: STQS, epochs, index: int, window_s: float = 5.0, stride_s: float = 1.0, modalities=ROLES
+) -> TimeOcclusion:
     """Zero a window sliding across epoch ``index`` on the rows of ``modalities`` and rescore that epoch.
 
     Windows of ``window_s`` start every ``stride_s`` from ``stride_s - window_s`` so that every sample is
@@ -517,16 +546,31 @@ def time_occlusion(model: STQS, epochs, index: int, window_s: float = 5.0, strid
     stage = int(night.stages[index])
     new, changed = _decisions(proba, np.full(len(proba), stage))
     drop = night.proba[index, stage] - proba[:, stage]
-    windows = pd.DataFrame({"window": np.arange(len(starts)), "start": lo, "stop": hi, "start_s": lo / SFREQ,
-                            "stop_s": hi / SFREQ, "new_stage": new, "changed": changed, "drop": drop,
-                            **{f"p_{s}": proba[:, i] for i, s in enumerate(STAGES)}})
+    windows = pd.DataFrame(
+        {
+            "window": np.arange(len(starts)),
+            "start": lo,
+            "stop": hi,
+            "start_s": lo / SFREQ,
+            "stop_s": hi / SFREQ,
+            "new_stage": new,
+            "changed": changed,
+            "drop": drop,
+            **{f"p_{s}": proba[:, i] for i, s in enumerate(STAGES)},
+        }
+    )
     n_cover = cover.sum(0)
     flips = np.stack([cover[changed & (new == s)].sum(0) for s in range(len(STAGES))])  # (5, T)
-    per_sample = pd.DataFrame({"sample": samples, "time_s": samples / SFREQ,
-                               "share_changed": cover[changed].sum(0) / n_cover,
-                               "mean_drop": drop @ cover / n_cover,
-                               "importance": np.maximum(drop, 0) @ cover / n_cover,
-                               "flip_to": np.where(flips.max(0) > 0, flips.argmax(0), -1)})
+    per_sample = pd.DataFrame(
+        {
+            "sample": samples,
+            "time_s": samples / SFREQ,
+            "share_changed": cover[changed].sum(0) / n_cover,
+            "mean_drop": drop @ cover / n_cover,
+            "importance": np.maximum(drop, 0) @ cover / n_cover,
+            "flip_to": np.where(flips.max(0) > 0, flips.argmax(0), -1),
+        }
+    )
     return TimeOcclusion(index, stage, night.proba[index], per_sample, windows)
 
 
@@ -537,7 +581,7 @@ def _score_one(night: _Night, index: int, features: torch.Tensor) -> torch.Tenso
         return night.model.classifier(features)
     w = index // head.window
     start = w * head.window
-    window = night.features[start:start + head.window].repeat(len(features), 1, 1)
+    window = night.features[start : start + head.window].repeat(len(features), 1, 1)
     window[:, index - start] = features
     state = night.states[w]
     if state is not None:

@@ -1,4 +1,5 @@
 """Static figures (Matplotlib, Agg) of occlusion results; filter figures are :func:`~.filters.plot_filters`."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -32,8 +33,9 @@ def plot_frequency_occlusion(drops: pd.DataFrame, value: str = "specific", path=
     ax.set_xticks(range(table.shape[1]), [f"{m.upper()}\n{b}" for m, b in table.columns], fontsize=8)
     ax.set_yticks(range(table.shape[0]), table.index)
     for (i, j), v in np.ndenumerate(table.to_numpy()):
-        ax.text(j, i, f"{v:+.2f}", ha="center", va="center", fontsize=7,
-                color="white" if abs(v) > 0.6 * limit else "black")
+        ax.text(
+            j, i, f"{v:+.2f}", ha="center", va="center", fontsize=7, color="white" if abs(v) > 0.6 * limit else "black"
+        )
     label = {"specific": "stage-specific drop of the stage's probability", "drop": "drop of the stage's probability"}
     fig.colorbar(image, ax=ax, label=label.get(value, value), shrink=0.9)
     ax.set_title(title or "Band removed (rows: stage of the epochs)")
@@ -43,8 +45,15 @@ def plot_frequency_occlusion(drops: pd.DataFrame, value: str = "specific", path=
     return fig
 
 
-def plot_time_occlusion(result, epoch: np.ndarray, events: pd.DataFrame | None = None, rows=(0, 2, 4),
-                        names=("EEG", "EOG", "EMG"), path=None, title: str = ""):
+def plot_time_occlusion(
+    result,
+    epoch: np.ndarray,
+    events: pd.DataFrame | None = None,
+    rows=(0, 2, 4),
+    names=("EEG", "EOG", "EMG"),
+    path=None,
+    title: str = "",
+):
     """An epoch's signals ``(5, 3750)`` with the time-occlusion importance of :func:`~.occlusion.time_occlusion`.
 
     ``events`` (columns ``type``, ``onset_s``, ``duration_s`` relative to the epoch start) are shaded on the
@@ -60,8 +69,7 @@ def plot_time_occlusion(result, epoch: np.ndarray, events: pd.DataFrame | None =
         ax.set_ylabel(f"{name}\n(z)")
         if events is not None and row == rows[0]:
             for e in events.itertuples():
-                ax.axvspan(e.onset_s, e.onset_s + e.duration_s, color=colours.get(e.type, "#cccccc"), alpha=0.4,
-                           lw=0)
+                ax.axvspan(e.onset_s, e.onset_s + e.duration_s, color=colours.get(e.type, "#cccccc"), alpha=0.4, lw=0)
     ax = axes[-1]
     ax.fill_between(t, result.per_sample.importance, color="#bc4b51", lw=0, label="importance")
     ax.plot(t, result.per_sample.mean_drop, color="black", lw=0.7, label="mean drop")

@@ -5,10 +5,23 @@
 fills an HDF5 epoch store with many preprocessed nights for training. :data:`PROFILES` are lab profiles
 (montage, sampling rate, filters, noise, subjects, scorer) that shift a night away from the default.
 """
+
 from .dataset import simulate_store
 from .night import CHANNELS, SFREQ_RANGE, SFREQS, SimulatedNight, simulate_night
 from .profiles import PROFILES, Profile, get_profile, profile_table
 from .stage_model import load_stage_model, sample_hypnogram
 
-__all__ = ["CHANNELS", "PROFILES", "SFREQS", "SFREQ_RANGE", "Profile", "SimulatedNight", "get_profile",
-           "load_stage_model", "profile_table", "sample_hypnogram", "simulate_night", "simulate_store"]
+__all__ = [
+    "CHANNELS",
+    "PROFILES",
+    "SFREQS",
+    "SFREQ_RANGE",
+    "Profile",
+    "SimulatedNight",
+    "get_profile",
+    "load_stage_model",
+    "profile_table",
+    "sample_hypnogram",
+    "simulate_night",
+    "simulate_store",
+]

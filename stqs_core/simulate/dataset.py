@@ -1,4 +1,5 @@
 """Many simulated nights, preprocessed, into one HDF5 epoch store: the training and notebook data."""
+
 from __future__ import annotations
 
 import logging
@@ -7,18 +8,25 @@ from pathlib import Path
 
 import numpy as np
 
+from ..errors import StqsError
 from ..preprocess import make_epochs
 from ..store import EpochStore
 from .night import simulate_night
 from .profiles import Profile
-from ..errors import StqsError
 
 logger = logging.getLogger(__name__)
 
 
-def simulate_store(path: str | Path, n_nights: int, *, hours: float = 8.0, seed: int = 0,
-                   hypnograms: list[str | Path | np.ndarray] | None = None, sfreq: int | None = None,
-                   profile: str | Profile = "in-domain") -> Path:
+def simulate_store(
+    path: str | Path,
+    n_nights: int,
+    *,
+    hours: float = 8.0,
+    seed: int = 0,
+    hypnograms: list[str | Path | np.ndarray] | None = None,
+    sfreq: int | None = None,
+    profile: str | Profile = "in-domain",
+) -> Path:
     """Simulate ``n_nights`` and append each, preprocessed by :func:`~stqs_core.make_epochs`, to an epoch store.
 
     Parameters
@@ -53,8 +61,9 @@ def simulate_store(path: str | Path, n_nights: int, *, hours: float = 8.0, seed:
             name = f"sim-{seed}-{i:04d}"
             if name in done:
                 continue
-            night = simulate_night(hypnogram, hours=hours, seed=seed * 100_003 + i, sfreq=sfreq, name=name,
-                                   profile=profile)
+            night = simulate_night(
+                hypnogram, hours=hours, seed=seed * 100_003 + i, sfreq=sfreq, name=name, profile=profile
+            )
             rec = night.recording
             epochs = make_epochs(rec.data, rec.sfreq, rec.channel_names)
             store.append(name, epochs.data, night.stages, rec.channel_names)

@@ -5,6 +5,7 @@ are in µV, one array per touched row (0, 1 EEG C3/C4; 2, 3 EOG left/right; 4 ch
 length. Rows 2 and 3 of an eye movement carry opposite signs for horizontal (conjugate) movements.
 EMG events are gains (multiples of the chin's tonic level) applied to the night's EMG noise, not µV.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -176,14 +177,28 @@ def _eye(rng, sfreq, duration, rise, decay, amp, name) -> Event:
 
 def rem(rng, sfreq, night: NightTraits) -> Event:
     """A rapid eye movement: conjugate (opposite polarity left/right), rise < 0.1 s, 80-250 µV."""
-    return _eye(rng, sfreq, rng.uniform(0.8, 1.5), rng.uniform(0.02, 0.05), rng.uniform(0.2, 0.5),
-                rng.uniform(80, 250), name="rem")
+    return _eye(
+        rng,
+        sfreq,
+        rng.uniform(0.8, 1.5),
+        rng.uniform(0.02, 0.05),
+        rng.uniform(0.2, 0.5),
+        rng.uniform(80, 250),
+        name="rem",
+    )
 
 
 def saccade(rng, sfreq, night: NightTraits) -> Event:
     """A waking horizontal saccade: a fast step held ~1 s, opposite polarity in the two EOGs, 50-150 µV."""
-    return _eye(rng, sfreq, rng.uniform(1.0, 2.5), rng.uniform(0.01, 0.03), rng.uniform(0.5, 1.5),
-                rng.uniform(50, 150), name="saccade")
+    return _eye(
+        rng,
+        sfreq,
+        rng.uniform(1.0, 2.5),
+        rng.uniform(0.01, 0.03),
+        rng.uniform(0.5, 1.5),
+        rng.uniform(50, 150),
+        name="saccade",
+    )
 
 
 def blink(rng, sfreq, night: NightTraits) -> Event:
@@ -219,7 +234,7 @@ def movement(rng, sfreq, night: NightTraits) -> Event:
     amp = rng.uniform(100, 300)
     waves = {}
     for row in (0, 1, 2, 3):
-        drift = np.convolve(rng.standard_normal(len(t) + width), np.ones(width) / width, "valid")[:len(t)]
+        drift = np.convolve(rng.standard_normal(len(t) + width), np.ones(width) / width, "valid")[: len(t)]
         waves[row] = amp * env * drift / (drift.std() + 1e-9)
     waves[EMG] = rng.uniform(3, 8) * env
     return Event("movement", waves, amp, "all", {})
@@ -233,6 +248,18 @@ def pop(rng, sfreq, night: NightTraits) -> Event:
     return Event("pop", {row: amp * np.exp(-t / rng.uniform(0.2, 1.0))}, abs(amp), str(row), {})
 
 
-GENERATORS = {"alpha": alpha, "spindle": spindle, "k_complex": k_complex, "slow_wave": slow_wave,
-              "vertex_wave": vertex_wave, "sawtooth": sawtooth, "rem": rem, "saccade": saccade, "blink": blink,
-              "sem": sem, "twitch": twitch, "movement": movement, "pop": pop}
+GENERATORS = {
+    "alpha": alpha,
+    "spindle": spindle,
+    "k_complex": k_complex,
+    "slow_wave": slow_wave,
+    "vertex_wave": vertex_wave,
+    "sawtooth": sawtooth,
+    "rem": rem,
+    "saccade": saccade,
+    "blink": blink,
+    "sem": sem,
+    "twitch": twitch,
+    "movement": movement,
+    "pop": pop,
+}

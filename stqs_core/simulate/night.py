@@ -7,6 +7,7 @@ artefacts ...) are drawn per epoch from stage-dependent rates and lie wholly ins
 profile (:mod:`.profiles`) changes the montage's view of each source, the subject, the recording chain and
 the scorer.
 """
+
 from __future__ import annotations
 
 import logging
@@ -112,8 +113,9 @@ class SimulatedNight:
         rec = self.recording
         names = list(dict.fromkeys(rec.channel_names))
         rows = [rec.channel_names.index(name) for name in names]
-        written = [write_edf(path, rec.data[rows], names, rec.sfreq,
-                             stages=self.stages if hypnogram == "edf" else None)]
+        written = [
+            write_edf(path, rec.data[rows], names, rec.sfreq, stages=self.stages if hypnogram == "edf" else None)
+        ]
         if hypnogram == "csv":
             written.append(write_hypnogram(path.with_name(f"{path.stem}-hypnogram.csv"), self.stages))
         return written
@@ -127,9 +129,17 @@ class SimulatedNight:
         return Path(path)
 
 
-def simulate_night(hypnogram: str | Path | np.ndarray | None = None, *, hours: float = 8.0, seed: int = 0,
-                   sfreq: int | None = None, line_noise: int | None = None, artefacts: bool = True,
-                   name: str | None = None, profile: str | Profile = "in-domain") -> SimulatedNight:
+def simulate_night(
+    hypnogram: str | Path | np.ndarray | None = None,
+    *,
+    hours: float = 8.0,
+    seed: int = 0,
+    sfreq: int | None = None,
+    line_noise: int | None = None,
+    artefacts: bool = True,
+    name: str | None = None,
+    profile: str | Profile = "in-domain",
+) -> SimulatedNight:
     """Simulate one PSG night.
 
     Parameters
@@ -178,18 +188,22 @@ def simulate_night(hypnogram: str | Path | np.ndarray | None = None, *, hours: f
             data[row] += (amp * np.sin(2 * np.pi * line_noise * t + rng.uniform(0, 2 * np.pi))).astype(np.float32)
     data = profile.record(data, sfreq, seed)
     stages = profile.score(true, seed)
-    recording = Recording(data, float(sfreq), list(montage.channels), hypnogram=stages.copy(),
-                          name=name or f"sim-{seed}")
-    logger.debug("%s: %d epochs at %d Hz, %d events, profile %s", recording.name, len(stages), sfreq, len(table),
-                 profile.name)
+    recording = Recording(
+        data, float(sfreq), list(montage.channels), hypnogram=stages.copy(), name=name or f"sim-{seed}"
+    )
+    logger.debug(
+        "%s: %d epochs at %d Hz, %d events, profile %s", recording.name, len(stages), sfreq, len(table), profile.name
+    )
     return SimulatedNight(recording, stages, table, traits, filled, profile.name)
 
 
 def _sfreq(sfreq: int | None, profile: Profile) -> int:
     """The sampling rate to simulate at: ``sfreq``, else the profile's, else 125 Hz; checked."""
     if sfreq is not None and profile.sfreq is not None and sfreq != profile.sfreq:
-        raise StqsError(f"profile {profile.name!r} records at {profile.sfreq} Hz, not {sfreq} Hz; leave sfreq out "
-                        "or choose another profile")
+        raise StqsError(
+            f"profile {profile.name!r} records at {profile.sfreq} Hz, not {sfreq} Hz; leave sfreq out "
+            "or choose another profile"
+        )
     sfreq = sfreq if sfreq is not None else profile.sfreq or DEFAULT_SFREQ
     low, high = SFREQ_RANGE
     if isinstance(sfreq, bool) or not isinstance(sfreq, (int, np.integer)) or not low <= sfreq <= high:
@@ -235,8 +249,11 @@ def _shape(name: str, traits: NightTraits, sfreq: float):
         return np.exp(-0.5 * ((f - centre) / width) ** 2)
 
     shapes = {
-        "pink": lambda f: np.maximum(f, PINK_CORNER_HZ) ** (-traits.pink_exponent / 2)
-        * lowpass(f, min(45, 0.8 * nyq)) * np.minimum(f / 0.3, 1),
+        "pink": lambda f: (
+            np.maximum(f, PINK_CORNER_HZ) ** (-traits.pink_exponent / 2)
+            * lowpass(f, min(45, 0.8 * nyq))
+            * np.minimum(f / 0.3, 1)
+        ),
         "delta": lambda f: np.exp(-0.5 * (np.log(np.maximum(f, 1e-3) / 1.1) / 0.45) ** 2),
         "theta": lambda f: gauss(f, traits.theta_hz, 1.6),
         "alpha": lambda f: gauss(f, traits.alpha_hz, 0.6),
@@ -253,15 +270,17 @@ def _noise(rng: np.random.Generator, shape, n: int, sfreq: float) -> np.ndarray:
 
     n_fft = fft.next_fast_len(n, real=True)
     n_freq = n_fft // 2 + 1
-    spectrum = (rng.standard_normal(n_freq, dtype=np.float32)
-                + 1j * rng.standard_normal(n_freq, dtype=np.float32)).astype(np.complex64)
+    spectrum = (
+        rng.standard_normal(n_freq, dtype=np.float32) + 1j * rng.standard_normal(n_freq, dtype=np.float32)
+    ).astype(np.complex64)
     spectrum *= shape(np.fft.rfftfreq(n_fft, 1 / sfreq)).astype(np.float32)
     x = fft.irfft(spectrum, n_fft, workers=-1)[:n]
     return x / (x.std() + 1e-12)
 
 
-def _envelope(rng, per_stage, stages: np.ndarray, n: int, sfreq: float, jitter: float = 0.15,
-              fade_s: float = 6.0) -> np.ndarray:
+def _envelope(
+    rng, per_stage, stages: np.ndarray, n: int, sfreq: float, jitter: float = 0.15, fade_s: float = 6.0
+) -> np.ndarray:
     """Per-sample amplitude ``(n,)`` following ``per_stage[stage]`` epoch by epoch, with lognormal
     jitter per epoch, cross-faded over ``fade_s`` seconds."""
     per_epoch = np.asarray(per_stage, dtype=float)[stages] * rng.lognormal(0, jitter, len(stages))
@@ -286,7 +305,7 @@ def _background(rng, stages, traits: NightTraits, sfreq, n, artefacts, montage: 
         if comp == "pink":
             for row in (0, 1):
                 own = _noise(rng, _shape("pink", traits, sfreq), n, sfreq)
-                data[row] += montage.gain(row, comp) * np.sqrt(1 - rho ** 2) * env * own
+                data[row] += montage.gain(row, comp) * np.sqrt(1 - rho**2) * env * own
             common *= rho
         data[0] += montage.gain(0, comp) * common
         data[1] += montage.gain(1, comp) * common
@@ -305,8 +324,9 @@ def _background(rng, stages, traits: NightTraits, sfreq, n, artefacts, montage: 
     return data, emg_noise, emg_gain
 
 
-def _insert_events(seed: int, data, emg_gain, stages, traits: NightTraits, sfreq, artefacts, montage: Montage,
-                   pop_rate: float = 1.0) -> pd.DataFrame:
+def _insert_events(
+    seed: int, data, emg_gain, stages, traits: NightTraits, sfreq, artefacts, montage: Montage, pop_rate: float = 1.0
+) -> pd.DataFrame:
     """Draw and add every event, each EEG wave times its montage gain; returns the event table (one row per
     event, time order). ``pop_rate`` multiplies the rate of electrode pops.
 
@@ -323,15 +343,26 @@ def _insert_events(seed: int, data, emg_gain, stages, traits: NightTraits, sfreq
         onset = epoch * epoch_len + start
         for row, wave in event.waves.items():
             target = emg_gain if row == ev.EMG else data[row]
-            target[onset:onset + m] += montage.gain(row, event.type) * wave.astype(np.float32)
+            target[onset : onset + m] += montage.gain(row, event.type) * wave.astype(np.float32)
         if event.type in ("rem", "saccade", "sem"):
             for eeg_row, eog_row in ((0, 2), (1, 3)):
-                data[eeg_row, onset:onset + m] += (montage.gain(eeg_row, "eye") * EYE_LEAK
-                                                   * event.waves[eog_row].astype(np.float32))
+                data[eeg_row, onset : onset + m] += (
+                    montage.gain(eeg_row, "eye") * EYE_LEAK * event.waves[eog_row].astype(np.float32)
+                )
         main = min(event.waves)
-        rows.append((event.type, montage.channels[main] if event.channel != "all" else "all",
-                     main if event.channel != "all" else -1, onset / sfreq, m / sfreq, float(event.amplitude_uv),
-                     epoch, int(stages[epoch]), float(event.extra.get("freq_hz", np.nan))))
+        rows.append(
+            (
+                event.type,
+                montage.channels[main] if event.channel != "all" else "all",
+                main if event.channel != "all" else -1,
+                onset / sfreq,
+                m / sfreq,
+                float(event.amplitude_uv),
+                epoch,
+                int(stages[epoch]),
+                float(event.extra.get("freq_hz", np.nan)),
+            )
+        )
 
     rates = {k: np.asarray(v) for k, v in RATES.items() if artefacts or k not in ARTEFACTS}
     density = {"spindle": traits.spindle_density, "rem": traits.rem_density, "pop": pop_rate}

@@ -12,6 +12,7 @@ The order follows the signal's path: the subject (:meth:`Profile.adjust_traits`)
 mains), the amplifier (filters), the converter's range (clipping), the export (units); the scorer
 (:meth:`Profile.score`) only changes the labels.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -55,21 +56,67 @@ class Montage:
         return list(dict.fromkeys(self.channels))
 
 
-_FRONTAL = {"pink": 0.8, "theta": 0.8, "alpha": 0.4, "beta": 0.9, "spindle": 0.5, "k_complex": 0.7,
-            "vertex_wave": 0.4, "sawtooth": 0.6, "slow_wave": 0.9, "eye": 8.0, "blink": 6.0}
-_PARIETO_OCCIPITAL = {"pink": 0.7, "delta": 0.5, "theta": 0.6, "alpha": 2.0, "beta": 0.8, "spindle": 0.5,
-                      "k_complex": 0.3, "vertex_wave": 0.2, "sawtooth": 0.5, "slow_wave": 0.4, "eye": 0.3,
-                      "blink": 0.2}
-_CZ_REFERENCE = {"pink": 0.5, "delta": 0.4, "theta": 0.5, "alpha": 0.7, "beta": 0.7, "spindle": 0.3,
-                 "k_complex": 0.2, "vertex_wave": 0.1, "sawtooth": 0.3, "slow_wave": 0.35, "eye": 0.6, "blink": 0.5}
-_FP1_MASTOID = {"delta": 1.2, "theta": 0.9, "alpha": 0.4, "spindle": 0.6, "vertex_wave": 0.6, "sawtooth": 0.6,
-                "slow_wave": 1.1, "eye": 10.0, "blink": 8.0}
+_FRONTAL = {
+    "pink": 0.8,
+    "theta": 0.8,
+    "alpha": 0.4,
+    "beta": 0.9,
+    "spindle": 0.5,
+    "k_complex": 0.7,
+    "vertex_wave": 0.4,
+    "sawtooth": 0.6,
+    "slow_wave": 0.9,
+    "eye": 8.0,
+    "blink": 6.0,
+}
+_PARIETO_OCCIPITAL = {
+    "pink": 0.7,
+    "delta": 0.5,
+    "theta": 0.6,
+    "alpha": 2.0,
+    "beta": 0.8,
+    "spindle": 0.5,
+    "k_complex": 0.3,
+    "vertex_wave": 0.2,
+    "sawtooth": 0.5,
+    "slow_wave": 0.4,
+    "eye": 0.3,
+    "blink": 0.2,
+}
+_CZ_REFERENCE = {
+    "pink": 0.5,
+    "delta": 0.4,
+    "theta": 0.5,
+    "alpha": 0.7,
+    "beta": 0.7,
+    "spindle": 0.3,
+    "k_complex": 0.2,
+    "vertex_wave": 0.1,
+    "sawtooth": 0.3,
+    "slow_wave": 0.35,
+    "eye": 0.6,
+    "blink": 0.5,
+}
+_FP1_MASTOID = {
+    "delta": 1.2,
+    "theta": 0.9,
+    "alpha": 0.4,
+    "spindle": 0.6,
+    "vertex_wave": 0.6,
+    "sawtooth": 0.6,
+    "slow_wave": 1.1,
+    "eye": 10.0,
+    "blink": 8.0,
+}
 
 MONTAGES: dict[str, Montage] = {
     "aasm": Montage(("EEG C3-A2", "EEG C4-A1", "EOG E1-M2", "EOG E2-M1", "EMG chin")),
     "aasm-m": Montage(("EEG C3-M2", "EEG C4-M1", "EOG E1-M2", "EOG E2-M1", "EMG Chin1-Chin2")),
-    "sleep-edf": Montage(("EEG Fpz-Cz", "EEG Pz-Oz", "EOG horizontal", "EOG horizontal", "EMG submental"),
-                         (_FRONTAL, _PARIETO_OCCIPITAL), horizontal_eog=True),
+    "sleep-edf": Montage(
+        ("EEG Fpz-Cz", "EEG Pz-Oz", "EOG horizontal", "EOG horizontal", "EMG submental"),
+        (_FRONTAL, _PARIETO_OCCIPITAL),
+        horizontal_eog=True,
+    ),
     "cz-ref": Montage(("EEG C3-Cz", "EEG C4-Cz", "EOG E1-M2", "EOG E2-M1", "EMG chin"), (_CZ_REFERENCE, _CZ_REFERENCE)),
     "c3-fp1": Montage(("EEG C3-A2", "EEG Fp1-A2", "EOG E1-M2", "EOG E2-M1", "EMG chin"), ({}, _FP1_MASTOID)),
 }
@@ -153,9 +200,14 @@ class Profile:
     @property
     def changes(self) -> str:
         """The attributes that differ from the default, as ``name=value`` pairs."""
-        return ", ".join(f"{f.name}={getattr(self, f.name)}" for f in dataclasses.fields(self)
-                         if f.init and f.name not in ("name", "description", "severity")
-                         and getattr(self, f.name) != f.default) or "nothing"
+        return (
+            ", ".join(
+                f"{f.name}={getattr(self, f.name)}"
+                for f in dataclasses.fields(self)
+                if f.init and f.name not in ("name", "description", "severity") and getattr(self, f.name) != f.default
+            )
+            or "nothing"
+        )
 
     def adjust_traits(self, traits: NightTraits, seed: int) -> NightTraits:
         """The night's traits for this lab's subjects and chin electrodes."""
@@ -166,9 +218,14 @@ class Profile:
         if self.age is not None:
             age = float(_rng(seed, "age").uniform(*self.age))
             scale *= age_amplitude(age) / age_amplitude(traits.age)
-        return dataclasses.replace(traits, age=age, eeg_scale=scale, emg_tone_uv=traits.emg_tone_uv * self.emg_tone,
-                                   slow_wave_scale=traits.slow_wave_scale * self.slow_wave_scale,
-                                   spindle_density=traits.spindle_density * self.spindle_density)
+        return dataclasses.replace(
+            traits,
+            age=age,
+            eeg_scale=scale,
+            emg_tone_uv=traits.emg_tone_uv * self.emg_tone,
+            slow_wave_scale=traits.slow_wave_scale * self.slow_wave_scale,
+            spindle_density=traits.spindle_density * self.spindle_density,
+        )
 
     def record(self, data: np.ndarray, sfreq: int, seed: int) -> np.ndarray:
         """What the lab's electrodes, amplifier and export make of the signals ``(5, n)`` µV (float32, in place
@@ -188,7 +245,9 @@ class Profile:
             t = np.arange(n) / sfreq
             for row in range(5):
                 amp = self.mains_uv * rng.uniform(0.5, 1.0) * (2.0 if row == 4 else 1.0)
-                data[row] += (amp * np.sin(2 * np.pi * self.mains_hz * t + rng.uniform(0, 2 * np.pi))).astype(np.float32)
+                data[row] += (amp * np.sin(2 * np.pi * self.mains_hz * t + rng.uniform(0, 2 * np.pi))).astype(
+                    np.float32
+                )
         data = self._amplifier(data, sfreq)
         if self.clip_uv is not None:
             np.clip(data, -self.clip_uv, self.clip_uv, out=data)
@@ -213,11 +272,17 @@ class Profile:
 
     def check(self, sfreq: int) -> None:
         """Raise :class:`~stqs_core.errors.StqsError` if a frequency of the profile cannot exist at ``sfreq``."""
-        for what, hz in (("mains", self.mains_hz), ("low-pass", self.lowpass_hz), ("notch", self.notch_hz),
-                         ("high-pass", self.highpass_hz)):
+        for what, hz in (
+            ("mains", self.mains_hz),
+            ("low-pass", self.lowpass_hz),
+            ("notch", self.notch_hz),
+            ("high-pass", self.highpass_hz),
+        ):
             if hz and hz >= sfreq / 2:
-                raise StqsError(f"profile {self.name!r}: its {what} at {hz:g} Hz cannot exist at {sfreq} Hz sampling "
-                                f"(Nyquist {sfreq / 2:g} Hz); simulate at a rate above {2 * hz:g} Hz")
+                raise StqsError(
+                    f"profile {self.name!r}: its {what} at {hz:g} Hz cannot exist at {sfreq} Hz sampling "
+                    f"(Nyquist {sfreq / 2:g} Hz); simulate at a rate above {2 * hz:g} Hz"
+                )
 
     def score(self, stages: np.ndarray, seed: int) -> np.ndarray:
         """The labels this lab's scorer gives a night whose true stages are ``stages`` ``(n_epochs,)``."""
@@ -232,10 +297,10 @@ class Profile:
                 continue
             if self.scorer == "n1-long":
                 k = min(int(rng.integers(1, 4)), ends[i + 1] - starts[i + 1])
-                labels[starts[i + 1]:starts[i + 1] + k] = 1
+                labels[starts[i + 1] : starts[i + 1] + k] = 1
             else:
                 k = min(int(rng.integers(1, 3)), ends[i] - starts[i])
-                labels[ends[i] - k:ends[i]] = 2
+                labels[ends[i] - k : ends[i]] = 2
         return labels
 
 
@@ -247,48 +312,125 @@ def _rng(seed: int, purpose: str) -> np.random.Generator:
     return np.random.default_rng([seed, 1000 + _STREAMS.index(purpose)])
 
 
-PROFILES: dict[str, Profile] = {p.name: p for p in [
-    Profile("in-domain", "the default simulation: C3-A2/C4-A1, two EOG, chin EMG, 125 Hz, no lab effect"),
-    Profile("aasm-m-names", "the same signals under AASM names (C3-M2, C4-M1, Chin1-Chin2): channel mapping only",
-            montage="aasm-m"),
-    Profile("montage-sleep-edf", "Sleep-EDF montage: EEG Fpz-Cz and Pz-Oz, one horizontal EOG, submental EMG",
-            2, montage="sleep-edf"),
-    Profile("montage-cz-ref", "EEG referred to Cz (C3-Cz, C4-Cz): vertex waves, K-complexes and spindles cancel",
-            2, montage="cz-ref"),
-    Profile("montage-c3-fp1", "one central EEG: C3-A2 paired with frontal Fp1-A2 (eye movements, little alpha)",
-            2, montage="c3-fp1"),
-    Profile("sfreq-50", "recorded at 50 Hz (nothing above 25 Hz: most of the chin EMG band is gone)", 1, sfreq=50),
-    Profile("sfreq-512", "recorded at 512 Hz", 0, sfreq=512),
-    Profile("filters-clinical", "amplifier high-pass 0.5 Hz, low-pass 35 Hz and 50-Hz notch on the recording", 1,
-            highpass_hz=0.5, lowpass_hz=35.0, notch_hz=50.0),
-    Profile("lowpass-15hz", "EEG/EOG low-pass 15 Hz burned into the recording: spindles weakened, beta gone", 2,
-            lowpass_hz=15.0),
-    Profile("units-volts", "signals exported in V where µV are expected (1e-6 of the true values)", 3,
-            unit_scale=1e-6),
-    Profile("clipping-50uv", "physical range set to ±50 µV: slow waves, K-complexes and eye movements clipped", 2,
-            clip_uv=50.0),
-    Profile("noisy-electrodes", "high-impedance electrodes: 6 µV white noise on EEG/EOG, 30x the electrode pops",
-            2, electrode_noise_uv=6.0, pop_rate=30.0),
-    Profile("mains-50", "50-Hz mains of 20-40 µV on every channel (twice on the chin)", 1, mains_hz=50,
-            mains_uv=40.0),
-    Profile("mains-60", "60-Hz mains of 20-40 µV on every channel (twice on the chin)", 1, mains_hz=60,
-            mains_uv=40.0),
-    Profile("emg-low-tone", "chin electrodes over bone: tone 0.15x, 1 µV amplifier noise and 3x ECG on the chin",
-            2, emg_tone=0.15, emg_noise_uv=1.0, emg_ecg=3.0),
-    Profile("emg-noisy", "noisy chin EMG: 5 µV white noise and 5x ECG on the chin channel", 2, emg_noise_uv=5.0,
-            emg_ecg=5.0),
-    Profile("age-older", "subjects aged 65-85: slow waves and delta at 0.55x, spindles 0.45x as frequent", 2,
-            age=(65.0, 85.0), slow_wave_scale=0.55, spindle_density=0.45),
-    Profile("scorer-n1-long", "a scorer who keeps scoring N1 for 1-3 epochs into N2 (labels only)", 2,
-            scorer="n1-long"),
-    Profile("scorer-n1-short", "a scorer who ends N1 1-2 epochs early, scoring them N2 (labels only)", 1,
-            scorer="n1-short"),
-    Profile("lab-sleep-edf", "a Sleep-EDF-like lab: Fpz-Cz/Pz-Oz, one horizontal EOG, 100 Hz, high-pass 0.5 Hz", 3,
-            montage="sleep-edf", sfreq=100, highpass_hz=0.5),
-    Profile("lab-clinic-50hz", "a clinic: 50 Hz, C3-A2 with Fp1-A2, low-pass 20 Hz, subjects 60-80, N1-long scorer",
-            3, montage="c3-fp1", sfreq=50, lowpass_hz=20.0, age=(60.0, 80.0), slow_wave_scale=0.7,
-            spindle_density=0.6, scorer="n1-long"),
-]}
+PROFILES: dict[str, Profile] = {
+    p.name: p
+    for p in [
+        Profile("in-domain", "the default simulation: C3-A2/C4-A1, two EOG, chin EMG, 125 Hz, no lab effect"),
+        Profile(
+            "aasm-m-names",
+            "the same signals under AASM names (C3-M2, C4-M1, Chin1-Chin2): channel mapping only",
+            montage="aasm-m",
+        ),
+        Profile(
+            "montage-sleep-edf",
+            "Sleep-EDF montage: EEG Fpz-Cz and Pz-Oz, one horizontal EOG, submental EMG",
+            2,
+            montage="sleep-edf",
+        ),
+        Profile(
+            "montage-cz-ref",
+            "EEG referred to Cz (C3-Cz, C4-Cz): vertex waves, K-complexes and spindles cancel",
+            2,
+            montage="cz-ref",
+        ),
+        Profile(
+            "montage-c3-fp1",
+            "one central EEG: C3-A2 paired with frontal Fp1-A2 (eye movements, little alpha)",
+            2,
+            montage="c3-fp1",
+        ),
+        Profile("sfreq-50", "recorded at 50 Hz (nothing above 25 Hz: most of the chin EMG band is gone)", 1, sfreq=50),
+        Profile("sfreq-512", "recorded at 512 Hz", 0, sfreq=512),
+        Profile(
+            "filters-clinical",
+            "amplifier high-pass 0.5 Hz, low-pass 35 Hz and 50-Hz notch on the recording",
+            1,
+            highpass_hz=0.5,
+            lowpass_hz=35.0,
+            notch_hz=50.0,
+        ),
+        Profile(
+            "lowpass-15hz",
+            "EEG/EOG low-pass 15 Hz burned into the recording: spindles weakened, beta gone",
+            2,
+            lowpass_hz=15.0,
+        ),
+        Profile(
+            "units-volts", "signals exported in V where µV are expected (1e-6 of the true values)", 3, unit_scale=1e-6
+        ),
+        Profile(
+            "clipping-50uv",
+            "physical range set to ±50 µV: slow waves, K-complexes and eye movements clipped",
+            2,
+            clip_uv=50.0,
+        ),
+        Profile(
+            "noisy-electrodes",
+            "high-impedance electrodes: 6 µV white noise on EEG/EOG, 30x the electrode pops",
+            2,
+            electrode_noise_uv=6.0,
+            pop_rate=30.0,
+        ),
+        Profile(
+            "mains-50", "50-Hz mains of 20-40 µV on every channel (twice on the chin)", 1, mains_hz=50, mains_uv=40.0
+        ),
+        Profile(
+            "mains-60", "60-Hz mains of 20-40 µV on every channel (twice on the chin)", 1, mains_hz=60, mains_uv=40.0
+        ),
+        Profile(
+            "emg-low-tone",
+            "chin electrodes over bone: tone 0.15x, 1 µV amplifier noise and 3x ECG on the chin",
+            2,
+            emg_tone=0.15,
+            emg_noise_uv=1.0,
+            emg_ecg=3.0,
+        ),
+        Profile(
+            "emg-noisy",
+            "noisy chin EMG: 5 µV white noise and 5x ECG on the chin channel",
+            2,
+            emg_noise_uv=5.0,
+            emg_ecg=5.0,
+        ),
+        Profile(
+            "age-older",
+            "subjects aged 65-85: slow waves and delta at 0.55x, spindles 0.45x as frequent",
+            2,
+            age=(65.0, 85.0),
+            slow_wave_scale=0.55,
+            spindle_density=0.45,
+        ),
+        Profile(
+            "scorer-n1-long", "a scorer who keeps scoring N1 for 1-3 epochs into N2 (labels only)", 2, scorer="n1-long"
+        ),
+        Profile(
+            "scorer-n1-short",
+            "a scorer who ends N1 1-2 epochs early, scoring them N2 (labels only)",
+            1,
+            scorer="n1-short",
+        ),
+        Profile(
+            "lab-sleep-edf",
+            "a Sleep-EDF-like lab: Fpz-Cz/Pz-Oz, one horizontal EOG, 100 Hz, high-pass 0.5 Hz",
+            3,
+            montage="sleep-edf",
+            sfreq=100,
+            highpass_hz=0.5,
+        ),
+        Profile(
+            "lab-clinic-50hz",
+            "a clinic: 50 Hz, C3-A2 with Fp1-A2, low-pass 20 Hz, subjects 60-80, N1-long scorer",
+            3,
+            montage="c3-fp1",
+            sfreq=50,
+            lowpass_hz=20.0,
+            age=(60.0, 80.0),
+            slow_wave_scale=0.7,
+            spindle_density=0.6,
+            scorer="n1-long",
+        ),
+    ]
+}
 """The named lab profiles; ``in-domain`` is the default simulation."""
 
 
@@ -297,8 +439,10 @@ def get_profile(profile: str | Profile) -> Profile:
     if isinstance(profile, Profile):
         return profile
     if profile not in PROFILES:
-        raise StqsError(f"unknown profile {profile!r}; profiles: {', '.join(PROFILES)} "
-                        "(stqs simulate --list-profiles describes them)")
+        raise StqsError(
+            f"unknown profile {profile!r}; profiles: {', '.join(PROFILES)} "
+            "(stqs simulate --list-profiles describes them)"
+        )
     return PROFILES[profile]
 
 
@@ -306,6 +450,8 @@ def profile_table() -> str:
     """The profiles as a Markdown table: name, severity, description, channels and the settings they change."""
     lines = ["| profile | severity | what the lab does | channels | settings |", "|---|---|---|---|---|"]
     for p in PROFILES.values():
-        lines.append(f"| `{p.name}` | {SEVERITY[p.severity]} | {p.description} | "
-                     f"{', '.join(MONTAGES[p.montage].unique_channels)} | {p.changes} |")
+        lines.append(
+            f"| `{p.name}` | {SEVERITY[p.severity]} | {p.description} | "
+            f"{', '.join(MONTAGES[p.montage].unique_channels)} | {p.changes} |"
+        )
     return "\n".join(lines)

@@ -5,6 +5,7 @@ stored in ``stage_model.json`` beside this module: per third of the night, the b
 (no self-transitions) and quantiles of the bout length of each stage. Sampling a night walks the chain from
 wake; slow-wave sleep comes early and REM late because the thirds differ.
 """
+
 from __future__ import annotations
 
 import json
@@ -23,11 +24,11 @@ N_QUANTILES = 21
 def trim_wake(stages: np.ndarray, keep_min: float = 30.0) -> np.ndarray:
     """Drop wake and unscored epochs more than ``keep_min`` minutes before sleep onset or after the last sleep."""
     stages = np.asarray(stages)
-    asleep = np.flatnonzero((stages > 0))
+    asleep = np.flatnonzero(stages > 0)
     if len(asleep) == 0:
         return stages[:0]
     keep = int(keep_min * 60 / EPOCH_SEC)
-    return stages[max(asleep[0] - keep, 0):asleep[-1] + 1 + keep]
+    return stages[max(asleep[0] - keep, 0) : asleep[-1] + 1 + keep]
 
 
 def _bouts(stages: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -58,16 +59,27 @@ def derive_stage_model(nights: list[np.ndarray], n_segments: int = 3, sources: d
         totals += np.bincount(night, minlength=n_stages)
         first[stage[0]] += 1
     q = np.linspace(0, 1, N_QUANTILES)
-    bouts = [[np.quantile(lengths[s][k], q).round(2).tolist() if lengths[s][k] else [1.0] * N_QUANTILES
-              for k in range(n_stages)] for s in range(n_segments)]
+    bouts = [
+        [
+            np.quantile(lengths[s][k], q).round(2).tolist() if lengths[s][k] else [1.0] * N_QUANTILES
+            for k in range(n_stages)
+        ]
+        for s in range(n_segments)
+    ]
     counts += 0.05 * (1 - np.eye(n_stages))  # every transition stays possible
     transitions = (counts / counts.sum(-1, keepdims=True)).round(4)
-    return {"format": "stqs-stage-model/1", "stages": list(STAGES), "n_segments": n_segments,
-            "n_nights": len(nights), "sources": sources or {},
-            "proportions": (totals / totals.sum()).round(4).tolist(),
-            "first_stage": (first / first.sum()).round(4).tolist(),
-            "transitions": transitions.tolist(), "bout_quantiles": bouts,
-            "bout_counts": [[len(lengths[s][k]) for k in range(n_stages)] for s in range(n_segments)]}
+    return {
+        "format": "stqs-stage-model/1",
+        "stages": list(STAGES),
+        "n_segments": n_segments,
+        "n_nights": len(nights),
+        "sources": sources or {},
+        "proportions": (totals / totals.sum()).round(4).tolist(),
+        "first_stage": (first / first.sum()).round(4).tolist(),
+        "transitions": transitions.tolist(),
+        "bout_quantiles": bouts,
+        "bout_counts": [[len(lengths[s][k]) for k in range(n_stages)] for s in range(n_segments)],
+    }
 
 
 @lru_cache(maxsize=1)
@@ -97,7 +109,7 @@ def sample_hypnogram(hours: float = 8.0, seed: int = 0, model: dict | None = Non
     while t < n_epochs:
         segment = min(int(t / n_epochs * n_segments), n_segments - 1)
         length = max(int(round(np.interp(rng.random(), grid, quantiles[segment, stage]))), 1)
-        stages[t:t + length] = stage
+        stages[t : t + length] = stage
         t += length
         segment = min(int(t / n_epochs * n_segments), n_segments - 1)
         stage = int(rng.choice(len(STAGES), p=transitions[segment, stage]))
