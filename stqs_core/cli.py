@@ -235,9 +235,10 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     from .checkpoint import DEMO_MODEL
     from .demo import run_demo
 
-    check_output(args.out, _model_inputs(args.model), folder=True)
-    for name in ("night.edf", "night.events.csv", "hypnogram.csv", "hypnogram.png"):
-        check_output(args.out / name, _model_inputs(args.model))
+    if args.out.exists():  # a new folder holds no input; run_demo creates it, and removes it if the demo fails
+        check_output(args.out, _model_inputs(args.model), folder=True)
+        for name in ("night.edf", "night.events.csv", "hypnogram.csv", "hypnogram.png"):
+            check_output(args.out / name, _model_inputs(args.model))
     summary = run_demo(args.out, args.hours, args.seed, args.model or DEMO_MODEL)
     shares = _shares(summary)
     print(

@@ -193,6 +193,6 @@ def test_score_removes_temporaries_left_by_a_killed_run(edf_file, model_file, tm
 
     stale = tmp_path / ".hyp.csv.k1ll3d.part.csv"
     stale.write_text("epoch,onset_s\n0,0")
-    os.utime(stale, (time.time() - 60, time.time() - 60))
+    os.utime(stale, (time.time() - 86400, time.time() - 86400))  # older than this (long-running) test process
     assert main(["score", str(edf_file), "--model", str(model_file), "--out", str(tmp_path / "hyp.csv")]) == 0
     assert not stale.exists() and len(pd.read_csv(tmp_path / "hyp.csv")) == 8

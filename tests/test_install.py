@@ -145,7 +145,11 @@ def test_installed_package_runs_from_any_folder(installed):
         "hypnogram.csv",
         "hypnogram.png",
     }
-    score = _run([bin_ / "stqs", "score", work / "demo" / "night.edf", "--out", "night.csv"], work, env)
+    score = _run(  # a shipped model by name: the default would be fetched, and tests never reach the internet
+        [bin_ / "stqs", "score", work / "demo" / "night.edf", "--model", "stqs-cnnlstm-sim", "--out", "night.csv"],
+        work,
+        env,
+    )
     assert "60 epochs scored" in score.stdout and "kappa" in score.stdout
     assert len((work / "night.csv").read_text().splitlines()) == 61
 
