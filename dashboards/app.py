@@ -127,6 +127,11 @@ class Dashboard(param.Parameterized):
     store_recording = param.String("", doc="recording name in the store")
     model = param.Selector(default=None, objects=[], doc="shipped model or a model file of the data folders")
     model_path = param.String("", doc="or a model's name or file in a data folder; overrides the list")
+    adapt = param.Boolean(
+        False,
+        label="Adapt the model to this night (no labels: AdaBN)",
+        doc="re-estimate the model's batch-norm statistics on the night (a copy: stqs score --adapt)",
+    )
     load = param.Action(lambda self: self.load_night(), label="Load night and model")
 
     epoch = param.Integer(0, bounds=(0, None), doc="selected epoch")
@@ -155,6 +160,11 @@ class Dashboard(param.Parameterized):
         self.content = pn.Column(self.progress, self.alert)
         self._notice = ""
         if not defer:
+            self.load_night()
+
+    @param.depends("adapt", watch=True)
+    def _readapt(self) -> None:
+        if self.night is not None:
             self.load_night()
 
     def start(self) -> None:
@@ -326,6 +336,13 @@ class Dashboard(param.Parameterized):
             pn.pane.Markdown("  \n".join(lines), css_classes=["stqs-summary"]),
             pn.pane.DataFrame(shares, index=False, width=340, sizing_mode=None),
             pn.pane.HoloViews(views.share_bars(shares), sizing_mode="fixed"),
+            pn.pane.DataFrame(
+                views.sleep_statistics_table(pred, self.night.true),
+                index=False,
+                width=300,
+                sizing_mode=None,
+                css_classes=["stqs-sleep-statistics"],
+            ),
         )
 
     @param.depends("night", "model_key", "epoch")
@@ -475,6 +492,7 @@ class Dashboard(param.Parameterized):
             pn.widgets.Select.from_param(self.param.source),
             self.source_fields,
             model,
+            pn.widgets.Checkbox.from_param(self.param.adapt, css_classes=["stqs-adapt"]),
             pn.widgets.Button.from_param(self.param.load, button_type="primary"),
             "### Spectral occlusion",
             band,
@@ -568,7 +586,9 @@ def _compute(request: dict) -> tuple[sources.Night, str, np.ndarray]:
         raise StqsError("drop an EDF/BDF file on the upload field first")
     else:
         night = sources.upload_night(*request["uploaded"], **channels)
-    model_key = sources.resolve_model(request["model_path"].strip() or request["model"])
+    model_key = sources.adapted_key(
+        sources.resolve_model(request["model_path"].strip() or request["model"]), request["adapt"]
+    )
     proba = sources.probabilities(night, model_key)
     if request["modalities"]:
         _outcome(
@@ -609,6 +629,7 @@ URL_ARGUMENTS = {
     "modalities": lambda v: [check_option("modality", m, ROLES) for m in v.split(",") if m],
     "mode": lambda v: check_option("mode", v, ("stop", "pass")),
     "model": lambda v: v[:500],
+    "adapt": lambda v: check_option("adapt", v.lower(), ("0", "1", "false", "true")) in ("1", "true"),
 }
 """Parsers of the URL arguments (raising ``ValueError`` for a bad value), by name."""
 

@@ -252,13 +252,36 @@ def default_model() -> tuple[str, str]:
     )
 
 
+ADAPTED = "#adapted"
+"""Suffix of a model key whose model is adapted to each night without labels (:func:`stqs_core.adapt.adapt_model`)."""
+
+
+def adapted_key(key: str, adapt: bool) -> str:
+    """``key`` with or without :data:`ADAPTED`."""
+    base = key.removesuffix(ADAPTED)
+    return base + ADAPTED if adapt else base
+
+
 def model_identity(key: str) -> tuple:
-    """The cache key of a model: its file's identity (a replaced checkpoint is loaded again)."""
-    return (key,) if key == UNTRAINED else identity(Path(key))
+    """The cache key of a model: its file's identity (a replaced checkpoint is loaded again), and whether it is
+    adapted to the night."""
+    base = key.removesuffix(ADAPTED)
+    return ((base,) if base == UNTRAINED else identity(Path(base))) + ((ADAPTED,) if key.endswith(ADAPTED) else ())
+
+
+def night_model(night: Night, key: str) -> STQS:
+    """The model of ``key`` for ``night``: adapted to it (once per night, a copy) when the key says so."""
+    from stqs_core.adapt import adapt_model
+
+    base = key.removesuffix(ADAPTED)
+    if not key.endswith(ADAPTED):
+        return get_model(base)
+    return night.derived.get(("adapted", model_identity(base)), lambda: adapt_model(get_model(base), night.epochs))
 
 
 def get_model(key: str) -> STQS:
-    """The model of ``key`` (a resolved file path; :data:`UNTRAINED` for a seeded random network)."""
+    """The model of ``key`` (a resolved file path; :data:`UNTRAINED` for a seeded random network), as trained."""
+    key = key.removesuffix(ADAPTED)
 
     def load() -> STQS:
         if key == UNTRAINED:
@@ -271,7 +294,9 @@ def get_model(key: str) -> STQS:
 
 
 def model_label(key: str) -> str:
-    return UNTRAINED if key == UNTRAINED else Path(key).stem
+    base = key.removesuffix(ADAPTED)
+    label = UNTRAINED if base == UNTRAINED else Path(base).stem
+    return label + (" (adapted to the night)" if key.endswith(ADAPTED) else "")
 
 
 # ---------------------------------------------------------------- nights
@@ -473,7 +498,7 @@ def upload_night(path: Path, filename: str, **channels) -> Night:
 def probabilities(night: Night, model_key: str) -> np.ndarray:
     """Stage probabilities ``(n_epochs, 5)`` of the unaltered night (once per night and model)."""
     return night.derived.get(
-        ("proba", model_identity(model_key)), lambda: get_model(model_key).predict_proba(night.epochs)
+        ("proba", model_identity(model_key)), lambda: night_model(night, model_key).predict_proba(night.epochs)
     )
 
 
@@ -488,7 +513,7 @@ def occluded_stages(
 
     def compute() -> np.ndarray:
         result = frequency_occlusion(
-            get_model(model_key), night.epochs, bands={"band": band}, modalities=(modalities,), mode=mode
+            night_model(night, model_key), night.epochs, bands={"band": band}, modalities=(modalities,), mode=mode
         )
         return result.per_epoch["new_stage"].to_numpy()
 
@@ -500,7 +525,7 @@ def time_occlusion(night: Night, model_key: str, index: int):
     from stqs_core.interpret import time_occlusion as occlude
 
     return night.derived.get(
-        ("time", model_identity(model_key), index), lambda: occlude(get_model(model_key), night.epochs, index)
+        ("time", model_identity(model_key), index), lambda: occlude(night_model(night, model_key), night.epochs, index)
     )
 
 
@@ -509,7 +534,8 @@ def modality_importance(night: Night, model_key: str):
     from stqs_core.interpret import modality_importance as importance
 
     return night.derived.get(
-        ("importance", model_identity(model_key)), lambda: importance(get_model(model_key), night.epochs, night.true)
+        ("importance", model_identity(model_key)),
+        lambda: importance(night_model(night, model_key), night.epochs, night.true),
     )
 
 
@@ -518,7 +544,7 @@ def aasm_report(night: Night, model_key: str):
     from stqs_core.interpret import aasm_report as report
 
     return night.derived.get(
-        ("aasm", model_identity(model_key)), lambda: report(get_model(model_key), night.epochs, night.true)
+        ("aasm", model_identity(model_key)), lambda: report(night_model(night, model_key), night.epochs, night.true)
     )
 
 
@@ -533,4 +559,4 @@ def filters(model_key: str):
         model = get_model(model_key)
         return temporal_filters(model), kernels(model), filter_peaks(model)
 
-    return FILTERS.get(model_identity(model_key), compute)
+    return FILTERS.get(model_identity(model_key.removesuffix(ADAPTED)), compute)

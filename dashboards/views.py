@@ -221,3 +221,29 @@ def modality_importance(summary: pd.DataFrame) -> hv.Layout:
         clim=(0, 1),
     )
     return hv.Layout([bars, heat]).cols(2)
+
+
+SLEEP_STATISTICS = {
+    "TST": "TST (min)",
+    "SE": "sleep efficiency (%)",
+    "SOL": "sleep onset latency (min)",
+    "WASO": "WASO (min)",
+    "REM_latency": "REM latency (min)",
+    "%N3": "N3 (% of TST)",
+    "%REM": "REM (% of TST)",
+    "n_awakenings": "awakenings",
+}
+"""The sleep statistics shown beside the hypnogram, with their labels."""
+
+
+def sleep_statistics_table(pred: np.ndarray, true: np.ndarray | None = None) -> pd.DataFrame:
+    """Sleep statistics of the model's stages (and the expert's when known), one row per statistic."""
+    from stqs_core.sleepstats import sleep_statistics
+
+    columns = {"model": sleep_statistics(pred)}
+    if true is not None and (true >= 0).any():
+        columns["expert"] = sleep_statistics(true)
+    table = pd.DataFrame({"statistic": list(SLEEP_STATISTICS.values())})
+    for name, stats in columns.items():
+        table[name] = [round(stats[key], 1) for key in SLEEP_STATISTICS]
+    return table

@@ -23,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 from .conftest import CHECKPOINTS, SHHS_NAMES, need
 
@@ -69,6 +70,34 @@ def test_opens_on_a_scored_demo_night(dashboard):
     assert len(dashboard.night.epochs) == 24 and dashboard.night.true is not None
     assert dashboard.original().shape == (24, 5)
     assert dashboard.alert.visible is False
+
+
+def test_adapting_rescores_with_a_copy_and_leaves_the_shared_model_alone(dashboard):
+    import sources
+
+    base = dashboard.model_key
+    shared = sources.get_model(base)
+    before = {k: v.clone() for k, v in shared.state_dict().items()}
+    original = dashboard.original()
+    dashboard.adapt = True  # re-reads the night in place (not served: at once)
+    assert dashboard.model_key == base + sources.ADAPTED
+    assert "adapted to the night" in dashboard.summary()[0].object
+    adapted = dashboard.original()
+    assert adapted.shape == original.shape and np.abs(adapted - original).max() > 1e-3
+    assert all(torch.equal(before[k], v) for k, v in shared.state_dict().items())  # the cached model is unchanged
+    dashboard.adapt = False
+    np.testing.assert_array_equal(dashboard.original(), original)
+
+
+def test_sleep_statistics_beside_the_hypnogram(dashboard):
+    from stqs_core.sleepstats import sleep_statistics
+
+    table = dashboard.summary()[-1].object
+    pred = dashboard.original().argmax(1)
+    assert list(table.columns) == ["statistic", "model", "expert"]
+    tst = table.set_index("statistic").loc["TST (min)"]
+    assert tst.model == pytest.approx(sleep_statistics(pred)["TST"], abs=0.05)
+    assert tst.expert == pytest.approx(sleep_statistics(dashboard.night.true)["TST"], abs=0.05)
 
 
 @pytest.mark.parametrize(
