@@ -11,12 +11,19 @@ Report keys (``report.json``; ``per_recording.csv`` holds the ``per_recording`` 
 - ``confusion`` ``{labels, counts, normalised}``: 5x5 lists, rows true stage, columns predicted; ``counts``
   sums to ``n_scored``; ``normalised`` rows sum to 1.
 - ``per_recording``: list of ``{recording, n_epochs, n_scored, accuracy, balanced_accuracy, macro_f1,
-  weighted_f1, kappa}``; ``per_recording_spread`` ``{metric: {mean, sd, min, max}}``; ``best_recording`` and
-  ``worst_recording`` (by kappa).
+  weighted_f1, kappa, expert_<statistic>..., model_<statistic>...}``: the
+  :func:`~stqs_core.sleepstats.sleep_statistics` of the expert's and of the model's hypnogram of the night (the
+  model's with the expert's unscored epochs left unscored, so that both cover the same epochs; undefined values
+  None); ``per_recording_spread`` ``{metric: {mean, sd, min, max}}``; ``best_recording`` and ``worst_recording``
+  (by kappa).
+- ``sleep_statistics_agreement``: :func:`~stqs_core.sleepstats.statistics_agreement` of expert (reference) and
+  model over the recordings, a list of ``{statistic, reference_mean, other_mean, bias, sd, loa_low, loa_high, n,
+  mae}`` (Bland-Altman: bias = mean of model - expert, limits of agreement bias -/+ 1.96 sd; also written as
+  ``sleep_statistics_agreement.csv``).
 - ``hypnograms`` ``{recording: {"true": [...], "pred": [...]}}`` stage codes per epoch (-1 unscored).
 - ``human_reference``: :func:`read_human_reference`, how well expert scorers agree with each other (by default the
   stored figures of DOD-H's five experts, with their ``provenance``), or None.
-- ``files`` (after :func:`write_report`): ``{json, csv, hypnograms, confusion}`` paths.
+- ``files`` (after :func:`write_report`): ``{json, csv, agreement, hypnograms, confusion}`` paths.
 """
 
 from __future__ import annotations
@@ -32,11 +39,12 @@ import numpy as np
 from ._atomic import atomic_path
 from .adapt import DEFAULT_METHOD, MIN_EPOCHS, adapt_model
 from .checkpoint import load_model
-from .constants import STAGES
+from .constants import STAGES, UNSCORED
 from .errors import ModelError, StoreError, StqsError
 from .metrics import SUMMARY, classification_metrics, inter_scorer_agreement, per_recording, spread
 from .model import STQS
 from .sampling import EpochSource
+from .sleepstats import sleep_statistics, statistics_agreement
 
 logger = logging.getLogger(__name__)
 
@@ -158,6 +166,12 @@ def evaluate(
     pred = np.concatenate([p for _, p in pairs.values()])
     m = classification_metrics(true, pred)
     rows = per_recording(pairs)
+    expert = [sleep_statistics(t) for t, _ in pairs.values()]
+    scored_by_model = [sleep_statistics(np.where(t == UNSCORED, UNSCORED, p)) for t, p in pairs.values()]
+    for row, e, m_ in zip(rows, expert, scored_by_model):
+        row.update({f"expert_{k}": _defined(v) for k, v in e.items()})
+        row.update({f"model_{k}": _defined(v) for k, v in m_.items()})
+    agreement = statistics_agreement(expert, scored_by_model).to_dict("records")
     ranked = sorted((r for r in rows if r["kappa"] is not None), key=lambda r: r["kappa"])
     card = model.info.get("model_card", {})
     reference = None
@@ -185,6 +199,7 @@ def evaluate(
         "confusion": {"labels": list(STAGES), "counts": m["confusion"], "normalised": m["confusion_normalised"]},
         "per_recording": rows,
         "per_recording_spread": spread(rows),
+        "sleep_statistics_agreement": [{k: _defined(v) for k, v in row.items()} for row in agreement],
         "best_recording": ranked[-1]["recording"] if ranked else None,
         "worst_recording": ranked[0]["recording"] if ranked else None,
         "hypnograms": {
@@ -195,24 +210,34 @@ def evaluate(
 
 
 def write_report(report: dict, out_dir: str | Path, figures: bool = True) -> dict[str, Path]:
-    """Write ``report.json``, ``per_recording.csv`` and (``figures``) ``hypnograms.png``, ``confusion.png``
-    into ``out_dir``, each atomically; returns their paths (also stored under ``report["files"]``)."""
+    """Write ``report.json``, ``per_recording.csv``, ``sleep_statistics_agreement.csv`` and (``figures``)
+    ``hypnograms.png``, ``confusion.png`` into ``out_dir``, each atomically; returns their paths (also stored
+    under ``report["files"]``)."""
     out = Path(out_dir)
-    files = {"json": out / "report.json", "csv": out / "per_recording.csv"}
+    files = {
+        "json": out / "report.json",
+        "csv": out / "per_recording.csv",
+        "agreement": out / "sleep_statistics_agreement.csv",
+    }
     if figures:
         files.update(
             hypnograms=plot_hypnograms(report, out / "hypnograms.png"),
             confusion=plot_confusion(report, out / "confusion.png"),
         )
     report["files"] = {k: str(v) for k, v in files.items()}
-    with atomic_path(files["csv"]) as tmp, open(tmp, "w", newline="") as f:
-        keys = ["recording", "n_epochs", "n_scored", *SUMMARY]
-        writer = csv.DictWriter(f, keys)
-        writer.writeheader()
-        writer.writerows(report["per_recording"])
+    for key, table in (("csv", report["per_recording"]), ("agreement", report["sleep_statistics_agreement"])):
+        with atomic_path(files[key]) as tmp, open(tmp, "w", newline="") as f:
+            writer = csv.DictWriter(f, list(table[0]) if table else [])
+            writer.writeheader()
+            writer.writerows(table)
     with atomic_path(files["json"]) as tmp:
         tmp.write_text(json.dumps(report))
     return files
+
+
+def _defined(value):
+    """``value`` with NaN as None (JSON has no NaN)."""
+    return None if isinstance(value, float) and not np.isfinite(value) else value
 
 
 def plot_hypnograms(report: dict, path: str | Path, recordings: list[str] | None = None) -> Path:

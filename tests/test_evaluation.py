@@ -1,5 +1,6 @@
 """Evaluation report: keys and sanity, split selection from the model card, files; CLI train/evaluate end to end."""
 
+import csv
 import json
 import shlex
 from datetime import date
@@ -56,9 +57,34 @@ def test_report_keys_and_sanity(store, carded_model, tmp_path):
     assert report["human_reference"] is None
     assert len(report["hypnograms"]["night02"]["pred"]) == 16
     files = write_report(report, tmp_path / "report")
-    assert set(files) == {"json", "csv", "hypnograms", "confusion"} and all(p.is_file() for p in files.values())
+    assert set(files) == {"json", "csv", "agreement", "hypnograms", "confusion"}
+    assert all(p.is_file() for p in files.values())
     assert json.loads(files["json"].read_text())["files"]["csv"] == str(files["csv"])
     assert len(files["csv"].read_text().splitlines()) == 3
+
+
+def test_sleep_statistics_agreement_is_the_mean_difference_of_tst(store, carded_model, tmp_path):
+    report = evaluate(carded_model, store, "all", human_reference=None)
+    rows = {r["recording"]: r for r in report["per_recording"]}
+    # TST by hand: 30-s epochs of sleep (codes 1-4), the model's only where the expert scored
+    diffs = []
+    for rid, hyp in report["hypnograms"].items():
+        true, pred = np.array(hyp["true"]), np.array(hyp["pred"])
+        expert_tst, model_tst = (true > 0).sum() / 2, ((pred > 0) & (true >= 0)).sum() / 2
+        assert rows[rid]["expert_TST"] == pytest.approx(expert_tst)
+        assert rows[rid]["model_TST"] == pytest.approx(model_tst)
+        diffs.append(model_tst - expert_tst)
+    table = {r["statistic"]: r for r in report["sleep_statistics_agreement"]}
+    assert table["TST"]["n"] == 4
+    assert table["TST"]["bias"] == pytest.approx(np.mean(diffs), abs=1e-9)
+    assert table["TST"]["sd"] == pytest.approx(np.std(diffs, ddof=1), abs=1e-9)
+    assert table["TST"]["loa_high"] - table["TST"]["loa_low"] == pytest.approx(2 * 1.96 * table["TST"]["sd"], abs=1e-9)
+    files = write_report(report, tmp_path)
+    assert json.loads(files["json"].read_text())["sleep_statistics_agreement"][0]["statistic"] == "TST"
+    with open(files["agreement"]) as f:
+        assert [r["statistic"] for r in csv.DictReader(f)] == list(table)
+    with open(files["csv"]) as f:
+        assert float(next(csv.DictReader(f))["expert_TST"]) == pytest.approx(rows["night00"]["expert_TST"])
 
 
 def test_split_all_and_errors(store, carded_model):
