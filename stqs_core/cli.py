@@ -367,6 +367,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
         bptt_windows=args.bptt_windows,
     )
     result = train(args.data, args.out, config, resume=args.resume)
+    if os.environ.get("RANK", "0") != "0":  # torchrun: rank 0 reports
+        return 0
     sizes = ", ".join(f"{k} {len(v)}" for k, v in result.split.items())
     print(f"{args.variant} trained on {sizes} recordings -> {result.path}")
     for part, m in result.card["metrics"].items():

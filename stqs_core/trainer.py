@@ -20,6 +20,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ._atomic import atomic_path
+from .distributed import SINGLE, Group
 from .errors import StqsError
 from .metrics import classification_metrics
 from .model import STQS, STQSConfig
@@ -44,8 +45,15 @@ class _Run:
         out: Path,
         on_epoch_end: Callable[[dict, STQS], None] | None,
         progress: bool,
+        group: Group = SINGLE,
     ):
-        self.config, self.source, self.split, self.progress = config, source, split, progress
+        self.config, self.source, self.split, self.group = config, source, split, group
+        self.progress = progress and group.main
+        if len(split["train"]) < group.world_size:
+            raise StqsError(
+                f"{group.world_size} processes but {len(split['train'])} training recordings: each process needs "
+                "at least one; launch fewer processes"
+            )
         self.weight = None if weights is None else torch.tensor(weights, dtype=torch.float32)
         self.resume_path = out.with_name(out.name + ".resume")
         self.on_epoch_end = on_epoch_end
@@ -133,6 +141,8 @@ class _Run:
                 seconds = time.perf_counter() - tic
                 val = self._validate(None, features)
             monitor = val.get("val_loss", loss)
+            if self.group.world_size > 1:
+                monitor = self.group.broadcast_float(monitor)  # every rank stops at the same pass
             improved = monitor < best_loss or best is None
             if improved:
                 best_loss, bad = monitor, 0
@@ -176,6 +186,8 @@ class _Run:
             p.requires_grad_(True)
 
     def _save(self, name, next_epoch, head, opt, best, best_loss, bad) -> None:
+        if not self.group.main:
+            return
         state = {
             "settings": self.settings,
             "stage": name,
@@ -195,20 +207,22 @@ class _Run:
     # ---------------------------------------------------------------- passes
     def _cnn_pass(self, head: nn.Module, opt, rng: np.random.Generator, features: dict | None) -> tuple[float, int]:
         """One pass over the training epochs in shuffled batches (oversampled if asked); with ``features`` (a
-        frozen CNN's, :meth:`_features`) over those instead of the epochs."""
+        frozen CNN's, :meth:`_features`) over those instead of the epochs. In a distributed run over this rank's
+        share of the training recordings, the gradients averaged by DistributedDataParallel."""
         from tqdm.auto import tqdm
 
-        cfg, model = self.config, self.model
+        cfg, model, group = self.config, self.model, self.group
         oversample = cfg.imbalance == "oversampling"
-        n_total = sum(n_indices(self.source.labels(r), oversample) for r in self.split["train"])
+        train = self.split["train"][group.rank :: group.world_size]
+        n_total = sum(n_indices(self.source.labels(r), oversample) for r in train)
         model.train()
         head.train()
+        net = _Classify(model, head, encode=features is None)
         if features is None:
-            batches = epoch_batches(self.source, self.split["train"], cfg.batch_size, rng, oversample)
-            encode = lambda x: model.features(torch.from_numpy(x))  # noqa: E731
+            batches = epoch_batches(self.source, train, cfg.batch_size, rng, oversample)
         else:
             model.blocks.eval()
-            rows = {r: epoch_indices(self.source.labels(r), oversample, rng) for r in self.split["train"]}
+            rows = {r: epoch_indices(self.source.labels(r), oversample, rng) for r in train}
             x = torch.cat([features[r][i] for r, i in rows.items()])
             y = np.concatenate([self.source.labels(r)[i] for r, i in rows.items()]).astype(np.int64)
             order = rng.permutation(len(y))
@@ -216,18 +230,28 @@ class _Run:
                 (x[order[b : b + cfg.batch_size]], y[order[b : b + cfg.batch_size]])
                 for b in range(0, len(y), cfg.batch_size)
             )
-            encode = None
         bar = tqdm(
             batches, total=math.ceil(n_total / cfg.batch_size), desc="batches", leave=False, disable=not self.progress
         )
-        return self._cnn_batches(bar, head, opt, encode)
+        if group.world_size == 1:
+            return self._cnn_batches(bar, net, opt)
+        from torch.distributed.algorithms.join import Join
+        from torch.nn.parallel import DistributedDataParallel
 
-    def _cnn_batches(self, bar, head: nn.Module, opt, encode: Callable | None) -> tuple[float, int]:
-        """Train on ``(x, y)`` batches; ``encode`` maps ``x`` (epochs) to CNN features (None: ``x`` holds them)."""
+        # Buffers synchronised before each forward (DDP's default): rank 0's batch-norm statistics rule. The
+        # convolution biases that batch norm cancels get no gradient in fastconv's training path: "unused".
+        ddp = DistributedDataParallel(net, find_unused_parameters=True)
+        with Join([ddp]):  # ranks with fewer batches shadow the others' gradient all-reduces
+            loss, n = self._cnn_batches(bar, ddp, opt)
+        total, n = group.sum(loss * n, n)
+        return total / max(n, 1), int(n)
+
+    def _cnn_batches(self, bar, net: nn.Module, opt) -> tuple[float, int]:
+        """Train ``net`` (a :class:`_Classify`, possibly wrapped in DistributedDataParallel) on ``(x, y)`` batches."""
         total, n = 0.0, 0
         for x, y in bar:
             y = torch.from_numpy(y)
-            loss = F.cross_entropy(head(x if encode is None else encode(x)), y, weight=self.weight)
+            loss = F.cross_entropy(net(torch.as_tensor(x)), y, weight=self.weight)
             opt.zero_grad()
             loss.backward()
             opt.step()
@@ -335,3 +359,14 @@ class _Run:
         loss = F.cross_entropy(logits, labels, weight=self.weight, ignore_index=-1).item()
         m = classification_metrics(labels.numpy(), logits.argmax(1).numpy())
         return {"val_loss": loss, "val_accuracy": m["accuracy"], "val_kappa": m["kappa"], "val_macro_f1": m["macro_f1"]}
+
+
+class _Classify(nn.Module):
+    """``head(model.features(x))`` (``encode``) or ``head(x)`` (x: features) as one module, for DDP to wrap."""
+
+    def __init__(self, model: STQS, head: nn.Module, encode: bool):
+        super().__init__()
+        self.model, self.head, self.encode = model, head, encode  # the children keep their train/eval modes
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.model.features(x) if self.encode else x)

@@ -47,6 +47,7 @@ from torch import nn
 
 from ._atomic import atomic_path
 from .checkpoint import save_model
+from .distributed import BACKEND, process_group
 from .errors import StoreError, StqsError
 from .metrics import classification_metrics
 from .model import STQS, VARIANTS
@@ -163,10 +164,19 @@ def train(
     on_epoch_end : callable | None
         Called after each pass with its history row (dict) and the model (at the end of a stage: its best
         weights). An exception raised there stops the run; ``resume=True`` continues it.
+
+    Launched by ``torchrun`` (``WORLD_SIZE`` > 1) it trains with DistributedDataParallel as
+    :mod:`stqs_core.distributed` describes; the card's ``distributed`` then holds ``world_size``, ``backend`` and
+    ``max_rank_difference`` (the largest difference of any weight or buffer between a rank and rank 0 at the end).
     """
     config = config or TrainConfig()
     data = [Path(p) for p in ([data] if isinstance(data, (str, Path)) else data)]
     out = Path(out)
+    with process_group() as group:
+        return _train(data, out, config, resume, card, progress, on_epoch_end, group)
+
+
+def _train(data, out, config, resume, card, progress, on_epoch_end, group) -> TrainResult:
     with EpochSource(data, config.cache_bytes) as source:
         split = split_recordings(
             source.recordings, config.fractions, config.seed, config.validation, config.test, config.train
@@ -175,7 +185,7 @@ def train(
         if not (train_labels >= 0).any():
             raise StoreError("the training recordings hold no scored epoch; give stores with expert hypnograms")
         weights = class_weights(train_labels, config.imbalance)
-        run = _Run(config, source, split, weights, out, on_epoch_end, progress)
+        run = _Run(config, source, split, weights, out, on_epoch_end, progress, group)
         run.start(resume)
         if config.variant == "cnn":
             run.stage("cnn", run.model.classifier)
@@ -219,7 +229,13 @@ def train(
             "metrics": metrics,
             **(card or {}),
         }
+        if group.world_size > 1:
+            spread = group.weight_spread(model)
+            model_card["distributed"] = {"world_size": group.world_size, "backend": BACKEND}
+            model_card["distributed"]["max_rank_difference"] = spread
         model_card = json.loads(json.dumps(model_card, default=_plain))  # weights_only-loadable: plain types only
+    if not group.main:
+        return TrainResult(model, out, model_card, split, run.history)
     save_model(model, out, model_card)
     _write_logs(
         out, run.history, {"config": asdict(config), "split": split, "history": run.history, "model_card": model_card}
