@@ -2,10 +2,11 @@
 
 ``torchrun --nproc-per-node N -m stqs_core.cli train ...`` starts N processes with ``WORLD_SIZE``, ``RANK`` and
 ``LOCAL_RANK`` set; :func:`process_group` joins them (gloo: the trainer runs on the CPU) and
-:class:`~stqs_core.trainer._Run` then trains the ``cnn`` stage with
+:class:`~stqs_core.trainer._Run` then trains both stages with
 :class:`~torch.nn.parallel.DistributedDataParallel`: each rank reads its share of the training recordings
-(``train[rank::world_size]``), DDP averages the gradients, ranks with fewer batches join early
-(:class:`~torch.distributed.algorithms.join.Join`).
+(``train[rank::world_size]``; in the ``sequence`` stage its nights, in groups of ``nights_per_batch``), DDP averages
+the gradients, ranks with fewer steps join early (:class:`~torch.distributed.algorithms.join.Join`). The reported
+training loss and epoch count are summed over ranks.
 
 Batch-norm running statistics are per rank by nature; DDP's default buffer synchronisation
 (``broadcast_buffers=True``) copies rank 0's to every rank before each forward, so the model keeps the statistics of
@@ -13,8 +14,7 @@ rank 0's share. The convolution biases that batch norm cancels get no gradient i
 training path, hence ``find_unused_parameters=True``.
 
 Validation runs on every rank over all validation recordings and the early-stopping value is rank 0's (broadcast),
-so every rank stops at the same pass. The ``sequence`` stage (whole nights in order, state carried) is not sharded:
-each rank runs it over all training nights, the same computation from the same weights. Only rank 0 writes the
+so every rank stops at the same pass. Only rank 0 writes the
 model, its card, the logs and the resume file (on several nodes, ``out`` must be on a shared file system for
 ``--resume``). Without ``WORLD_SIZE`` (or with 1) no process group is made and training is unchanged.
 """

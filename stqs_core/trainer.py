@@ -5,6 +5,7 @@ See :mod:`stqs_core.training` for the recipe; this module holds its mechanics.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import json
 import logging
@@ -262,57 +263,75 @@ class _Run:
     def _sequence_pass(
         self, opt, rng: np.random.Generator, features: dict | None, train_cnn: bool
     ) -> tuple[float, int]:
-        """One pass over whole training nights: windows in order, state carried, a step every few windows."""
-        cfg, model, window = self.config, self.model, self.model.config.window
+        """One pass over whole training nights (in a distributed run this rank's share, the gradients averaged by
+        DistributedDataParallel): windows in order, state carried, a step every few windows."""
+        cfg, model, window, group = self.config, self.model, self.model.config.window, self.group
         model.train()
         if not train_cnn or cfg.init_model is not None:
             model.blocks.eval()  # a trained CNN's batch-norm statistics: windows of a few nights would skew them
-        nights = [
-            r
-            for r in (self.split["train"][i] for i in rng.permutation(len(self.split["train"])))
-            if self.source.n_epochs(r) >= window
-        ]
-        total, n = 0.0, 0
-        for g in range(0, len(nights), cfg.nights_per_batch):
-            loss, scored = self._sequence_group(nights[g : g + cfg.nights_per_batch], opt, features)
-            total, n = total + loss, n + scored
-        return total / max(n, 1), n
+        train = self.split["train"][group.rank :: group.world_size]
+        nights = [r for r in (train[i] for i in rng.permutation(len(train))) if self.source.n_epochs(r) >= window]
+        net, joined = _Call(model), contextlib.nullcontext()
+        if group.world_size > 1:
+            from torch.distributed.algorithms.join import Join
+            from torch.nn.parallel import DistributedDataParallel
 
-    def _sequence_group(self, group: list[str], opt, features: dict | None) -> tuple[float, int]:
-        """Train on a group of nights side by side; returns the summed loss and the scored epochs."""
-        cfg, model, window = self.config, self.model, self.model.config.window
+            net = DistributedDataParallel(net, find_unused_parameters=True)  # frozen CNN or LSTM parts: unused
+            joined = Join([net])
         total, n = 0.0, 0
-        group = sorted(group, key=lambda r: -self.source.n_epochs(r))
-        n_windows = [self.source.n_epochs(r) // window for r in group]
+        with joined:
+            for g in range(0, len(nights), cfg.nights_per_batch):
+                loss, scored = self._sequence_group(nights[g : g + cfg.nights_per_batch], opt, features, net)
+                total, n = total + loss, n + scored
+        if group.world_size > 1:
+            total, n = group.sum(total, n)
+        return total / max(n, 1), int(n)
+
+    def _sequence_group(self, batch: list[str], opt, features: dict | None, net: nn.Module) -> tuple[float, int]:
+        """Train on a batch of nights side by side through ``net`` (a :class:`_Call`, possibly in DDP); returns the
+        summed loss and the scored epochs."""
+        cfg, window = self.config, self.model.config.window
+        total, n = 0.0, 0
+        batch = sorted(batch, key=lambda r: -self.source.n_epochs(r))
+        n_windows = [self.source.n_epochs(r) // window for r in batch]
         state = None
         for w0 in range(0, n_windows[0], cfg.bptt_windows):
             w1 = min(w0 + cfg.bptt_windows, n_windows[0])
             k = sum(c > w0 for c in n_windows)
             stops = [min(w1, c) * window for c in n_windows[:k]]
-            x = self._chunk(group[:k], w0 * window, stops, features)  # (k, L, 400)
-            y = torch.full(x.shape[:2], -1, dtype=torch.long)
-            for i, (rid, stop) in enumerate(zip(group, stops)):
+            y = torch.full((k, max(stops) - w0 * window), -1, dtype=torch.long)
+            for i, (rid, stop) in enumerate(zip(batch, stops)):
                 y[i, : stop - w0 * window] = torch.from_numpy(self.source.labels(rid)[w0 * window : stop].astype(int))
-            logits, labels = [], []
-            for w in range(w0, w1):
-                kw = sum(c > w for c in n_windows)
-                if state is not None:
-                    state = tuple(s[:, :kw].contiguous() for s in state)
-                rows = slice((w - w0) * window, (w - w0 + 1) * window)
-                out, state = model.head(x[:kw, rows], state)
-                logits.append(model.classifier(out).reshape(-1, model.config.n_classes))
-                labels.append(y[:kw, rows].reshape(-1))
-            logits, labels = torch.cat(logits), torch.cat(labels)
-            state = tuple(s.detach() for s in state)
-            scored = int((labels >= 0).sum())
-            if not scored:
+            scored = int((y >= 0).sum())
+            args = (batch[:k], w0, w1, stops, n_windows, y, features, state)
+            if not scored:  # nothing to learn from: only carry the state (no DDP step without a backward)
+                with torch.no_grad():
+                    state = self._windows(*args)[2]
                 continue
+            logits, labels, state = net(self._windows, *args)
+            state = tuple(s.detach() for s in state)
             loss = F.cross_entropy(logits, labels, weight=self.weight, ignore_index=-1)
             opt.zero_grad()
             loss.backward()
             opt.step()
             total, n = total + loss.item() * scored, n + scored
         return total, n
+
+    def _windows(self, nights, w0, w1, stops, n_windows, y, features, state):
+        """Logits ``(n, 5)``, labels ``(n,)`` and the LSTM state after windows ``w0:w1`` of ``nights`` (the first
+        ``len(stops)`` of a batch sorted longest first), ``y`` their labels ``(k, L)``."""
+        model, window = self.model, self.model.config.window
+        x = self._chunk(nights, w0 * window, stops, features)  # (k, L, 400)
+        logits, labels = [], []
+        for w in range(w0, w1):
+            kw = sum(c > w for c in n_windows)
+            if state is not None:
+                state = tuple(s[:, :kw].contiguous() for s in state)
+            rows = slice((w - w0) * window, (w - w0 + 1) * window)
+            out, state = model.head(x[:kw, rows], state)
+            logits.append(model.classifier(out).reshape(-1, model.config.n_classes))
+            labels.append(y[:kw, rows].reshape(-1))
+        return torch.cat(logits), torch.cat(labels), state
 
     def _chunk(self, nights: list[str], start: int, stops: list[int], features: dict | None) -> torch.Tensor:
         """Features ``(k, max(stops) - start, 400)`` of rows ``start:stop`` of each night, zero-padded."""
@@ -370,3 +389,14 @@ class _Classify(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.model.features(x) if self.encode else x)
+
+
+class _Call(nn.Module):
+    """``model`` as the module whose parameters DDP synchronises; ``forward(fn, *args)`` returns ``fn(*args)``."""
+
+    def __init__(self, model: STQS):
+        super().__init__()
+        self.model = model  # keeps its train/eval modes
+
+    def forward(self, fn: Callable, *args):
+        return fn(*args)
