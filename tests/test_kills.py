@@ -100,9 +100,9 @@ def test_score_killed_at_random_points_leaves_no_partial_output(tmp_path, random
 
 @pytest.mark.slow
 def test_train_killed_at_random_points_resumes_to_the_uninterrupted_model(tmp_path):
-    """SIGKILL ``stqs train --resume`` (cnnlstm: 2 passes of the CNN stage, 2 of the sequence stage) right after
-    it saved its first pass, then at 3 seeded random points of its training loop, then while it writes a resume
-    file, each rerun resuming from the ``.resume`` file the last one left; then let it finish: the model's
+    """SIGKILL ``stqs train --resume`` (cnnlstm: 2 passes of the CNN stage, 2 of the sequence stage) at 3 seeded
+    random points of its training loop, then right after it saved a pass, then while it writes the next pass's
+    resume file, each rerun resuming from the ``.resume`` file the last one left; then let it finish: the model's
     weights equal an uninterrupted run's bit for bit (each pass is seeded from (seed, stage, pass) and the resume
     file holds the complete state: model, optimiser, best weights, early-stopping counters), a model file present
     after a kill is a complete one, and no temporary or resume file is left."""
@@ -118,11 +118,11 @@ def test_train_killed_at_random_points_resumes_to_the_uninterrupted_model(tmp_pa
     out = tmp_path / "killed.pt"
     resume = out.with_name(out.name + ".resume")
     states = []
-    points = ["after a save", *np.random.default_rng(9).uniform(0, duration, 3), "on saving"]
+    points = [*np.random.default_rng(9).uniform(0, duration, 3), "after a save", "on saving"]
     for delay in points:
         since = time.time()
         if delay == "after a save":
-            process, _ = _start([*options, out], log, lambda: resume.exists() and resume.stat().st_mtime >= since)
+            process, _ = _start([*options, out], log, lambda t=since: resume.exists() and resume.stat().st_mtime >= t)
         elif delay == "on saving":
             process, _ = _start([*options, out], log, lambda: bool(_temporaries(resume)))
         else:
@@ -136,6 +136,7 @@ def test_train_killed_at_random_points_resumes_to_the_uninterrupted_model(tmp_pa
         if out.exists():  # a model file is complete: it loads, with the uninterrupted run's weights
             got = load_model(out).state_dict()
             assert all(torch.equal(got[k], v) for k, v in expected.items()), states
+    states.append(("final run", "resumed from", at))
     _finish(_start([*options, out], log)[0], log)
     got = load_model(out).state_dict()
     assert got.keys() == expected.keys()
