@@ -4,6 +4,8 @@ import platform
 import subprocess
 import sys
 
+import pytest
+
 from stqs_core.allocator import keep_freed_memory, malloc_environment
 
 
@@ -36,3 +38,34 @@ def test_the_kernels_of_the_notebook_runner_get_the_same_settings(monkeypatch):
     assert env == (expected if platform.system() == "Linux" else {})
     monkeypatch.setenv("STQS_DEFAULT_MALLOC", "1")
     assert malloc_environment() == {}
+
+
+MMAPPED_BY_A_4_MB_MALLOC = """
+import ctypes
+libc = ctypes.CDLL("libc.so.6")
+class Info(ctypes.Structure):
+    names = "arena ordblks smblks hblks hblkhd usmblks fsmblks uordblks fordblks keepcost"
+    _fields_ = [(name, ctypes.c_size_t) for name in names.split()]
+libc.mallinfo2.restype = Info
+libc.malloc.restype = ctypes.c_void_p
+before = libc.mallinfo2().hblks
+block = libc.malloc(4 << 20)
+print(libc.mallinfo2().hblks - before)
+"""
+
+
+@pytest.mark.skipif(
+    platform.system() != "Linux"
+    or platform.libc_ver()[0] != "glibc"
+    or tuple(map(int, platform.libc_ver()[1].split(".")[:2])) < (2, 33),
+    reason="mallinfo2 needs glibc 2.33",
+)
+def test_a_process_started_with_the_environment_keeps_multi_mb_blocks_on_the_heap(monkeypatch):
+    monkeypatch.delenv("STQS_DEFAULT_MALLOC", raising=False)
+
+    def mmapped(env: dict[str, str]) -> str:
+        run = subprocess.run([sys.executable, "-c", MMAPPED_BY_A_4_MB_MALLOC], env=env, capture_output=True, text=True)
+        return run.stdout.strip()
+
+    assert mmapped({}) == "1"  # glibc's default: a block this large is mapped, and unmapped when freed
+    assert mmapped(malloc_environment()) == "0"
