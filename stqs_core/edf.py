@@ -12,7 +12,6 @@ import numpy as np
 
 from ._atomic import atomic_path
 from .constants import EPOCH_SEC, STAGES, UNSCORED
-from .preprocess import check_sfreq
 
 
 def write_edf(
@@ -29,6 +28,8 @@ def write_edf(
     are extra ``(onset_s, duration_s, text)`` annotations.
     """
     from edfio import Edf, EdfAnnotation, EdfSignal
+
+    from .preprocess import check_sfreq  # here: preprocess imports torch, the writer of a hypnogram needs none
 
     signals = []
     if data is not None:
