@@ -35,6 +35,7 @@ from sklearn.metrics import roc_auc_score
 
 from stqs_core import load_model
 from stqs_core.adapt import METHODS, adapt_model, ood_score
+from stqs_core.allocator import keep_freed_memory
 from stqs_core.metrics import agreement
 from stqs_core.preprocess import make_epochs
 from stqs_core.simulate import simulate_night
@@ -152,4 +153,5 @@ def main() -> None:
 
 
 if __name__ == "__main__":
+    keep_freed_memory()
     main()

@@ -29,7 +29,9 @@ ROOT = Path(__file__).resolve().parents[1]
 MODEL = "stqs-cnnlstm-sim"
 STQS = """
 import sys, time
+from stqs_core.allocator import keep_freed_memory
 from stqs_core.cohort import score_cohort
+keep_freed_memory()
 start = time.perf_counter()
 score_cohort(sys.argv[1], sys.argv[2], workers=1, progress=False)
 print(time.perf_counter() - start)

@@ -16,6 +16,7 @@ import numpy as np
 import torch
 
 from stqs_core import STQS, STQSConfig, load_model
+from stqs_core.allocator import keep_freed_memory
 from stqs_core.interpret import frequency_occlusion, modality_importance, occlude_band, occlusion, time_occlusion
 
 CHECKPOINTS = Path(__file__).resolve().parents[2] / "shared" / "reference" / "stqs_shhs_checkpoints"
@@ -70,4 +71,5 @@ def main() -> None:
 
 
 if __name__ == "__main__":
+    keep_freed_memory()
     main()

@@ -33,6 +33,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from stqs_core.allocator import keep_freed_memory
 from stqs_core.checkpoint import load_model
 from stqs_core.metrics import agreement
 from stqs_core.model import STQS
@@ -278,4 +279,5 @@ def main() -> None:
 
 
 if __name__ == "__main__":
+    keep_freed_memory()
     main()

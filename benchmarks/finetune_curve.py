@@ -25,6 +25,7 @@ import scipy.signal
 import torch
 
 from stqs_core import EpochStore, make_epochs
+from stqs_core.allocator import keep_freed_memory
 from stqs_core.finetune import learning_curve, summarise_curve
 from stqs_core.simulate import simulate_night
 
@@ -122,4 +123,5 @@ def main() -> None:
 
 
 if __name__ == "__main__":
+    keep_freed_memory()
     main()

@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from stqs_core import load_model, make_epochs, read_hypnogram
+from stqs_core.allocator import keep_freed_memory
 from stqs_core.constants import STAGES
 from stqs_core.simulate import simulate_night
 from stqs_core.simulate.stage_model import trim_wake
@@ -169,4 +170,5 @@ def main() -> None:
 
 
 if __name__ == "__main__":
+    keep_freed_memory()
     main()

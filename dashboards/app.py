@@ -34,11 +34,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))  # the sibling modules,
 import sources  # noqa: E402
 import views  # noqa: E402
 
+from stqs_core.allocator import keep_freed_memory  # noqa: E402
 from stqs_core.constants import EPOCH_SEC, ROLES, STAGES  # noqa: E402
 from stqs_core.errors import StqsError, check_option, check_range  # noqa: E402
 from stqs_core.metrics import agreement  # noqa: E402
 
 logger = logging.getLogger(__name__)
+keep_freed_memory()  # the server owns its process: fast scoring and occlusion
 
 hv.extension("bokeh", logo=False)
 pn.extension("filedropper", notifications=True, loading_indicator=True, sizing_mode="stretch_width")

@@ -22,6 +22,7 @@ import numpy as np
 import torch
 
 from stqs_core import read_hypnogram
+from stqs_core.allocator import keep_freed_memory
 from stqs_core.checkpoint import MODELS_DIR, load_model
 from stqs_core.evaluation import evaluate, plot_confusion, plot_hypnograms, write_report
 from stqs_core.simulate import simulate_store
@@ -162,4 +163,5 @@ holds the split, history summary, per-stage test metrics and date; `<name>.histo
 
 
 if __name__ == "__main__":
+    keep_freed_memory()
     main()

@@ -18,6 +18,7 @@ import numpy as np
 
 from ._atomic import atomic_path
 from .constants import EPOCH_SEC, STAGES, UNSCORED
+from .edf import write_edf
 from .errors import HypnogramError
 
 logger = logging.getLogger(__name__)
@@ -343,8 +344,6 @@ def write_hypnogram(path: str | Path, stages: np.ndarray) -> Path:
     """Write stage codes as EDF+ annotations (``.edf``), a JSON list (``.json``) or one name per line (else)."""
     path = Path(path)
     if path.suffix.lower() == ".edf":
-        from .recording import write_edf
-
         return write_edf(path, stages=stages)
     with atomic_path(path) as tmp:
         if path.suffix.lower() == ".json":

@@ -15,7 +15,7 @@ import torch
 
 from . import registry
 from ._atomic import atomic_path
-from .constants import BANDPASS, FILTER_ORDER, SFREQ, STAGES
+from .constants import SFREQ, STAGES, preprocessing_info
 from .errors import ModelError
 from .model import STQS, STQSConfig
 from .resources import models_dir
@@ -46,12 +46,7 @@ def default_info() -> dict:
     return {
         "channels": {role: list(names) for role, names in SHHS_CHANNELS.items()},
         "sfreq": SFREQ,
-        "preprocessing": {
-            "bandpass_hz": {r: list(b) for r, b in BANDPASS.items()},
-            "butterworth_order": FILTER_ORDER,
-            "zero_phase": True,
-            "zscore": "per epoch and channel",
-        },
+        "preprocessing": preprocessing_info(),
         "class_names": list(STAGES),
         "model_card": {},
     }

@@ -900,8 +900,10 @@ def main(argv: list[str] | None = None, fast_exit: bool = False) -> int:
     is written and closed, leave with ``os._exit`` instead of tearing down PyTorch's modules, which takes 0.4 s of
     a 3-s command.
     """
+    from .allocator import keep_freed_memory
     from .errors import StqsError
 
+    keep_freed_memory()  # the command owns its process: fast CPU inference and training
     args = build_parser().parse_args(argv)
     level = (logging.WARNING, logging.INFO, logging.DEBUG)[min(args.verbose, 2)]
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")

@@ -27,6 +27,18 @@ BANDPASS: dict[str, tuple[float, float]] = {"eeg": (0.16, 30.0), "eog": (0.16, 3
 
 FILTER_ORDER: int = 4
 
+
+def preprocessing_info() -> dict:
+    """The preprocessing the network's input went through, as recorded in checkpoints and epoch stores: pass band
+    per modality (Hz), Butterworth order, zero phase, per-epoch z-scoring. A fresh dict (JSON-ready) per call."""
+    return {
+        "bandpass_hz": {role: list(band) for role, band in BANDPASS.items()},
+        "butterworth_order": FILTER_ORDER,
+        "zero_phase": True,
+        "zscore": "per epoch and channel",
+    }
+
+
 AASM_BANDS: dict[str, tuple[float, float]] = {
     "delta": (0.16, 4.0),
     "theta": (4.0, 8.0),

@@ -220,10 +220,9 @@ def write_report(report: dict, out_dir: str | Path, figures: bool = True) -> dic
         "agreement": out / "sleep_statistics_agreement.csv",
     }
     if figures:
-        files.update(
-            hypnograms=plot_hypnograms(report, out / "hypnograms.png"),
-            confusion=plot_confusion(report, out / "confusion.png"),
-        )
+        files.update(hypnograms=out / "hypnograms.png", confusion=out / "confusion.png")
+        plot_hypnograms(report, files["hypnograms"])
+        plot_confusion(report, files["confusion"])
     report["files"] = {k: str(v) for k, v in files.items()}
     for key, table in (("csv", report["per_recording"]), ("agreement", report["sleep_statistics_agreement"])):
         with atomic_path(files[key]) as tmp, open(tmp, "w", newline="") as f:
@@ -240,19 +239,18 @@ def _defined(value):
     return None if isinstance(value, float) and not np.isfinite(value) else value
 
 
-def plot_hypnograms(report: dict, path: str | Path, recordings: list[str] | None = None) -> Path:
-    """True vs predicted hypnograms of ``recordings`` (default: the best and the worst night by kappa)."""
-    import matplotlib
+def plot_hypnograms(report: dict, path: str | Path | None = None, recordings: list[str] | None = None, ax=None):
+    """True vs predicted hypnograms of ``recordings`` (default: the best and the worst night by kappa), one per row.
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from .plots import draw_hypnogram
+    ``ax``: one Axes per recording, or None for a new figure. Returns the figure; written to ``path`` when given.
+    """
+    from .plots import draw_hypnogram, save_figure, subplots
 
     if recordings is None:
         recordings = list(dict.fromkeys(r for r in (report["best_recording"], report["worst_recording"]) if r))
     rows = {r["recording"]: r for r in report["per_recording"]}
-    fig, axes = plt.subplots(len(recordings), 1, figsize=(11, 2.6 * max(len(recordings), 1)), squeeze=False)
+    axes = subplots(ax, len(recordings), 1, figsize=(11, 2.6 * max(len(recordings), 1)))
+    fig = axes[0, 0].figure
     for ax, rid in zip(axes[:, 0], recordings):
         hyp = report["hypnograms"][rid]
         hours = draw_hypnogram(ax, np.asarray(hyp["pred"]), np.asarray(hyp["true"]))
@@ -260,19 +258,20 @@ def plot_hypnograms(report: dict, path: str | Path, recordings: list[str] | None
         r = rows[rid]
         ax.set_title(f"{rid}: accuracy {r['accuracy']:.2f}, kappa {r['kappa']:.2f}", fontsize=10)
     axes[-1, 0].set_xlabel("time (h)")
-    fig.tight_layout()
-    return _save(fig, path)
+    save_figure(fig, path)
+    return fig
 
 
-def plot_confusion(report: dict, path: str | Path) -> Path:
-    """Row-normalised confusion matrix with the counts in each cell."""
-    import matplotlib
+def plot_confusion(report: dict, path: str | Path | None = None, ax=None):
+    """Row-normalised confusion matrix with the counts in each cell.
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    ``ax``: the Axes to draw on, or None for a new figure. Returns the figure; written to ``path`` when given.
+    """
+    from .plots import save_figure, subplots
 
     counts, norm = np.array(report["confusion"]["counts"]), np.array(report["confusion"]["normalised"])
-    fig, ax = plt.subplots(figsize=(4.8, 4.2))
+    ax = subplots(ax, figsize=(4.8, 4.2))[0, 0]
+    fig = ax.figure
     im = ax.imshow(norm, cmap="Blues", vmin=0, vmax=1)
     for i in range(len(STAGES)):
         for j in range(len(STAGES)):
@@ -296,15 +295,5 @@ def plot_confusion(report: dict, path: str | Path) -> Path:
         fontsize=9,
     )
     fig.colorbar(im, ax=ax, fraction=0.046)
-    fig.tight_layout()
-    return _save(fig, path)
-
-
-def _save(fig, path: str | Path) -> Path:
-    import matplotlib.pyplot as plt
-
-    path = Path(path)
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=110, format=path.suffix.lstrip(".") or "png")
-    plt.close(fig)
-    return path
+    save_figure(fig, path)
+    return fig

@@ -1,7 +1,7 @@
 """Hypnograms out in the formats the ecosystem reads: BIDS-style events TSV, NSRR XML, ``mne.Annotations``, YASA.
 
 Inputs are stage codes ``(n_epochs,)`` (0-4, -1 unscored) and, where a format can hold them, probabilities
-``(n_epochs, 5)`` (the hypnodensity). EDF+ annotations are written by :func:`stqs_core.recording.write_edf`.
+``(n_epochs, 5)`` (the hypnodensity). EDF+ annotations are written by :func:`stqs_core.edf.write_edf`.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ import numpy as np
 from ._atomic import atomic_path
 from .annotations import stage_name
 from .constants import EPOCH_SEC, STAGES
+from .edf import runs
 
 _NSRR_CONCEPTS = {
     0: "Wake|0",
@@ -54,8 +55,6 @@ def write_events_tsv(path: str | Path, stages, proba=None, epoch_sec: float = EP
 
 def write_nsrr_xml(path: str | Path, stages, epoch_sec: float = EPOCH_SEC) -> Path:
     """Write stages as an NSRR (SHHS/MESA-style) XML: one ``Stages|Stages`` ScoredEvent per run of equal stages."""
-    from .recording import runs
-
     scale = epoch_sec / EPOCH_SEC
     events = "".join(
         "<ScoredEvent><EventType>Stages|Stages</EventType>"
@@ -76,8 +75,6 @@ def write_nsrr_xml(path: str | Path, stages, epoch_sec: float = EPOCH_SEC) -> Pa
 def to_annotations(stages, epoch_sec: float = EPOCH_SEC, orig_time=None):
     """An ``mne.Annotations`` with one ``Sleep stage W/N1/N2/N3/R/?`` annotation per run of equal stages."""
     import mne
-
-    from .recording import runs
 
     found = runs(np.asarray(stages))
     scale = epoch_sec / EPOCH_SEC

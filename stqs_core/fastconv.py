@@ -16,8 +16,8 @@ normalised, and the backward pass is written out to take one pass over the convo
 Same results as the ``nn`` layers to float32 rounding, in training (outputs, gradients, running statistics) and
 in eval mode (tested against :meth:`stqs_core.model.ModalityBlock.reference_forward`); only the convolution bias
 before a batch norm, which the norm cancels, gets no gradient (``nn`` gives it rounding noise). These layers
-allocate multi-MB outputs on every call: importing this module tunes ``malloc`` for that
-(:mod:`stqs_core.allocator`).
+allocate multi-MB outputs on every call: programs that own their process tune ``malloc`` for that with
+:func:`stqs_core.allocator.keep_freed_memory` (importing this module does not).
 """
 
 from __future__ import annotations
@@ -28,10 +28,6 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
-
-from .allocator import keep_freed_memory
-
-keep_freed_memory()
 
 
 @functools.cache

@@ -452,14 +452,15 @@ def summarise_curve(table):
     return summary.reset_index()
 
 
-def plot_curve(summary, path: str | Path, band: tuple[float, float] | None = None) -> Path:
-    """Kappa against labelled nights (one line per adapt condition, range over draws), human band shaded."""
-    import matplotlib
+def plot_curve(summary, path: str | Path | None = None, band: tuple[float, float] | None = None, ax=None):
+    """Kappa against labelled nights (one line per adapt condition, range over draws), human band shaded.
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    ``ax``: the Axes to draw on, or None for a new figure. Returns the figure; written to ``path`` when given.
+    """
+    from .plots import save_figure, subplots
 
-    fig, ax = plt.subplots(figsize=(5.5, 3.6))
+    ax = subplots(ax, figsize=(5.5, 3.6))[0, 0]
+    fig = ax.figure
     if band:
         ax.axhspan(*band, color="0.85", label=f"human scorers (DOD-H) {band[0]:.2f}-{band[1]:.2f}")
     for condition, part in summary.groupby("adapt"):
@@ -479,9 +480,5 @@ def plot_curve(summary, path: str | Path, band: tuple[float, float] | None = Non
     ax.set_ylim(min(0.0, float(summary.kappa_min.min())), 1.0)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8, loc="lower right")
-    fig.tight_layout()
-    path = Path(path)
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=110, format="png")
-    plt.close(fig)
-    return path
+    save_figure(fig, path)
+    return fig

@@ -9,7 +9,9 @@ committed notebooks carry no outputs (:func:`strip_outputs`).
 from __future__ import annotations
 
 import ast
+import contextlib
 import logging
+import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -123,6 +125,21 @@ def check_kernel(kernel_name: str = KERNEL) -> None:
         )
 
 
+@contextlib.contextmanager
+def _environment(variables: dict[str, str]):
+    """Set environment ``variables`` (inherited by the processes started meanwhile) and restore them after."""
+    saved = {key: os.environ.get(key) for key in variables}
+    os.environ.update(variables)
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
 def run_chain(
     run_dir: str | Path,
     parameters: dict[str, object] | None = None,
@@ -157,6 +174,8 @@ def run_chain(
     import papermill
     from papermill.exceptions import PapermillExecutionError
 
+    from .allocator import malloc_environment
+
     check_kernel(kernel_name)
     run_dir = Path(run_dir).resolve()
     declared = {name: notebook_parameters(name) for name in notebooks}
@@ -175,14 +194,15 @@ def run_chain(
         logger.info("running %s with %s", name, given)
         start = time.perf_counter()
         try:
-            papermill.execute_notebook(
-                str(notebook_path(name)),
-                str(out),
-                parameters=given,
-                kernel_name=kernel_name,
-                cwd=str(NOTEBOOKS_DIR),
-                progress_bar={"desc": name} if progress else False,
-            )
+            with _environment(malloc_environment()):  # the kernels train and score: same malloc tuning as `stqs`
+                papermill.execute_notebook(
+                    str(notebook_path(name)),
+                    str(out),
+                    parameters=given,
+                    kernel_name=kernel_name,
+                    cwd=str(NOTEBOOKS_DIR),
+                    progress_bar={"desc": name} if progress else False,
+                )
         except PapermillExecutionError as err:
             raise NotebookError(
                 f"{name} failed in cell {err.cell_index} with {err.ename}: {err.evalue}; "

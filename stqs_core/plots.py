@@ -1,15 +1,56 @@
-"""Static figures (Matplotlib, Agg): the hypnogram of a scored night. Interactive views live in ``dashboards/``."""
+"""Static figures (Matplotlib): the hypnogram of a scored night. Interactive views live in ``dashboards/``.
+
+Every plotting function of the package draws into the caller's axes when given ``ax`` and otherwise makes its own
+:class:`matplotlib.figure.Figure` without pyplot (:func:`subplots`), so it never chooses or changes the backend of
+a notebook or application; it returns the figure, and writes it to ``path`` when given (:func:`save_figure`).
+"""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 
+from ._atomic import atomic_path
 from .constants import EPOCH_SEC, STAGES
+from .errors import StqsError
 
 STAGE_COLOURS = ("#f4a259", "#8cb369", "#5b8e7d", "#2e4057", "#bc4b51")
 """One colour per stage W, N1, N2, N3, REM, shared by every figure."""
 
 _LEVEL = np.array([4, 2, 1, 0, 3])  # plotting height of W, N1, N2, N3, REM (REM drawn between W and N1)
+
+
+def subplots(ax, rows: int = 1, cols: int = 1, figsize: tuple[float, float] = (6.4, 4.8), **kwargs) -> np.ndarray:
+    """Axes ``(rows, cols)`` to draw on: the caller's ``ax`` (an Axes, or a sequence of ``rows * cols`` Axes in row
+    order), else those of a new :class:`~matplotlib.figure.Figure` of ``figsize`` inches (constrained layout, no
+    pyplot); ``kwargs`` go to :meth:`Figure.subplots` (e.g. ``sharex``).
+
+    Raises
+    ------
+    StqsError
+        When ``ax`` holds another number of Axes than the figure draws.
+    """
+    if ax is None:
+        from matplotlib.figure import Figure
+
+        return Figure(figsize=figsize, layout="constrained").subplots(rows, cols, squeeze=False, **kwargs)
+    axes = np.empty(1, dtype=object)
+    axes[0] = ax
+    if isinstance(ax, (list, tuple, np.ndarray)):
+        axes = np.asarray(ax, dtype=object).ravel()
+    if axes.size != rows * cols:
+        raise StqsError(f"ax holds {axes.size} Axes but this figure draws {rows * cols}; pass {rows * cols} or None")
+    return axes.reshape(rows, cols)
+
+
+def save_figure(fig, path: str | Path | None, dpi: int = 110) -> None:
+    """Write ``fig`` to ``path`` atomically (format from the suffix, PNG without one); nothing when ``path`` is None."""
+    if path is None:
+        return
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=dpi, format=path.suffix.lstrip(".") or "png")
 
 
 def plot_hypnogram(
@@ -18,6 +59,7 @@ def plot_hypnogram(
     proba: np.ndarray | None = None,
     title: str = "",
     figsize: tuple[float, float] = (11, 4),
+    ax=None,
 ):
     """Predicted (and expert) hypnogram over the night, with a per-epoch probability strip below.
 
@@ -29,16 +71,21 @@ def plot_hypnogram(
         Expert stages, -1 unscored (drawn as gaps).
     proba : array (n_epochs, 5) | None
         Stage probabilities, drawn as a stacked strip.
+    title : str
+        Title of the hypnogram.
+    figsize : (float, float)
+        Size of a new figure (inches).
+    ax : matplotlib Axes | sequence of 2 Axes | None
+        Where to draw (two Axes, hypnogram then strip, with ``proba``); None makes a new figure.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        The figure drawn on.
     """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     rows = 2 if proba is not None else 1
-    fig, axes = plt.subplots(
-        rows, 1, figsize=figsize, sharex=True, squeeze=False, gridspec_kw={"height_ratios": [3, 1][:rows]}
-    )
+    axes = subplots(ax, rows, 1, figsize=figsize, sharex=True, gridspec_kw={"height_ratios": [3, 1][:rows]})
+    fig = axes[0, 0].figure
     hours = draw_hypnogram(axes[0, 0], pred, true)
     axes[0, 0].set_title(title)
     if proba is not None:
@@ -49,7 +96,6 @@ def plot_hypnogram(
         strip.legend(loc="upper left", bbox_to_anchor=(1, 1), frameon=False, fontsize=8)
     axes[-1, 0].set_xlabel("time (h)")
     axes[-1, 0].set_xlim(0, hours[-1])
-    fig.tight_layout()
     return fig
 
 
@@ -90,10 +136,7 @@ def plot_hypnodensity(proba: np.ndarray, true: np.ndarray | None = None, ax=None
         The figure of ``ax`` (``fig.savefig(path)`` writes it).
     """
     proba = np.asarray(proba)
-    if ax is None:
-        from matplotlib.figure import Figure
-
-        ax = Figure(figsize=(11, 3.5), layout="constrained").subplots()
+    ax = subplots(ax, figsize=(11, 3.5))[0, 0]
     hours = np.arange(len(proba) + 1) * EPOCH_SEC / 3600
     ax.stackplot(
         np.repeat(hours, 2)[1:-1], np.repeat(proba.T, 2, axis=1), colors=STAGE_COLOURS, labels=STAGES, alpha=0.85

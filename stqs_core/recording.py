@@ -1,4 +1,5 @@
-"""Read a PSG recording (EDF/EDF+/BDF, via MNE) into the rows the network reads, in µV; write EDF files."""
+"""Read a PSG recording (EDF/EDF+/BDF, via MNE) into the rows the network reads, in µV (:mod:`stqs_core.edf` writes
+EDF files)."""
 
 from __future__ import annotations
 
@@ -8,14 +9,12 @@ from pathlib import Path
 
 import numpy as np
 
-from ._atomic import atomic_path
 from .annotations import (
     events_to_epochs,
     fit_to_length,
     is_stage_label,
     read_edf_annotations,
     read_hypnogram,
-    stage_name,
 )
 from .channels import check_bands, edf_lowpass, fill_rows, map_channels
 from .constants import EPOCH_SEC, N_CHANNELS, ROLES
@@ -206,57 +205,3 @@ def _check_complete(path: Path) -> None:
             f"{path} is truncated: its header announces {n_records} records ({expected} bytes) but "
             f"the file holds {size} bytes. Copy or download it again."
         )
-
-
-def write_edf(
-    path: str | Path,
-    data: np.ndarray | None = None,
-    channel_names: list[str] | None = None,
-    sfreq: float | None = None,
-    stages: np.ndarray | None = None,
-    events: list[tuple[float, float, str]] | None = None,
-) -> Path:
-    """Write signals ``(n_channels, n_samples)`` in µV and/or stages as EDF+ annotations, atomically.
-
-    ``stages`` become ``Sleep stage W/N1/N2/N3/R/?`` annotations, one per run of equal stages; ``events``
-    are extra ``(onset_s, duration_s, text)`` annotations.
-    """
-    from edfio import Edf, EdfAnnotation, EdfSignal
-
-    signals = []
-    if data is not None:
-        sfreq = check_sfreq(sfreq)
-        data = np.asarray(data, dtype=np.float64)
-        data = data[:, : data.shape[1] - data.shape[1] % sfreq]  # whole 1-s data records
-        for row, name in zip(data, channel_names or [f"ch{i}" for i in range(len(data))]):
-            low, high = float(row.min()), float(row.max())
-            pad = max(1.0, 0.01 * (high - low))
-            signals.append(
-                EdfSignal(
-                    row,
-                    sfreq,
-                    label=name,
-                    physical_dimension="uV",
-                    physical_range=(round(low - pad), round(high + pad)),
-                )
-            )
-    annotations = [EdfAnnotation(on, dur, text) for on, dur, text in events or []]
-    if stages is not None:
-        annotations += [EdfAnnotation(on, dur, f"Sleep stage {_edf_stage(code)}") for on, dur, code in runs(stages)]
-    with atomic_path(path) as tmp:
-        Edf(signals, annotations=sorted(annotations, key=lambda a: a.onset)).write(tmp)
-    return Path(path)
-
-
-def _edf_stage(code: int) -> str:
-    return "R" if code == 4 else stage_name(code)
-
-
-def runs(stages: np.ndarray) -> list[tuple[float, float, int]]:
-    """``(onset_s, duration_s, stage)`` for each run of equal consecutive stages."""
-    stages = np.asarray(stages)
-    if len(stages) == 0:
-        return []
-    starts = np.flatnonzero(np.r_[True, stages[1:] != stages[:-1]])
-    ends = np.r_[starts[1:], len(stages)]
-    return [(s * EPOCH_SEC, (e - s) * EPOCH_SEC, int(stages[s])) for s, e in zip(starts, ends)]

@@ -8,7 +8,7 @@ kept in the user's cache folder. Two environment variables change where:
 - ``STQS_MODELS_URL``: the base URL to fetch from instead, e.g. a mirror (``https://...``), a local folder or a
   ``file://`` URL holding the same file names.
 
-Shipped models are the ``trained_models/*.pt`` files of the package (:data:`stqs_core.checkpoint.MODELS_DIR`),
+Shipped models are the ``trained_models/*.pt`` files of the package (:func:`stqs_core.resources.models_dir`),
 named by their stem (``stqs-cnnlstm-sim``); they are trained on simulated nights only.
 """
 
@@ -23,6 +23,7 @@ from pathlib import Path
 from urllib.parse import unquote, urlparse
 
 from .errors import ModelError
+from .resources import models_dir
 
 logger = logging.getLogger(__name__)
 
@@ -118,10 +119,8 @@ def _shipped_entry(path: Path, mtime_ns: int) -> Entry:
 
 def entries() -> dict[str, Entry]:
     """Every named model, published first, by name."""
-    from .checkpoint import MODELS_DIR
-
     found = [_published_entry(file) for file in PUBLISHED]
-    found += [_shipped_entry(path, path.stat().st_mtime_ns) for path in sorted(MODELS_DIR.glob("*.pt"))]
+    found += [_shipped_entry(path, path.stat().st_mtime_ns) for path in sorted(models_dir().glob("*.pt"))]
     return {entry.name: entry for entry in found}
 
 
@@ -156,9 +155,7 @@ def _copy_local(url: str, output_file, pooch_obj, check_only: bool = False) -> b
 
 
 def _path(entry: Entry) -> Path:
-    from .checkpoint import MODELS_DIR
-
-    return MODELS_DIR / entry.file if entry.kind == "shipped" else cache_dir() / entry.file
+    return models_dir() / entry.file if entry.kind == "shipped" else cache_dir() / entry.file
 
 
 def _is_cached(entry: Entry) -> bool:

@@ -15,10 +15,11 @@ from .adapt import DEFAULT_METHOD, METHODS, MIN_EPOCHS, OOD_WARN, adapt_model, c
 from .annotations import fit_to_length, stage_name
 from .checkpoint import DEFAULT_MODEL, load_model
 from .constants import EPOCH_SEC, STAGES
+from .edf import write_edf
 from .errors import OutputError, check_option, check_range
 from .model import STQS
 from .preprocess import Epochs, make_epochs
-from .recording import Recording, read_recording, write_edf
+from .recording import Recording, read_recording
 from .sleepstats import sleep_statistics
 
 logger = logging.getLogger(__name__)

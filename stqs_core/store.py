@@ -28,8 +28,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-from .checkpoint import default_info
-from .constants import EPOCH_SAMPLES, EPOCH_SEC, N_CHANNELS, ROLES, SFREQ, STAGES
+from .constants import EPOCH_SAMPLES, EPOCH_SEC, N_CHANNELS, ROLES, SFREQ, STAGES, preprocessing_info
 from .errors import StoreError, StqsError
 
 logger = logging.getLogger(__name__)
@@ -102,7 +101,7 @@ class EpochStore:
             epoch_sec=EPOCH_SEC,
             stages=list(STAGES),
             rows=[r for r in ROLES for _ in range(N_CHANNELS[r])],
-            preprocessing=json.dumps(default_info()["preprocessing"]),
+            preprocessing=json.dumps(preprocessing_info()),
         )
 
     def __enter__(self) -> EpochStore:

@@ -68,7 +68,7 @@ def random_night():
 @pytest.fixture
 def edf_file(tmp_path, random_night):
     """A 4-minute SHHS-named EDF with an 8-epoch embedded hypnogram."""
-    from stqs_core.recording import write_edf
+    from stqs_core.edf import write_edf
 
     path = tmp_path / "night.edf"
     write_edf(path, random_night(), SHHS_NAMES, 125, stages=np.array([0, 0, 1, 2, 2, 3, 4, -1]))

@@ -129,7 +129,8 @@ def test_pairs_csv(tmp_path):
 def test_a_recordings_own_annotations_read_the_same_embedded_or_given_as_a_file(tmp_path, random_night):
     """mne.read_annotations scans every byte of the file for annotation patterns: signal samples that spell one
     broke it ('utf-8' codec can't decode byte 0xa8, as on a simulated 24-h night) or added a false stage."""
-    from stqs_core.recording import read_recording, write_edf
+    from stqs_core.edf import write_edf
+    from stqs_core.recording import read_recording
 
     from .conftest import SHHS_NAMES
 

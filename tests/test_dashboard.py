@@ -112,7 +112,7 @@ def test_a_bad_recording_is_a_message_and_keeps_the_night(dashboard, data_dir, p
 
 
 def test_missing_channels_are_a_message(dashboard, data_dir, random_night):
-    from stqs_core.recording import write_edf
+    from stqs_core.edf import write_edf
 
     path = write_edf(data_dir / "odd.edf", random_night(), ["A1", "A2", "A3", "A4", "A5"], 125)
     dashboard.param.update(source="EDF file", edf_path=str(path))
@@ -386,7 +386,7 @@ def app_module():
 
 def test_a_changed_file_is_read_again(dashboard, data_dir, random_night):
     from stqs_core import EpochStore
-    from stqs_core.recording import write_edf
+    from stqs_core.edf import write_edf
 
     path = data_dir / "night.edf"
     write_edf(path, random_night(), SHHS_NAMES, 125, stages=np.array([0, 0, 1, 2, 2, 3, 4, -1]))
@@ -758,7 +758,7 @@ def test_stqs_dashboard_passes_the_serving_options(tmp_path):
 def test_a_real_size_upload_through_the_browser(page, server, tmp_path):
     """A 24-MB EDF (over the ~15 MB that a one-message upload could carry) arrives in chunks and is scored; its
     private folder goes when the page is closed."""
-    from stqs_core.recording import write_edf
+    from stqs_core.edf import write_edf
 
     rng = np.random.default_rng(0)
     path = write_edf(tmp_path / "big night.edf", rng.standard_normal((5, 40 * 60 * 1000)) * 30, SHHS_NAMES, 1000)

@@ -10,8 +10,8 @@ import pytest
 
 from stqs_core.annotations import read_hypnogram
 from stqs_core.constants import STAGES
+from stqs_core.edf import runs, write_edf
 from stqs_core.exports import events_frame, to_annotations, to_yasa, write_events_tsv, write_nsrr_xml
-from stqs_core.recording import runs, write_edf
 from stqs_core.scoring import ScoredNight
 
 

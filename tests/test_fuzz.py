@@ -94,7 +94,7 @@ def _field(text: str, width: int) -> bytes:
 
 @lru_cache
 def _base_edf() -> bytes:
-    from stqs_core.recording import write_edf
+    from stqs_core.edf import write_edf
 
     data = np.random.default_rng(0).standard_normal((5, 125 * 120)) * 30
     return write_edf(_WORK / "base.edf", data, SHHS_NAMES, 125, stages=np.array([0, 1, 2, 3])).read_bytes()
@@ -362,7 +362,7 @@ def test_score_leaves_a_whole_output_or_none(lines, suffix):
 @lru_cache
 def _score_inputs() -> tuple[Path, Path]:
     from stqs_core import STQS, STQSConfig, save_model
-    from stqs_core.recording import write_edf
+    from stqs_core.edf import write_edf
 
     data = np.random.default_rng(0).standard_normal((5, 125 * 240)) * 30
     recording = write_edf(_WORK / "night.edf", data, SHHS_NAMES, 125)

@@ -67,7 +67,7 @@ def test_score_killed_at_random_points_leaves_no_partial_output(tmp_path, random
     """SIGKILL ``stqs score`` of a 1-hour night at 3 seeded random points of its run, and once the moment its
     temporary output appears: the output is absent or byte-identical to an uninterrupted run's (120 epochs), never
     partial; the next run writes it and removes the temporaries the kills left."""
-    from stqs_core.recording import write_edf
+    from stqs_core.edf import write_edf
 
     edf = write_edf(tmp_path / "night.edf", random_night(60, seed=3), SHHS_NAMES, 125)
     log = tmp_path / "stderr.txt"

@@ -60,7 +60,7 @@ def test_prepare_notebook_reads_a_folder_of_edf_files(tmp_path, random_night):
     import pandas as pd
 
     from stqs_core import EpochStore
-    from stqs_core.recording import write_edf
+    from stqs_core.edf import write_edf
 
     from .conftest import SHHS_NAMES
 

@@ -1,8 +1,9 @@
 import numpy as np
 import pytest
 
+from stqs_core.edf import write_edf
 from stqs_core.errors import RecordingError
-from stqs_core.recording import read_recording, write_edf
+from stqs_core.recording import read_recording
 
 from .conftest import SHHS_NAMES
 

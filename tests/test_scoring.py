@@ -58,7 +58,7 @@ def test_short_recordings_score_without_an_ood_score(recording):
 
 
 def test_cli_score_adapt_review_and_figure(recording, tmp_path, capsys):
-    from stqs_core.recording import write_edf
+    from stqs_core.edf import write_edf
 
     edf = write_edf(
         tmp_path / "n.edf", recording.data, recording.channel_names, recording.sfreq, stages=recording.hypnogram

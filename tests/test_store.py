@@ -111,7 +111,7 @@ def test_prepare_killed_at_random_points_resumes_to_the_uninterrupted_store(tmp_
     import signal
     import time
 
-    from stqs_core.recording import write_edf
+    from stqs_core.edf import write_edf
 
     from .conftest import SHHS_NAMES
 

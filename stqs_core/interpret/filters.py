@@ -139,22 +139,23 @@ def spatial_filters(model: STQS) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def plot_filters(model: STQS, path=None, title: str | None = None):
+def plot_filters(model: STQS, path=None, title: str | None = None, ax=None):
     """Figure of layer-1 kernels (left) and their frequency responses (right), one row per modality.
 
     Responses are normalised to each kernel's peak (0 dB); AASM bands are shaded and each peak is marked.
+    ``ax``: 6 Axes (3 modalities x kernels, responses, in row order), or None for a new figure.
     Written to ``path`` (PNG) when given. Returns the matplotlib Figure.
     """
     import matplotlib
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from ..plots import save_figure, subplots
 
     weights, responses, peaks = kernels(model), temporal_filters(model), filter_peaks(model)
     weights, responses, peaks = (d[d.layer == 1] for d in (weights, responses, peaks))
-    colors = plt.get_cmap("tab10").colors
+    colors = matplotlib.colormaps["tab10"].colors
     band_colors = ["#dbe9f6", "#e5f5e0", "#fdf2d0", "#fde0dd", "#efe5f5"]
-    fig, axes = plt.subplots(len(ROLES), 2, figsize=(12, 2.8 * len(ROLES)), squeeze=False)
+    axes = subplots(ax, len(ROLES), 2, figsize=(12, 2.8 * len(ROLES)))
+    fig = axes[0, 0].figure
     for i, role in enumerate(ROLES):
         ax_k, ax_f = axes[i]
         kw = weights[weights.modality == role]
@@ -180,7 +181,5 @@ def plot_filters(model: STQS, path=None, title: str | None = None):
         ax_f.legend(title="filter", fontsize=7, ncol=4, loc="lower right")
     if title:
         fig.suptitle(title)
-    fig.tight_layout()
-    if path is not None:
-        fig.savefig(path, dpi=90)
+    save_figure(fig, path, dpi=90)
     return fig

@@ -23,6 +23,7 @@ from ..recording import Recording
 from . import events as ev
 from .events import NightTraits, draw_traits
 from .profiles import MONTAGES, Montage, Profile, get_profile
+from .stage_model import fill_unscored, sample_hypnogram
 
 logger = logging.getLogger(__name__)
 
@@ -105,7 +106,7 @@ class SimulatedNight:
 
         A channel feeding two rows (the horizontal EOG of the Sleep-EDF montage) is written once."""
         from ..annotations import write_hypnogram
-        from ..recording import write_edf
+        from ..edf import write_edf
 
         if hypnogram not in ("edf", "csv"):
             raise StqsError(f"hypnogram must be 'edf' or 'csv', got {hypnogram!r}")
@@ -213,8 +214,6 @@ def _sfreq(sfreq: int | None, profile: Profile) -> int:
 
 def _stages(hypnogram, hours: float, seed: int) -> np.ndarray:
     if hypnogram is None:
-        from .stage_model import sample_hypnogram
-
         return sample_hypnogram(hours, seed)
     if isinstance(hypnogram, (str, Path)):
         from ..annotations import read_hypnogram
@@ -226,16 +225,6 @@ def _stages(hypnogram, hours: float, seed: int) -> np.ndarray:
     if np.all(stages == UNSCORED):
         raise HypnogramError("the hypnogram has no scored epoch to simulate")
     return stages
-
-
-def fill_unscored(stages: np.ndarray) -> np.ndarray:
-    """Stages with each unscored epoch replaced by the previous scored one (leading ones by the first)."""
-    stages = np.asarray(stages)
-    scored = stages != UNSCORED
-    idx = np.where(scored, np.arange(len(stages)), -1)
-    idx = np.maximum.accumulate(idx)
-    idx[idx < 0] = np.flatnonzero(scored)[0]
-    return stages[idx].astype(np.int8)
 
 
 def _shape(name: str, traits: NightTraits, sfreq: float):

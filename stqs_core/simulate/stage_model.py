@@ -38,11 +38,19 @@ def _bouts(stages: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return stages[starts], starts, lengths
 
 
+def fill_unscored(stages: np.ndarray) -> np.ndarray:
+    """Stages with each unscored epoch replaced by the previous scored one (leading ones by the first)."""
+    stages = np.asarray(stages)
+    scored = stages != UNSCORED
+    idx = np.where(scored, np.arange(len(stages)), -1)
+    idx = np.maximum.accumulate(idx)
+    idx[idx < 0] = np.flatnonzero(scored)[0]
+    return stages[idx].astype(np.int8)
+
+
 def derive_stage_model(nights: list[np.ndarray], n_segments: int = 3, sources: dict | None = None) -> dict:
     """Estimate the stage model from hypnograms ``[(n_epochs,), ...]`` (already trimmed; -1 epochs take the
     previous stage). Returns the JSON-ready dict that :func:`sample_hypnogram` reads."""
-    from .night import fill_unscored
-
     n_stages = len(STAGES)
     counts = np.zeros((n_segments, n_stages, n_stages))
     lengths: list[list[list[int]]] = [[[] for _ in range(n_stages)] for _ in range(n_segments)]

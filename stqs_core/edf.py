@@ -1,0 +1,71 @@
+"""Write EDF+ files: signals in µV and/or stages as annotations (the one EDF writer of the package).
+
+It sits below :mod:`stqs_core.annotations` (which reads hypnograms and writes them with :func:`write_edf`) and
+:mod:`stqs_core.recording` (which reads recordings).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from ._atomic import atomic_path
+from .constants import EPOCH_SEC, STAGES, UNSCORED
+
+
+def write_edf(
+    path: str | Path,
+    data: np.ndarray | None = None,
+    channel_names: list[str] | None = None,
+    sfreq: float | None = None,
+    stages: np.ndarray | None = None,
+    events: list[tuple[float, float, str]] | None = None,
+) -> Path:
+    """Write signals ``(n_channels, n_samples)`` in µV and/or stages as EDF+ annotations, atomically.
+
+    ``stages`` become ``Sleep stage W/N1/N2/N3/R/?`` annotations, one per run of equal stages; ``events``
+    are extra ``(onset_s, duration_s, text)`` annotations.
+    """
+    from edfio import Edf, EdfAnnotation, EdfSignal
+
+    from .preprocess import check_sfreq  # here: preprocess imports torch, the writer of a hypnogram needs none
+
+    signals = []
+    if data is not None:
+        sfreq = check_sfreq(sfreq)
+        data = np.asarray(data, dtype=np.float64)
+        data = data[:, : data.shape[1] - data.shape[1] % sfreq]  # whole 1-s data records
+        for row, name in zip(data, channel_names or [f"ch{i}" for i in range(len(data))]):
+            low, high = float(row.min()), float(row.max())
+            pad = max(1.0, 0.01 * (high - low))
+            signals.append(
+                EdfSignal(
+                    row,
+                    sfreq,
+                    label=name,
+                    physical_dimension="uV",
+                    physical_range=(round(low - pad), round(high + pad)),
+                )
+            )
+    annotations = [EdfAnnotation(on, dur, text) for on, dur, text in events or []]
+    if stages is not None:
+        annotations += [EdfAnnotation(on, dur, f"Sleep stage {_edf_stage(code)}") for on, dur, code in runs(stages)]
+    with atomic_path(path) as tmp:
+        Edf(signals, annotations=sorted(annotations, key=lambda a: a.onset)).write(tmp)
+    return Path(path)
+
+
+def _edf_stage(code: int) -> str:
+    """The EDF+ stage label of a stage code: ``W``, ``N1``..``N3``, ``R``, or ``?`` for unscored."""
+    return "?" if code == UNSCORED else "R" if STAGES[code] == "REM" else STAGES[code]
+
+
+def runs(stages: np.ndarray) -> list[tuple[float, float, int]]:
+    """``(onset_s, duration_s, stage)`` for each run of equal consecutive stages."""
+    stages = np.asarray(stages)
+    if len(stages) == 0:
+        return []
+    starts = np.flatnonzero(np.r_[True, stages[1:] != stages[:-1]])
+    ends = np.r_[starts[1:], len(stages)]
+    return [(s * EPOCH_SEC, (e - s) * EPOCH_SEC, int(stages[s])) for s, e in zip(starts, ends)]

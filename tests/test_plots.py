@@ -1,0 +1,92 @@
+"""Every plotting function leaves the Matplotlib backend alone and draws into the caller's axes when given them."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import matplotlib
+import numpy as np
+import pandas as pd
+import pytest
+from matplotlib.figure import Figure
+
+from stqs_core.constants import EPOCH_SAMPLES, STAGES
+from stqs_core.errors import StqsError
+from stqs_core.evaluation import plot_confusion, plot_hypnograms
+from stqs_core.finetune import plot_curve
+from stqs_core.interpret import plot_filters, plot_frequency_occlusion, plot_time_occlusion
+from stqs_core.model import STQS, STQSConfig
+from stqs_core.plots import plot_hypnodensity, plot_hypnogram
+
+RNG = np.random.default_rng(0)
+PRED, TRUE = RNG.integers(0, 5, 40), np.r_[RNG.integers(0, 5, 38), -1, -1]
+PROBA = RNG.dirichlet(np.ones(5), 40)
+REPORT = {
+    "best_recording": "a",
+    "worst_recording": "b",
+    "per_recording": [{"recording": r, "accuracy": 0.8, "kappa": 0.7} for r in "ab"],
+    "hypnograms": {r: {"true": TRUE.tolist(), "pred": PRED.tolist()} for r in "ab"},
+    "confusion": {"counts": np.eye(5, dtype=int).tolist(), "normalised": np.eye(5).tolist()},
+    "model": {"name": "m"},
+    "split": "test",
+    "n_scored": 5,
+    "overall": {"accuracy": 1.0, "macro_f1": 1.0, "kappa": 1.0},
+}
+CURVE = pd.DataFrame(
+    {"adapt": ["none"] * 3, "nights": [0, 1, 2], "kappa": [0.5, 0.6, 0.7], "kappa_min": 0.4, "kappa_max": 0.8}
+)
+DROPS = pd.DataFrame(
+    [(s, m, b, RNG.normal()) for s in STAGES for m in ("eeg", "eog") for b in ("delta", "alpha")],
+    columns=["stage", "modalities", "band", "specific"],
+)
+OCCLUSION = SimpleNamespace(
+    index=3,
+    stage=2,
+    per_sample=pd.DataFrame({"importance": RNG.random(EPOCH_SAMPLES), "mean_drop": RNG.normal(size=EPOCH_SAMPLES)}),
+)
+EVENTS = pd.DataFrame({"type": ["spindle"], "onset_s": [3.0], "duration_s": [1.0]})
+
+# name -> (draw(ax, path), number of Axes it draws on)
+PLOTS = {
+    "plot_hypnogram": (lambda ax, path: plot_hypnogram(PRED, TRUE, PROBA, ax=ax), 2),
+    "plot_hypnodensity": (lambda ax, path: plot_hypnodensity(PROBA, TRUE, ax=ax), 1),
+    "plot_hypnograms": (lambda ax, path: plot_hypnograms(REPORT, path, ax=ax), 2),
+    "plot_confusion": (lambda ax, path: plot_confusion(REPORT, path, ax=ax), 1),
+    "plot_curve": (lambda ax, path: plot_curve(CURVE, path, band=(0.6, 0.8), ax=ax), 1),
+    "plot_filters": (lambda ax, path: plot_filters(STQS(STQSConfig(variant="cnn")), path, ax=ax), 6),
+    "plot_frequency_occlusion": (lambda ax, path: plot_frequency_occlusion(DROPS, path=path, ax=ax), 1),
+    "plot_time_occlusion": (
+        lambda ax, path: plot_time_occlusion(OCCLUSION, RNG.normal(size=(5, EPOCH_SAMPLES)), EVENTS, path=path, ax=ax),
+        4,
+    ),
+}
+
+
+@pytest.fixture
+def svg_backend():
+    """A backend other than the Agg that the library used to force, restored after the test."""
+    before = matplotlib.get_backend()
+    matplotlib.use("svg")
+    yield "svg"
+    matplotlib.use(before)
+
+
+@pytest.mark.parametrize("name", PLOTS)
+def test_a_new_figure_leaves_the_backend_alone(name, svg_backend, tmp_path):
+    draw, _ = PLOTS[name]
+    fig = draw(None, tmp_path / "f.png")
+    assert matplotlib.get_backend().lower() == svg_backend
+    assert isinstance(fig, Figure) and fig.axes
+    assert name in {"plot_hypnogram", "plot_hypnodensity"} or (tmp_path / "f.png").stat().st_size > 1000
+
+
+@pytest.mark.parametrize("name", PLOTS)
+def test_draws_into_the_callers_axes(name, svg_backend):
+    draw, n_axes = PLOTS[name]
+    fig = Figure()
+    axes = fig.subplots(n_axes, 1, squeeze=False)[:, 0]
+    assert draw(axes[0] if n_axes == 1 else list(axes), None) is fig
+    assert all(ax.has_data() or ax.images for ax in axes)
+    assert matplotlib.get_backend().lower() == svg_backend
+    with pytest.raises(StqsError, match="Axes"):
+        draw(list(Figure().subplots(1, n_axes + 1)), None)
