@@ -99,7 +99,8 @@ def read_hypnogram(path: str | Path, n_epochs: int | None = None, offset_s: floa
     Parameters
     ----------
     path : str | Path
-        ``.xml`` (NSRR), ``.edf``/``.bdf`` (EDF+ annotations), ``.json`` (a list of codes, as DOD-H),
+        ``.xml`` (NSRR), ``.edf``/``.bdf`` (EDF+ annotations), ``.json`` (a list of codes, as DOD-H, or the
+        ``stage`` column of a ``stqs score`` JSON),
         ``.csv``/``.txt``/``.tsv`` (one label per 30-s epoch; a CSV with a ``stage`` column, or the first column).
     n_epochs : int | None
         Epochs in the recording (see :func:`fit_to_length`): missing trailing epochs are unscored, with a
@@ -307,6 +308,8 @@ def _read_json_labels(path: Path) -> list:
         labels = json.loads(path.read_text())
     except (ValueError, RecursionError) as err:
         raise HypnogramError(f"{path}: not valid JSON ({err})") from None
+    if isinstance(labels, dict) and isinstance(labels.get("stage"), list):
+        labels = labels["stage"]  # the JSON `stqs score` writes: summary and one column per key
     if not isinstance(labels, list):
         raise HypnogramError(
             f"{path}: a JSON hypnogram must be a list of stages, one per 30-s epoch (e.g. "

@@ -66,6 +66,7 @@ def test_scored_night_writes_every_format(tmp_path, night):
         np.testing.assert_allclose(table[[f"prob_{s}" for s in STAGES]], proba, atol=5e-6)
     written = json.loads(scored.write(tmp_path / "out.json").read_text())
     assert written["stage"] == [STAGES[s] for s in scored.stages]
+    np.testing.assert_array_equal(read_hypnogram(tmp_path / "out.json"), scored.stages)  # usable as --annotations
 
 
 def test_to_yasa_carries_stages_and_probabilities(night):
