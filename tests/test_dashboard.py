@@ -791,7 +791,7 @@ def test_a_long_night_does_not_hold_up_other_visitors(page, server):
     contexts = [page.context.browser.new_context(viewport={"width": 1400, "height": 1000}) for _ in range(2)]
     long_night, other = (context.new_page() for context in contexts)
     start = time.perf_counter()
-    long_night.goto(f"{server['url']}?hours=12&seed=201", wait_until="commit", timeout=300_000)
+    long_night.goto(f"{server['url']}?hours=12&seed=201&modalities=eeg", wait_until="commit", timeout=300_000)
     other.goto(server["url"], wait_until="commit", timeout=300_000)  # the served 30-minute night, read already
     other.wait_for_selector(".stqs-summary", timeout=300_000)
     other_done = time.perf_counter() - start
