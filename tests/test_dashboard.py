@@ -472,7 +472,7 @@ def test_many_demo_requests_keep_memory_bounded(monkeypatch):
 
 
 def test_url_settings():
-    from app import url_settings
+    from app import Dashboard, url_settings
 
     args = {"hours": [b"1.5"], "band": [b"8,12"], "modalities": [b"eeg,emg"], "epoch": [b"7"], "mode": [b"pass"]}
     assert url_settings(args, environ={}) == (
@@ -480,6 +480,8 @@ def test_url_settings():
         [],
     )
     assert url_settings({}, environ={"STQS_DASHBOARD_HOURS": "2"}) == ({"hours": 2.0}, [])
+    assert url_settings({"method": [b"saliency"]}, environ={}) == ({"method": "saliency"}, [])
+    assert Dashboard(defer=True).modalities == []  # opens with nothing occluded until a modality is picked
 
 
 @pytest.mark.parametrize(
@@ -500,6 +502,7 @@ def test_url_settings():
         ("band", "a,b"),
         ("modalities", "eeg,ecg"),
         ("mode", "<script>"),
+        ("method", "lrp"),
     ],
 )
 def test_bad_url_arguments_are_reported_and_left_at_defaults(name, value):
