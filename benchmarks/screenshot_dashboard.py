@@ -25,7 +25,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "dashboard.png")
     parser.add_argument("--query", default="hours=8&band=11,16&modalities=eeg&epoch=300")
-    parser.add_argument("--tab", help="open this tab before the screenshot, e.g. 'Time occlusion'")
+    parser.add_argument("--tab", help="open this tab before the screenshot, e.g. 'Time attribution'")
     parser.add_argument("--width", type=int, default=1400)
     args = parser.parse_args()
 

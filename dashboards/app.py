@@ -3,9 +3,10 @@
 Run ``stqs dashboard`` (or ``panel serve dashboards/app.py``, see the README's "Serving the dashboard to a lab").
 It opens on a simulated demo night scored by the default model; the sidebar picks another recording (an EDF file
 or HDF5 store in the operator's data folders, or an upload) or model. URL arguments set the start state, e.g.
-``?hours=1&seed=3&epoch=40&band=8,12&modalities=eeg,eog&mode=pass&model=name-or-file``; bad ones are reported and
-left at their defaults. The environment variable ``STQS_DASHBOARD_HOURS`` sets the demo night's length when the
-URL does not; see :mod:`sources` for the data folders, upload limit and cache size.
+``?hours=1&seed=3&epoch=40&band=8,12&modalities=eeg,eog&mode=pass&method=saliency&model=name-or-file``; bad ones are
+reported and left at their defaults (no ``modalities``: no occlusion until one is picked). The environment variable
+``STQS_DASHBOARD_HOURS`` sets the demo night's length when the URL does not; see :mod:`sources` for the data
+folders, upload limit and cache size.
 
 The heavy work (preprocessing, scoring, occlusion, filters, AASM rules) is ``stqs_core``'s, cached per night and
 model in :mod:`sources`; this module holds the state (a :class:`param.Parameterized`) and lays out the views.
@@ -37,6 +38,7 @@ import views  # noqa: E402
 from stqs_core.allocator import keep_freed_memory  # noqa: E402
 from stqs_core.constants import EPOCH_SEC, ROLES, STAGES  # noqa: E402
 from stqs_core.errors import StqsError, check_option, check_range  # noqa: E402
+from stqs_core.interpret.attribution import DEFAULT_METHOD, METHODS  # noqa: E402
 from stqs_core.metrics import agreement  # noqa: E402
 
 logger = logging.getLogger(__name__)
@@ -138,8 +140,12 @@ class Dashboard(param.Parameterized):
 
     epoch = param.Integer(0, bounds=(0, None), doc="selected epoch")
     band = param.Range((12.0, 16.0), bounds=(0.0, NYQUIST), doc="occluded frequency band (Hz)")
-    modalities = param.ListSelector(default=["eeg"], objects=list(ROLES), doc="modalities the band is occluded in")
+    modalities = param.ListSelector(
+        default=[], objects=list(ROLES), doc="modalities the band is occluded in (none: no occlusion)"
+    )
     mode = param.Selector(default="stop", objects=["stop", "pass"], doc="remove the band, or keep only the band")
+    method = param.Selector(default=DEFAULT_METHOD, objects=list(METHODS), doc="attribution method of the time tab")
+    attributed = param.Parameter(None, precedence=-1, doc="(key, Attribution or error) computed off the event loop")
 
     night = param.ClassSelector(class_=sources.Night, precedence=-1)
     model_key = param.String("", precedence=-1)
@@ -319,9 +325,16 @@ class Dashboard(param.Parameterized):
             score = agreement(self.night.true, pred)
             if score["n_scored"]:
                 lines.append(f"vs expert: accuracy **{score['accuracy']:.3f}**, Cohen's kappa **{score['kappa']:.3f}**")
+        statistics = pn.pane.DataFrame(
+            views.sleep_statistics_table(pred, self.night.true),
+            index=False,
+            width=300,
+            sizing_mode=None,
+            css_classes=["stqs-sleep-statistics"],
+        )
         if occluded is None:
             lines.append("no occlusion (pick a modality)")
-            return pn.Column(pn.pane.Markdown("  \n".join(lines), css_classes=["stqs-summary"]))
+            return pn.Row(pn.pane.Markdown("  \n".join(lines), css_classes=["stqs-summary"]), statistics)
         n_changed = int((occluded != pred).sum())
         what = "removed from" if self.mode == "stop" else "kept alone in"
         lines.append(
@@ -338,13 +351,7 @@ class Dashboard(param.Parameterized):
             pn.pane.Markdown("  \n".join(lines), css_classes=["stqs-summary"]),
             pn.pane.DataFrame(shares, index=False, width=340, sizing_mode=None),
             pn.pane.HoloViews(views.share_bars(shares), sizing_mode="fixed"),
-            pn.pane.DataFrame(
-                views.sleep_statistics_table(pred, self.night.true),
-                index=False,
-                width=300,
-                sizing_mode=None,
-                css_classes=["stqs-sleep-statistics"],
-            ),
+            statistics,
         )
 
     @param.depends("night", "model_key", "epoch")
@@ -379,12 +386,32 @@ class Dashboard(param.Parameterized):
         layout = hv.Layout(channels).cols(1).opts(shared_axes=True)
         return pn.Column(self.epoch_header, pn.pane.HoloViews(layout, height=4 * 105 + 135 + 20))
 
-    @param.depends("night", "model_key", "epoch")
-    def time_occlusion(self) -> pn.Column:
-        """Where in the selected epoch the decision lives: a 5-s window zeroed at each second, all channels."""
+    @param.depends()
+    def time_evidence(self) -> pn.Column:
+        """The time tab: the attribution method picker over :meth:`time_plot`."""
+        picker = pn.widgets.Select.from_param(
+            self.param.method, name="Attribution method", width=220, css_classes=["stqs-method"]
+        )
+        return pn.Column(picker, pn.param.ParamMethod(self.time_plot))
+
+    @param.depends("night", "model_key", "epoch", "method", "attributed")
+    def time_plot(self) -> pn.Column:
+        """Where in the selected epoch the decision lives: a 5-s window zeroed at each second (all channels), and the
+        per-sample importance of the chosen attribution method (computed off the event loop, then drawn)."""
         result = _guard(sources.time_occlusion, self.night, self.model_key, self.epoch)
         if isinstance(result, pn.pane.Alert):
             return result
+        key = (id(self.night), sources.attribution_key(self.model_key, self.epoch, self.method))
+        done = self.attributed[1] if self.attributed is not None and self.attributed[0] == key else None
+        done = done if done is not None else self.night.derived.peek(key[1])
+        alerts = []
+        if done is None:
+            work = partial(sources.attribution, self.night, self.model_key, self.epoch, self.method)
+            in_background(work, lambda out: setattr(self, "attributed", (key, out)))
+            done = self.attributed[1] if self.attributed is not None and self.attributed[0] == key else None
+        if isinstance(done, Exception):
+            alerts.append(pn.pane.Alert(f"**Attribution failed:** {describe(done)}", alert_type="danger"))
+            done = None
         stage = STAGES[result.stage]
         title = f"epoch {self.epoch}: {stage} (p = {result.proba[result.stage]:.2f})"
         changed = result.windows["changed"].mean()
@@ -392,10 +419,15 @@ class Dashboard(param.Parameterized):
         note = (
             f"Red: zeroing a 5-s window (all channels) around that time lowers p({stage}) (darkest: by "
             f"{top:.3f}); blue: raises it. {changed:.0%} of the {len(result.windows)} windows change the "
-            "decision. Signals as the network sees them (filtered, z-scored)."
+            "decision. Signals as the network sees them (filtered, z-scored). Bottom: each sample's importance "
+            f"for {stage} by *{self.method.replace('_', ' ')}*."
         )
-        plot = views.time_occlusion_map(self.night.epochs[self.epoch], result.per_sample, _ROW_NAMES, title)
-        return pn.Column(pn.pane.Markdown(note), pn.pane.HoloViews(plot, height=4 * 105 + 135 + 40))
+        importance = None if done is None else done.importance[0]
+        plot = views.time_evidence(
+            self.night.epochs[self.epoch], result.per_sample, importance, _ROW_NAMES, title, self.method
+        )
+        pane = pn.pane.HoloViews(plot, height=5 * 105 + 135 + 40, linked_axes=False, css_classes=["stqs-time"])
+        return pn.Column(*alerts, pn.pane.Markdown(note), pane)
 
     @param.depends("model_key")
     def filters(self) -> pn.Column:
@@ -533,7 +565,7 @@ class Dashboard(param.Parameterized):
         lazy = {
             name: pn.param.ParamMethod(method, lazy=True)
             for name, method in (
-                ("Time occlusion", self.time_occlusion),
+                ("Time attribution", self.time_evidence),
                 ("Filters", self.filters),
                 ("Modalities and AASM rules", self.importance),
             )
@@ -630,6 +662,7 @@ URL_ARGUMENTS = {
     "band": lambda v: _band(v),
     "modalities": lambda v: [check_option("modality", m, ROLES) for m in v.split(",") if m],
     "mode": lambda v: check_option("mode", v, ("stop", "pass")),
+    "method": lambda v: check_option("method", v, METHODS),
     "model": lambda v: v[:500],
     "adapt": lambda v: check_option("adapt", v.lower(), ("0", "1", "false", "true")) in ("1", "true"),
 }

@@ -168,6 +168,11 @@ class Memo:
         future.set_result(value)
         return value
 
+    def peek(self, key: Hashable):
+        """The cached value of ``key``, or None (nothing is computed)."""
+        with self._lock:
+            return self._items[key][0] if key in self._items else None
+
     def _evict(self) -> None:
         total = sum(size for _, size in self._items.values())
         while len(self._items) > 1 and (total > self.max_bytes or len(self._items) > self.max_items):
@@ -527,6 +532,21 @@ def time_occlusion(night: Night, model_key: str, index: int):
     return night.derived.get(
         ("time", model_identity(model_key), index), lambda: occlude(night_model(night, model_key), night.epochs, index)
     )
+
+
+def attribution(night: Night, model_key: str, index: int, method: str):
+    """:func:`stqs_core.interpret.attribute` of epoch ``index`` by ``method`` (one of its ``METHODS``)."""
+    from stqs_core.interpret import attribute
+
+    return night.derived.get(
+        attribution_key(model_key, index, method),
+        lambda: attribute(night_model(night, model_key), night.epochs, [index], method),
+    )
+
+
+def attribution_key(model_key: str, index: int, method: str) -> tuple:
+    """Key of :func:`attribution` in ``night.derived`` (for :meth:`Memo.peek`)."""
+    return ("attribution", model_identity(model_key), int(index), method)
 
 
 def modality_importance(night: Night, model_key: str):

@@ -131,31 +131,47 @@ def band_spans() -> hv.Overlay:
     return hv.Overlay(spans + labels)
 
 
-def time_occlusion_map(epoch: np.ndarray, per_sample: pd.DataFrame, names: list[str], title: str) -> hv.Layout:
-    """Each channel of one epoch ``(5, 3750)`` over a heat strip of ``mean_drop`` (time occlusion).
+def time_evidence(
+    epoch: np.ndarray,
+    per_sample: pd.DataFrame,
+    importance: np.ndarray | None,
+    names: list[str],
+    title: str,
+    method: str,
+) -> hv.Layout:
+    """Each channel of one epoch ``(5, 3750)`` (z-scored) over a heat strip of ``mean_drop`` (time occlusion), and
+    below them the epoch's per-sample ``importance`` ``(3750,)`` by ``method`` (none: not computed yet).
 
     Red where zeroing a 5-s window around that time lowers the predicted stage's probability, blue where it
-    raises it; the colour scale is symmetric about 0 and shared by all channels.
+    raises it; the colour scale is symmetric about 0 and shared by all channels. Each trace has its own
+    dimension (``z <row>``) spanning the trace's range, so the axes are in z units and never linked to the
+    µV axes of the epoch viewer.
     """
     drop = per_sample["mean_drop"].to_numpy()
     top = max(float(np.abs(drop).max()), 0.02)
     t = per_sample["time_s"].to_numpy()
+    time = hv.Dimension("time_in_epoch", label="time in epoch (s)", range=(0, EPOCH_SEC))
     plots = []
     for i, (row, name) in enumerate(zip(epoch, names)):
-        lim = float(np.abs(row).max()) or 1.0
-        last = i == len(names) - 1
+        lo, hi = float(row.min()), float(row.max())
+        pad = 0.05 * (hi - lo) or 1.0
+        lim = (lo - pad, hi + pad)
+        trace = hv.Dimension(f"z {i}", label=f"{name} (z)", range=lim)
         heat = hv.Image(
-            drop[None, :], bounds=(0, -lim, EPOCH_SEC, lim), kdims=["time in epoch (s)", f"row {i}"], vdims=["p drop"]
+            drop[None, :], bounds=(0, lim[0], EPOCH_SEC, lim[1]), kdims=[time, trace], vdims=["p drop"]
         ).opts(cmap="RdBu_r", clim=(-top, top), alpha=0.8, tools=["hover"])
         plots.append(
-            (heat * hv.Curve((t, row), "time in epoch (s)", f"row {i}").opts(color="black", line_width=0.7)).opts(
-                responsive=True,
-                height=135 if last else 105,
-                title=title if i == 0 else "",
-                ylabel=name,
-                xaxis="bottom" if last else None,
+            (heat * hv.Curve((t, row), time, trace).opts(color="black", line_width=0.7)).opts(
+                responsive=True, height=105, title=title if i == 0 else "", xaxis=None
             )
         )
+    curve = (t, np.zeros_like(t) if importance is None else importance)
+    label = f"importance ({method})" if importance is not None else f"importance ({method}): computing…"
+    plots.append(
+        hv.Curve(curve, time, hv.Dimension("importance", label=label)).opts(
+            color="#6a1b9a", line_width=1.2, responsive=True, height=135
+        )
+    )
     return hv.Layout(plots).cols(1).opts(shared_axes=True)
 
 

@@ -472,7 +472,7 @@ def test_many_demo_requests_keep_memory_bounded(monkeypatch):
 
 
 def test_url_settings():
-    from app import url_settings
+    from app import Dashboard, url_settings
 
     args = {"hours": [b"1.5"], "band": [b"8,12"], "modalities": [b"eeg,emg"], "epoch": [b"7"], "mode": [b"pass"]}
     assert url_settings(args, environ={}) == (
@@ -480,6 +480,8 @@ def test_url_settings():
         [],
     )
     assert url_settings({}, environ={"STQS_DASHBOARD_HOURS": "2"}) == ({"hours": 2.0}, [])
+    assert url_settings({"method": [b"saliency"]}, environ={}) == ({"method": "saliency"}, [])
+    assert Dashboard(defer=True).modalities == []  # opens with nothing occluded until a modality is picked
 
 
 @pytest.mark.parametrize(
@@ -500,6 +502,7 @@ def test_url_settings():
         ("band", "a,b"),
         ("modalities", "eeg,ecg"),
         ("mode", "<script>"),
+        ("method", "lrp"),
     ],
 )
 def test_bad_url_arguments_are_reported_and_left_at_defaults(name, value):
@@ -600,7 +603,7 @@ def page(server):
         page.on("console", lambda m: page.errors.append(m.text) if m.type == "error" else None)
         page.on("pageerror", lambda e: page.errors.append(str(e)))
         page.goto(server["url"], timeout=90_000)
-        page.wait_for_selector(".stqs-changed", timeout=90_000)
+        page.wait_for_selector(".stqs-summary", timeout=90_000)
         yield page
         browser.close()
 
@@ -627,13 +630,16 @@ def _wait_for(predicate, timeout: float = 20.0) -> bool:
 def test_loads_without_console_errors(page):
     assert page.locator("text=60 epochs").count() == 1  # the 30-minute night of STQS_DASHBOARD_HOURS
     assert page.locator("text=Cohen's kappa").count() >= 1  # the demo night has its true hypnogram
-    changed = int(page.locator(".stqs-changed").get_attribute("data-changed"))
-    assert _changed_in_hypnogram(page) == changed
+    assert page.locator("text=no occlusion (pick a modality)").count() == 1  # nothing occluded until picked
+    assert page.locator(".stqs-changed").count() == 0 and _changed_in_hypnogram(page) == 0
     assert page.errors == []
 
 
 def test_occlusion_slider_rescores_the_night(page):
+    page.get_by_role("button", name="eeg", exact=True).click()  # the first modality picked: 12-16 Hz occluded
+    assert _wait_for(lambda: page.locator("text=12-16 Hz removed from EEG").count() == 1)
     before = page.locator(".stqs-changed").get_attribute("data-changed")
+    assert _wait_for(lambda: _changed_in_hypnogram(page) == int(before))
     handle = page.locator(".noUi-handle-upper")  # the band slider's upper handle (16 Hz), the only range slider
     box = handle.bounding_box()
     page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
@@ -663,6 +669,83 @@ def test_epoch_selection_updates_the_viewer(page):
     assert page.errors == []
 
 
+PLOTS_JS = """() => {
+  const out = [];
+  for (const doc of Bokeh.documents) for (const m of doc._all_models.values())
+    if (m.renderers !== undefined && m.y_range !== undefined && m.x_range !== undefined) {
+      const glyphs = [];
+      for (const r of m.renderers) {
+        if (r.glyph === undefined || r.data_source === undefined) continue;
+        const data = r.data_source.data, g = r.glyph, columns = {};
+        for (const [k, v] of Object.entries(data)) if (k !== "image") columns[k] = Array.from(v);
+        const alpha = g.global_alpha === undefined ? 1 : (g.global_alpha.value ?? g.global_alpha);
+        glyphs.push({kind: g.constructor.__name__, columns, alpha, visible: r.visible});
+      }
+      out.push({y: [m.y_range.start, m.y_range.end], x: [m.x_range.start, m.x_range.end], glyphs});
+    }
+  return out;
+}"""
+"""Each Bokeh plot of the page: its x and y ranges and its glyphs (kind, data columns but images, alpha)."""
+
+
+def _time_plots(page) -> tuple[dict[int, list[dict]], list[dict]]:
+    """The time tab's plots: the channel plots by row (those drawn so far), and the importance plots."""
+    rows, importance = {}, []
+    for plot in page.evaluate(PLOTS_JS):
+        for glyph in plot["glyphs"]:
+            for i in range(5):
+                if glyph["kind"] == "Line" and f"z {i}" in glyph["columns"]:
+                    rows.setdefault(i, []).append(plot)
+            if glyph["kind"] == "Line" and "importance" in glyph["columns"]:
+                importance.append(glyph["columns"]["importance"])
+    return rows, importance
+
+
+def test_time_tab_draws_traces_on_their_own_axes_with_visible_shading_and_the_picked_attribution(page):
+    """What a person sees in the time tab: each z-scored trace spans its axis (not a flat line on µV axes), the
+    occlusion heat strip covers the plot with visible alpha, and the importance curve is the picked method's."""
+    sys.path.insert(0, str(ROOT / "dashboards"))
+    import app
+    import sources
+
+    page.locator(".bk-tab", has_text="Time attribution").click()
+    epoch = int(page.locator(".stqs-epoch").get_attribute("data-epoch"))
+    page.locator(".stqs-method select").select_option("saliency")
+    assert _wait_for(lambda: _time_plots(page)[1], 120)
+    dash = app.Dashboard(hours=0.5, defer=True)  # the server's night and model, computed here again
+    night, key, _ = app._compute(dict(dash.param.values(), channels=dash._channels(), uploaded=None))
+    expected = sources.attribution(night, key, epoch, "saliency").importance[0]
+    scale = float(np.abs(expected).max())
+
+    def drawn() -> bool:
+        return any(
+            len(y) == len(expected) and np.allclose(y, expected, atol=1e-4 * scale) for y in _time_plots(page)[1]
+        )
+
+    assert scale > 0 and _wait_for(drawn, 120)
+    rows, _ = _time_plots(page)
+    assert sorted(rows) == [0, 1, 2, 3, 4]
+    for i, plots in rows.items():
+        want = night.epochs[epoch, i]
+        for plot in plots:
+            line = next(g for g in plot["glyphs"] if g["kind"] == "Line")
+            y = np.asarray(line["columns"][f"z {i}"])
+            low, high = plot["y"]
+            assert low <= y.min() and y.max() <= high  # the whole trace is visible
+            assert np.ptp(y) >= 0.8 * (high - low)  # and spans its axis: no flat line on a µV axis
+            assert plot["x"][0] <= 0.5 and plot["x"][1] >= 29.5  # the whole epoch
+            image = next(g for g in plot["glyphs"] if g["kind"] == "Image")
+            assert image["alpha"] >= 0.5 and image["visible"]  # the red/blue shading is seen
+            assert image["columns"]["dh"][0] >= 0.95 * (high - low) and image["columns"]["dw"][0] >= 29.5
+        assert any(
+            np.allclose(
+                np.asarray(next(g for g in p["glyphs"] if g["kind"] == "Line")["columns"][f"z {i}"]), want, atol=1e-4
+            )
+            for p in plots
+        )  # the selected epoch's z-scored trace
+    assert page.errors == []
+
+
 def _first_hypnograms(browser, url: str, n: int, timeout: float = 300.0) -> list[float]:
     """Seconds from opening ``n`` pages on ``url`` at once (own browser contexts) to each one's first hypnogram."""
     contexts = [browser.new_context(viewport={"width": 1400, "height": 1000}) for _ in range(n)]
@@ -673,7 +756,7 @@ def _first_hypnograms(browser, url: str, n: int, timeout: float = 300.0) -> list
     times, waiting = [float("inf")] * n, set(range(n))
     while waiting and time.perf_counter() - start < timeout:
         for i in sorted(waiting):
-            if pages[i].locator(".stqs-changed").count():
+            if pages[i].locator(".stqs-summary").count():
                 times[i] = time.perf_counter() - start
                 waiting.discard(i)
         pages[0].wait_for_timeout(100)
@@ -711,11 +794,11 @@ def test_a_long_night_does_not_hold_up_other_visitors(page, server):
     contexts = [page.context.browser.new_context(viewport={"width": 1400, "height": 1000}) for _ in range(2)]
     long_night, other = (context.new_page() for context in contexts)
     start = time.perf_counter()
-    long_night.goto(f"{server['url']}?hours=12&seed=201", wait_until="commit", timeout=300_000)
+    long_night.goto(f"{server['url']}?hours=12&seed=201&modalities=eeg", wait_until="commit", timeout=300_000)
     other.goto(server["url"], wait_until="commit", timeout=300_000)  # the served 30-minute night, read already
-    other.wait_for_selector(".stqs-changed", timeout=300_000)
+    other.wait_for_selector(".stqs-summary", timeout=300_000)
     other_done = time.perf_counter() - start
-    long_night.wait_for_selector(".stqs-changed", timeout=300_000)
+    long_night.wait_for_selector(".stqs-summary", timeout=300_000)
     long_done = time.perf_counter() - start
     print(f"other visitor's page {other_done:.1f} s, the 12-h night's {long_done:.1f} s")
     assert other_done < 0.6 * long_done
@@ -768,7 +851,7 @@ def test_a_real_size_upload_through_the_browser(page, server, tmp_path):
     errors = []
     visitor.on("pageerror", lambda e: errors.append(str(e)))
     visitor.goto(server["url"], timeout=90_000)
-    visitor.wait_for_selector(".stqs-changed", timeout=120_000)
+    visitor.wait_for_selector(".stqs-summary", timeout=120_000)
     before = set(Path(tempfile.gettempdir()).glob("stqs-upload-*"))
     visitor.locator("select").first.select_option("upload")
     visitor.locator("input[type=file]").set_input_files(str(path))

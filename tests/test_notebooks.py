@@ -103,6 +103,8 @@ def test_tiny_chain_writes_sane_results(tiny_run):
     assert aasm.stage.tolist() == ["W", "N1", "N2", "N3", "REM"]
     drops = pd.read_csv(interpret / "frequency_occlusion.csv")
     assert set(drops.band) == {"delta", "theta", "alpha", "sigma", "beta"} and np.isfinite(drops["drop"]).all()
-    for figure in ("frequency_occlusion.png", "time_occlusion.png", "filters.png"):
+    for figure in ("frequency_occlusion.png", "time_occlusion.png", "attribution.png", "filters.png"):
         assert (interpret / figure).stat().st_size > 10_000
+    attribution = pd.read_csv(interpret / "attribution.csv")  # notebook 4's default method, one epoch
+    assert len(attribution) == 3750 and np.isfinite(attribution.importance).all() and attribution.importance.max() > 0
     assert len(list(paths["05_aasm_lesson"].glob("lesson_*.png"))) >= 3
