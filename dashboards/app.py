@@ -328,13 +328,13 @@ class Dashboard(param.Parameterized):
         statistics = pn.pane.DataFrame(
             views.sleep_statistics_table(pred, self.night.true),
             index=False,
-            width=300,
+            width=320,
             sizing_mode=None,
             css_classes=["stqs-sleep-statistics"],
         )
         if occluded is None:
             lines.append("no occlusion (pick a modality)")
-            return pn.Row(pn.pane.Markdown("  \n".join(lines), css_classes=["stqs-summary"]), statistics)
+            return pn.Row(pn.Column(_summary_text(lines), statistics))
         n_changed = int((occluded != pred).sum())
         what = "removed from" if self.mode == "stop" else "kept alone in"
         lines.append(
@@ -348,10 +348,9 @@ class Dashboard(param.Parameterized):
                 lines.append(f"occluded vs expert: accuracy {score['accuracy']:.3f}, kappa {score['kappa']:.3f}")
         shares = views.stage_shares(pred, occluded)
         return pn.Row(
-            pn.pane.Markdown("  \n".join(lines), css_classes=["stqs-summary"]),
+            pn.Column(_summary_text(lines), statistics),
             pn.pane.DataFrame(shares, index=False, width=340, sizing_mode=None),
             pn.pane.HoloViews(views.share_bars(shares), sizing_mode="fixed"),
-            statistics,
         )
 
     @param.depends("night", "model_key", "epoch")
@@ -636,6 +635,11 @@ def _compute(request: dict) -> tuple[sources.Night, str, np.ndarray]:
             )
         )
     return night, model_key, proba
+
+
+def _summary_text(lines: list[str]) -> pn.pane.Markdown:
+    """The summary's lines, at the width of the sleep-statistics table below them."""
+    return pn.pane.Markdown("  \n".join(lines), css_classes=["stqs-summary"], width=320, sizing_mode=None)
 
 
 _ROW_NAMES = ["EEG 1", "EEG 2", "EOG L", "EOG R", "EMG"]

@@ -81,7 +81,7 @@ def test_adapting_rescores_with_a_copy_and_leaves_the_shared_model_alone(dashboa
     original = dashboard.original()
     dashboard.adapt = True  # re-reads the night in place (not served: at once)
     assert dashboard.model_key == base + sources.ADAPTED
-    assert "adapted to the night" in dashboard.summary()[0].object
+    assert "adapted to the night" in dashboard.summary()[0][0].object  # the summary text, above the statistics
     adapted = dashboard.original()
     assert adapted.shape == original.shape and np.abs(adapted - original).max() > 1e-3
     assert all(torch.equal(before[k], v) for k, v in shared.state_dict().items())  # the cached model is unchanged
@@ -92,7 +92,7 @@ def test_adapting_rescores_with_a_copy_and_leaves_the_shared_model_alone(dashboa
 def test_sleep_statistics_beside_the_hypnogram(dashboard):
     from stqs_core.sleepstats import sleep_statistics
 
-    table = dashboard.summary()[-1].object
+    table = dashboard.summary()[0][1].object  # below the summary text
     pred = dashboard.original().argmax(1)
     assert list(table.columns) == ["statistic", "model", "expert"]
     tst = table.set_index("statistic").loc["TST (min)"]
