@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ._atomic import atomic_path
+from ._atomic import atomic_path, clean_stale
 from .checkpoint import DEFAULT_MODEL, load_model, resolve_model_path
 from .errors import OutputError, StqsError, check_option, check_range
 from .sleepstats import sleep_statistics
@@ -462,14 +462,10 @@ def _fingerprint(night: Night, model_identity: str, fmt: str, kwargs: dict) -> s
 
 
 def _remove_temporaries(out_dir: Path, nights: list[Night], fmt: str) -> None:
-    """Delete the temporary files (``.<output>.*.part*``, see :func:`~stqs_core._atomic.atomic_path`) a killed run
-    left beside this cohort's outputs."""
-    outputs = ["cohort.csv", "cohort.json"] + [f"{n.name}{s}" for n in nights for s in (f".{fmt}", RECORD_SUFFIX)]
-    prefixes = tuple(f".{name}." for name in outputs)
-    for tmp in out_dir.glob(".*.part*"):
-        if tmp.name.startswith(prefixes):
-            logger.info("removing %s, left by a killed run", tmp)
-            tmp.unlink(missing_ok=True)
+    """Delete the temporary files a killed run left beside this cohort's outputs
+    (:func:`~stqs_core._atomic.clean_stale`: only ours, older than this process, held by no live writer)."""
+    for name in ["cohort.csv", "cohort.json"] + [f"{n.name}{s}" for n in nights for s in (f".{fmt}", RECORD_SUFFIX)]:
+        clean_stale(out_dir / name)
 
 
 def _read_record(out_dir: Path, name: str) -> dict | None:

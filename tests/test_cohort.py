@@ -169,7 +169,9 @@ def test_resume_skips_matching_nights_and_redoes_changed_ones(nights, tmp_path):
     assert (first.n_scored, first.n_skipped) == (3, 0)
     # as a kill would leave it: one night without its record, another's record half-written
     (out / f"night1{RECORD_SUFFIX}").unlink()
-    (out / f".night2{RECORD_SUFFIX}.x.part.json").write_text('{"finger')
+    partial = out / f".night2{RECORD_SUFFIX}.x.part.json"
+    partial.write_text('{"finger')
+    os.utime(partial, (time.time() - 86400, time.time() - 86400))  # left by an earlier process
     again = score_cohort(folder, out, MODEL, workers=1, progress=False)
     assert (again.n_scored, again.n_skipped) == (1, 2)
     assert not list(out.glob(".*"))  # the temporary file is gone
