@@ -768,7 +768,13 @@ def _add_finetune(sub) -> None:
 
 
 def _cmd_finetune(args: argparse.Namespace) -> int:
+    from ._atomic import check_output
     from .finetune import finetune, learning_curve
+
+    inputs = [*args.data, *_model_inputs(args.model)]
+    check_output(args.out, inputs, folder=args.curve)
+    if not args.curve:
+        check_output(args.out.with_name(args.out.name + ".resume"), inputs)
 
     options = dict(
         freeze=args.freeze,

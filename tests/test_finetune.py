@@ -183,6 +183,9 @@ def test_cli_finetune_prints_before_and_after(lab, sources, tmp_path, capsys):
         == 2
     )
     assert "too few" in capsys.readouterr().err
+    size = lab.stat().st_size  # an output that is an input is refused before anything is written
+    assert main(["finetune", "--model", str(sources["cnnlstm"]), "--data", str(lab), "--out", str(lab)]) == 2
+    assert "would destroy the input" in capsys.readouterr().err and lab.stat().st_size == size
     with pytest.raises(StqsError, match="freeze"):
         finetune(sources["cnn"], lab, out, nights=1, freeze="lstm")
     with pytest.raises(StqsError, match="nothing to fine-tune"):
