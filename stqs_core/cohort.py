@@ -320,14 +320,13 @@ def write_tables(rows: list[dict], out_dir: Path) -> tuple[Path, Path]:
 def night_results(night) -> dict:
     """The cohort-table results of a :class:`~stqs_core.scoring.ScoredNight` (see :func:`score_cohort`)."""
     summary = night.summary()
-    confidence = night.proba.max(axis=1)
     out = {
         "status": "ok",
         "error": "",
         "model": summary["model"],
         "n_epochs": summary["n_epochs"],
-        "mean_confidence": round(float(confidence.mean()), 4),
-        "low_confidence_fraction": round(float(np.mean(confidence < LOW_CONFIDENCE)), 4),
+        "mean_confidence": summary["mean_confidence"],
+        "low_confidence_fraction": round(float(np.mean(night.confidence < LOW_CONFIDENCE)), 4),
     }
     if summary.get("adaptation"):
         out["adaptation"] = summary["adaptation"]
