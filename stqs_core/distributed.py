@@ -101,6 +101,8 @@ def process_group() -> Iterator[Group]:
     logger.info("distributed training: rank %d of %d (%s)", group.rank, group.world_size, dist.get_backend())
     try:
         yield group
+        if owner:
+            dist.barrier()  # no rank tears gloo down while another still talks to it (one aborted in CI otherwise)
     finally:
         if owner:
             dist.destroy_process_group()
