@@ -8,6 +8,7 @@ The writer holds an advisory lock on its temporary file while it writes; tempora
 from __future__ import annotations
 
 import logging
+import math
 import os
 import tempfile
 import time
@@ -26,6 +27,11 @@ logger = logging.getLogger(__name__)
 
 _STARTED = time.time()
 """Temporary files newer than this may belong to a writer running now; they are never cleaned."""
+
+
+def json_safe(value):
+    """``value`` with a non-finite float (NaN, inf) replaced by None, since JSON has neither."""
+    return None if isinstance(value, float) and not math.isfinite(value) else value
 
 
 @contextmanager

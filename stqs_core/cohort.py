@@ -16,7 +16,6 @@ import glob
 import hashlib
 import json
 import logging
-import math
 import os
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -24,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ._atomic import atomic_path, clean_stale
+from ._atomic import atomic_path, clean_stale, json_safe
 from .checkpoint import DEFAULT_MODEL, load_model, resolve_model_path
 from .errors import OutputError, StqsError, check_option, check_range
 from .sleepstats import sleep_statistics
@@ -276,21 +275,15 @@ def score_cohort(
 
 def check_outputs(nights: list[Night], out_dir: Path, fmt: str, manifests: list[Path] = ()) -> None:
     """Raise :class:`~stqs_core.errors.OutputError` if an output would replace an input (a recording, hypnogram or
-    manifest) or two nights would write the same file."""
-    inputs = {Path(p).resolve(): f"input {p}" for p in manifests}
-    for night in nights:
-        for p in (night.path, night.annotations):
-            if p is not None:
-                inputs[p.resolve()] = f"input {p}"
+    manifest; by path, symbolic or hard link) or two nights would write the same file."""
+    inputs: dict = {}
+    for p in [*manifests, *(q for night in nights for q in (night.path, night.annotations) if q is not None)]:
+        for key in _file_keys(Path(p)):
+            inputs[key] = f"input {p}"
     writers: dict[Path, str] = {(out_dir / f"cohort.{s}").resolve(): "the cohort table" for s in ("csv", "json")}
     for night in nights:
         for path in (out_dir / f"{night.name}.{fmt}", out_dir / f"{night.name}{RECORD_SUFFIX}"):
             path = path.resolve()
-            if path in inputs:
-                raise OutputError(
-                    f"night {night.name!r} would overwrite the {inputs[path]} with {path}: choose "
-                    "another output folder or another --format"
-                )
             if path in writers:
                 raise OutputError(
                     f"night {night.name!r} and {writers[path]} would both write {path}: give the "
@@ -298,8 +291,25 @@ def check_outputs(nights: list[Night], out_dir: Path, fmt: str, manifests: list[
                 )
             writers[path] = f"night {night.name!r}"
     for path, owner in writers.items():
-        if owner == "the cohort table" and path in inputs:
-            raise OutputError(f"the cohort table would overwrite the {inputs[path]}: choose another output folder")
+        clash = next((inputs[k] for k in _file_keys(path) if k in inputs), None)
+        if clash is None:
+            continue
+        if owner == "the cohort table":
+            raise OutputError(f"the cohort table would overwrite the {clash}: choose another output folder")
+        raise OutputError(
+            f"{owner} would overwrite the {clash} with {path}: choose another output folder or another --format"
+        )
+
+
+def _file_keys(path: Path) -> list:
+    """Keys under which ``path`` names a file: its resolved path and, if it exists, its (device, inode)."""
+    keys: list = [path.resolve()]
+    try:
+        st = path.stat()
+        keys.append((st.st_dev, st.st_ino))
+    except OSError:
+        pass
+    return keys
 
 
 def write_tables(rows: list[dict], out_dir: Path) -> tuple[Path, Path]:
@@ -310,7 +320,7 @@ def write_tables(rows: list[dict], out_dir: Path) -> tuple[Path, Path]:
     out_dir = Path(out_dir)
     with atomic_path(out_dir / "cohort.csv") as tmp:
         pd.DataFrame(rows, columns=columns).to_csv(tmp, index=False)
-    clean = [{k: None if isinstance(v, float) and math.isnan(v) else v for k, v in row.items()} for row in rows]
+    clean = [{k: json_safe(v) for k, v in row.items()} for row in rows]
     summary = {"n_nights": len(rows), "n_ok": sum(r["status"] == "ok" for r in rows), "nights": clean}
     with atomic_path(out_dir / "cohort.json") as tmp:
         tmp.write_text(json.dumps(summary, indent=1, allow_nan=False))

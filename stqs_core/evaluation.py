@@ -36,7 +36,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ._atomic import atomic_path
+from ._atomic import atomic_path, json_safe
 from .adapt import DEFAULT_METHOD, MIN_EPOCHS, adapt_model
 from .checkpoint import load_model
 from .constants import STAGES, UNSCORED
@@ -169,8 +169,8 @@ def evaluate(
     expert = [sleep_statistics(t) for t, _ in pairs.values()]
     scored_by_model = [sleep_statistics(np.where(t == UNSCORED, UNSCORED, p)) for t, p in pairs.values()]
     for row, e, m_ in zip(rows, expert, scored_by_model):
-        row.update({f"expert_{k}": _defined(v) for k, v in e.items()})
-        row.update({f"model_{k}": _defined(v) for k, v in m_.items()})
+        row.update({f"expert_{k}": json_safe(v) for k, v in e.items()})
+        row.update({f"model_{k}": json_safe(v) for k, v in m_.items()})
     agreement = statistics_agreement(expert, scored_by_model).to_dict("records")
     ranked = sorted((r for r in rows if r["kappa"] is not None), key=lambda r: r["kappa"])
     card = model.info.get("model_card", {})
@@ -199,7 +199,7 @@ def evaluate(
         "confusion": {"labels": list(STAGES), "counts": m["confusion"], "normalised": m["confusion_normalised"]},
         "per_recording": rows,
         "per_recording_spread": spread(rows),
-        "sleep_statistics_agreement": [{k: _defined(v) for k, v in row.items()} for row in agreement],
+        "sleep_statistics_agreement": [{k: json_safe(v) for k, v in row.items()} for row in agreement],
         "best_recording": ranked[-1]["recording"] if ranked else None,
         "worst_recording": ranked[0]["recording"] if ranked else None,
         "hypnograms": {
@@ -232,11 +232,6 @@ def write_report(report: dict, out_dir: str | Path, figures: bool = True) -> dic
     with atomic_path(files["json"]) as tmp:
         tmp.write_text(json.dumps(report))
     return files
-
-
-def _defined(value):
-    """``value`` with NaN as None (JSON has no NaN)."""
-    return None if isinstance(value, float) and not np.isfinite(value) else value
 
 
 def plot_hypnograms(report: dict, path: str | Path | None = None, recordings: list[str] | None = None, ax=None):

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ._atomic import atomic_path
+from ._atomic import atomic_path, json_safe
 from .adapt import DEFAULT_METHOD, METHODS, MIN_EPOCHS, OOD_WARN, adapt_model, confidence, normalised_entropy, ood_score
 from .annotations import fit_to_length, stage_name
 from .checkpoint import DEFAULT_MODEL, load_model
@@ -80,12 +80,12 @@ class ScoredNight:
         }
         if self.review_below is not None:
             out.update(review_below=self.review_below, n_review=int(self.review.sum()))
-        out["sleep_statistics"] = _rounded(sleep_statistics(stages))
+        out["sleep_statistics"] = {k: json_safe(round(v, 4)) for k, v in sleep_statistics(stages).items()}
         if self.true is not None:
             from .metrics import agreement
 
             out.update(agreement(self.true, stages))
-            out["expert_sleep_statistics"] = _rounded(sleep_statistics(self.true))
+            out["expert_sleep_statistics"] = {k: json_safe(round(v, 4)) for k, v in sleep_statistics(self.true).items()}
         return out
 
     def to_frame(self):
@@ -166,11 +166,6 @@ class ScoredNight:
                 (i * EPOCH_SEC, EPOCH_SEC, f"STQS confidence {c:.2f}, entropy {e:.2f}" + ", review" * bool(r))
             )
         return events
-
-
-def _rounded(stats: dict) -> dict:
-    """Sleep statistics for JSON: 4 decimals, None where undefined (NaN)."""
-    return {k: None if v != v else round(v, 4) for k, v in stats.items()}
 
 
 def recording_epochs(recording: Recording) -> tuple[Epochs, np.ndarray | None]:

@@ -159,6 +159,12 @@ def test_outputs_never_replace_inputs(nights, tmp_path):
             progress=False,
         )
     assert main(["score", str(folder), "--out", str(folder), "--format", "edf", "--model", MODEL]) == 2
+    # an output that is a hard link to an input (another path, the same file) is refused too
+    linked = tmp_path / "linked"
+    linked.mkdir()
+    os.link(folder / "night0.edf", linked / "night0.edf")
+    with pytest.raises(OutputError, match="overwrite the input"):
+        score_cohort(folder / "night0.edf", linked, MODEL, workers=1, fmt="edf", progress=False)
 
 
 def test_resume_skips_matching_nights_and_redoes_changed_ones(nights, tmp_path):
