@@ -22,11 +22,12 @@ import argparse
 import os
 import socket
 import subprocess
-import sys
 import tempfile
 import time
 from contextlib import contextmanager
 from pathlib import Path
+
+from stqs_core.cli import dashboard_command
 
 ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = "/usr/bin/chromium"
@@ -76,21 +77,10 @@ def serve(app: Path, hours: float):
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    env = {**os.environ, "STQS_DASHBOARD_HOURS": str(hours), "PYTHONPATH": str(app.resolve().parents[1])}
-    cmd = [
-        sys.executable,
-        "-m",
-        "panel",
-        "serve",
-        str(app),
-        "--port",
-        str(port),
-        "--address",
-        "127.0.0.1",
-        f"--allow-websocket-origin=127.0.0.1:{port}",
-        "--log-level",
-        "warning",
-    ]
+    argv = ["--port", str(port), "--address", "127.0.0.1", "--allow-websocket-origin", f"127.0.0.1:{port}"]
+    cmd, env = dashboard_command([*argv, "--hours", str(hours)], app=app)
+    env["PYTHONPATH"] = str(app.resolve().parents[1])  # that checkout's stqs_core
+    cmd += ["--log-level", "warning"]
     with tempfile.TemporaryFile() as log:
         proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT)
         try:

@@ -12,10 +12,11 @@ from __future__ import annotations
 import argparse
 import socket
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
+
+from stqs_core.cli import dashboard_command
 
 ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = "/usr/bin/chromium"
@@ -35,19 +36,11 @@ def main() -> None:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     log = open(Path(tempfile.gettempdir()) / "stqs-screenshot-serve.log", "w")
+    argv = ["--port", str(port), "--address", "127.0.0.1", "--allow-websocket-origin", f"127.0.0.1:{port}"]
+    cmd, env = dashboard_command(argv, app=ROOT / "dashboards" / "app.py")
     server = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "panel",
-            "serve",
-            str(ROOT / "dashboards" / "app.py"),
-            "--port",
-            str(port),
-            "--address",
-            "127.0.0.1",
-            f"--allow-websocket-origin=127.0.0.1:{port}",
-        ],
+        cmd,
+        env=env,
         stdout=log,
         stderr=subprocess.STDOUT,
     )

@@ -618,15 +618,35 @@ def _add_dashboard(sub) -> None:
     p.set_defaults(func=_cmd_dashboard)
 
 
-def _dashboard_command(args: argparse.Namespace) -> tuple[list[str], dict[str, str]]:
-    """The ``panel serve`` command line and environment of ``stqs dashboard``."""
+def dashboard_command(argv: list[str] = (), app: str | Path | None = None) -> tuple[list[str], dict[str, str]]:
+    """The ``panel serve`` command line and environment that ``stqs dashboard ARGV...`` runs.
+
+    Parameters
+    ----------
+    argv : list of str
+        The options of ``stqs dashboard``, e.g. ``["--port", "5007", "--hours", "0.5"]``.
+    app : str | Path | None
+        Another ``app.py`` to serve (e.g. another checkout's, for benchmarks); None: the installed dashboard.
+
+    Returns
+    -------
+    cmd : list of str
+        The command line, ``[python, "-m", "panel", "serve", app, ...]``; append panel's own options to it.
+    env : dict of str to str
+        The environment to run it in (the process's, plus the dashboard's settings).
+    """
+    return _dashboard_command(build_parser().parse_args(["dashboard", *argv]), app)
+
+
+def _dashboard_command(args: argparse.Namespace, app: str | Path | None = None) -> tuple[list[str], dict[str, str]]:
+    """The ``panel serve`` command line and environment of ``stqs dashboard`` (see :func:`dashboard_command`)."""
     import os
     import secrets
 
     from .errors import StqsError
     from .resources import dashboard_app
 
-    app = dashboard_app()
+    app = dashboard_app() if app is None else Path(app)
     folders = [Path(d).expanduser().resolve() for d in args.data_dir]
     for folder in folders:
         if not folder.is_dir():

@@ -540,26 +540,13 @@ def server(tmp_path_factory):
     if not CHROMIUM.exists() or importlib.util.find_spec("playwright") is None:
         yield None
         return
+    from stqs_core.cli import dashboard_command
+
     port = _free_port()
-    env = {**os.environ, "STQS_DASHBOARD_HOURS": "0.5"}
-    cmd = [
-        sys.executable,
-        "-m",
-        "panel",
-        "serve",
-        str(ROOT / "dashboards" / "app.py"),
-        "--port",
-        str(port),
-        "--address",
-        "127.0.0.1",
-        f"--allow-websocket-origin=127.0.0.1:{port}",
-        "--log-level",
-        "warning",
-        "--check-unused-sessions",
-        "1000",
-        "--unused-session-lifetime",
-        "1000",
-    ]  # closed pages end in ~2 s
+    argv = ["--port", str(port), "--address", "127.0.0.1", "--allow-websocket-origin", f"127.0.0.1:{port}"]
+    cmd, env = dashboard_command([*argv, "--hours", "0.5"], app=ROOT / "dashboards" / "app.py")
+    cmd += ["--log-level", "warning", "--check-unused-sessions", "1000", "--unused-session-lifetime", "1000"]
+    # closed pages end in ~2 s
     log = tmp_path_factory.mktemp("dashboard") / "serve.log"
     proc = subprocess.Popen(cmd, env=env, stdout=log.open("w"), stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}/app"
@@ -807,11 +794,10 @@ def test_a_long_night_does_not_hold_up_other_visitors(page, server):
 
 
 def test_stqs_dashboard_passes_the_serving_options(tmp_path):
-    from stqs_core.cli import _dashboard_command, build_parser, main
+    from stqs_core.cli import dashboard_command, main
 
-    args = build_parser().parse_args(
+    cmd, env = dashboard_command(
         [
-            "dashboard",
             "--data-dir",
             str(tmp_path),
             "--data-dir",
@@ -826,12 +812,11 @@ def test_stqs_dashboard_passes_the_serving_options(tmp_path):
             "sleeplab.example.org",
         ]
     )
-    cmd, env = _dashboard_command(args)
     assert env["STQS_DASHBOARD_DATA_DIRS"] == f"{tmp_path.resolve()}{os.pathsep}{ROOT}"
     assert env["STQS_DASHBOARD_MAX_UPLOAD_MB"] == "500.0" and len(env["PANEL_COOKIE_SECRET"]) == 64
     assert cmd[2:4] == ["panel", "serve"] and cmd[cmd.index("--basic-auth") + 1] == "s3cret"
     assert "--allow-websocket-origin=sleeplab.example.org" in cmd and cmd[cmd.index("--address") + 1] == "0.0.0.0"
-    cmd, env = _dashboard_command(build_parser().parse_args(["dashboard"]))
+    cmd, env = dashboard_command()
     assert "--basic-auth" not in cmd and not any(c.startswith("--allow-websocket-origin") for c in cmd)
     assert main(["dashboard", "--data-dir", str(tmp_path / "absent")]) == 2  # a message, not a traceback
 
