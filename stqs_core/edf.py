@@ -59,4 +59,3 @@ def write_edf(
     with atomic_path(path) as tmp:
         Edf(signals, annotations=sorted(annotations, key=lambda a: a.onset)).write(tmp)
     return Path(path)
-

@@ -239,4 +239,3 @@ def write_report(report: dict, out_dir: str | Path, figures: bool = True) -> dic
 def _defined(value):
     """``value`` with NaN as None (JSON has no NaN)."""
     return None if isinstance(value, float) and not np.isfinite(value) else value
-

@@ -117,3 +117,13 @@ def test_importing_the_package_and_its_plots_does_not_import_matplotlib():
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([root, os.environ.get("PYTHONPATH", "")])}
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env)
     assert out.stdout.strip() == "False", out.stderr
+
+
+def test_hypnodensity_draws_on_given_axes_without_choosing_a_backend():
+    backend = matplotlib.get_backend()
+    proba = np.random.default_rng(0).dirichlet(np.ones(5), size=40)
+    ax = Figure().subplots()
+    assert plot_hypnodensity(proba, np.r_[np.zeros(39, int), -1], ax=ax) is ax.figure
+    assert len(ax.collections) == 5  # one band per stage
+    plot_hypnodensity(proba)
+    assert matplotlib.get_backend() == backend
