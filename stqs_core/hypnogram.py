@@ -31,6 +31,7 @@ from .constants import EPOCH_SEC, STAGES, UNSCORED
 from .errors import HypnogramError
 
 __all__ = [
+    "CODES",
     "LEVELS",
     "STAGES",
     "STAGE_COLOURS",
