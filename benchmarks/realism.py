@@ -21,8 +21,8 @@ import numpy as np
 from stqs_core import load_model, make_epochs, read_hypnogram
 from stqs_core.allocator import keep_freed_memory
 from stqs_core.constants import STAGES
+from stqs_core.hypnogram import trim_wake
 from stqs_core.simulate import simulate_night
-from stqs_core.simulate.stage_model import trim_wake
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared"

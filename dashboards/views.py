@@ -7,12 +7,9 @@ import numpy as np
 import pandas as pd
 
 from stqs_core.constants import AASM_BANDS, EPOCH_SEC, STAGES
-from stqs_core.plots import STAGE_COLOURS
+from stqs_core.hypnogram import LEVELS, STAGE_COLOURS, levels
 
-LEVEL = np.array([4, 2, 1, 0, 3])
-"""Height of W, N1, N2, N3, REM on the hypnogram (REM drawn between W and N1, as in stqs_core.plots)."""
-
-STAGE_TICKS = [(int(LEVEL[i]), s) for i, s in enumerate(STAGES)]
+STAGE_TICKS = [(int(LEVELS[i]), s) for i, s in enumerate(STAGES)]
 HOUR = 3600 / EPOCH_SEC  # epochs per hour
 
 
@@ -23,9 +20,8 @@ def epoch_hours(n_epochs: int) -> np.ndarray:
 
 def _steps(stages: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Step-curve points of stages ``(n,)`` (-1 drawn as a gap)."""
-    stages = np.asarray(stages)
-    level = np.where(stages >= 0, LEVEL[np.clip(stages, 0, 4)], np.nan).astype(float)
-    return epoch_hours(len(stages)), np.r_[level, level[-1:]]
+    level = levels(stages)
+    return epoch_hours(len(level)), np.r_[level, level[-1:]]
 
 
 def hypnogram(pred: np.ndarray, true: np.ndarray | None = None, occluded: np.ndarray | None = None) -> hv.Overlay:
@@ -47,7 +43,7 @@ def hypnogram(pred: np.ndarray, true: np.ndarray | None = None, occluded: np.nda
         hv.Curve(_steps(occluded), "time (h)", "stage", label="occluded").opts(
             interpolation="steps-post", color="#ff7f0e", line_width=1.5, line_dash="dashed"
         ),
-        hv.Scatter(((changed + 0.5) / HOUR, LEVEL[occluded[changed]]), "time (h)", "stage", label="changed").opts(
+        hv.Scatter(((changed + 0.5) / HOUR, LEVELS[occluded[changed]]), "time (h)", "stage", label="changed").opts(
             color="#d62728", size=7, marker="x"
         ),
     ]

@@ -15,7 +15,8 @@ import numpy as np
 
 from stqs_core import read_hypnogram
 from stqs_core.constants import STAGES
-from stqs_core.simulate.stage_model import MODEL_PATH, derive_stage_model, trim_wake
+from stqs_core.hypnogram import trim_wake
+from stqs_core.simulate.stage_model import MODEL_PATH, derive_stage_model
 
 ROOT = Path(__file__).resolve().parents[1]
 SOURCES = {

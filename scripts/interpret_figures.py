@@ -17,10 +17,10 @@ import numpy as np
 from stqs_core import load_model, make_epochs
 from stqs_core.checkpoint import MODELS_DIR
 from stqs_core.constants import EPOCH_SEC
-from stqs_core.interpret import aasm_report, frequency_occlusion, plot_filters, render_markdown, time_occlusion
+from stqs_core.interpret import aasm_report, frequency_occlusion, render_markdown, time_occlusion
 from stqs_core.interpret.aasm import stage_drops
-from stqs_core.interpret.plots import plot_frequency_occlusion, plot_time_occlusion
 from stqs_core.metrics import agreement
+from stqs_core.plots import plot_filters, plot_frequency_occlusion, plot_time_occlusion
 from stqs_core.simulate import simulate_night
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -18,13 +18,14 @@ import os
 import time
 from pathlib import Path
 
-import numpy as np
 import torch
 
 from stqs_core import read_hypnogram
 from stqs_core.allocator import keep_freed_memory
 from stqs_core.checkpoint import MODELS_DIR, load_model
-from stqs_core.evaluation import evaluate, plot_confusion, plot_hypnograms, write_report
+from stqs_core.evaluation import evaluate, write_report
+from stqs_core.hypnogram import trim_wake
+from stqs_core.plots import plot_confusion, plot_hypnograms
 from stqs_core.simulate import simulate_store
 from stqs_core.training import TrainConfig, train
 
@@ -42,14 +43,6 @@ STATEMENT = (
 )
 
 
-def crop_to_sleep(stages: np.ndarray, margin: int = 60) -> np.ndarray:
-    """Stages from ``margin`` epochs (30 min) before the first sleep epoch to ``margin`` after the last."""
-    sleep = np.flatnonzero(stages > 0)
-    if not len(sleep):
-        return stages
-    return stages[max(sleep[0] - margin, 0) : sleep[-1] + margin + 1]
-
-
 def drivers(n_nights: int) -> tuple[list | None, str]:
     """Real hypnograms (alternating DOD-H scorer 1 and Sleep-EDF-20) and a description, or None (stage model)."""
     dod = sorted((HYPNOGRAMS / "dod-h" / "scorer_1").glob("*.json"))
@@ -58,7 +51,7 @@ def drivers(n_nights: int) -> tuple[list | None, str]:
         return None, "stages drawn from the simulator's stage model (../shared hypnograms absent)"
     pairs = [p for pair in zip(dod, edf) for p in pair] + dod[len(edf) :] + edf[len(dod) :]
     chosen = pairs[:n_nights]
-    hyps = [crop_to_sleep(read_hypnogram(p)) for p in chosen]
+    hyps = [trim_wake(read_hypnogram(p)) for p in chosen]
     names = ", ".join(f"{p.parent.parent.name if p.suffix == '.json' else p.parent.name}/{p.stem}" for p in chosen)
     return hyps, f"stages of {len(chosen)} real expert hypnograms, cropped to the sleep period +- 30 min: {names}"
 

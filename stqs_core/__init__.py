@@ -9,6 +9,7 @@ from importlib.metadata import PackageNotFoundError, version
 
 from .annotations import read_hypnogram
 from .checkpoint import load_model, save_model
+from .hypnogram import Hypnogram
 from .model import STQS, STQSConfig
 from .preprocess import make_epochs
 from .recording import Recording, read_recording
@@ -25,6 +26,7 @@ __all__ = [
     "STQS",
     "STQSConfig",
     "EpochStore",
+    "Hypnogram",
     "Recording",
     "ScoredNight",
     "load_model",

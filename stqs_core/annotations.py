@@ -1,8 +1,8 @@
-"""Hypnograms: the stage vocabulary, readers for NSRR XML, EDF+, CSV/TXT and JSON, and writers.
+"""Hypnogram files: readers for NSRR XML, EDF+, CSV/TXT and JSON, and writers.
 
 A hypnogram is an int array ``(n_epochs,)`` of stage codes 0-4 (W, N1, N2, N3, REM) with -1 for unscored,
-one per 30-s epoch from the start of the recording. R&K stages 3 and 4 become N3; ``?``, movement time and
-unknown-stage markers become -1.
+one per 30-s epoch from the start of the recording (the vocabulary is :mod:`stqs_core.hypnogram`'s). R&K stages 3
+and 4 become N3; ``?``, movement time and unknown-stage markers become -1.
 """
 
 from __future__ import annotations
@@ -17,77 +17,12 @@ from pathlib import Path
 import numpy as np
 
 from ._atomic import atomic_path
-from .constants import EPOCH_SEC, STAGES, UNSCORED
+from .constants import EPOCH_SEC, UNSCORED
 from .edf import write_edf
 from .errors import HypnogramError
+from .hypnogram import is_stage_label, stage_code, stage_names
 
 logger = logging.getLogger(__name__)
-
-_NAMES = {
-    "W": 0,
-    "WAKE": 0,
-    "N1": 1,
-    "S1": 1,
-    "N2": 2,
-    "S2": 2,
-    "N3": 3,
-    "S3": 3,
-    "N4": 3,
-    "S4": 3,
-    "R": 4,
-    "REM": 4,
-    "?": UNSCORED,
-    "UNSCORED": UNSCORED,
-    "UNKNOWN": UNSCORED,
-    "MOVEMENT": UNSCORED,
-    "MOVEMENT TIME": UNSCORED,
-    "MT": UNSCORED,
-    "M": UNSCORED,
-    "ARTIFACT": UNSCORED,
-}
-_RK_NUMBERS = {"W": 0, "1": 1, "2": 2, "3": 3, "4": 3, "R": 4, "?": UNSCORED}  # after "Sleep stage " (EDF+)
-_NSRR_CODES = {"0": 0, "1": 1, "2": 2, "3": 3, "4": 3, "5": 4, "6": UNSCORED, "9": UNSCORED}  # after the bar
-_PREFIX = re.compile(r"^SLEEP STAGE\s+", re.IGNORECASE)
-
-
-def stage_code(label: str | int) -> int:
-    """Stage code (0-4, or -1 for unscored) of one label.
-
-    Accepted: names (``W``, ``N1``, ``N2``, ``N3``, ``R``/``REM``, ``?``, ``Movement time``), EDF+ labels
-    (``Sleep stage 4`` is R&K, so N3), NSRR labels (``Stage 4 sleep|4``) and bare codes 0-4 (4 is REM) or -1.
-
-    Raises
-    ------
-    HypnogramError
-        For a label that names no stage, listing the accepted forms.
-    """
-    text = str(label).strip().upper()
-    code = None
-    if "|" in text:
-        code = _NSRR_CODES.get(text.split("|")[1].strip())
-    elif _PREFIX.match(text):
-        rest = _PREFIX.sub("", text)
-        code = _RK_NUMBERS.get(rest, _NAMES.get(rest))
-    elif text in _NAMES:
-        code = _NAMES[text]
-    elif re.fullmatch(r"-?\d+(\.0*)?", text) and -1 <= float(text) <= 4:
-        code = int(float(text))
-    if code is None:
-        raise HypnogramError(
-            f"unknown sleep stage label {label!r:.60}; use W/N1/N2/N3/R (or REM), codes 0-4 "
-            "(4 = REM), EDF+ 'Sleep stage W/1/2/3/4/R/?', NSRR 'Stage 2 sleep|2', or "
-            "'?'/'Movement time'"
-        )
-    return code
-
-
-def is_stage_label(label: str) -> bool:
-    """Whether an annotation describes a sleep stage (other annotations such as 'Lights off' are ignored)."""
-    if not isinstance(label, str):
-        return False
-    text = label.strip().upper()
-    return bool(_PREFIX.match(text)) or ("|" in text and ("SLEEP" in text or "WAKE" in text)) or text in _NAMES
-
 
 MAX_EPOCHS = 30 * 24 * 120
 """Longest hypnogram read without a recording to fit (30 days of 30-s epochs): larger onsets are errors."""
@@ -352,13 +287,8 @@ def write_hypnogram(path: str | Path, stages: np.ndarray) -> Path:
         if path.suffix.lower() == ".json":
             tmp.write_text(json.dumps([int(s) for s in stages]))
         else:
-            tmp.write_text("".join(f"{stage_name(s)}\n" for s in stages))
+            tmp.write_text("".join(f"{name}\n" for name in stage_names(stages)))
     return path
-
-
-def stage_name(code: int) -> str:
-    """``"W"``..``"REM"``, or ``"?"`` for unscored."""
-    return STAGES[code] if code >= 0 else "?"
 
 
 _RECORDING_SUFFIX = re.compile(r"[-_ ]psg$", re.IGNORECASE)

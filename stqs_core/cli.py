@@ -544,12 +544,12 @@ def _cmd_interpret(args: argparse.Namespace) -> int:
         filter_peaks,
         frequency_occlusion,
         modality_importance,
-        plot_filters,
         render_markdown,
         rule_table,
         spatial_filters,
         time_occlusion,
     )
+    from .plots import plot_filters
     from .recording import read_recording
     from .scoring import recording_epochs
 

@@ -11,7 +11,8 @@ from pathlib import Path
 import numpy as np
 
 from ._atomic import atomic_path
-from .constants import EPOCH_SEC, STAGES, UNSCORED
+from .constants import EPOCH_SEC
+from .hypnogram import runs, stage_names
 
 
 def write_edf(
@@ -50,22 +51,11 @@ def write_edf(
             )
     annotations = [EdfAnnotation(on, dur, text) for on, dur, text in events or []]
     if stages is not None:
-        annotations += [EdfAnnotation(on, dur, f"Sleep stage {_edf_stage(code)}") for on, dur, code in runs(stages)]
+        found = runs(stages)
+        annotations += [
+            EdfAnnotation(float(start * EPOCH_SEC), float(length * EPOCH_SEC), label)
+            for start, length, label in zip(found.start, found.length, stage_names(found.stage, "edf"))
+        ]
     with atomic_path(path) as tmp:
         Edf(signals, annotations=sorted(annotations, key=lambda a: a.onset)).write(tmp)
     return Path(path)
-
-
-def _edf_stage(code: int) -> str:
-    """The EDF+ stage label of a stage code: ``W``, ``N1``..``N3``, ``R``, or ``?`` for unscored."""
-    return "?" if code == UNSCORED else "R" if STAGES[code] == "REM" else STAGES[code]
-
-
-def runs(stages: np.ndarray) -> list[tuple[float, float, int]]:
-    """``(onset_s, duration_s, stage)`` for each run of equal consecutive stages."""
-    stages = np.asarray(stages)
-    if len(stages) == 0:
-        return []
-    starts = np.flatnonzero(np.r_[True, stages[1:] != stages[:-1]])
-    ends = np.r_[starts[1:], len(stages)]
-    return [(s * EPOCH_SEC, (e - s) * EPOCH_SEC, int(stages[s])) for s, e in zip(starts, ends)]

@@ -220,6 +220,8 @@ def write_report(report: dict, out_dir: str | Path, figures: bool = True) -> dic
         "agreement": out / "sleep_statistics_agreement.csv",
     }
     if figures:
+        from .plots import plot_confusion, plot_hypnograms
+
         files.update(hypnograms=out / "hypnograms.png", confusion=out / "confusion.png")
         plot_hypnograms(report, files["hypnograms"])
         plot_confusion(report, files["confusion"])
@@ -232,63 +234,3 @@ def write_report(report: dict, out_dir: str | Path, figures: bool = True) -> dic
     with atomic_path(files["json"]) as tmp:
         tmp.write_text(json.dumps(report))
     return files
-
-
-def plot_hypnograms(report: dict, path: str | Path | None = None, recordings: list[str] | None = None, ax=None):
-    """True vs predicted hypnograms of ``recordings`` (default: the best and the worst night by kappa), one per row.
-
-    ``ax``: one Axes per recording, or None for a new figure. Returns the figure; written to ``path`` when given.
-    """
-    from .plots import draw_hypnogram, save_figure, subplots
-
-    if recordings is None:
-        recordings = list(dict.fromkeys(r for r in (report["best_recording"], report["worst_recording"]) if r))
-    rows = {r["recording"]: r for r in report["per_recording"]}
-    axes = subplots(ax, len(recordings), 1, figsize=(11, 2.6 * max(len(recordings), 1)))
-    fig = axes[0, 0].figure
-    for ax, rid in zip(axes[:, 0], recordings):
-        hyp = report["hypnograms"][rid]
-        hours = draw_hypnogram(ax, np.asarray(hyp["pred"]), np.asarray(hyp["true"]))
-        ax.set_xlim(0, hours[-1])
-        r = rows[rid]
-        ax.set_title(f"{rid}: accuracy {r['accuracy']:.2f}, kappa {r['kappa']:.2f}", fontsize=10)
-    axes[-1, 0].set_xlabel("time (h)")
-    save_figure(fig, path)
-    return fig
-
-
-def plot_confusion(report: dict, path: str | Path | None = None, ax=None):
-    """Row-normalised confusion matrix with the counts in each cell.
-
-    ``ax``: the Axes to draw on, or None for a new figure. Returns the figure; written to ``path`` when given.
-    """
-    from .plots import save_figure, subplots
-
-    counts, norm = np.array(report["confusion"]["counts"]), np.array(report["confusion"]["normalised"])
-    ax = subplots(ax, figsize=(4.8, 4.2))[0, 0]
-    fig = ax.figure
-    im = ax.imshow(norm, cmap="Blues", vmin=0, vmax=1)
-    for i in range(len(STAGES)):
-        for j in range(len(STAGES)):
-            ax.text(
-                j,
-                i,
-                f"{norm[i, j]:.2f}\n({counts[i, j]})",
-                ha="center",
-                va="center",
-                fontsize=7,
-                color="white" if norm[i, j] > 0.5 else "black",
-            )
-    ax.set_xticks(range(len(STAGES)), STAGES)
-    ax.set_yticks(range(len(STAGES)), STAGES)
-    ax.set_xlabel("predicted")
-    ax.set_ylabel("expert")
-    o = report["overall"]
-    ax.set_title(
-        f"{report['model'].get('name') or ''} ({report['split']}, {report['n_scored']} epochs)\n"
-        f"accuracy {o['accuracy']:.2f}, macro-F1 {o['macro_f1']:.2f}, kappa {o['kappa']:.2f}",
-        fontsize=9,
-    )
-    fig.colorbar(im, ax=ax, fraction=0.046)
-    save_figure(fig, path)
-    return fig

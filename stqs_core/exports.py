@@ -12,19 +12,8 @@ from xml.sax.saxutils import escape
 import numpy as np
 
 from ._atomic import atomic_path
-from .annotations import stage_name
 from .constants import EPOCH_SEC, STAGES
-from .edf import runs
-
-_NSRR_CONCEPTS = {
-    0: "Wake|0",
-    1: "Stage 1 sleep|1",
-    2: "Stage 2 sleep|2",
-    3: "Stage 3 sleep|3",
-    4: "REM sleep|5",
-    -1: "Unscored|9",
-}
-_YASA_NAMES = {-1: "UNS", 0: "WAKE", 1: "N1", 2: "N2", 3: "N3", 4: "REM"}
+from .hypnogram import STYLES, runs, stage_names
 
 
 def events_frame(stages, proba=None, epoch_sec: float = EPOCH_SEC):
@@ -37,7 +26,7 @@ def events_frame(stages, proba=None, epoch_sec: float = EPOCH_SEC):
         {
             "onset": np.arange(len(stages)) * epoch_sec,
             "duration": epoch_sec,
-            "stage": [stage_name(int(s)) if s >= 0 else "n/a" for s in stages],
+            "stage": stage_names(stages, "bids"),
         }
     )
     if proba is not None:
@@ -55,13 +44,13 @@ def write_events_tsv(path: str | Path, stages, proba=None, epoch_sec: float = EP
 
 def write_nsrr_xml(path: str | Path, stages, epoch_sec: float = EPOCH_SEC) -> Path:
     """Write stages as an NSRR (SHHS/MESA-style) XML: one ``Stages|Stages`` ScoredEvent per run of equal stages."""
-    scale = epoch_sec / EPOCH_SEC
+    found = runs(stages)
     events = "".join(
         "<ScoredEvent><EventType>Stages|Stages</EventType>"
-        f"<EventConcept>{escape(_NSRR_CONCEPTS[code])}</EventConcept>"
-        f"<Start>{onset * scale:.1f}</Start><Duration>{duration * scale:.1f}</Duration>"
+        f"<EventConcept>{escape(concept)}</EventConcept>"
+        f"<Start>{start * epoch_sec:.1f}</Start><Duration>{length * epoch_sec:.1f}</Duration>"
         "</ScoredEvent>\n"
-        for onset, duration, code in runs(np.asarray(stages))
+        for start, length, concept in zip(found.start, found.length, stage_names(found.stage, "nsrr"))
     )
     text = (
         '<?xml version="1.0" encoding="UTF-8"?>\n<PSGAnnotation>\n<SoftwareVersion>STQS</SoftwareVersion>\n'
@@ -76,13 +65,9 @@ def to_annotations(stages, epoch_sec: float = EPOCH_SEC, orig_time=None):
     """An ``mne.Annotations`` with one ``Sleep stage W/N1/N2/N3/R/?`` annotation per run of equal stages."""
     import mne
 
-    found = runs(np.asarray(stages))
-    scale = epoch_sec / EPOCH_SEC
+    found = runs(stages)
     return mne.Annotations(
-        [on * scale for on, _, _ in found],
-        [dur * scale for _, dur, _ in found],
-        [f"Sleep stage {'R' if code == 4 else stage_name(code)}" for _, _, code in found],
-        orig_time=orig_time,
+        found.start * epoch_sec, found.length * epoch_sec, stage_names(found.stage, "edf"), orig_time=orig_time
     )
 
 
@@ -94,9 +79,9 @@ def to_yasa(stages, proba=None, epoch_sec: float = EPOCH_SEC, scorer: str | None
         raise ImportError("to_yasa needs YASA: pip install yasa") from err
     import pandas as pd
 
-    values = np.array([_YASA_NAMES[int(s)] for s in np.asarray(stages)])
+    values = np.array(stage_names(stages, "yasa"))
     frame = None
     if proba is not None:
-        frame = pd.DataFrame(np.asarray(proba, dtype=float), columns=["WAKE", "N1", "N2", "N3", "REM"])
+        frame = pd.DataFrame(np.asarray(proba, dtype=float), columns=list(STYLES["yasa"][:5]))
         frame = frame.div(frame.sum(axis=1), axis=0)  # float32 softmax rows sum to 1 within 1e-7; YASA checks
     return yasa.Hypnogram(values, n_stages=5, freq=f"{epoch_sec:g}s", scorer=scorer, proba=frame)

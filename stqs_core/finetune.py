@@ -439,6 +439,8 @@ def write_curve(rows: list[dict], out_dir: str | Path, human_reference: str | Pa
         lines.append(f"\nHuman scorers (DOD-H): kappa {band[0]:.2f} (pairwise) to {band[1]:.2f} (vs consensus).")
     with atomic_path(files["md"]) as tmp:
         tmp.write_text("\n".join(lines) + "\n")
+    from .plots import plot_curve
+
     plot_curve(summary, files["png"], band)
     return files
 
@@ -450,35 +452,3 @@ def summarise_curve(table):
     summary["kappa_min"], summary["kappa_max"] = grouped["kappa"].min(), grouped["kappa"].max()
     summary["draws"] = grouped.size()
     return summary.reset_index()
-
-
-def plot_curve(summary, path: str | Path | None = None, band: tuple[float, float] | None = None, ax=None):
-    """Kappa against labelled nights (one line per adapt condition, range over draws), human band shaded.
-
-    ``ax``: the Axes to draw on, or None for a new figure. Returns the figure; written to ``path`` when given.
-    """
-    from .plots import save_figure, subplots
-
-    ax = subplots(ax, figsize=(5.5, 3.6))[0, 0]
-    fig = ax.figure
-    if band:
-        ax.axhspan(*band, color="0.85", label=f"human scorers (DOD-H) {band[0]:.2f}-{band[1]:.2f}")
-    for condition, part in summary.groupby("adapt"):
-        ax.errorbar(
-            part.nights,
-            part.kappa,
-            yerr=[part.kappa - part.kappa_min, part.kappa_max - part.kappa],
-            marker="o",
-            capsize=3,
-            label=f"adapt {condition}",
-        )
-    ax.set_xscale("symlog", linthresh=1)
-    ticks = sorted(summary.nights.unique())
-    ax.set_xticks(ticks, [str(t) for t in ticks])
-    ax.set_xlabel("labelled nights of the lab")
-    ax.set_ylabel("Cohen's kappa on test nights")
-    ax.set_ylim(min(0.0, float(summary.kappa_min.min())), 1.0)
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8, loc="lower right")
-    save_figure(fig, path)
-    return fig

@@ -12,11 +12,12 @@ import numpy as np
 
 from ._atomic import atomic_path, json_safe
 from .adapt import DEFAULT_METHOD, METHODS, MIN_EPOCHS, OOD_WARN, adapt_model, confidence, normalised_entropy, ood_score
-from .annotations import fit_to_length, stage_name
+from .annotations import fit_to_length
 from .checkpoint import DEFAULT_MODEL, load_model
 from .constants import EPOCH_SEC, STAGES
 from .edf import write_edf
 from .errors import OutputError, check_option, check_range
+from .hypnogram import stage_names
 from .model import STQS
 from .preprocess import Epochs, make_epochs
 from .recording import Recording, read_recording
@@ -107,7 +108,7 @@ class ScoredNight:
         if self.review is not None:
             cols["review"] = [bool(r) for r in self.review]
         if self.true is not None:
-            cols["true_stage"] = [stage_name(t) for t in self.true]
+            cols["true_stage"] = stage_names(self.true)
         return cols
 
     def to_annotations(self):

@@ -56,7 +56,7 @@ def sleep_statistics(stages, epoch_sec: float = EPOCH_SEC, persistent_min: float
     if not np.isin(stages, (UNSCORED, *range(len(STAGES)))).all():
         raise HypnogramError(
             "stages must hold codes 0-4 (W, N1, N2, N3, REM) or -1 (unscored); "
-            "convert names with stqs_core.annotations.stage_code"
+            "convert names with stqs_core.hypnogram.stage_code"
         )
     per_min = 60.0 / epoch_sec
     sleep = stages > 0

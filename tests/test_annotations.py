@@ -3,43 +3,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from stqs_core.annotations import events_to_epochs, find_hypnogram, read_hypnogram, stage_code, write_hypnogram
+from stqs_core.annotations import events_to_epochs, find_hypnogram, read_hypnogram, write_hypnogram
 
 from .conftest import HYPNOGRAMS, need
-
-
-@pytest.mark.parametrize(
-    "label, code",
-    [
-        ("W", 0),
-        ("Sleep stage W", 0),
-        ("Sleep stage 1", 1),
-        ("N2", 2),
-        ("Sleep stage 3", 3),
-        ("Sleep stage 4", 3),
-        ("Sleep stage R", 4),
-        ("Sleep stage N3", 3),
-        ("REM", 4),
-        ("4", 4),
-        (4, 4),
-        ("0", 0),
-        ("Sleep stage ?", -1),
-        ("Movement time", -1),
-        ("Stage 4 sleep|4", 3),
-        ("REM sleep|5", 4),
-        ("Wake|0", 0),
-        ("Unscored|9", -1),
-        ("-1", -1),
-    ],
-)
-def test_stage_vocabulary(label, code):
-    assert stage_code(label) == code
-
-
-@pytest.mark.parametrize("label", ["N5", "deep", "7", "Sleep stage X"])
-def test_unknown_stage_is_an_error(label):
-    with pytest.raises(ValueError, match="unknown sleep stage"):
-        stage_code(label)
 
 
 def test_sleep_edf_rk_hypnogram():

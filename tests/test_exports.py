@@ -10,8 +10,9 @@ import pytest
 
 from stqs_core.annotations import read_hypnogram
 from stqs_core.constants import STAGES
-from stqs_core.edf import runs, write_edf
+from stqs_core.edf import write_edf
 from stqs_core.exports import events_frame, to_annotations, to_yasa, write_events_tsv, write_nsrr_xml
+from stqs_core.hypnogram import runs
 from stqs_core.scoring import ScoredNight
 
 
@@ -47,9 +48,9 @@ def test_edf_annotations_read_by_mne_including_annotation_only_file(tmp_path, ni
     path = write_edf(tmp_path / "night.edf", stages=stages)  # no signal: an annotation-only EDF+
     ann = mne.read_annotations(path)
     expected = runs(stages)
-    assert len(ann) == len(expected)
-    np.testing.assert_allclose(ann.onset, [on for on, _, _ in expected])
-    np.testing.assert_allclose(ann.duration, [dur for _, dur, _ in expected])
+    assert len(ann) == len(expected.stage)
+    np.testing.assert_allclose(ann.onset, expected.start * 30.0)
+    np.testing.assert_allclose(ann.duration, expected.length * 30.0)
     np.testing.assert_array_equal(read_hypnogram(path, len(stages)), stages)
     direct = to_annotations(stages)
     assert list(direct.description) == list(ann.description)

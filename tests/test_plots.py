@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from pathlib import Path
 from types import SimpleNamespace
 
 import matplotlib
@@ -12,11 +16,17 @@ from matplotlib.figure import Figure
 
 from stqs_core.constants import EPOCH_SAMPLES, STAGES
 from stqs_core.errors import StqsError
-from stqs_core.evaluation import plot_confusion, plot_hypnograms
-from stqs_core.finetune import plot_curve
-from stqs_core.interpret import plot_filters, plot_frequency_occlusion, plot_time_occlusion
 from stqs_core.model import STQS, STQSConfig
-from stqs_core.plots import plot_hypnodensity, plot_hypnogram
+from stqs_core.plots import (
+    plot_confusion,
+    plot_curve,
+    plot_filters,
+    plot_frequency_occlusion,
+    plot_hypnodensity,
+    plot_hypnogram,
+    plot_hypnograms,
+    plot_time_occlusion,
+)
 
 RNG = np.random.default_rng(0)
 PRED, TRUE = RNG.integers(0, 5, 40), np.r_[RNG.integers(0, 5, 38), -1, -1]
@@ -90,3 +100,30 @@ def test_draws_into_the_callers_axes(name, svg_backend):
     assert matplotlib.get_backend().lower() == svg_backend
     with pytest.raises(StqsError, match="Axes"):
         draw(list(Figure().subplots(1, n_axes + 1)), None)
+
+
+def test_every_public_plotting_function_is_tested_here():
+    import stqs_core.plots as plots
+
+    assert {name for name in plots.__all__ if name.startswith("plot_")} == set(PLOTS)
+
+
+def test_importing_the_package_and_its_plots_does_not_import_matplotlib():
+    code = (
+        "import sys, stqs_core, stqs_core.plots, stqs_core.evaluation, stqs_core.finetune, stqs_core.interpret; "
+        "print('matplotlib' in sys.modules)"
+    )
+    root = str(Path(__file__).resolve().parents[1])  # this checkout's stqs_core, not an installed one
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([root, os.environ.get("PYTHONPATH", "")])}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env)
+    assert out.stdout.strip() == "False", out.stderr
+
+
+def test_hypnodensity_draws_on_given_axes_without_choosing_a_backend():
+    backend = matplotlib.get_backend()
+    proba = np.random.default_rng(0).dirichlet(np.ones(5), size=40)
+    ax = Figure().subplots()
+    assert plot_hypnodensity(proba, np.r_[np.zeros(39, int), -1], ax=ax) is ax.figure
+    assert len(ax.collections) == 5  # one band per stage
+    plot_hypnodensity(proba)
+    assert matplotlib.get_backend() == backend

@@ -105,17 +105,3 @@ def test_edf_output_carries_confidence_annotations(recording, tmp_path):
     assert len(notes) == len(night.proba) and sum(n.endswith("review") for n in notes) == night.review.sum()
     np.testing.assert_array_equal(read_hypnogram(path), night.stages)  # stage annotations read back unchanged
 
-
-def test_hypnodensity_draws_on_given_axes_without_choosing_a_backend():
-    import matplotlib
-    from matplotlib.figure import Figure
-
-    from stqs_core.plots import plot_hypnodensity
-
-    backend = matplotlib.get_backend()
-    proba = np.random.default_rng(0).dirichlet(np.ones(5), size=40)
-    ax = Figure().subplots()
-    assert plot_hypnodensity(proba, np.r_[np.zeros(39, int), -1], ax=ax) is ax.figure
-    assert len(ax.collections) == 5  # one band per stage
-    plot_hypnodensity(proba)
-    assert matplotlib.get_backend() == backend

@@ -4,8 +4,9 @@ import pytest
 
 from stqs_core import make_epochs, read_hypnogram, read_recording
 from stqs_core.cli import main
+from stqs_core.hypnogram import trim_wake
 from stqs_core.simulate import SFREQS, sample_hypnogram, simulate_night, simulate_store
-from stqs_core.simulate.stage_model import load_stage_model, trim_wake
+from stqs_core.simulate.stage_model import load_stage_model
 from stqs_core.store import EpochStore
 
 from .conftest import CHECKPOINTS, HYPNOGRAMS, need

@@ -3,12 +3,12 @@
 :mod:`.attribution` per-sample attributions (occlusion, Captum's gradient methods) and deletion curves;
 :mod:`.occlusion` rescoring a night with a band, a stretch of time or a modality removed; :mod:`.filters` the
 learned spatial and temporal filters and their frequency responses; :mod:`.aasm` one row per AASM stage rule:
-does the model rely on the evidence the rule names? :mod:`.plots` static figures of occlusion results.
+does the model rely on the evidence the rule names? Their figures are in :mod:`stqs_core.plots`.
 """
 
 from .aasm import RULES, aasm_report, render_markdown, rule_table
 from .attribution import METHODS, Attribution, attribute, deletion_curve, event_mask
-from .filters import filter_peaks, kernels, plot_filters, spatial_filters, temporal_filters
+from .filters import filter_peaks, kernels, spatial_filters, temporal_filters
 from .occlusion import (
     DEFAULT_BANDS,
     MODALITY_ROWS,
@@ -20,7 +20,6 @@ from .occlusion import (
     occlude_band,
     time_occlusion,
 )
-from .plots import plot_frequency_occlusion, plot_time_occlusion
 
 __all__ = [
     "DEFAULT_BANDS",
@@ -40,9 +39,6 @@ __all__ = [
     "kernels",
     "modality_importance",
     "occlude_band",
-    "plot_filters",
-    "plot_frequency_occlusion",
-    "plot_time_occlusion",
     "render_markdown",
     "rule_table",
     "spatial_filters",

@@ -19,11 +19,12 @@ import pandas as pd
 
 from ..constants import EPOCH_SEC, UNSCORED
 from ..errors import HypnogramError, StqsError
+from ..hypnogram import check_stages, fill_unscored
 from ..recording import Recording
 from . import events as ev
 from .events import NightTraits, draw_traits
 from .profiles import MONTAGES, Montage, Profile, get_profile
-from .stage_model import fill_unscored, sample_hypnogram
+from .stage_model import sample_hypnogram
 
 logger = logging.getLogger(__name__)
 
@@ -219,9 +220,7 @@ def _stages(hypnogram, hours: float, seed: int) -> np.ndarray:
         from ..annotations import read_hypnogram
 
         hypnogram = read_hypnogram(hypnogram)
-    stages = np.asarray(hypnogram).astype(np.int8)
-    if stages.ndim != 1 or len(stages) == 0 or np.any((stages < UNSCORED) | (stages > 4)):
-        raise HypnogramError("hypnogram must be a non-empty 1-d sequence of stage codes 0-4 (-1 unscored)")
+    stages = check_stages(hypnogram)
     if np.all(stages == UNSCORED):
         raise HypnogramError("the hypnogram has no scored epoch to simulate")
     return stages

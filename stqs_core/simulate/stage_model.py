@@ -16,36 +16,10 @@ import numpy as np
 
 from ..constants import EPOCH_SEC, STAGES, UNSCORED
 from ..errors import StqsError
+from ..hypnogram import fill_unscored, runs
 
 MODEL_PATH = Path(__file__).with_name("stage_model.json")
 N_QUANTILES = 21
-
-
-def trim_wake(stages: np.ndarray, keep_min: float = 30.0) -> np.ndarray:
-    """Drop wake and unscored epochs more than ``keep_min`` minutes before sleep onset or after the last sleep."""
-    stages = np.asarray(stages)
-    asleep = np.flatnonzero(stages > 0)
-    if len(asleep) == 0:
-        return stages[:0]
-    keep = int(keep_min * 60 / EPOCH_SEC)
-    return stages[max(asleep[0] - keep, 0) : asleep[-1] + 1 + keep]
-
-
-def _bouts(stages: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Stage, start epoch and length of each run of equal stages."""
-    starts = np.flatnonzero(np.r_[True, stages[1:] != stages[:-1]])
-    lengths = np.diff(np.r_[starts, len(stages)])
-    return stages[starts], starts, lengths
-
-
-def fill_unscored(stages: np.ndarray) -> np.ndarray:
-    """Stages with each unscored epoch replaced by the previous scored one (leading ones by the first)."""
-    stages = np.asarray(stages)
-    scored = stages != UNSCORED
-    idx = np.where(scored, np.arange(len(stages)), -1)
-    idx = np.maximum.accumulate(idx)
-    idx[idx < 0] = np.flatnonzero(scored)[0]
-    return stages[idx].astype(np.int8)
 
 
 def derive_stage_model(nights: list[np.ndarray], n_segments: int = 3, sources: dict | None = None) -> dict:
@@ -58,7 +32,7 @@ def derive_stage_model(nights: list[np.ndarray], n_segments: int = 3, sources: d
     first = np.zeros(n_stages)
     for night in nights:
         night = fill_unscored(night) if np.any(night != UNSCORED) else night
-        stage, start, length = _bouts(night)
+        stage, start, length = runs(night)
         segment = np.minimum((start + length / 2) / len(night) * n_segments, n_segments - 1).astype(int)
         for i in range(len(stage)):
             lengths[segment[i]][stage[i]].append(int(length[i]))

@@ -1,56 +1,43 @@
-"""Static figures (Matplotlib): the hypnogram of a scored night. Interactive views live in ``dashboards/``.
-
-Every plotting function of the package draws into the caller's axes when given ``ax`` and otherwise makes its own
-:class:`matplotlib.figure.Figure` without pyplot (:func:`subplots`), so it never chooses or changes the backend of
-a notebook or application; it returns the figure, and writes it to ``path`` when given (:func:`save_figure`).
-"""
+"""Figures of one night: the hypnogram (with a probability strip) and the hypnodensity."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 
-from ._atomic import atomic_path
-from .constants import EPOCH_SEC, STAGES
-from .errors import StqsError
-
-STAGE_COLOURS = ("#f4a259", "#8cb369", "#5b8e7d", "#2e4057", "#bc4b51")
-"""One colour per stage W, N1, N2, N3, REM, shared by every figure."""
-
-_LEVEL = np.array([4, 2, 1, 0, 3])  # plotting height of W, N1, N2, N3, REM (REM drawn between W and N1)
+from ..constants import EPOCH_SEC, STAGES
+from ..hypnogram import LEVELS, STAGE_COLOURS, levels
+from .base import subplots
 
 
-def subplots(ax, rows: int = 1, cols: int = 1, figsize: tuple[float, float] = (6.4, 4.8), **kwargs) -> np.ndarray:
-    """Axes ``(rows, cols)`` to draw on: the caller's ``ax`` (an Axes, or a sequence of ``rows * cols`` Axes in row
-    order), else those of a new :class:`~matplotlib.figure.Figure` of ``figsize`` inches (constrained layout, no
-    pyplot); ``kwargs`` go to :meth:`Figure.subplots` (e.g. ``sharex``).
+def draw_hypnogram(
+    ax, pred: np.ndarray, true: np.ndarray | None = None, colours: tuple[str, str] = ("0.6", "C3")
+) -> np.ndarray:
+    """Draw predicted (and expert) stages as steps on the caller's Axes, stages at :data:`~stqs_core.hypnogram.LEVELS`.
 
-    Raises
-    ------
-    StqsError
-        When ``ax`` holds another number of Axes than the figure draws.
+    Parameters
+    ----------
+    ax : matplotlib Axes
+        Where to draw.
+    pred : array (n_epochs,)
+        Predicted stage codes 0-4.
+    true : array (n_epochs,) | None
+        Expert stage codes, -1 unscored (drawn as gaps).
+    colours : (str, str)
+        Colours of the expert and of the model line.
+
+    Returns
+    -------
+    np.ndarray, shape (n_epochs + 1,)
+        The epoch edges (h).
     """
-    if ax is None:
-        from matplotlib.figure import Figure
-
-        return Figure(figsize=figsize, layout="constrained").subplots(rows, cols, squeeze=False, **kwargs)
-    axes = np.empty(1, dtype=object)
-    axes[0] = ax
-    if isinstance(ax, (list, tuple, np.ndarray)):
-        axes = np.asarray(ax, dtype=object).ravel()
-    if axes.size != rows * cols:
-        raise StqsError(f"ax holds {axes.size} Axes but this figure draws {rows * cols}; pass {rows * cols} or None")
-    return axes.reshape(rows, cols)
-
-
-def save_figure(fig, path: str | Path | None, dpi: int = 110) -> None:
-    """Write ``fig`` to ``path`` atomically (format from the suffix, PNG without one); nothing when ``path`` is None."""
-    if path is None:
-        return
-    path = Path(path)
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=dpi, format=path.suffix.lstrip(".") or "png")
+    hours = np.arange(len(pred) + 1) * EPOCH_SEC / 3600
+    if true is not None:
+        ax.stairs(levels(true), hours, baseline=None, color=colours[0], lw=2.5, label="expert")
+    ax.stairs(levels(pred), hours, baseline=None, color=colours[1], lw=1, label="model")
+    ax.set_yticks(LEVELS, STAGES)
+    ax.set_ylim(-0.5, 4.5)
+    ax.legend(loc="upper right", ncols=2, frameon=False, fontsize=8)
+    return hours
 
 
 def plot_hypnogram(
@@ -97,23 +84,6 @@ def plot_hypnogram(
     axes[-1, 0].set_xlabel("time (h)")
     axes[-1, 0].set_xlim(0, hours[-1])
     return fig
-
-
-def draw_hypnogram(
-    ax, pred: np.ndarray, true: np.ndarray | None = None, colours: tuple[str, str] = ("0.6", "C3")
-) -> np.ndarray:
-    """Draw predicted (and expert, -1 as gaps) stages ``(n_epochs,)`` on Matplotlib axes ``ax`` in ``colours``
-    (expert, model); returns the epoch edges in hours ``(n_epochs + 1,)``."""
-    hours = np.arange(len(pred) + 1) * EPOCH_SEC / 3600
-    if true is not None:
-        true = np.asarray(true)
-        level = np.where(true >= 0, _LEVEL[np.clip(true, 0, 4)], np.nan)
-        ax.stairs(level, hours, baseline=None, color=colours[0], lw=2.5, label="expert")
-    ax.stairs(_LEVEL[np.asarray(pred)], hours, baseline=None, color=colours[1], lw=1, label="model")
-    ax.set_yticks(_LEVEL, STAGES)
-    ax.set_ylim(-0.5, 4.5)
-    ax.legend(loc="upper right", ncols=2, frameon=False, fontsize=8)
-    return hours
 
 
 def plot_hypnodensity(proba: np.ndarray, true: np.ndarray | None = None, ax=None, title: str = ""):
