@@ -104,4 +104,3 @@ def test_edf_output_carries_confidence_annotations(recording, tmp_path):
     notes = [d for d in mne.read_annotations(path).description if d.startswith("STQS confidence")]
     assert len(notes) == len(night.proba) and sum(n.endswith("review") for n in notes) == night.review.sum()
     np.testing.assert_array_equal(read_hypnogram(path), night.stages)  # stage annotations read back unchanged
-
