@@ -78,7 +78,27 @@ _SHHS_CHANNELS = "EEG C3-A2, C4-A1; EOG L, R; EMG chin"
 
 @dataclass(frozen=True)
 class Entry:
-    """One named model: ``kind`` is ``"published"`` (fetched) or ``"shipped"`` (in the package); ``size`` in bytes."""
+    """One named model of the registry.
+
+    Parameters
+    ----------
+    name : str
+        The name to pass to :func:`~stqs_core.checkpoint.load_model` (e.g. ``"shhs-oversampling-cnn"``).
+    kind : str
+        ``"published"`` (fetched on first use) or ``"shipped"`` (in the package).
+    file : str
+        The checkpoint's file name.
+    sha256 : str or None
+        The published file's SHA-256, checked after download; None for shipped models.
+    variant : str
+        ``"cnn"``, ``"cnnlstm"`` or ``"cnnlstm-residual"``.
+    trained_on : str
+        The training data, in words.
+    channels : str
+        The input channels, in words.
+    size : int
+        File size in bytes.
+    """
 
     name: str
     kind: str
@@ -125,7 +145,17 @@ def entries() -> dict[str, Entry]:
 
 
 def published_name(file: str) -> str | None:
-    """The registry name of a published checkpoint's file name, or None."""
+    """The registry name of a published checkpoint's file name, or None.
+
+    Parameters
+    ----------
+    file : str
+        A file name such as ``model2d_shhs1_..._oversampling_cnn.tar``.
+
+    Returns
+    -------
+    str or None
+    """
     return _published_entry(file).name if file in PUBLISHED else None
 
 
@@ -172,7 +202,16 @@ def list_models() -> list[dict]:
 
 
 def fetch(name: str) -> Path:
-    """The local path of model ``name``, downloading and verifying a published checkpoint on first use.
+    """The local path of a model, downloading and verifying a published checkpoint on first use.
+
+    Parameters
+    ----------
+    name : str
+        A registry name (:func:`entries`).
+
+    Returns
+    -------
+    Path
 
     Raises
     ------
@@ -219,8 +258,16 @@ def fetch(name: str) -> Path:
 
 
 def resolve(name_or_path: str | Path) -> Path:
-    """A model file's path: ``name_or_path`` itself when it is an existing file, else the file of the registry
-    name (fetched if needed, see :func:`fetch`).
+    """A model file's path: the argument itself when it is an existing file, else the file of a registry name.
+
+    Parameters
+    ----------
+    name_or_path : str or Path
+        A model file, or a registry name (fetched if needed, see :func:`fetch`).
+
+    Returns
+    -------
+    Path
 
     Raises
     ------
