@@ -56,26 +56,10 @@ def stage_code(label: str | int) -> int:
     Accepted: names (``W``, ``N1``, ``N2``, ``N3``, ``R``/``REM``, ``?``, ``Movement time``), EDF+ labels
     (``Sleep stage 4`` is R&K, so N3), NSRR labels (``Stage 4 sleep|4``) and bare codes 0-4 (4 is REM) or -1.
 
-    Parameters
-    ----------
-    label : str or int
-        The label, as found in a hypnogram file.
-
-    Returns
-    -------
-    int
-        0-4 for W, N1, N2, N3, REM; -1 unscored.
-
     Raises
     ------
     HypnogramError
         For a label that names no stage, listing the accepted forms.
-
-    Examples
-    --------
-    >>> from stqs_core.annotations import stage_code
-    >>> stage_code("Sleep stage R"), stage_code("Stage 4 sleep|4"), stage_code("?")
-    (4, 3, -1)
     """
     text = str(label).strip().upper()
     code = None
@@ -98,17 +82,7 @@ def stage_code(label: str | int) -> int:
 
 
 def is_stage_label(label: str) -> bool:
-    """Whether an annotation describes a sleep stage (other annotations such as 'Lights off' are ignored).
-
-    Parameters
-    ----------
-    label : str
-        An annotation's text.
-
-    Returns
-    -------
-    bool
-    """
+    """Whether an annotation describes a sleep stage (other annotations such as 'Lights off' are ignored)."""
     if not isinstance(label, str):
         return False
     text = label.strip().upper()
@@ -438,17 +412,7 @@ def write_hypnogram(path: str | Path, stages: np.ndarray) -> Path:
 
 
 def stage_name(code: int) -> str:
-    """``"W"``..``"REM"``, or ``"?"`` for unscored.
-
-    Parameters
-    ----------
-    code : int
-        A stage code, 0-4 or -1.
-
-    Returns
-    -------
-    str
-    """
+    """``"W"``..``"REM"``, or ``"?"`` for unscored."""
     return STAGES[code] if code >= 0 else "?"
 
 

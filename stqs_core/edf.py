@@ -80,18 +80,7 @@ def _edf_stage(code: int) -> str:
 
 
 def runs(stages: np.ndarray) -> list[tuple[float, float, int]]:
-    """``(onset_s, duration_s, stage)`` for each run of equal consecutive stages.
-
-    Parameters
-    ----------
-    stages : array_like of int, shape (n_epochs,)
-        Stage codes per 30-s epoch.
-
-    Returns
-    -------
-    list of (float, float, int)
-        Onset and duration in seconds, and the stage code, one per run, in time order.
-    """
+    """``(onset_s, duration_s, stage)`` for each run of equal consecutive stages."""
     stages = np.asarray(stages)
     if len(stages) == 0:
         return []

@@ -58,6 +58,11 @@ EXCLUDE = [
     r"^stqs_core\.trainer\.",
     r"^stqs_core\.training\.",
     r"^stqs_core\.cli\.",  # the command line is documented by `stqs --help`
+    # TODO(lead): moved into stqs_core/hypnogram.py by hypno (left alone here so the merge has no conflict): delete
+    # these lines after merging.
+    r"^stqs_core\.annotations\.(stage_code|is_stage_label|stage_name)$",
+    r"^stqs_core\.edf\.runs$",
+    r"^stqs_core\.simulate\.stage_model\.(trim_wake|fill_unscored)$",
 ]
 
 
@@ -71,7 +76,7 @@ def public_objects():
         for key, value in vars(module).items():
             if key.startswith("_") or getattr(value, "__module__", None) != info.name:
                 continue
-            if not (inspect.isfunction(value) or inspect.isclass(value)):
+            if not (inspect.isfunction(inspect.unwrap(value)) or inspect.isclass(value)):  # unwrap: lru_cache
                 continue
             yield info.name, f"{info.name}.{key}"
             if inspect.isclass(value):
