@@ -63,6 +63,10 @@ EXCLUDE = [
     r"^stqs_core\.annotations\.(stage_code|is_stage_label|stage_name)$",
     r"^stqs_core\.edf\.runs$",
     r"^stqs_core\.simulate\.stage_model\.(trim_wake|fill_unscored)$",
+    # TODO(lead): plot_* functions move into the stqs_core/plots/ package (hypno): delete after merging.
+    r"^stqs_core\.(evaluation|finetune|interpret\.filters)\.plot_\w+$",
+    # TODO(lead): main changed this docstring after the docs branch was cut; add its Parameters after merging.
+    r"^stqs_core\.cohort\.check_outputs$",
 ]
 
 
