@@ -29,11 +29,33 @@ logger = logging.getLogger(__name__)
 class ScoredNight:
     """The result of scoring one recording.
 
-    ``proba`` ``(n_epochs, 5)`` softmax probabilities, ``stages`` ``(n_epochs,)`` their argmax, ``true``
-    the expert stages (-1 unscored) or None, ``flags`` the epochs with NaN or flat channels, ``adaptation`` the
-    label-free adaptation method used (:mod:`stqs_core.adapt`) or None, ``ood_score`` how far the recording lies
-    from the model's training data (0 alike, towards 1 far; None for recordings too short to tell), and
-    ``review_below``: epochs whose confidence is below it are marked for review.
+    Parameters
+    ----------
+    name : str
+        The recording's name.
+    proba : ndarray of float32, shape (n_epochs, 5)
+        Softmax stage probabilities per 30-s epoch, columns W, N1, N2, N3, REM.
+    true : ndarray of int, shape (n_epochs,), or None
+        The expert stages (-1 unscored), or None.
+    flags : dict
+        The epochs with NaN or flat channels (:class:`~stqs_core.preprocess.Epochs`).
+    model : str
+        The model's name.
+    adaptation : str or None
+        The label-free adaptation method used (:mod:`stqs_core.adapt`), or None.
+    ood_score : float or None
+        How far the recording lies from the model's training data (0 alike, towards 1 far; None for recordings
+        too short to tell).
+    review_below : float or None
+        Epochs whose confidence is below it are marked for review.
+
+    Examples
+    --------
+    >>> from stqs_core import score_file
+    >>> night = score_file("night.edf", preset="shhs")  # doctest: +SKIP
+    >>> night.stages[:6], night.summary()["sleep_statistics"]["TST"]  # doctest: +SKIP
+    (array([0, 0, 1, 2, 2, 2]), 412.5)
+    >>> night.write("night.csv")  # doctest: +SKIP
     """
 
     name: str
@@ -47,6 +69,7 @@ class ScoredNight:
 
     @property
     def stages(self) -> np.ndarray:
+        """The predicted stages ``(n_epochs,)``: the argmax of ``proba``."""
         return self.proba.argmax(axis=1)
 
     @property
@@ -65,9 +88,15 @@ class ScoredNight:
         return None if self.review_below is None else self.confidence < self.review_below
 
     def summary(self) -> dict:
-        """Epoch count, predicted stage shares, adaptation, out-of-domain score, mean confidence, epochs to
-        review, sleep statistics (:func:`~stqs_core.sleepstats.sleep_statistics`, None where undefined), and
-        accuracy/kappa and the expert's sleep statistics when the expert stages are known."""
+        """The night in numbers, JSON-ready.
+
+        Returns
+        -------
+        dict
+            Epoch count, predicted stage shares, adaptation, out-of-domain score, mean confidence, epochs to
+            review, sleep statistics (:func:`~stqs_core.sleepstats.sleep_statistics`, None where undefined), and
+            accuracy/kappa and the expert's sleep statistics when the expert stages are known.
+        """
         stages = self.stages
         out = {
             "recording": self.name,
@@ -89,7 +118,12 @@ class ScoredNight:
         return out
 
     def to_frame(self):
-        """A pandas DataFrame, one row per epoch (the CSV's columns)."""
+        """One row per epoch (the CSV's columns).
+
+        Returns
+        -------
+        pandas.DataFrame
+        """
         import pandas as pd
 
         return pd.DataFrame(self._columns())
@@ -111,22 +145,49 @@ class ScoredNight:
         return cols
 
     def to_annotations(self):
-        """The predicted stages as ``mne.Annotations`` (``Sleep stage W/N1/N2/N3/R``, one per run)."""
+        """The predicted stages as ``mne.Annotations`` (``Sleep stage W/N1/N2/N3/R``, one per run).
+
+        Returns
+        -------
+        mne.Annotations
+        """
         from .exports import to_annotations
 
         return to_annotations(self.stages)
 
     def to_yasa(self):
-        """The predicted stages as a ``yasa.Hypnogram`` with the probabilities as its ``proba`` (needs YASA)."""
+        """The predicted stages as a ``yasa.Hypnogram`` with the probabilities as its ``proba`` (needs YASA).
+
+        Returns
+        -------
+        yasa.Hypnogram
+        """
         from .exports import to_yasa
 
         return to_yasa(self.stages, self.proba, scorer=self.model or "STQS")
 
     def write(self, path: str | Path) -> Path:
-        """Write atomically as ``.csv`` (one row per epoch), ``.json`` (summary and columns), ``.edf`` (EDF+
-        stage annotations, plus one ``STQS confidence …, entropy …[, review]`` annotation per epoch and one
-        ``STQS …`` summary annotation at the start), ``.tsv`` (BIDS-style events with probabilities) or ``.xml``
-        (NSRR)."""
+        """Write the night to a file, atomically; its suffix chooses the format.
+
+        ``.csv`` (one row per epoch), ``.json`` (summary and columns), ``.edf`` (EDF+ stage annotations, plus one
+        ``STQS confidence …, entropy …[, review]`` annotation per epoch and one ``STQS …`` summary annotation at the
+        start), ``.tsv`` (BIDS-style events with probabilities) or ``.xml`` (NSRR).
+
+        Parameters
+        ----------
+        path : str or Path
+            The file.
+
+        Returns
+        -------
+        Path
+            ``path``.
+
+        Raises
+        ------
+        OutputError
+            For another suffix.
+        """
         from .exports import write_events_tsv, write_nsrr_xml
 
         path = Path(path)
@@ -174,8 +235,20 @@ def _rounded(stats: dict) -> dict:
 
 
 def recording_epochs(recording: Recording) -> tuple[Epochs, np.ndarray | None]:
-    """The network input of a recording (:func:`~stqs_core.preprocess.make_epochs`) and its expert stages
-    ``(n_epochs,)`` fitted to the epochs (-1 unscored), or None without a hypnogram."""
+    """The network input of a recording, and its expert stages fitted to the epochs.
+
+    Parameters
+    ----------
+    recording : Recording
+        The recording.
+
+    Returns
+    -------
+    epochs : Epochs
+        :func:`~stqs_core.preprocess.make_epochs` of the recording.
+    true : ndarray of int, shape (n_epochs,), or None
+        The expert stages (-1 unscored), or None without a hypnogram.
+    """
     epochs = make_epochs(recording.data, recording.sfreq, recording.channel_names)
     true = None
     if recording.hypnogram is not None:
@@ -257,8 +330,37 @@ def score_file(
     adapt: bool | str = False,
     review_below: float | None = None,
 ) -> ScoredNight:
-    """Read a PSG file (channels by name, see :func:`~stqs_core.recording.read_recording`) and score it;
-    ``adapt`` and ``review_below`` as in :func:`score_recording`."""
+    """Read a PSG file and score it.
+
+    Parameters
+    ----------
+    path : str or Path
+        An EDF, EDF+ or BDF file.
+    model : STQS or str or Path
+        A model, a model file or a shipped or published model's name. It is never modified.
+    eeg, eog, emg : list of str or None
+        Channel names per role (see :func:`~stqs_core.recording.read_recording`).
+    preset : str or None
+        ``"shhs"``, ``"sleep-edf"`` or ``"aasm"``; None tries each.
+    annotations : str or Path or None
+        A hypnogram file for accuracy and kappa; None uses the stage annotations inside the file, if any.
+    adapt : bool or str
+        As in :func:`score_recording`.
+    review_below : float or None
+        As in :func:`score_recording`.
+
+    Returns
+    -------
+    ScoredNight
+
+    Examples
+    --------
+    >>> from stqs_core import score_file
+    >>> night = score_file("night.edf", adapt=True, review_below=0.5)  # doctest: +SKIP
+    >>> night.summary()["n_review"], night.ood_score  # doctest: +SKIP
+    (37, 0.21)
+    >>> night.write("night.edf.hypnogram.csv")  # doctest: +SKIP
+    """
     recording = read_recording(path, eeg=eeg, eog=eog, emg=emg, preset=preset, annotations=annotations)
     if not isinstance(model, STQS):
         model = load_model(model)
