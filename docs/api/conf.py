@@ -67,6 +67,10 @@ EXCLUDE = [
     r"^stqs_core\.(evaluation|finetune|interpret\.filters)\.plot_\w+$",
     # TODO(lead): main changed this docstring after the docs branch was cut; add its Parameters after merging.
     r"^stqs_core\.cohort\.check_outputs$",
+    # TODO(lead): being rewritten by ood (ood_score gains ``proba``) and faith (Attribution gains ``modality`` and
+    # ``band_totals``; new band_split): document their parameters after merging, then delete these lines.
+    r"^stqs_core\.adapt\.ood_score$",
+    r"^stqs_core\.interpret\.attribution\.Attribution$",
 ]
 
 
