@@ -164,6 +164,17 @@ EXCLUDE = [
     # ``band_totals``; new band_split): document their parameters after merging, then delete these lines.
     r"^stqs_core\.adapt\.ood_score$",
     r"^stqs_core\.interpret\.attribution\.Attribution$",
+    # TODO(lead): public objects of this session's other branches that lacked a Parameters section when the docs
+    # branch was finished (names that do not exist on a branch match nothing). Delete these lines, then document
+    # what `python docs/api/conf.py` lists.
+    r"^stqs_core\.hypnogram\.",  # hypno
+    r"^stqs_core\.interpret\.attribution\.band_split$",  # faith
+    r"^stqs_core\.interpret\.triage\.",  # triage
+    r"^stqs_core\.cohort\.reliance_outliers$",
+    r"^stqs_core\.scoring\.triage_columns$",
+    r"^stqs_core\.simulate\.dataset\.",  # retrain
+    r"^stqs_core\.simulate\.profiles\.Profile\.scaled$",
+    r"^stqs_core\.teaching\.",  # quiz
 ]
 
 
