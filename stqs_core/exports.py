@@ -86,22 +86,7 @@ def write_events_tsv(path: str | Path, stages, proba=None, epoch_sec: float = EP
 
 
 def write_nsrr_xml(path: str | Path, stages, epoch_sec: float = EPOCH_SEC) -> Path:
-    """Write stages as an NSRR (SHHS/MESA-style) XML: one ``Stages|Stages`` ScoredEvent per run of equal stages.
-
-    Parameters
-    ----------
-    path : str or Path
-        The file to write.
-    stages : array_like of int, shape (n_epochs,)
-        Stage codes (0-4, -1 unscored).
-    epoch_sec : float
-        Epoch length in seconds.
-
-    Returns
-    -------
-    Path
-        ``path``.
-    """
+    """Write stages as an NSRR (SHHS/MESA-style) XML: one ``Stages|Stages`` ScoredEvent per run of equal stages."""
     scale = epoch_sec / EPOCH_SEC
     events = "".join(
         "<ScoredEvent><EventType>Stages|Stages</EventType>"

@@ -29,33 +29,11 @@ logger = logging.getLogger(__name__)
 class ScoredNight:
     """The result of scoring one recording.
 
-    Parameters
-    ----------
-    name : str
-        The recording's name.
-    proba : ndarray of float32, shape (n_epochs, 5)
-        Softmax stage probabilities per 30-s epoch, columns W, N1, N2, N3, REM.
-    true : ndarray of int, shape (n_epochs,), or None
-        The expert stages (-1 unscored), or None.
-    flags : dict
-        The epochs with NaN or flat channels (:class:`~stqs_core.preprocess.Epochs`).
-    model : str
-        The model's name.
-    adaptation : str or None
-        The label-free adaptation method used (:mod:`stqs_core.adapt`), or None.
-    ood_score : float or None
-        How far the recording lies from the model's training data (0 alike, towards 1 far; None for recordings
-        too short to tell).
-    review_below : float or None
-        Epochs whose confidence is below it are marked for review.
-
-    Examples
-    --------
-    >>> from stqs_core import score_file
-    >>> night = score_file("night.edf", preset="shhs")  # doctest: +SKIP
-    >>> night.stages[:6], night.summary()["sleep_statistics"]["TST"]  # doctest: +SKIP
-    (array([0, 0, 1, 2, 2, 2]), 412.5)
-    >>> night.write("night.csv")  # doctest: +SKIP
+    ``proba`` ``(n_epochs, 5)`` softmax probabilities, ``stages`` ``(n_epochs,)`` their argmax, ``true``
+    the expert stages (-1 unscored) or None, ``flags`` the epochs with NaN or flat channels, ``adaptation`` the
+    label-free adaptation method used (:mod:`stqs_core.adapt`) or None, ``ood_score`` how far the recording lies
+    from the model's training data (0 alike, towards 1 far; None for recordings too short to tell), and
+    ``review_below``: epochs whose confidence is below it are marked for review.
     """
 
     name: str
@@ -88,15 +66,9 @@ class ScoredNight:
         return None if self.review_below is None else self.confidence < self.review_below
 
     def summary(self) -> dict:
-        """The night in numbers, JSON-ready.
-
-        Returns
-        -------
-        dict
-            Epoch count, predicted stage shares, adaptation, out-of-domain score, mean confidence, epochs to
-            review, sleep statistics (:func:`~stqs_core.sleepstats.sleep_statistics`, None where undefined), and
-            accuracy/kappa and the expert's sleep statistics when the expert stages are known.
-        """
+        """Epoch count, predicted stage shares, adaptation, out-of-domain score, mean confidence, epochs to
+        review, sleep statistics (:func:`~stqs_core.sleepstats.sleep_statistics`, None where undefined), and
+        accuracy/kappa and the expert's sleep statistics when the expert stages are known."""
         stages = self.stages
         out = {
             "recording": self.name,
@@ -330,37 +302,8 @@ def score_file(
     adapt: bool | str = False,
     review_below: float | None = None,
 ) -> ScoredNight:
-    """Read a PSG file and score it.
-
-    Parameters
-    ----------
-    path : str or Path
-        An EDF, EDF+ or BDF file.
-    model : STQS or str or Path
-        A model, a model file or a shipped or published model's name. It is never modified.
-    eeg, eog, emg : list of str or None
-        Channel names per role (see :func:`~stqs_core.recording.read_recording`).
-    preset : str or None
-        ``"shhs"``, ``"sleep-edf"`` or ``"aasm"``; None tries each.
-    annotations : str or Path or None
-        A hypnogram file for accuracy and kappa; None uses the stage annotations inside the file, if any.
-    adapt : bool or str
-        As in :func:`score_recording`.
-    review_below : float or None
-        As in :func:`score_recording`.
-
-    Returns
-    -------
-    ScoredNight
-
-    Examples
-    --------
-    >>> from stqs_core import score_file
-    >>> night = score_file("night.edf", adapt=True, review_below=0.5)  # doctest: +SKIP
-    >>> night.summary()["n_review"], night.ood_score  # doctest: +SKIP
-    (37, 0.21)
-    >>> night.write("night.edf.hypnogram.csv")  # doctest: +SKIP
-    """
+    """Read a PSG file (channels by name, see :func:`~stqs_core.recording.read_recording`) and score it;
+    ``adapt`` and ``review_below`` as in :func:`score_recording`."""
     recording = read_recording(path, eeg=eeg, eog=eog, emg=emg, preset=preset, annotations=annotations)
     if not isinstance(model, STQS):
         model = load_model(model)

@@ -164,6 +164,11 @@ EXCLUDE = [
     # ``band_totals``; new band_split): document their parameters after merging, then delete these lines.
     r"^stqs_core\.adapt\.ood_score$",
     r"^stqs_core\.interpret\.attribution\.Attribution$",
+    # TODO(lead): triage and hypno rewrite these docstrings (left alone here so the merges have no conflict); give them
+    # Parameters sections after merging (the docs branch's commit "NumPy docstrings in finetune and scoring" has a
+    # draft for ScoredNight and score_file), then delete these lines.
+    r"^stqs_core\.scoring\.(ScoredNight|score_file)$",
+    r"^stqs_core\.exports\.write_nsrr_xml$",
     # TODO(lead): public objects of this session's other branches that lacked a Parameters section when the docs
     # branch was finished (names that do not exist on a branch match nothing). Delete these lines, then document
     # what `python docs/api/conf.py` lists.

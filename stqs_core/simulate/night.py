@@ -199,20 +199,6 @@ def simulate_night(
         montage and channel names, sampling rate, amplifier, noise, subjects, scorer. The default
         ``"in-domain"`` changes nothing; every profile keeps the seed's stages and, at the same sampling rate,
         its background and events.
-
-    Returns
-    -------
-    SimulatedNight
-        The recording (signals in µV), its stages and its event table.
-
-    Examples
-    --------
-    >>> from stqs_core.simulate import simulate_night
-    >>> night = simulate_night(hours=0.5, seed=1)
-    >>> night.recording.data.shape, len(night.stages)
-    ((5, 225000), 60)
-    >>> bool(night.events["type"].isin(["spindle", "k_complex"]).any())
-    True
     """
     profile = get_profile(profile)
     sfreq = _sfreq(sfreq, profile)
