@@ -174,6 +174,7 @@ EXCLUDE = [
     # what `python docs/api/conf.py` lists.
     r"^stqs_core\.hypnogram\.",  # hypno
     r"^stqs_core\.interpret\.attribution\.band_split$",  # faith
+    r"^stqs_core\.interpret\.attribution\.deletion_curve$",  # occl adds ``baseline``
     r"^stqs_core\.interpret\.triage\.",  # triage
     r"^stqs_core\.cohort\.reliance_outliers$",
     r"^stqs_core\.scoring\.triage_columns$",
