@@ -148,7 +148,6 @@ EXCLUDE = [
     r"^stqs_core\.plots\.",
     r"^stqs_core\.interpret\.plots\.",
     r"^stqs_core\.interpret\.occlusion\.",
-    r"^stqs_core\.trainer\.",
     r"^stqs_core\.training\.",
     r"^stqs_core\.cli\.",  # the command line is documented by `stqs --help`
     # TODO(lead): moved into stqs_core/hypnogram.py by hypno (left alone here so the merge has no conflict): delete
@@ -228,4 +227,7 @@ if __name__ == "__main__":  # python docs/api/conf.py: the violations alone, in 
     for name, code, message in found:
         print(f"{name}: {code} {message}")
     print(f"{len(found)} violations")
+    hidden = [(name, code) for name in public_objects() for code, _ in validate(name)["errors"] if code in CHECKS]
+    idle = [p for p in EXCLUDE if not any(re.search(p, name) for name, _ in hidden)]
+    print("exclusions that hide no violation (delete them):", *idle, sep="\n  ")
     sys.exit(bool(found))
