@@ -108,6 +108,11 @@ def read_hypnogram(path: str | Path, n_epochs: int | None = None, offset_s: floa
     offset_s : float
         Start of the recording relative to the hypnogram's time zero (s), for timed formats.
 
+    Returns
+    -------
+    ndarray of int8, shape (n_epochs,)
+        Stage codes per 30-s epoch: 0-4 for W, N1, N2, N3, REM; -1 unscored.
+
     Raises
     ------
     HypnogramError

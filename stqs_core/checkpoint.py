@@ -42,7 +42,12 @@ SHHS_CHANNELS = {"eeg": ["EEG(sec)", "EEG"], "eog": ["EOG(L)", "EOG(R)"], "emg":
 
 
 def default_info() -> dict:
-    """``info`` of a fresh model: the published channel layout and preprocessing."""
+    """``info`` of a fresh model: the published channel layout and preprocessing.
+
+    Returns
+    -------
+    dict
+    """
     return {
         "channels": {role: list(names) for role, names in SHHS_CHANNELS.items()},
         "sfreq": SFREQ,

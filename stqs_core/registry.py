@@ -138,7 +138,12 @@ def _shipped_entry(path: Path, mtime_ns: int) -> Entry:
 
 
 def entries() -> dict[str, Entry]:
-    """Every named model, published first, by name."""
+    """Every named model, published first, by name.
+
+    Returns
+    -------
+    dict of str to Entry
+    """
     found = [_published_entry(file) for file in PUBLISHED]
     found += [_shipped_entry(path, path.stat().st_mtime_ns) for path in sorted(models_dir().glob("*.pt"))]
     return {entry.name: entry for entry in found}
@@ -160,15 +165,25 @@ def published_name(file: str) -> str | None:
 
 
 def cache_dir() -> Path:
-    """Where published checkpoints are kept: ``$STQS_MODELS_DIR``, else the user cache folder."""
+    """Where published checkpoints are kept: ``$STQS_MODELS_DIR``, else the user cache folder.
+
+    Returns
+    -------
+    Path
+    """
     import pooch
 
     return Path(os.environ.get("STQS_MODELS_DIR") or pooch.os_cache("stqs") / "models").expanduser()
 
 
 def base_url() -> str:
-    """Where published checkpoints are fetched from: ``$STQS_MODELS_URL`` (a URL or a local folder), else
-    :data:`PUBLISHED_URL`; always ends in ``/``."""
+    """Where published checkpoints are fetched from.
+
+    Returns
+    -------
+    str
+        ``$STQS_MODELS_URL`` (a URL or a local folder), else :data:`PUBLISHED_URL`; always ends in ``/``.
+    """
     url = os.environ.get("STQS_MODELS_URL") or PUBLISHED_URL
     if "://" not in url:
         url = Path(url).expanduser().resolve().as_uri()
@@ -196,8 +211,14 @@ def _is_cached(entry: Entry) -> bool:
 
 
 def list_models() -> list[dict]:
-    """Every named model as a dict: ``name, kind, file, sha256, variant, trained_on, channels, size`` (bytes),
-    ``cached`` (a verified copy is on disk, always True for shipped models) and ``path`` (where it is or goes)."""
+    """Every named model as a dict.
+
+    Returns
+    -------
+    list of dict
+        ``name, kind, file, sha256, variant, trained_on, channels, size`` (bytes), ``cached`` (a verified copy is on
+        disk, always True for shipped models) and ``path`` (where it is or goes).
+    """
     return [{**asdict(entry), "cached": _is_cached(entry), "path": str(_path(entry))} for entry in entries().values()]
 
 

@@ -272,7 +272,13 @@ class EpochSource:
         self.close()
 
     def describe(self) -> list[dict]:
-        """One dict per store for a model card: path, recordings, epochs, scored epochs."""
+        """One dict per store, for a model card.
+
+        Returns
+        -------
+        list of dict
+            ``path``, ``recordings``, ``epochs`` and ``scored_epochs`` of each store.
+        """
         out = []
         for path, store in zip(self.paths, self.stores):
             labels = store.labels()

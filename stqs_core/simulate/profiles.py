@@ -525,7 +525,12 @@ def get_profile(profile: str | Profile) -> Profile:
 
 
 def profile_table() -> str:
-    """The profiles as a Markdown table: name, severity, description, channels and the settings they change."""
+    """The profiles as a Markdown table: name, severity, description, channels and the settings they change.
+
+    Returns
+    -------
+    str
+    """
     lines = ["| profile | severity | what the lab does | channels | settings |", "|---|---|---|---|---|"]
     for p in PROFILES.values():
         lines.append(
