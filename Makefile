@@ -9,7 +9,7 @@ BIN := $(VENV)/bin
 TORCH_INDEX ?= https://download.pytorch.org/whl/cpu
 TORCH := $(shell grep -o '"torch[=<>~!][^"]*"' pyproject.toml | tr -d '"')
 
-.PHONY: demo test test-fast lint bench
+.PHONY: demo test test-fast lint bench docs
 
 $(BIN)/stqs: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -34,3 +34,12 @@ lint: $(BIN)/stqs
 bench: $(BIN)/stqs
 	$(BIN)/pip install -q -e ".[bench]"
 	for b in benchmarks/bench_*.py; do $(BIN)/python $$b || exit 1; done
+
+# The API reference (docs/api, Sphinx + numpydoc) into docs/api/_build/html; any warning fails the build, and
+# conf.py warns about every public object without a complete NumPy-style docstring. Nothing is fetched.
+$(BIN)/sphinx-build: $(BIN)/stqs
+	$(BIN)/pip install -q -e ".[docs]"
+	touch $@
+
+docs: $(BIN)/sphinx-build
+	$(BIN)/python -m sphinx -b html -W --keep-going -q docs/api docs/api/_build/html

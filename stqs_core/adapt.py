@@ -82,6 +82,17 @@ def adapt_model(
     -------
     STQS
         The adapted copy, in eval mode. The same inputs give the same weights.
+
+    Examples
+    --------
+    >>> from stqs_core import load_model, make_epochs
+    >>> from stqs_core.adapt import adapt_model
+    >>> from stqs_core.simulate import simulate_night
+    >>> rec = simulate_night(hours=1, seed=0, profile="montage-cz-ref").recording  # a lab unlike the training's
+    >>> epochs = make_epochs(rec.data, rec.sfreq).data
+    >>> adapted = adapt_model(load_model("stqs-cnnlstm-sim"), epochs, "adabn")
+    >>> adapted.predict_proba(epochs).shape, adapted.info["adaptation"]
+    ((120, 5), {'method': 'adabn', 'n_epochs': 120})
     """
     check_option("adaptation method", method, METHODS)
     check_range("prior", prior, 0, 1)
@@ -173,13 +184,34 @@ def _entropy(log_proba: torch.Tensor) -> torch.Tensor:
 
 
 def confidence(proba: np.ndarray) -> np.ndarray:
-    """Per-epoch confidence: the highest stage probability ``(n_epochs,)``, in [1/5, 1]."""
+    """Per-epoch confidence: the highest stage probability.
+
+    Parameters
+    ----------
+    proba : ndarray, shape (n_epochs, n_stages)
+        Stage probabilities.
+
+    Returns
+    -------
+    ndarray, shape (n_epochs,)
+        In [1/n_stages, 1].
+    """
     return np.asarray(proba).max(axis=1)
 
 
 def normalised_entropy(proba: np.ndarray) -> np.ndarray:
-    """Per-epoch entropy of the stage probabilities ``(n_epochs, n_stages)`` divided by ``log(n_stages)``: 0 for
-    one certain stage, 1 for all stages equally likely."""
+    """Per-epoch entropy of the stage probabilities divided by ``log(n_stages)``.
+
+    Parameters
+    ----------
+    proba : ndarray, shape (n_epochs, n_stages)
+        Stage probabilities.
+
+    Returns
+    -------
+    ndarray of float64, shape (n_epochs,)
+        0 for one certain stage, 1 for all stages equally likely.
+    """
     p = np.clip(np.asarray(proba, dtype=np.float64), 1e-12, 1)
     return np.clip(-(p * np.log(p)).sum(axis=1) / np.log(p.shape[1]), 0, 1)
 

@@ -32,8 +32,18 @@ tuned = False
 def keep_freed_memory(mmap_threshold: int = MMAP_THRESHOLD, trim_threshold: int = TRIM_THRESHOLD) -> bool:
     """Serve blocks below ``mmap_threshold`` bytes from the heap and keep up to ``trim_threshold`` bytes freed.
 
-    Returns ``True`` when glibc accepted the settings; ``False`` (and changes nothing) when
-    ``STQS_DEFAULT_MALLOC`` is set, and on other C libraries (macOS, Windows, musl).
+    Parameters
+    ----------
+    mmap_threshold : int
+        Allocations of at least this many bytes are mapped from the operating system; smaller ones come from the heap.
+    trim_threshold : int
+        Freed heap memory (bytes) kept for reuse before glibc returns it.
+
+    Returns
+    -------
+    bool
+        True when glibc accepted the settings; False (and nothing changed) when ``STQS_DEFAULT_MALLOC`` is set, and
+        on other C libraries (macOS, Windows, musl).
     """
     global tuned
     if os.environ.get("STQS_DEFAULT_MALLOC") or not sys.platform.startswith("linux"):
@@ -54,8 +64,12 @@ def keep_freed_memory(mmap_threshold: int = MMAP_THRESHOLD, trim_threshold: int 
 
 
 def malloc_environment() -> dict[str, str]:
-    """The environment variables that give a new process the settings of :func:`keep_freed_memory` (glibc reads them
-    at start); empty when ``STQS_DEFAULT_MALLOC`` is set or off Linux.
+    """The environment variables that give a new process the settings of :func:`keep_freed_memory`.
+
+    Returns
+    -------
+    dict of str to str
+        Variables glibc reads at process start; empty when ``STQS_DEFAULT_MALLOC`` is set or off Linux.
     """
     if os.environ.get("STQS_DEFAULT_MALLOC") or not sys.platform.startswith("linux"):
         return {}

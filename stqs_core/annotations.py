@@ -43,6 +43,11 @@ def read_hypnogram(path: str | Path, n_epochs: int | None = None, offset_s: floa
     offset_s : float
         Start of the recording relative to the hypnogram's time zero (s), for timed formats.
 
+    Returns
+    -------
+    ndarray of int8, shape (n_epochs,)
+        Stage codes per 30-s epoch: 0-4 for W, N1, N2, N3, REM; -1 unscored.
+
     Raises
     ------
     HypnogramError
@@ -82,8 +87,23 @@ def events_to_epochs(
     """Stage codes per 30-s epoch from ``(onset_s, duration_s, label)`` events; non-stage events are ignored.
 
     Every onset and duration is checked (finite, on the 30-s grid, not before the recording, within
-    ``n_epochs`` when given, else within :data:`MAX_EPOCHS`) before the array is sized. Returns ``(n,)`` int8
-    with ``n`` the end of the last stage event in epochs (at most ``n_epochs`` when given).
+    ``n_epochs`` when given, else within :data:`MAX_EPOCHS`) before the array is sized.
+
+    Parameters
+    ----------
+    events : list of (float, float, str)
+        Onset and duration in seconds, and the annotation text.
+    offset_s : float
+        Seconds subtracted from every onset (the recording's start in the events' clock).
+    source : str or Path
+        Where the events come from, for messages.
+    n_epochs : int or None
+        The recording's length in epochs, when known.
+
+    Returns
+    -------
+    ndarray of int8, shape (n,)
+        Stage codes (-1 unscored), ``n`` the end of the last stage event in epochs (at most ``n_epochs``).
 
     Raises
     ------
@@ -140,6 +160,24 @@ def fit_to_length(stages: np.ndarray, n_epochs: int, source: str | Path = "hypno
     A hypnogram shorter than its recording is padded with unscored epochs and a warning names them (the
     trailing wake of a night is often left unscored, so this is not an error); the padded epochs are left
     out of accuracy and training.
+
+    Parameters
+    ----------
+    stages : ndarray of int, shape (n,)
+        Stage codes per 30-s epoch (-1 unscored).
+    n_epochs : int
+        The recording's length in epochs.
+    source : str or Path
+        Where the stages come from, for messages.
+
+    Returns
+    -------
+    ndarray of int, shape (n_epochs,)
+
+    Raises
+    ------
+    HypnogramError
+        When trimming would drop scored epochs.
     """
     if len(stages) > n_epochs:
         extra = np.flatnonzero(stages[n_epochs:] != UNSCORED)
@@ -216,8 +254,17 @@ def read_edf_annotations(path: str | Path) -> list[tuple[float, float, str]]:
     """``(onset_s, duration_s, text)`` of every EDF+/BDF+ annotation in ``path`` (with or without signals).
 
     Read with edfio, which parses only the annotation signal (``mne.read_annotations`` scans the whole file's
-    bytes for annotation patterns, so signal samples that happen to look like one break it). An annotation
-    without a duration gets 0.
+    bytes for annotation patterns, so signal samples that happen to look like one break it).
+
+    Parameters
+    ----------
+    path : str or Path
+        An EDF+ or BDF+ file.
+
+    Returns
+    -------
+    list of (float, float, str)
+        Onset and duration in seconds (0 for an annotation without a duration), and the text.
 
     Raises
     ------
@@ -279,7 +326,20 @@ def _read_table_labels(path: Path) -> list[str]:
 
 
 def write_hypnogram(path: str | Path, stages: np.ndarray) -> Path:
-    """Write stage codes as EDF+ annotations (``.edf``), a JSON list (``.json``) or one name per line (else)."""
+    """Write stage codes as EDF+ annotations (``.edf``), a JSON list (``.json``) or one name per line (else).
+
+    Parameters
+    ----------
+    path : str or Path
+        The file to write; its suffix chooses the format.
+    stages : ndarray of int, shape (n_epochs,)
+        Stage codes per 30-s epoch (-1 unscored).
+
+    Returns
+    -------
+    Path
+        ``path``.
+    """
     path = Path(path)
     if path.suffix.lower() == ".edf":
         return write_edf(path, stages=stages)
@@ -300,8 +360,17 @@ _SLEEP_EDF_HYPNOGRAM = re.compile(r"^(S[CT]\d{4}[A-Z])[A-Z]-Hypnogram$", re.IGNO
 
 
 def is_hypnogram_file(path: str | Path) -> bool:
-    """Whether a file's name marks it as a hypnogram (``-Hypnogram``, ``-nsrr``, ``-profusion``, `` Base``,
-    ``_sleepscoring`` ...) rather than a recording."""
+    """Whether a file's name marks it as a hypnogram rather than a recording.
+
+    Parameters
+    ----------
+    path : str or Path
+        A file name; marks are ``-Hypnogram``, ``-nsrr``, ``-profusion``, `` Base``, ``_sleepscoring`` ...
+
+    Returns
+    -------
+    bool
+    """
     return bool(_HYPNOGRAM_SUFFIX.search(Path(path).stem))
 
 
@@ -317,7 +386,17 @@ def find_hypnogram(recording: str | Path, candidates: list[Path]) -> Path | None
     - Sleep-EDF: ``SC4001E0-PSG.edf`` with ``SC4001EC-Hypnogram.edf`` (subject, night and recording letter
       equal; only the last letter, the scorer, differs).
 
-    Returns None when no candidate fits.
+    Parameters
+    ----------
+    recording : str or Path
+        The recording file.
+    candidates : list of Path
+        Files that may hold its hypnogram (e.g. the other files of its folder).
+
+    Returns
+    -------
+    Path or None
+        The hypnogram, or None when no candidate fits.
 
     Raises
     ------
@@ -350,7 +429,15 @@ def find_hypnogram(recording: str | Path, candidates: list[Path]) -> Path | None
 def read_pairs(path: str | Path) -> dict[str, Path]:
     """Read a ``recording,hypnogram`` CSV into ``{recording file name: hypnogram path}``.
 
-    Paths may be absolute or relative to the CSV's folder; a header row ``recording,hypnogram`` is optional.
+    Parameters
+    ----------
+    path : str or Path
+        The CSV; its paths may be absolute or relative to its folder, and a header row ``recording,hypnogram``
+        is optional.
+
+    Returns
+    -------
+    dict of str to Path
 
     Raises
     ------

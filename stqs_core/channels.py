@@ -93,6 +93,18 @@ PRESETS: dict[str, dict[str, list[tuple[str, ...]]]] = {
 
 
 def normalise(name: str) -> str:
+    """A channel name in the form presets compare: blanks removed, ``:`` as ``-``, upper case.
+
+    Parameters
+    ----------
+    name : str
+        A channel name, e.g. ``"EEG C3:M2"``.
+
+    Returns
+    -------
+    str
+        E.g. ``"EEGC3-M2"``.
+    """
     return re.sub(r"\s+", "", name).replace(":", "-").upper()
 
 
@@ -104,8 +116,22 @@ _EAR = re.compile(r"[AM][12]|A1\+A2|M1\+M2|CLE|LER|LE")  # mastoid or ear: singl
 def parse_derivation(name: str) -> tuple[str, str | None] | None:
     """``(active electrode, reference or None)`` of an EEG channel name, or None if it names no 10-20 site.
 
-    ``"C3-A1"``, ``"EEG C3-A2"``, ``"C3:M2"``, ``"C3A2"`` and ``"C3"`` parse (``("C3", "A1")`` ...);
-    ``"EEG Fpz-Cz"`` is ``("FPZ", "CZ")``; ``"EEG(sec)"``, ``"E1-M2"`` and ``"Chin"`` are None.
+    Parameters
+    ----------
+    name : str
+        A channel name.
+
+    Returns
+    -------
+    tuple of (str, str or None), or None
+
+    Examples
+    --------
+    >>> from stqs_core.channels import parse_derivation
+    >>> parse_derivation("EEG C3-A2"), parse_derivation("C3"), parse_derivation("EEG Fpz-Cz")
+    (('C3', 'A2'), ('C3', None), ('FPZ', 'CZ'))
+    >>> parse_derivation("EEG(sec)") is None
+    True
     """
     match = _DERIVATION.fullmatch(normalise(name))
     if match is None:
@@ -132,6 +158,16 @@ def choose_eeg(available: list[str]) -> tuple[list[str], str] | None:
     (e.g. ``C3-A1`` beside ``FP1-A1`` and ``O1-A1``): that derivation for both rows, since on a real clinical PSG
     feeding the one central EEG to both rows beat pairing it with a frontal or occipital channel (Cohen's kappa
     0.19 against 0.09 and 0.12 with the published ``oversampling_cnn``, issue 14).
+
+    Parameters
+    ----------
+    available : list of str
+        The recording's channel names.
+
+    Returns
+    -------
+    tuple of (list of str, str), or None
+        The two channel names and a sentence saying why they were chosen.
     """
     parsed = {name: parse_derivation(name) for name in available}
     central = sorted((rank, name) for name, p in parsed.items() if p and (rank := _central_rank(*p)) is not None)
@@ -164,6 +200,20 @@ def map_channels(
 
     Explicit lists win; roles left out come from ``preset``, or from the first preset that fits when
     ``preset`` is None. A role may get fewer channels than the network wants (see :func:`fill_rows`).
+
+    Parameters
+    ----------
+    available : list of str
+        The recording's channel names.
+    eeg, eog, emg : list of str or None
+        Channel names per role; None to find them with a preset.
+    preset : str or None
+        ``"shhs"``, ``"sleep-edf"`` or ``"aasm"`` (see :data:`PRESETS`); None tries each.
+
+    Returns
+    -------
+    dict of str to list of str
+        ``{"eeg": [...], "eog": [...], "emg": [...]}``.
 
     Raises
     ------
@@ -210,7 +260,18 @@ def _match(slots: list[tuple[str, ...]], by_norm: dict[str, str]) -> list[str]:
 
 
 def fitting_presets(available: list[str]) -> list[str]:
-    """Presets that find at least one channel of every role among ``available``."""
+    """Presets that find at least one channel of every role among ``available``.
+
+    Parameters
+    ----------
+    available : list of str
+        The recording's channel names.
+
+    Returns
+    -------
+    list of str
+        Preset names.
+    """
     by_norm = {normalise(ch): ch for ch in available}
     return [name for name, roles in PRESETS.items() if all(_match(slots, by_norm) for slots in roles.values())]
 
@@ -229,6 +290,23 @@ def fill_rows(mapping: dict[str, list[str]], n_channels: dict[str, int] = N_CHAN
 
     A role with fewer channels than the network wants repeats its last channel (e.g. Sleep-EDF's single
     horizontal EOG feeds both EOG rows); extra channels beyond the network's are an error.
+
+    Parameters
+    ----------
+    mapping : dict of str to list of str
+        Channels per role, as :func:`map_channels` returns.
+    n_channels : dict of str to int
+        Network rows per role.
+
+    Returns
+    -------
+    list of str
+        One name per row (5 for the published network).
+
+    Raises
+    ------
+    ChannelError
+        When a role has more channels than its rows.
     """
     rows = []
     for role in ROLES:
@@ -242,8 +320,19 @@ def fill_rows(mapping: dict[str, list[str]], n_channels: dict[str, int] = N_CHAN
 
 
 def edf_lowpass(path: str | Path) -> dict[str, float]:
-    """Per-channel low-pass cut-offs (Hz) that an EDF header's prefiltering field records (``"HP:0.3Hz LP:35Hz"``);
-    channels without one are left out, and so is any file edfio cannot read (BDF, non-conforming headers)."""
+    """Per-channel low-pass cut-offs that an EDF header's prefiltering field records (``"HP:0.3Hz LP:35Hz"``).
+
+    Parameters
+    ----------
+    path : str or Path
+        An EDF file.
+
+    Returns
+    -------
+    dict of str to float
+        Channel name to low-pass cut-off in Hz; channels without one are left out, and so is any file edfio
+        cannot read (BDF, non-conforming headers).
+    """
     from edfio import read_edf
 
     try:
@@ -260,11 +349,23 @@ def edf_lowpass(path: str | Path) -> dict[str, float]:
 
 
 def check_bands(rows: list[str], sfreq: float, lowpass: dict[str, float] | None = None) -> list[str]:
-    """Warn (and return the warnings) where a modality's pass band (:data:`~stqs_core.constants.BANDPASS`)
-    cannot be in the file: above the Nyquist frequency ``sfreq / 2``, or above a channel's recorded low-pass.
+    """Warn where a modality's pass band (:data:`~stqs_core.constants.BANDPASS`) cannot be in the file.
 
-    ``rows`` are the channel names feeding the network rows (EEG, EEG, EOG, EOG, EMG); ``lowpass`` maps channel
-    names to low-pass cut-offs in Hz (see :func:`edf_lowpass`).
+    That is, where it lies above the Nyquist frequency ``sfreq / 2`` or above a channel's recorded low-pass.
+
+    Parameters
+    ----------
+    rows : list of str
+        The channel names feeding the network rows (EEG, EEG, EOG, EOG, EMG).
+    sfreq : float
+        Sampling rate in Hz.
+    lowpass : dict of str to float or None
+        Channel names to low-pass cut-offs in Hz (see :func:`edf_lowpass`).
+
+    Returns
+    -------
+    list of str
+        The warnings logged.
     """
     warnings = []
     nyquist = sfreq / 2

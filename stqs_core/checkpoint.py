@@ -42,7 +42,12 @@ SHHS_CHANNELS = {"eeg": ["EEG(sec)", "EEG"], "eog": ["EOG(L)", "EOG(R)"], "emg":
 
 
 def default_info() -> dict:
-    """``info`` of a fresh model: the published channel layout and preprocessing."""
+    """``info`` of a fresh model: the published channel layout and preprocessing.
+
+    Returns
+    -------
+    dict
+    """
     return {
         "channels": {role: list(names) for role, names in SHHS_CHANNELS.items()},
         "sfreq": SFREQ,
@@ -53,7 +58,22 @@ def default_info() -> dict:
 
 
 def save_model(model: STQS, path: str | Path, model_card: dict | None = None) -> Path:
-    """Write ``model`` with its config and ``info`` to ``path`` atomically; ``model_card`` updates the card."""
+    """Write a model with its config and ``info`` to a file, atomically.
+
+    Parameters
+    ----------
+    model : STQS
+        The model.
+    path : str or Path
+        The ``.pt`` file to write.
+    model_card : dict or None
+        Entries that update the model card in ``model.info["model_card"]``.
+
+    Returns
+    -------
+    Path
+        ``path``.
+    """
     info = {**default_info(), **model.info}
     info["model_card"] = {**info.get("model_card", {}), **(model_card or {})}
     payload = {"format": FORMAT, "config": model.config.to_dict(), "state_dict": model.state_dict(), "info": info}
@@ -63,8 +83,18 @@ def save_model(model: STQS, path: str | Path, model_card: dict | None = None) ->
 
 
 def load_model(path: str | Path = DEFAULT_MODEL) -> STQS:
-    """Load a model in eval mode: our ``.pt`` format, an original STQS ``.tar``, or a model name of
-    :mod:`stqs_core.registry` (``shhs-oversampling-cnn``, fetched on first use; ``stqs-cnnlstm-sim``, shipped).
+    """Load a model in eval mode: our ``.pt`` format, an original STQS ``.tar``, or a registry name.
+
+    Parameters
+    ----------
+    path : str or Path
+        A model file, or a name of :mod:`stqs_core.registry` (``shhs-oversampling-cnn``, fetched on first use;
+        ``stqs-cnnlstm-sim``, shipped).
+
+    Returns
+    -------
+    STQS
+        With ``info`` (channel names, sampling rate, model card).
 
     Raises
     ------
@@ -72,6 +102,13 @@ def load_model(path: str | Path = DEFAULT_MODEL) -> STQS:
         For an unknown name, a missing or unreadable file, or a checkpoint whose config or weights do not
         describe an STQS network (unknown or out-of-range config values, missing keys, wrong tensor shapes);
         the config is checked before the network is built, so a malformed file cannot size an allocation.
+
+    Examples
+    --------
+    >>> from stqs_core import load_model
+    >>> model = load_model("stqs-cnnlstm-sim")  # shipped; a published name is fetched once
+    >>> model.config.variant
+    'cnnlstm'
     """
     if Path(path).is_dir():
         raise ModelError(f"model {path} is a folder; give a .pt/.tar file or a model name (stqs models list)")
@@ -159,7 +196,16 @@ def _check_weights(model: STQS, state_dict: dict, path: Path) -> None:
 
 
 def resolve_model_path(path: str | Path) -> Path:
-    """A model file's path: ``path`` itself if it exists, else the file of a model name (fetched if needed).
+    """A model file's path: the argument itself if it exists, else the file of a model name (fetched if needed).
+
+    Parameters
+    ----------
+    path : str or Path
+        A model file or a registry name.
+
+    Returns
+    -------
+    Path
 
     Raises
     ------

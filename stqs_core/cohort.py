@@ -58,8 +58,22 @@ _RESULT_COLUMNS = (
 
 @dataclass(frozen=True)
 class Night:
-    """One night of a cohort: the recording, its output name (the file stem unless a manifest names it), the expert
-    hypnogram, channel choices (``eeg``/``eog``/``emg`` lists, ``preset``) and extra manifest columns."""
+    """One night of a cohort.
+
+    Parameters
+    ----------
+    path : Path
+        The recording.
+    name : str
+        Its output name (the file stem unless a manifest names it).
+    annotations : Path or None
+        The expert hypnogram.
+    channels : dict
+        Channel choices passed to :func:`~stqs_core.scoring.score_file`: ``eeg``/``eog``/``emg`` lists,
+        ``preset``.
+    extra : dict
+        Extra manifest columns, carried to the outputs as text.
+    """
 
     path: Path
     name: str
@@ -68,6 +82,12 @@ class Night:
     extra: dict = field(default_factory=dict)
 
     def base_row(self) -> dict:
+        """The night's first columns in the cohort table: ``name``, ``path``, ``annotations`` and the extra columns.
+
+        Returns
+        -------
+        dict
+        """
         return {
             "name": self.name,
             "path": str(self.path),
@@ -78,8 +98,17 @@ class Night:
 
 @dataclass
 class CohortResult:
-    """What :func:`score_cohort` did: ``rows`` (one dict per night, the rows of ``cohort.csv``, in input order),
-    the table files, and how many nights were scored now, skipped as already done, or failed."""
+    """What :func:`score_cohort` did.
+
+    Parameters
+    ----------
+    rows : list of dict
+        One dict per night, the rows of ``cohort.csv``, in input order.
+    csv, json : Path
+        The table files.
+    n_scored, n_skipped : int
+        How many nights were scored now, and skipped as already done.
+    """
 
     rows: list[dict]
     csv: Path
@@ -89,6 +118,7 @@ class CohortResult:
 
     @property
     def failed(self) -> list[dict]:
+        """The rows of the nights that failed (``status`` not ``ok``)."""
         return [row for row in self.rows if row["status"] != "ok"]
 
     @property
@@ -100,8 +130,18 @@ class CohortResult:
 
 
 def collect_nights(inputs) -> list[Night]:
-    """The nights of ``inputs``: recordings (.edf/.bdf), folders (their .edf/.bdf files, hypnogram EDFs left out),
-    glob patterns, or manifest CSVs (see :func:`read_manifest`); in the given order, folders and globs sorted."""
+    """The nights of some inputs, in the given order (folders and globs sorted).
+
+    Parameters
+    ----------
+    inputs : str, Path or list of them
+        Recordings (.edf/.bdf), folders (their .edf/.bdf files, hypnogram EDFs left out), glob patterns, or
+        manifest CSVs (see :func:`read_manifest`).
+
+    Returns
+    -------
+    list of Night
+    """
     if isinstance(inputs, (str, Path)):
         inputs = [inputs]
     nights: list[Night] = []
@@ -137,6 +177,15 @@ def read_manifest(path: str | Path) -> list[Night]:
     hypnogram), ``name`` (output name, default the file stem), ``preset``, ``eeg``/``eog``/``emg`` (channel names,
     comma-separated); any other column (``subject``, ``site``, ...) is carried to the outputs as text. Empty cells
     are unset.
+
+    Parameters
+    ----------
+    path : str or Path
+        The manifest.
+
+    Returns
+    -------
+    list of Night
     """
     path = Path(path)
     if not path.is_file():
@@ -313,7 +362,19 @@ def _file_keys(path: Path) -> list:
 
 
 def write_tables(rows: list[dict], out_dir: Path) -> tuple[Path, Path]:
-    """Write ``cohort.csv`` (one row per night) and ``cohort.json`` (``{"nights": rows}``, NaN as null)."""
+    """Write ``cohort.csv`` (one row per night) and ``cohort.json`` (``{"nights": rows}``, NaN as null).
+
+    Parameters
+    ----------
+    rows : list of dict
+        The rows.
+    out_dir : Path
+        The output folder.
+
+    Returns
+    -------
+    csv, json : Path
+    """
     import pandas as pd
 
     columns = list(dict.fromkeys(key for row in rows for key in row))
@@ -328,7 +389,17 @@ def write_tables(rows: list[dict], out_dir: Path) -> tuple[Path, Path]:
 
 
 def night_results(night) -> dict:
-    """The cohort-table results of a :class:`~stqs_core.scoring.ScoredNight` (see :func:`score_cohort`)."""
+    """The cohort-table results of a scored night (see :func:`score_cohort`).
+
+    Parameters
+    ----------
+    night : ScoredNight
+        The night.
+
+    Returns
+    -------
+    dict
+    """
     summary = night.summary()
     out = {
         "status": "ok",

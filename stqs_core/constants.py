@@ -29,8 +29,14 @@ FILTER_ORDER: int = 4
 
 
 def preprocessing_info() -> dict:
-    """The preprocessing the network's input went through, as recorded in checkpoints and epoch stores: pass band
-    per modality (Hz), Butterworth order, zero phase, per-epoch z-scoring. A fresh dict (JSON-ready) per call."""
+    """The preprocessing the network's input went through, as recorded in checkpoints and epoch stores.
+
+    Returns
+    -------
+    dict
+        A fresh JSON-ready dict per call: ``bandpass_hz`` (pass band per modality, Hz), ``butterworth_order``,
+        ``zero_phase`` and ``zscore`` (per epoch and channel).
+    """
     return {
         "bandpass_hz": {role: list(band) for role, band in BANDPASS.items()},
         "butterworth_order": FILTER_ORDER,

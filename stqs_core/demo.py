@@ -13,13 +13,35 @@ logger = logging.getLogger(__name__)
 
 
 def run_demo(out: str | Path, hours: float = 8.0, seed: int = 0, model: str | Path = DEMO_MODEL) -> dict:
-    """Simulate a ``hours``-long night, score it with ``model`` and write into folder ``out``.
+    """Simulate a night, score it and write what a user would look at into a folder.
 
     Writes ``night.edf`` (signals in µV with the true hypnogram as EDF+ annotations; score it again with
     ``stqs score``), ``night.events.csv`` (every simulated event), ``hypnogram.csv`` (one row per epoch,
-    with ``true_stage``) and ``hypnogram.png``. Returns the scoring summary (accuracy and kappa included).
-    The model is loaded before anything is written; if a later step fails, the files this run wrote are removed
-    (and ``out`` too, if the run created it and it is left empty).
+    with ``true_stage``) and ``hypnogram.png``. The model is loaded before anything is written; if a later step
+    fails, the files this run wrote are removed (and ``out`` too, if the run created it and it is left empty).
+
+    Parameters
+    ----------
+    out : str or Path
+        The output folder (created if missing).
+    hours : float
+        Length of the simulated night in hours.
+    seed : int
+        Seed of the simulation.
+    model : str or Path
+        A shipped model's name or a model file.
+
+    Returns
+    -------
+    dict
+        The scoring summary (:meth:`~stqs_core.scoring.ScoredNight.summary`, accuracy and kappa included).
+
+    Examples
+    --------
+    >>> from stqs_core.demo import run_demo
+    >>> summary = run_demo("runs/demo", hours=1.0)  # doctest: +SKIP
+    >>> summary["n_epochs"]  # doctest: +SKIP
+    120
     """
     from .simulate import simulate_night
 

@@ -39,7 +39,15 @@ BACKEND = "gloo"
 
 @dataclass(frozen=True)
 class Group:
-    """The calling process's place in a distributed run."""
+    """The calling process's place in a distributed run.
+
+    Parameters
+    ----------
+    rank : int
+        This process's rank, 0 to ``world_size - 1``.
+    world_size : int
+        The number of processes.
+    """
 
     rank: int
     world_size: int
@@ -50,7 +58,17 @@ class Group:
         return self.rank == 0
 
     def broadcast_float(self, value: float) -> float:
-        """Rank 0's ``value`` on every rank."""
+        """Rank 0's value on every rank.
+
+        Parameters
+        ----------
+        value : float
+            This rank's value.
+
+        Returns
+        -------
+        float
+        """
         import torch.distributed as dist
 
         t = torch.tensor([value], dtype=torch.float64)
@@ -58,7 +76,17 @@ class Group:
         return float(t.item())
 
     def sum(self, *values: float) -> list[float]:
-        """The sums over ranks of ``values``."""
+        """The sums over ranks of some values.
+
+        Parameters
+        ----------
+        *values : float
+            This rank's values.
+
+        Returns
+        -------
+        list of float
+        """
         import torch.distributed as dist
 
         t = torch.tensor(values, dtype=torch.float64)
@@ -66,7 +94,18 @@ class Group:
         return t.tolist()
 
     def weight_spread(self, module: torch.nn.Module) -> float:
-        """Largest absolute difference between any rank's floating-point state (weights and buffers) and rank 0's."""
+        """Largest absolute difference between any rank's floating-point state (weights and buffers) and rank 0's.
+
+        Parameters
+        ----------
+        module : torch.nn.Module
+            The model, replicated on every rank.
+
+        Returns
+        -------
+        float
+            0 when the ranks agree exactly.
+        """
         import torch.distributed as dist
 
         state = [v.detach().reshape(-1).double() for v in module.state_dict().values() if v.is_floating_point()]
@@ -83,9 +122,15 @@ SINGLE = Group(0, 1)
 
 @contextlib.contextmanager
 def process_group() -> Iterator[Group]:
-    """The :class:`Group` of this process: :data:`SINGLE` unless launched by ``torchrun`` with ``WORLD_SIZE`` > 1,
-    then the default process group (initialised here from the environment and destroyed on exit, unless the
-    caller initialised it already)."""
+    """The :class:`Group` of this process, as a context manager.
+
+    :data:`SINGLE` unless launched by ``torchrun`` with ``WORLD_SIZE`` > 1, then the default process group
+    (initialised here from the environment and destroyed on exit, unless the caller initialised it already).
+
+    Yields
+    ------
+    Group
+    """
     world_size = int(os.environ.get("WORLD_SIZE", "1"))
     if world_size <= 1:
         yield SINGLE

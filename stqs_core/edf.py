@@ -23,10 +23,28 @@ def write_edf(
     stages: np.ndarray | None = None,
     events: list[tuple[float, float, str]] | None = None,
 ) -> Path:
-    """Write signals ``(n_channels, n_samples)`` in µV and/or stages as EDF+ annotations, atomically.
+    """Write signals in µV and/or stages as EDF+ annotations, atomically.
 
-    ``stages`` become ``Sleep stage W/N1/N2/N3/R/?`` annotations, one per run of equal stages; ``events``
-    are extra ``(onset_s, duration_s, text)`` annotations.
+    Parameters
+    ----------
+    path : str or Path
+        The EDF file to write.
+    data : ndarray, shape (n_channels, n_samples), or None
+        Signals in µV; cut to whole seconds (1-s data records). None for an annotations-only file.
+    channel_names : list of str or None
+        One label per row of ``data``; None names them ``ch0``, ``ch1``, ...
+    sfreq : float or None
+        Sampling rate of ``data`` in Hz (a whole number); needed with ``data``.
+    stages : ndarray, shape (n_epochs,), or None
+        Stage codes per 30-s epoch (0-4, -1 unscored), written as ``Sleep stage W/N1/N2/N3/R/?`` annotations,
+        one per run of equal stages.
+    events : list of (float, float, str) or None
+        Extra annotations ``(onset_s, duration_s, text)``, in seconds.
+
+    Returns
+    -------
+    Path
+        ``path``.
     """
     from edfio import Edf, EdfAnnotation, EdfSignal
 

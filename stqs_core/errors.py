@@ -40,7 +40,30 @@ class OutputError(StqsError):
 
 
 def check_option(name: str, value: Any, allowed: Iterable[Any], error: type[StqsError] = StqsError) -> Any:
-    """Return ``value`` if it is one of ``allowed``, else raise ``error`` naming the allowed values."""
+    """Return ``value`` if it is one of ``allowed``, else raise ``error`` naming the allowed values.
+
+    Parameters
+    ----------
+    name : str
+        What the value is, for the message (an argument or option name).
+    value : object
+        The value to check.
+    allowed : iterable
+        The values accepted.
+    error : type of StqsError
+        The error class raised.
+
+    Returns
+    -------
+    object
+        ``value``, unchanged.
+
+    Examples
+    --------
+    >>> from stqs_core.errors import check_option
+    >>> check_option("variant", "cnn", ("cnn", "cnnlstm"))
+    'cnn'
+    """
     allowed = tuple(allowed)
     if value not in allowed:
         raise error(f"invalid {name} {value!r}; use one of: {', '.join(repr(a) for a in allowed)}")
@@ -48,7 +71,24 @@ def check_option(name: str, value: Any, allowed: Iterable[Any], error: type[Stqs
 
 
 def check_type(name: str, value: Any, types: type | tuple[type, ...], error: type[StqsError] = StqsError) -> Any:
-    """Return ``value`` if it is an instance of ``types``, else raise ``error`` naming the expected type."""
+    """Return ``value`` if it is an instance of ``types``, else raise ``error`` naming the expected type.
+
+    Parameters
+    ----------
+    name : str
+        What the value is, for the message.
+    value : object
+        The value to check.
+    types : type or tuple of type
+        The types accepted (as for :func:`isinstance`).
+    error : type of StqsError
+        The error class raised.
+
+    Returns
+    -------
+    object
+        ``value``, unchanged.
+    """
     if not isinstance(value, types):
         expected = " or ".join(t.__name__ for t in (types if isinstance(types, tuple) else (types,)))
         raise error(f"{name} must be {expected}, got {type(value).__name__} {value!r:.60}")
@@ -58,7 +98,24 @@ def check_type(name: str, value: Any, types: type | tuple[type, ...], error: typ
 def check_range(
     name: str, value: float, low: float | None = None, high: float | None = None, error: type[StqsError] = StqsError
 ) -> float:
-    """Return ``value`` if it is a finite number within ``[low, high]``, else raise ``error``."""
+    """Return ``value`` if it is a finite number within ``[low, high]``, else raise ``error``.
+
+    Parameters
+    ----------
+    name : str
+        What the value is, for the message.
+    value : float
+        The value to check (anything :class:`float` accepts).
+    low, high : float or None
+        The inclusive bounds; None for no bound on that side.
+    error : type of StqsError
+        The error class raised.
+
+    Returns
+    -------
+    float
+        ``value`` as a float.
+    """
     try:
         number = float(value)
     except (TypeError, ValueError):

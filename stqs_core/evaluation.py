@@ -93,10 +93,27 @@ def read_human_reference(folder: str | Path | None = None) -> dict:
 def predict_recordings(
     model: STQS, source: EpochSource, recordings: list[str], batch_size: int = 64, adapt: bool | str = False
 ) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    """``{recording: (true stages (n,), probabilities (n, 5))}``, each night scored whole and in order.
+    """Score recordings of epoch stores, each night whole and in order.
 
-    ``adapt``: score each night with a copy of ``model`` adapted to it without labels
-    (:func:`~stqs_core.adapt.adapt_model`; True for the default method, or a method name).
+    Parameters
+    ----------
+    model : STQS
+        The model.
+    source : EpochSource
+        The stores.
+    recordings : list of str
+        Recording ids of ``source``.
+    batch_size : int
+        Epochs per CNN call.
+    adapt : bool or str
+        Score each night with a copy of ``model`` adapted to it without labels
+        (:func:`~stqs_core.adapt.adapt_model`): True for the default method, or a method name.
+
+    Returns
+    -------
+    dict
+        ``{recording: (true, proba)}``: expert stages ``(n_epochs,)`` (-1 unscored) and probabilities
+        ``(n_epochs, 5)``.
     """
     method = DEFAULT_METHOD if adapt is True else (adapt or None)
 
@@ -109,9 +126,23 @@ def predict_recordings(
 
 
 def select_recordings(model: STQS, source: EpochSource, split: str) -> list[str]:
-    """The recordings of ``source`` in the model card's ``split`` (or all of them for ``"all"``).
+    """The recordings of a source in one of the model card's splits.
 
     Names are matched by store stem and recording name, then by recording name alone.
+
+    Parameters
+    ----------
+    model : STQS
+        A trained model whose card records its split by recording.
+    source : EpochSource
+        The stores.
+    split : str
+        ``"test"``, ``"validation"``, ``"train"``, or ``"all"`` for every recording of ``source``.
+
+    Returns
+    -------
+    list of str
+        Recording ids of ``source``.
     """
     if split not in SPLITS:
         raise StqsError(f"split must be one of {SPLITS}, got {split!r}")
@@ -148,11 +179,36 @@ def evaluate(
     batch_size: int = 64,
     adapt: bool | str = False,
 ) -> dict:
-    """Score the ``split`` recordings of epoch stores ``data`` and compare with their expert stages.
+    """Score the recordings of one split of some epoch stores and compare with their expert stages.
 
-    ``human_reference`` puts :func:`read_human_reference` beside the results: True the stored DOD-H figures, a
-    folder of ``scorer_*/<night>.json`` hypnograms those computed from it, None or False none. ``adapt`` as in
-    :func:`predict_recordings`. Returns the report described in the module docstring.
+    Parameters
+    ----------
+    model : STQS or str or Path
+        A model, a model file or a registry name.
+    data : str or Path or list
+        Epoch stores (:class:`~stqs_core.store.EpochStore`).
+    split : str
+        ``"test"``, ``"validation"``, ``"train"`` (the model card's split by recording) or ``"all"``.
+    human_reference : bool or str or Path or None
+        Put :func:`read_human_reference` beside the results: True the stored DOD-H figures, a folder of
+        ``scorer_*/<night>.json`` hypnograms those computed from it, None or False none.
+    batch_size : int
+        Epochs per CNN call.
+    adapt : bool or str
+        As in :func:`predict_recordings`.
+
+    Returns
+    -------
+    dict
+        The report described in the module docstring (:func:`write_report` writes it).
+
+    Examples
+    --------
+    >>> from stqs_core.evaluation import evaluate, write_report
+    >>> report = evaluate("runs/model.pt", "runs/sim.h5", split="test")  # doctest: +SKIP
+    >>> report["overall"]["kappa"]  # doctest: +SKIP
+    0.78
+    >>> write_report(report, "runs/evaluation")  # doctest: +SKIP
     """
     path = None
     if not isinstance(model, STQS):
@@ -210,9 +266,25 @@ def evaluate(
 
 
 def write_report(report: dict, out_dir: str | Path, figures: bool = True) -> dict[str, Path]:
-    """Write ``report.json``, ``per_recording.csv``, ``sleep_statistics_agreement.csv`` and (``figures``)
-    ``hypnograms.png``, ``confusion.png`` into ``out_dir``, each atomically; returns their paths (also stored
-    under ``report["files"]``)."""
+    """Write an evaluation report's files into a folder, each atomically.
+
+    That is ``report.json``, ``per_recording.csv``, ``sleep_statistics_agreement.csv`` and, with ``figures``,
+    ``hypnograms.png`` and ``confusion.png``.
+
+    Parameters
+    ----------
+    report : dict
+        As :func:`evaluate` returns; its ``files`` entry is set to the paths written.
+    out_dir : str or Path
+        The output folder (created).
+    figures : bool
+        Also draw the two figures.
+
+    Returns
+    -------
+    dict of str to Path
+        The paths written, by kind.
+    """
     out = Path(out_dir)
     files = {
         "json": out / "report.json",

@@ -17,8 +17,23 @@ from .hypnogram import STYLES, runs, stage_names
 
 
 def events_frame(stages, proba=None, epoch_sec: float = EPOCH_SEC):
-    """A BIDS-style events table, one row per epoch: ``onset`` and ``duration`` (s), ``stage`` (W/N1/N2/N3/REM or
-    ``n/a`` for unscored), and ``prob_<stage>`` columns when ``proba`` ``(n_epochs, 5)`` is given."""
+    """A BIDS-style events table, one row per epoch.
+
+    Parameters
+    ----------
+    stages : array_like of int, shape (n_epochs,)
+        Stage codes (0-4, -1 unscored).
+    proba : array_like of float, shape (n_epochs, 5), or None
+        Stage probabilities, written as ``prob_<stage>`` columns.
+    epoch_sec : float
+        Epoch length in seconds.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``onset`` and ``duration`` (s), ``stage`` (W/N1/N2/N3/REM or ``n/a`` for unscored), and the
+        ``prob_<stage>`` columns when ``proba`` is given.
+    """
     import pandas as pd
 
     stages = np.asarray(stages)
@@ -36,7 +51,24 @@ def events_frame(stages, proba=None, epoch_sec: float = EPOCH_SEC):
 
 
 def write_events_tsv(path: str | Path, stages, proba=None, epoch_sec: float = EPOCH_SEC) -> Path:
-    """Write :func:`events_frame` as a tab-separated file (BIDS ``*_events.tsv`` conventions: ``n/a`` for missing)."""
+    """Write :func:`events_frame` as a tab-separated file (BIDS ``*_events.tsv`` conventions: ``n/a`` for missing).
+
+    Parameters
+    ----------
+    path : str or Path
+        The file to write.
+    stages : array_like of int, shape (n_epochs,)
+        Stage codes (0-4, -1 unscored).
+    proba : array_like of float, shape (n_epochs, 5), or None
+        Stage probabilities.
+    epoch_sec : float
+        Epoch length in seconds.
+
+    Returns
+    -------
+    Path
+        ``path``.
+    """
     with atomic_path(path) as tmp:
         events_frame(stages, proba, epoch_sec).to_csv(tmp, sep="\t", index=False, na_rep="n/a")
     return Path(path)
@@ -62,7 +94,21 @@ def write_nsrr_xml(path: str | Path, stages, epoch_sec: float = EPOCH_SEC) -> Pa
 
 
 def to_annotations(stages, epoch_sec: float = EPOCH_SEC, orig_time=None):
-    """An ``mne.Annotations`` with one ``Sleep stage W/N1/N2/N3/R/?`` annotation per run of equal stages."""
+    """An ``mne.Annotations`` with one ``Sleep stage W/N1/N2/N3/R/?`` annotation per run of equal stages.
+
+    Parameters
+    ----------
+    stages : array_like of int, shape (n_epochs,)
+        Stage codes (0-4, -1 unscored).
+    epoch_sec : float
+        Epoch length in seconds.
+    orig_time : datetime or None
+        The recording's start (``raw.info["meas_date"]``), to attach the annotations to a ``Raw``.
+
+    Returns
+    -------
+    mne.Annotations
+    """
     import mne
 
     found = runs(stages)
@@ -72,7 +118,23 @@ def to_annotations(stages, epoch_sec: float = EPOCH_SEC, orig_time=None):
 
 
 def to_yasa(stages, proba=None, epoch_sec: float = EPOCH_SEC, scorer: str | None = None):
-    """A ``yasa.Hypnogram`` (5 stages, unscored as ``UNS``) with the probabilities as its ``proba``; needs YASA."""
+    """A ``yasa.Hypnogram`` (5 stages, unscored as ``UNS``) with the probabilities as its ``proba``; needs YASA.
+
+    Parameters
+    ----------
+    stages : array_like of int, shape (n_epochs,)
+        Stage codes (0-4, -1 unscored).
+    proba : array_like of float, shape (n_epochs, 5), or None
+        Stage probabilities.
+    epoch_sec : float
+        Epoch length in seconds.
+    scorer : str or None
+        The hypnogram's scorer name.
+
+    Returns
+    -------
+    yasa.Hypnogram
+    """
     try:
         import yasa
     except ImportError as err:

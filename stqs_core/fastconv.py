@@ -40,7 +40,19 @@ def _polyphase_taps(k: int, block: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 def polyphase_kernel(weight: torch.Tensor, block: int) -> torch.Tensor:
-    """The ``(C_out * block, C_in * block, taps)`` kernel equivalent to ``weight`` ``(C_out, C_in, K)``."""
+    """The polyphase kernel equivalent to a convolution kernel.
+
+    Parameters
+    ----------
+    weight : torch.Tensor, shape (C_out, C_in, K)
+        A ``Conv1d`` weight.
+    block : int
+        Samples per block (the pool size).
+
+    Returns
+    -------
+    torch.Tensor, shape (C_out * block, C_in * block, taps)
+    """
     cout, cin, k = weight.shape
     index, valid = (torch.from_numpy(a) for a in _polyphase_taps(k, block))  # cached as NumPy: no inference tensors
     kernel = weight[:, :, index] * valid  # (C_out, C_in, r, p, m)
@@ -48,10 +60,22 @@ def polyphase_kernel(weight: torch.Tensor, block: int) -> torch.Tensor:
 
 
 def pooled_windows(x: torch.Tensor, weight: torch.Tensor, pool: int) -> torch.Tensor:
-    """Valid convolution outputs (no bias) grouped by pooling window: ``(N, C_out, pool, L)``, ``x`` ``(N, C_in, T)``.
+    """Valid convolution outputs (no bias) grouped by pooling window.
 
-    ``L = (T - K + 1) // pool`` windows (the tail that no window reads is left out); ``[:, f, r, j]`` is
-    output sample ``pool * j + r`` of filter ``f``.
+    Parameters
+    ----------
+    x : torch.Tensor, shape (N, C_in, T)
+        Input signals.
+    weight : torch.Tensor, shape (C_out, C_in, K)
+        Convolution kernel.
+    pool : int
+        Max-pool size.
+
+    Returns
+    -------
+    torch.Tensor, shape (N, C_out, pool, L)
+        ``L = (T - K + 1) // pool`` windows (the tail that no window reads is left out); ``[:, f, r, j]`` is
+        output sample ``pool * j + r`` of filter ``f``.
     """
     n, cin, t = x.shape
     cout, _, k = weight.shape
@@ -64,13 +88,40 @@ def pooled_windows(x: torch.Tensor, weight: torch.Tensor, pool: int) -> torch.Te
 
 
 def fold_batch_norm(conv: nn.Conv1d, bn: nn.BatchNorm1d) -> tuple[torch.Tensor, torch.Tensor]:
-    """Eval-mode ``bn(conv(x))`` as one convolution: its ``(weight, bias)``."""
+    """Eval-mode ``bn(conv(x))`` as one convolution.
+
+    Parameters
+    ----------
+    conv : torch.nn.Conv1d
+        The convolution.
+    bn : torch.nn.BatchNorm1d
+        The batch norm after it (its running statistics are used).
+
+    Returns
+    -------
+    weight : torch.Tensor, shape (C_out, C_in, K)
+    bias : torch.Tensor, shape (C_out,)
+    """
     scale = bn.weight * torch.rsqrt(bn.running_var + bn.eps)
     return conv.weight * scale[:, None, None], (conv.bias - bn.running_mean) * scale + bn.bias
 
 
 def temporal_layer(x: torch.Tensor, layers: nn.Sequential) -> torch.Tensor:
-    """``layers(x)`` for ``layers = Sequential(Conv1d, BatchNorm1d, ReLU, MaxPool1d)``: ``(N, C_out, L)``."""
+    """``layers(x)`` for ``layers = Sequential(Conv1d, BatchNorm1d, ReLU, MaxPool1d)``, computed polyphase.
+
+    In training mode batch norm uses the batch's statistics and updates the running ones, as ``nn`` does.
+
+    Parameters
+    ----------
+    x : torch.Tensor, shape (N, C_in, T)
+        Input signals.
+    layers : torch.nn.Sequential
+        The four layers.
+
+    Returns
+    -------
+    torch.Tensor, shape (N, C_out, L)
+    """
     conv, bn, pool = layers[0], layers[1], layers[3].kernel_size
     if not bn.training:
         weight, bias = fold_batch_norm(conv, bn)
@@ -135,9 +186,20 @@ class _NormReluPool(torch.autograd.Function):
 
 
 def spatial_layer(x: torch.Tensor, layers: nn.Sequential) -> torch.Tensor:
-    """``layers(x)`` for ``layers = Sequential(Conv1d(C, C, 1), BatchNorm1d, ReLU)``: ``(N, C, T)``.
+    """``layers(x)`` for ``layers = Sequential(Conv1d(C, C, 1), BatchNorm1d, ReLU)``.
 
     The 1x1 convolution as a channel-mixing ``einsum`` (oneDNN runs it several times slower).
+
+    Parameters
+    ----------
+    x : torch.Tensor, shape (N, C, T)
+        Input signals.
+    layers : torch.nn.Sequential
+        The three layers.
+
+    Returns
+    -------
+    torch.Tensor, shape (N, C, T)
     """
     conv, bn = layers[0], layers[1]
     if not bn.training:

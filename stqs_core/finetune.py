@@ -60,7 +60,23 @@ Adapter = Callable[[STQS, np.ndarray], STQS]
 
 @dataclass
 class FinetuneResult:
-    """What :func:`finetune` returns: the model (eval mode), its file and card, the split and the metrics."""
+    """What :func:`finetune` returns.
+
+    Parameters
+    ----------
+    model : STQS
+        The fine-tuned model, in eval mode.
+    path : Path
+        Its file.
+    card : dict
+        Its model card.
+    split : dict of str to list of str
+        The lab's recordings by role: ``train``, ``validation``, ``test``, ``unused``.
+    before, after : dict
+        :func:`test_metrics` of the source model and of the fine-tuned one on the test nights.
+    history : list of dict
+        One row per training epoch (loss, validation loss, seconds ...).
+    """
 
     model: STQS
     path: Path
@@ -72,12 +88,24 @@ class FinetuneResult:
 
 
 def default_lr(freeze: str, variant: str) -> float:
-    """Default Adam learning rate: 1e-4 for the whole network (``freeze="none"``); with a frozen CNN, 1e-2 for the
-    linear classifier of the ``cnn`` variant and 1e-3 for a bi-LSTM head.
+    """Default Adam learning rate of a fine-tuning.
 
-    Measured on 2 nights of a shifted simulated lab (``benchmarks/finetune_curve.py``, 3 test nights): the
-    published SHHS ``oversampling_cnn`` reached kappa 0.72 with 1e-3 and 0.85 with 1e-2 (from 0.14); the shipped
-    ``stqs-cnnlstm-sim`` 0.86 with 1e-3 and 0.79 with 1e-2 (from 0.63).
+    1e-4 for the whole network (``freeze="none"``); with a frozen CNN, 1e-2 for the linear classifier of the
+    ``cnn`` variant and 1e-3 for a bi-LSTM head. Measured on 2 nights of a shifted simulated lab
+    (``benchmarks/finetune_curve.py``, 3 test nights): the published SHHS ``oversampling_cnn`` reached kappa 0.72
+    with 1e-3 and 0.85 with 1e-2 (from 0.14); the shipped ``stqs-cnnlstm-sim`` 0.86 with 1e-3 and 0.79 with 1e-2
+    (from 0.63).
+
+    Parameters
+    ----------
+    freeze : str
+        ``"cnn"`` or ``"none"``.
+    variant : str
+        The model's variant (``"cnn"``, ``"cnnlstm"``, ``"cnnlstm-residual"``).
+
+    Returns
+    -------
+    float
     """
     if freeze == "none":
         return 1e-4
@@ -85,7 +113,18 @@ def default_lr(freeze: str, variant: str) -> float:
 
 
 def scored_recordings(source: EpochSource) -> list[str]:
-    """The recordings of ``source`` with at least one scored epoch (the others cannot train or test)."""
+    """The recordings with at least one scored epoch (the others cannot train or test).
+
+    Parameters
+    ----------
+    source : EpochSource
+        The lab's stores.
+
+    Returns
+    -------
+    list of str
+        Recording ids.
+    """
     names = [r for r in source.recordings if (source.labels(r) >= 0).any()]
     if len(names) < len(source.recordings):
         logger.warning("%d recording(s) hold no scored epoch and are left out", len(source.recordings) - len(names))
@@ -104,10 +143,29 @@ def finetune_split(
 
     A shuffle seeded by ``seed`` puts ``test_nights`` recordings first, then ``validation_nights``; the rest is
     the pool, in that shuffled order. Draw ``d`` trains on the ``nights`` pool recordings that follow the first
-    ``d * nights`` (cyclically), so draws differ wherever the pool allows.
-    ``test_nights`` defaults to every recording left after validation and training (one when ``nights`` is None,
-    which then takes the whole pool). The test and validation sets depend on ``seed`` and ``test_nights`` only,
-    so draws and night counts compare on the same test nights; the training sets of draw 0 are nested.
+    ``d * nights`` (cyclically), so draws differ wherever the pool allows. The test and validation sets depend
+    on ``seed`` and ``test_nights`` only, so draws and night counts compare on the same test nights; the
+    training sets of draw 0 are nested.
+
+    Parameters
+    ----------
+    recordings : list of str
+        The lab's scored recordings.
+    nights : int or None
+        Training nights; None takes the whole pool.
+    seed : int
+        Seed of the shuffle.
+    validation_nights : int
+        Nights for early stopping.
+    test_nights : int or None
+        Nights for the before/after metrics; None for every recording left after validation and training (one
+        when ``nights`` is None).
+    draw : int
+        Which pool nights train.
+
+    Returns
+    -------
+    dict of str to list of str
     """
     names = sorted(set(recordings))
     n_val = validation_nights
@@ -132,9 +190,23 @@ def finetune_split(
 
 
 def test_metrics(model: STQS, source: EpochSource, recordings: list[str], adapt: Adapter | None = None) -> dict:
-    """Accuracy, macro-F1, kappa and scored epochs of ``model`` on ``recordings``, epochs pooled.
+    """Accuracy, macro-F1, kappa and scored epochs of a model on some recordings, epochs pooled.
 
-    ``adapt`` ``(model, epochs (n, 5, 3750)) -> model`` adapts the model to each recording before it is scored.
+    Parameters
+    ----------
+    model : STQS
+        The model.
+    source : EpochSource
+        The stores.
+    recordings : list of str
+        Recording ids.
+    adapt : callable or None
+        ``(model, epochs (n_epochs, 5, 3750)) -> model``, applied to each recording before it is scored.
+
+    Returns
+    -------
+    dict
+        ``accuracy``, ``macro_f1``, ``kappa``, ``n_scored``.
     """
     true, pred = [], []
     for rid in recordings:
@@ -190,6 +262,19 @@ def finetune(
         Continue a killed run from ``<out>.resume`` (same options: same final model).
     on_epoch_end : callable | None
         Passed to :func:`~stqs_core.training.train`.
+    progress : bool
+        Show progress bars.
+
+    Returns
+    -------
+    FinetuneResult
+
+    Examples
+    --------
+    >>> from stqs_core.finetune import finetune
+    >>> result = finetune("shhs-oversampling-cnn", "lab.h5", "runs/lab.pt", nights=2)  # doctest: +SKIP
+    >>> result.before["kappa"], result.after["kappa"]  # doctest: +SKIP
+    (0.14, 0.85)
     """
     check_option("freeze", freeze, FREEZE)
     check_option("imbalance", imbalance, IMBALANCE)
@@ -302,7 +387,21 @@ def _finished(out: Path, command: str) -> FinetuneResult | None:
 
 # ---------------------------------------------------------------- learning curve
 def curve_nights(requested: tuple[int, ...], n_recordings: int, validation_nights: int = 1) -> list[int]:
-    """The ``requested`` night counts that leave at least one test night of ``n_recordings``."""
+    """The requested night counts that leave at least one test night.
+
+    Parameters
+    ----------
+    requested : tuple of int
+        Night counts.
+    n_recordings : int
+        The lab's scored recordings.
+    validation_nights : int
+        Nights held out for early stopping.
+
+    Returns
+    -------
+    list of int
+    """
     most = n_recordings - validation_nights - 1
     kept = sorted({n for n in requested if 0 <= n <= most})
     if not kept:
@@ -332,7 +431,7 @@ def learning_curve(
     Parameters
     ----------
     model, stores, freeze, seed, validation_nights
-        As for :func:`finetune`; ``options`` go to it too (``epochs``, ``patience``, ``lr`` ...).
+        As for :func:`finetune`.
     out_dir : str | Path
         Writes ``models/n<N>-d<draw>.pt`` (kept: a rerun with the same options reuses them and resumes a killed
         fine-tuning), ``curve.csv``, ``curve.md`` and ``curve.png``.
@@ -344,6 +443,10 @@ def learning_curve(
         ``{condition: adapt function or None}`` (module docstring); default ``{"off": None}``.
     human_reference : str | Path | None
         DOD-H-like folder for the human band of the figure (default: the stored DOD-H reference).
+    progress : bool
+        Show progress bars.
+    **options
+        Passed to :func:`finetune` (``epochs``, ``patience``, ``lr`` ...).
 
     Returns
     -------
@@ -406,8 +509,18 @@ def learning_curve(
 
 
 def human_band(folder: str | Path | None = None) -> tuple[float, float]:
-    """Human inter-scorer kappa band ``(pairwise mean, scorer-vs-consensus mean)``: the stored DOD-H reference, or
-    that of a DOD-H-like ``folder`` (:func:`~stqs_core.evaluation.read_human_reference`)."""
+    """Human inter-scorer kappa band: the stored DOD-H reference, or that of a DOD-H-like folder.
+
+    Parameters
+    ----------
+    folder : str or Path or None
+        A folder as :func:`~stqs_core.evaluation.read_human_reference` reads; None for the stored reference.
+
+    Returns
+    -------
+    tuple of (float, float)
+        ``(pairwise mean, scorer-vs-consensus mean)`` kappa.
+    """
     from .evaluation import read_human_reference
 
     summary = read_human_reference(folder)["summary"]
@@ -415,7 +528,22 @@ def human_band(folder: str | Path | None = None) -> tuple[float, float]:
 
 
 def write_curve(rows: list[dict], out_dir: str | Path, human_reference: str | Path | None = None) -> dict[str, Path]:
-    """Write ``curve.csv`` (all rows), ``curve.md`` (mean and range over draws) and ``curve.png``; returns paths."""
+    """Write ``curve.csv`` (all rows), ``curve.md`` (mean and range over draws) and ``curve.png``.
+
+    Parameters
+    ----------
+    rows : list of dict
+        As :func:`learning_curve` returns.
+    out_dir : str or Path
+        The output folder (created).
+    human_reference : str or Path or None
+        As for :func:`human_band`.
+
+    Returns
+    -------
+    dict of str to Path
+        ``csv``, ``md``, ``png``.
+    """
     import pandas as pd
 
     out_dir = Path(out_dir)
@@ -446,7 +574,19 @@ def write_curve(rows: list[dict], out_dir: str | Path, human_reference: str | Pa
 
 
 def summarise_curve(table):
-    """Mean of each metric over draws, per (nights, adapt), with the kappa range and the number of draws."""
+    """Mean of each metric over draws, per (nights, adapt), with the kappa range and the number of draws.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        The rows of :func:`learning_curve`.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``nights``, ``adapt``, ``accuracy``, ``macro_f1``, ``kappa``, ``seconds``, ``kappa_min``,
+        ``kappa_max``, ``draws``.
+    """
     grouped = table.groupby(["nights", "adapt"], sort=True)
     summary = grouped[["accuracy", "macro_f1", "kappa", "seconds"]].mean()
     summary["kappa_min"], summary["kappa_max"] = grouped["kappa"].min(), grouped["kappa"].max()

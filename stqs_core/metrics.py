@@ -33,6 +33,25 @@ def agreement(true: np.ndarray, pred: np.ndarray) -> dict:
 
     Plain NumPy on the confusion matrix (tested equal to scikit-learn's): ``stqs score`` prints these, and
     importing scikit-learn would take 1.4 s of that command's 3 s.
+
+    Parameters
+    ----------
+    true : ndarray of int, shape (n_epochs,)
+        Expert stages (0-4; -1 unscored, left out).
+    pred : ndarray of int, shape (n_epochs,)
+        Predicted stages.
+
+    Returns
+    -------
+    dict
+        ``accuracy``, ``kappa`` (None without scored epochs) and ``n_scored``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from stqs_core.metrics import agreement
+    >>> agreement(np.array([0, 2, 2, -1]), np.array([0, 2, 3, 4]))["accuracy"]
+    0.6667
     """
     true, pred = _scored(true, pred)
     if not len(true):
@@ -51,8 +70,22 @@ def _kappa(true, pred, cohen_kappa_score) -> float:
 
 
 def confusion(true: np.ndarray, pred: np.ndarray, normalise: bool = False) -> np.ndarray:
-    """Confusion matrix ``(5, 5)``: rows true stage, columns predicted; ``normalise`` divides each row by its sum
-    (a stage never true keeps a row of zeros)."""
+    """Confusion matrix of predicted vs true stages.
+
+    Parameters
+    ----------
+    true : ndarray of int, shape (n_epochs,)
+        Expert stages (0-4; -1 unscored, left out).
+    pred : ndarray of int, shape (n_epochs,)
+        Predicted stages.
+    normalise : bool
+        Divide each row by its sum (a stage never true keeps a row of zeros).
+
+    Returns
+    -------
+    ndarray, shape (5, 5)
+        Rows true stage, columns predicted; counts, or fractions with ``normalise``.
+    """
     from sklearn.metrics import confusion_matrix
 
     true, pred = _scored(true, pred)
@@ -64,11 +97,21 @@ def confusion(true: np.ndarray, pred: np.ndarray, normalise: bool = False) -> np
 
 
 def classification_metrics(true: np.ndarray, pred: np.ndarray) -> dict:
-    """Overall and per-stage metrics of predicted vs true stages ``(n,)``.
+    """Overall and per-stage metrics of predicted vs true stages.
 
-    Returns ``n_scored``, the :data:`SUMMARY` metrics (accuracy, balanced accuracy, macro-F1, weighted F1,
-    Cohen's kappa; None without scored epochs), ``per_stage`` ``{stage: {precision, recall, f1, support}}``,
-    ``confusion`` (counts, list of lists) and ``confusion_normalised`` (rows sum to 1).
+    Parameters
+    ----------
+    true : ndarray of int, shape (n_epochs,)
+        Expert stages (0-4; -1 unscored, left out).
+    pred : ndarray of int, shape (n_epochs,)
+        Predicted stages.
+
+    Returns
+    -------
+    dict
+        ``n_scored``, the :data:`SUMMARY` metrics (accuracy, balanced accuracy, macro-F1, weighted F1,
+        Cohen's kappa; None without scored epochs), ``per_stage`` ``{stage: {precision, recall, f1, support}}``,
+        ``confusion`` (counts, list of lists) and ``confusion_normalised`` (rows sum to 1).
     """
     from sklearn.metrics import accuracy_score, cohen_kappa_score, f1_score, precision_recall_fscore_support
 
@@ -105,7 +148,18 @@ def classification_metrics(true: np.ndarray, pred: np.ndarray) -> dict:
 
 
 def per_recording(pairs: dict[str, tuple[np.ndarray, np.ndarray]]) -> list[dict]:
-    """One row per recording ``{recording, n_epochs, n_scored, accuracy, ..., kappa}`` from ``{name: (true, pred)}``."""
+    """One row of metrics per recording.
+
+    Parameters
+    ----------
+    pairs : dict of str to (ndarray, ndarray)
+        ``{name: (true, pred)}``, stage codes ``(n_epochs,)`` each.
+
+    Returns
+    -------
+    list of dict
+        ``{recording, n_epochs, n_scored, accuracy, ..., kappa}`` per recording.
+    """
     rows = []
     for name, (true, pred) in pairs.items():
         m = classification_metrics(true, pred)
@@ -121,7 +175,20 @@ def per_recording(pairs: dict[str, tuple[np.ndarray, np.ndarray]]) -> list[dict]
 
 
 def spread(rows: list[dict], keys: tuple[str, ...] = SUMMARY) -> dict[str, dict[str, float | None]]:
-    """``{metric: {mean, sd, min, max}}`` over per-recording rows (sample sd, ddof=1; rows with None skipped)."""
+    """Mean, sample standard deviation (ddof=1), minimum and maximum of metrics over per-recording rows.
+
+    Parameters
+    ----------
+    rows : list of dict
+        Rows as :func:`per_recording` returns; rows where a metric is None are skipped for it.
+    keys : tuple of str
+        The metrics.
+
+    Returns
+    -------
+    dict
+        ``{metric: {mean, sd, min, max}}`` (None where no row has the metric).
+    """
     out = {}
     for key in keys:
         values = np.array([r[key] for r in rows if r.get(key) is not None], dtype=float)
@@ -138,7 +205,18 @@ def spread(rows: list[dict], keys: tuple[str, ...] = SUMMARY) -> dict[str, dict[
 
 
 def read_scorers(folder: str | Path) -> dict[str, dict[str, np.ndarray]]:
-    """``{scorer: {night: stages (n,)}}`` from a folder of ``scorer_*/<night>.json`` (the DOD-H layout)."""
+    """The hypnograms of several scorers from a folder of ``scorer_*/<night>.json`` (the DOD-H layout).
+
+    Parameters
+    ----------
+    folder : str or Path
+        The folder.
+
+    Returns
+    -------
+    dict
+        ``{scorer: {night: stages}}``, stage codes ``(n_epochs,)``.
+    """
     from .annotations import read_hypnogram
 
     folder = Path(folder)
@@ -149,9 +227,19 @@ def read_scorers(folder: str | Path) -> dict[str, dict[str, np.ndarray]]:
 
 
 def consensus(votes: np.ndarray, priority: np.ndarray) -> np.ndarray:
-    """Majority vote ``(n,)`` of ``votes`` ``(n_scorers, n)`` (-1 votes ignored; -1 where nobody scored).
+    """Majority vote of several scorers, epoch by epoch.
 
-    A tie goes to the tied stage chosen by the scorer of highest ``priority`` ``(n_scorers,)``.
+    Parameters
+    ----------
+    votes : ndarray of int, shape (n_scorers, n_epochs)
+        Stage codes per scorer (-1 votes ignored).
+    priority : ndarray, shape (n_scorers,)
+        A tie goes to the tied stage chosen by the scorer of highest priority.
+
+    Returns
+    -------
+    ndarray of int, shape (n_epochs,)
+        The consensus stages; -1 where nobody scored.
     """
     votes = np.asarray(votes)
     counts = np.stack([(votes == s).sum(axis=0) for s in LABELS], axis=1)  # (n, 5)
@@ -170,10 +258,19 @@ def consensus(votes: np.ndarray, priority: np.ndarray) -> np.ndarray:
 def inter_scorer_agreement(folder: str | Path) -> dict:
     """Human reference: agreement among expert scorers of the same nights (e.g. the 5 DOD-H scorers).
 
-    Every metric pools the epochs of all nights that both sides scored. Returns ``pairwise`` (one row per
-    pair of scorers: accuracy, kappa, n_scored), ``vs_consensus`` (one row per scorer against the majority
-    vote of the others; a tie goes to the tied stage chosen by the other scorer with the highest mean
-    pairwise kappa), and ``summary`` (mean, sd, min, max of kappa and accuracy for both).
+    Every metric pools the epochs of all nights that both sides scored.
+
+    Parameters
+    ----------
+    folder : str or Path
+        A folder as :func:`read_scorers` reads.
+
+    Returns
+    -------
+    dict
+        ``pairwise`` (one row per pair of scorers: accuracy, kappa, n_scored), ``vs_consensus`` (one row per scorer
+        against the majority vote of the others; a tie goes to the tied stage chosen by the other scorer with the
+        highest mean pairwise kappa), and ``summary`` (mean, sd, min, max of kappa and accuracy for both).
     """
     scorers = read_scorers(folder)
     names = sorted(scorers)

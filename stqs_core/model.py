@@ -21,7 +21,32 @@ VARIANTS = ("cnn", "cnnlstm", "cnnlstm-residual")
 
 @dataclass(frozen=True)
 class STQSConfig:
-    """Hyper-parameters; the defaults are the published ones."""
+    """Hyper-parameters of the network; the defaults are the published ones.
+
+    Parameters
+    ----------
+    variant : str
+        ``"cnn"`` (epoch by epoch), ``"cnnlstm"`` (a bi-LSTM over consecutive epochs) or ``"cnnlstm-residual"``
+        (the bi-LSTM plus a residual projection of the CNN features).
+    n_channels : dict of str to int
+        Input rows per modality, in the order ``eeg``, ``eog``, ``emg`` (published: 2, 2, 1).
+    n_samples : int
+        Samples per epoch (3750: 30 s at 125 Hz).
+    n_filters : int
+        Filters per temporal convolution.
+    kernel_size : int
+        Taps per temporal convolution (64: 0.5 s at 125 Hz).
+    pool_size : int
+        Max-pool size after each temporal convolution.
+    dropout : float
+        Dropout probability on the CNN features.
+    lstm_hidden : int
+        Hidden units per direction of the bi-LSTM.
+    window : int
+        Consecutive epochs the bi-LSTM reads at a time.
+    n_classes : int
+        Stages (5: W, N1, N2, N3, REM).
+    """
 
     variant: str = "cnnlstm"
     n_channels: dict[str, int] = field(default_factory=lambda: dict(N_CHANNELS))
@@ -42,9 +67,16 @@ class STQSConfig:
 
     @property
     def total_channels(self) -> int:
+        """Input rows over all modalities (5 for the published network)."""
         return sum(self.n_channels.values())
 
     def to_dict(self) -> dict:
+        """The config as a JSON-ready dict (as checkpoints store it).
+
+        Returns
+        -------
+        dict
+        """
         return asdict(self)
 
 
@@ -55,6 +87,21 @@ class ModalityBlock(nn.Module):
     convolution + max-pool stages. With one channel (EMG) there is no spatial layer. The layers are ordinary
     ``nn`` modules (their state dict is the published one); :meth:`forward` computes them the fast way of
     :mod:`stqs_core.fastconv`, :meth:`reference_forward` the plain way.
+
+    Parameters
+    ----------
+    n_channels : int
+        The modality's channels ``C``.
+    n_samples : int
+        Samples per epoch ``T``.
+    n_filters : int
+        Filters per temporal convolution ``F``.
+    kernel_size : int
+        Taps per temporal convolution.
+    pool_size : int
+        Max-pool size after each temporal convolution.
+    dropout : float
+        Dropout probability on the output.
     """
 
     def __init__(
@@ -76,10 +123,31 @@ class ModalityBlock(nn.Module):
         self.out_features = n_filters * n_channels * length
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Features of a batch of epochs (fast path, :mod:`stqs_core.fastconv`).
+
+        Parameters
+        ----------
+        x : torch.Tensor, shape (N, C, T)
+            Preprocessed epochs of this modality.
+
+        Returns
+        -------
+        torch.Tensor, shape (N, F * C * L)
+        """
         return self._run(x, spatial_layer, temporal_layer)
 
     def reference_forward(self, x: torch.Tensor) -> torch.Tensor:
-        """:meth:`forward` through the plain ``nn`` layers (slow on CPU; the definition the fast path matches)."""
+        """:meth:`forward` through the plain ``nn`` layers (slow on CPU; the definition the fast path matches).
+
+        Parameters
+        ----------
+        x : torch.Tensor, shape (N, C, T)
+            Preprocessed epochs of this modality.
+
+        Returns
+        -------
+        torch.Tensor, shape (N, F * C * L)
+        """
 
         def plain(h, layers):
             return layers(h)
@@ -102,8 +170,16 @@ def _temporal(n_in: int, n_out: int, kernel_size: int, pool_size: int) -> nn.Seq
 class SequenceHead(nn.Module):
     """Bi-LSTM over windows of consecutive epochs, optionally with a residual projection.
 
-    ``forward`` takes ``(B, L, in_features)`` windows and a state ``(h, c)`` each ``(2, B, hidden)``
-    and returns ``(B, L, 2 * hidden)`` and the final state, to be passed to the next window.
+    Parameters
+    ----------
+    in_features : int
+        Features per epoch (400 for the published CNN).
+    hidden : int
+        Hidden units per direction.
+    window : int
+        Epochs per window in :meth:`night`.
+    residual : bool
+        Add a projection (linear, batch norm, ReLU) of the input to the LSTM's output.
     """
 
     def __init__(self, in_features: int, hidden: int, window: int, residual: bool):
@@ -116,6 +192,21 @@ class SequenceHead(nn.Module):
         self.out_features = 2 * hidden
 
     def forward(self, x: torch.Tensor, state: tuple[torch.Tensor, torch.Tensor] | None = None):
+        """Run over a batch of windows from a given state.
+
+        Parameters
+        ----------
+        x : torch.Tensor, shape (B, L, in_features)
+            Windows of ``L`` consecutive epochs' features.
+        state : tuple of torch.Tensor or None
+            ``(h, c)``, each ``(2, B, hidden)``; None for zeros.
+
+        Returns
+        -------
+        out : torch.Tensor, shape (B, L, 2 * hidden)
+        state : tuple of torch.Tensor
+            The final ``(h, c)``, to be passed with the next window.
+        """
         out, state = self.lstm(x, state)
         if self.residual is not None:
             b, length, f = x.shape
@@ -123,10 +214,19 @@ class SequenceHead(nn.Module):
         return out, state
 
     def night(self, features: torch.Tensor) -> torch.Tensor:
-        """Run over one recording ``(N, in_features)`` in non-overlapping windows, state carried; ``(N, 2*hidden)``.
+        """Run over one recording in non-overlapping windows, the state carried from window to window.
 
         The state starts at zeros; a last window shorter than ``window`` is read as it is (nothing padded,
         nothing dropped).
+
+        Parameters
+        ----------
+        features : torch.Tensor, shape (N, in_features)
+            The features of the recording's epochs, in order.
+
+        Returns
+        -------
+        torch.Tensor, shape (N, 2 * hidden)
         """
         state = None
         outputs = []
@@ -140,7 +240,21 @@ class STQS(nn.Module):
     """The STQS stager: one :class:`ModalityBlock` per modality, optional :class:`SequenceHead`, a linear classifier.
 
     Input ``(N, 5, T)``: the preprocessed epochs of one recording in order, rows EEG, EEG, EOG, EOG, EMG.
-    ``info`` carries what a checkpoint knows beyond weights (channel names, sampling rate, model card).
+
+    Parameters
+    ----------
+    config : STQSConfig or None
+        Hyper-parameters; None for the published defaults.
+    info : dict or None
+        What a checkpoint knows beyond weights (channel names, sampling rate, model card).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from stqs_core import STQS, STQSConfig
+    >>> model = STQS(STQSConfig(variant="cnn"))
+    >>> model.predict_proba(np.zeros((4, 5, 3750), np.float32)).shape
+    (4, 5)
     """
 
     def __init__(self, config: STQSConfig | None = None, info: dict | None = None):
@@ -165,9 +279,18 @@ class STQS(nn.Module):
         self.classifier = nn.Linear(n_features, config.n_classes)
 
     def features(self, x: torch.Tensor, reference: bool = False) -> torch.Tensor:
-        """Per-epoch CNN features ``(N, 400)`` of epochs ``(N, 5, T)``, modalities concatenated EEG, EOG, EMG.
+        """Per-epoch CNN features, modalities concatenated EEG, EOG, EMG.
 
-        ``reference``: through the plain ``nn`` layers (:meth:`ModalityBlock.reference_forward`), for checks.
+        Parameters
+        ----------
+        x : torch.Tensor, shape (N, 5, T)
+            Preprocessed epochs.
+        reference : bool
+            Compute through the plain ``nn`` layers (:meth:`ModalityBlock.reference_forward`), for checks.
+
+        Returns
+        -------
+        torch.Tensor, shape (N, 400)
         """
         parts, row = [], 0
         for block in self.blocks.values():
@@ -177,21 +300,52 @@ class STQS(nn.Module):
         return torch.cat(parts, dim=1)
 
     def classify(self, features: torch.Tensor) -> torch.Tensor:
-        """Logits ``(N, 5)`` from the features ``(N, 400)`` of one recording in order."""
+        """Logits from the features of one recording's epochs, in order.
+
+        Parameters
+        ----------
+        features : torch.Tensor, shape (N, 400)
+            As :meth:`features` returns.
+
+        Returns
+        -------
+        torch.Tensor, shape (N, 5)
+        """
         if self.head is not None:
             features = self.head.night(features)
         return self.classifier(features)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Logits ``(N, 5)`` of the epochs ``(N, 5, T)`` of one recording in order."""
+        """Logits of the epochs of one recording, in order.
+
+        Parameters
+        ----------
+        x : torch.Tensor, shape (N, 5, T)
+            Preprocessed epochs.
+
+        Returns
+        -------
+        torch.Tensor, shape (N, 5)
+        """
         return self.classify(self.features(x))
 
     @torch.inference_mode()
     def predict_logits(self, epochs, batch_size: int = 64) -> np.ndarray:
-        """Logits ``(N, 5)`` for preprocessed epochs ``(N, 5, T)`` or ``(N, 1, 5, T)`` of one recording in order.
+        """Logits of the preprocessed epochs of one recording, in order.
 
         The CNN runs in chunks of ``batch_size`` epochs so that memory stays flat on long nights. The model runs
         in eval mode; each submodule's training mode is restored afterwards.
+
+        Parameters
+        ----------
+        epochs : ndarray or torch.Tensor, shape (N, 5, T) or (N, 1, 5, T)
+            Preprocessed epochs (:func:`~stqs_core.preprocess.make_epochs`).
+        batch_size : int
+            Epochs per CNN call.
+
+        Returns
+        -------
+        ndarray of float32, shape (N, 5)
         """
         x = self._as_input(epochs)
         modes = [(m, m.training) for m in self.modules()]
@@ -204,7 +358,20 @@ class STQS(nn.Module):
                 module.training = training
 
     def predict_proba(self, epochs, batch_size: int = 64) -> np.ndarray:
-        """Softmax probabilities ``(N, 5)``; same input as :meth:`predict_logits`."""
+        """Softmax stage probabilities of the preprocessed epochs of one recording, in order.
+
+        Parameters
+        ----------
+        epochs : ndarray or torch.Tensor, shape (N, 5, T) or (N, 1, 5, T)
+            Preprocessed epochs (:func:`~stqs_core.preprocess.make_epochs`).
+        batch_size : int
+            Epochs per CNN call.
+
+        Returns
+        -------
+        ndarray of float32, shape (N, 5)
+            Columns W, N1, N2, N3, REM; rows sum to 1.
+        """
         logits = torch.from_numpy(self.predict_logits(epochs, batch_size))
         return torch.softmax(logits, dim=1).numpy()
 

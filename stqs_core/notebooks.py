@@ -48,7 +48,17 @@ class NotebookError(RuntimeError):
 
 @dataclass
 class NotebookRun:
-    """One executed notebook: its name, the executed copy and how long it took (s)."""
+    """One executed notebook.
+
+    Parameters
+    ----------
+    name : str
+        The notebook's name (e.g. ``"02_train"``).
+    path : Path
+        The executed copy.
+    seconds : float
+        How long it ran, in seconds.
+    """
 
     name: str
     path: Path
@@ -58,9 +68,17 @@ class NotebookRun:
 def chain_paths(run_dir: str | Path) -> dict[str, Path]:
     """Where each notebook of a run writes, and the files the next ones read.
 
-    Returns one folder per notebook (keys of :data:`CHAIN`) and the hand-over files: ``edf_dir`` (recordings
-    01 writes), ``store`` (01's HDF5 epoch store), ``model`` (02's trained model), ``training`` (02's
-    summary: split by recording, history), ``report`` (03's evaluation report).
+    Parameters
+    ----------
+    run_dir : str or Path
+        The run folder.
+
+    Returns
+    -------
+    dict of str to Path
+        One folder per notebook (keys of :data:`CHAIN`) and the hand-over files: ``edf_dir`` (recordings
+        01 writes), ``store`` (01's HDF5 epoch store), ``model`` (02's trained model), ``training`` (02's
+        summary: split by recording, history), ``report`` (03's evaluation report).
     """
     run = Path(run_dir)
     paths = {name: run / name for name in CHAIN}
@@ -76,7 +94,17 @@ def chain_paths(run_dir: str | Path) -> dict[str, Path]:
 
 
 def notebook_path(name: str) -> Path:
-    """The committed notebook ``name`` (e.g. ``"02_train"``)."""
+    """The committed notebook of a name.
+
+    Parameters
+    ----------
+    name : str
+        E.g. ``"02_train"``.
+
+    Returns
+    -------
+    Path
+    """
     path = NOTEBOOKS_DIR / f"{name}.ipynb"
     if not path.is_file():
         raise StqsError(f"no notebook {path}; the chain is {', '.join(CHAIN)}")
@@ -84,7 +112,17 @@ def notebook_path(name: str) -> Path:
 
 
 def notebook_parameters(name: str) -> dict[str, object]:
-    """The parameters of notebook ``name`` and their defaults, read from its ``parameters`` cell."""
+    """The parameters of a notebook and their defaults, read from its ``parameters`` cell.
+
+    Parameters
+    ----------
+    name : str
+        The notebook's name (e.g. ``"02_train"``).
+
+    Returns
+    -------
+    dict of str to object
+    """
     import papermill
 
     params = papermill.inspect_notebook(str(notebook_path(name)))
@@ -99,12 +137,39 @@ def _literal(text: str) -> object:
 
 
 def parse_value(text: str) -> object:
-    """A command-line parameter value: a Python literal (``3``, ``0.5``, ``None``, ``['a']``) or else a string."""
+    """A command-line parameter value: a Python literal (``3``, ``0.5``, ``None``, ``['a']``) or else a string.
+
+    Parameters
+    ----------
+    text : str
+        The value as typed.
+
+    Returns
+    -------
+    object
+
+    Examples
+    --------
+    >>> from stqs_core.notebooks import parse_value
+    >>> parse_value("0.5"), parse_value("None"), parse_value("shhs")
+    (0.5, None, 'shhs')
+    """
     return _literal(text)
 
 
 def check_kernel(kernel_name: str = KERNEL) -> None:
-    """Raise if kernel ``kernel_name`` would not run this interpreter (and so not this environment's stqs_core)."""
+    """Raise if a Jupyter kernel would not run this interpreter (and so not this environment's stqs_core).
+
+    Parameters
+    ----------
+    kernel_name : str
+        The kernel's name.
+
+    Raises
+    ------
+    StqsError
+        When the kernel is missing or runs another interpreter; the message says how to install one.
+    """
     import sys
 
     from jupyter_client.kernelspec import KernelSpecManager, NoSuchKernel
@@ -213,9 +278,17 @@ def run_chain(
 
 
 def strip_outputs(paths: list[str | Path] | None = None) -> list[Path]:
-    """Clear outputs, execution counts and run metadata of notebooks in place; returns the ones that changed.
+    """Clear outputs, execution counts and run metadata of notebooks in place.
 
-    ``paths`` default to the committed notebooks of :data:`NOTEBOOKS_DIR`.
+    Parameters
+    ----------
+    paths : list of str or Path, or None
+        The notebooks; None for the committed notebooks of :data:`NOTEBOOKS_DIR`.
+
+    Returns
+    -------
+    list of Path
+        The notebooks that changed.
     """
     import nbformat
 

@@ -27,9 +27,15 @@ FLAT_UV = 0.01
 
 @dataclass
 class Epochs:
-    """Network input of one recording: ``data`` ``(n_epochs, 5, 3750)`` float32 and per-epoch quality flags.
+    """Network input of one recording, and per-epoch quality flags.
 
-    ``flags`` maps ``"nan"``/``"flat"`` to ``{channel name: [epoch indices]}``.
+    Parameters
+    ----------
+    data : ndarray of float32, shape (n_epochs, 5, 3750)
+        30-s epochs at 125 Hz, rows EEG, EEG, EOG, EOG, EMG, filtered and z-scored per epoch and channel.
+    flags : dict
+        ``{"nan": {channel name: [epoch indices]}, "flat": {...}}``: the epochs where a channel had NaN samples
+        (set to 0) or was flat (left at zero).
     """
 
     data: np.ndarray
@@ -37,7 +43,23 @@ class Epochs:
 
 
 def check_sfreq(sfreq: float) -> int:
-    """The sampling rate as an int (Hz); raises for a rate that is not a positive whole number."""
+    """The sampling rate as an int; raises for a rate that is not a positive whole number.
+
+    Parameters
+    ----------
+    sfreq : float
+        Sampling rate in Hz.
+
+    Returns
+    -------
+    int
+        ``sfreq`` in Hz.
+
+    Raises
+    ------
+    RecordingError
+        For a rate that is not finite, positive and whole.
+    """
     if not np.isfinite(sfreq) or sfreq <= 0 or abs(sfreq - round(sfreq)) > 1e-6:
         raise RecordingError(
             f"sampling rate {sfreq!r} Hz is not a positive whole number of Hz; resample the recording "
@@ -47,7 +69,21 @@ def check_sfreq(sfreq: float) -> int:
 
 
 def resample(data: np.ndarray, sfreq: float, target: float = SFREQ) -> np.ndarray:
-    """Resample ``(n_channels, n_samples)`` from ``sfreq`` to ``target`` Hz (polyphase, anti-aliased)."""
+    """Resample signals from ``sfreq`` to ``target`` Hz (polyphase, anti-aliased).
+
+    Parameters
+    ----------
+    data : ndarray, shape (n_channels, n_samples)
+        Signals, in any unit.
+    sfreq : float
+        Their sampling rate in Hz.
+    target : float
+        The new sampling rate in Hz.
+
+    Returns
+    -------
+    ndarray, shape (n_channels, n_samples * target / sfreq)
+    """
     ratio = Fraction(check_sfreq(target), check_sfreq(sfreq))
     if ratio == 1:
         return data
@@ -60,7 +96,24 @@ def resample(data: np.ndarray, sfreq: float, target: float = SFREQ) -> np.ndarra
 def butterworth_gain(
     freqs: np.ndarray, sfreq: float, low: float | None, high: float | None, order: int = FILTER_ORDER
 ) -> np.ndarray:
-    """Zero-phase (forward-backward) Butterworth band-pass gain at ``freqs`` (Hz); ``None`` leaves a side open."""
+    """Zero-phase (forward-backward) Butterworth band-pass gain at ``freqs``.
+
+    Parameters
+    ----------
+    freqs : ndarray
+        Frequencies in Hz.
+    sfreq : float
+        Sampling rate in Hz.
+    low, high : float or None
+        Pass band edges in Hz; None leaves that side open.
+    order : int
+        Butterworth order of one pass (the squared magnitude response is applied).
+
+    Returns
+    -------
+    ndarray, shape of ``freqs``
+        Gains in [0, 1].
+    """
     warp = np.tan(np.pi * np.clip(freqs, 1e-12, sfreq / 2 * (1 - 1e-9)) / sfreq)
     gain = np.ones_like(warp)
     with np.errstate(over="ignore"):  # inf near 0 Hz or Nyquist in float32: a gain of 0, as it should be
@@ -72,11 +125,25 @@ def butterworth_gain(
 
 
 def fft_filter(data: np.ndarray | torch.Tensor, gain, sfreq: float, pad: int | None = None) -> torch.Tensor:
-    """Filter ``(..., n_samples)`` along its last axis, zero-phase, by real gains ``gain(freqs)``.
+    """Filter signals along their last axis, zero-phase, by real gains ``gain(freqs)``.
 
-    ``gain`` is a callable ``freqs (Hz) -> gains`` whose result broadcasts against ``(..., n_freqs)`` (one
-    row per channel is allowed). The ends are padded by reflection (``pad`` samples, default 10 s) so the
-    circular FFT does not wrap. Returns float32.
+    The ends are padded by reflection so the circular FFT does not wrap.
+
+    Parameters
+    ----------
+    data : ndarray or torch.Tensor, shape (..., n_samples)
+        Signals.
+    gain : callable
+        ``freqs (Hz) -> gains``, whose result broadcasts against ``(..., n_freqs)`` (one row per channel is
+        allowed).
+    sfreq : float
+        Sampling rate in Hz.
+    pad : int or None
+        Samples of reflection padding at each end; None for 10 s.
+
+    Returns
+    -------
+    torch.Tensor of float32, shape of ``data``
     """
     x = torch.as_tensor(data, dtype=torch.float32)
     n = x.shape[-1]
@@ -90,7 +157,21 @@ def fft_filter(data: np.ndarray | torch.Tensor, gain, sfreq: float, pad: int | N
 
 
 def filter_signals(data: np.ndarray | torch.Tensor, roles: list[str], sfreq: float = SFREQ) -> torch.Tensor:
-    """The published STQS filters on rows ``(n_rows, n_samples)`` whose modality is ``roles[i]``."""
+    """The published STQS filters (:data:`~stqs_core.constants.BANDPASS`) applied row by row.
+
+    Parameters
+    ----------
+    data : ndarray or torch.Tensor, shape (n_rows, n_samples)
+        Signals.
+    roles : list of str, length n_rows
+        The modality of each row (``"eeg"``, ``"eog"``, ``"emg"``).
+    sfreq : float
+        Sampling rate in Hz.
+
+    Returns
+    -------
+    torch.Tensor of float32, shape (n_rows, n_samples)
+    """
 
     def gain(freqs: np.ndarray) -> np.ndarray:
         per_band = {band: butterworth_gain(freqs, sfreq, *band) for band in {BANDPASS[role] for role in roles}}
@@ -110,7 +191,7 @@ same neighbourhood as in one pass over the night (the filters' impulse responses
 def make_epochs(
     data: np.ndarray, sfreq: float, channel_names: list[str] | None = None, roles: list[str] | None = None
 ) -> Epochs:
-    """Preprocess one recording ``(5, n_samples)`` in µV, rows EEG, EEG, EOG, EOG, EMG, into :class:`Epochs`.
+    """Preprocess one recording into the network's input, :class:`Epochs`.
 
     Resample to 125 Hz, filter, cut 30-s epochs (a trailing partial epoch is dropped), z-score each channel
     of each epoch. NaN samples are set to 0 before filtering and flat channel-epochs are left at zero; both
@@ -118,10 +199,34 @@ def make_epochs(
     :data:`CHUNK_EPOCHS` are processed a chunk at a time (with :data:`CHUNK_OVERLAP_EPOCHS` on each side), so
     peak memory is the output plus one chunk's work.
 
+    Parameters
+    ----------
+    data : ndarray, shape (5, n_samples)
+        Signals in µV, rows EEG, EEG, EOG, EOG, EMG.
+    sfreq : float
+        Sampling rate in Hz.
+    channel_names : list of str or None
+        Row names, for the warnings and flags; None names them ``row 0``, ``row 1``, ...
+    roles : list of str or None
+        The modality of each row; None for the network's ``eeg, eeg, eog, eog, emg``.
+
+    Returns
+    -------
+    Epochs
+        ``data`` ``(n_epochs, 5, 3750)`` float32, and the flags.
+
     Raises
     ------
     RecordingError
         When the recording is shorter than one 30-s epoch.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from stqs_core.preprocess import make_epochs
+    >>> signals = np.random.default_rng(0).normal(0, 20, (5, 256 * 90))  # 90 s at 256 Hz, in µV
+    >>> make_epochs(signals, 256).data.shape
+    (3, 5, 3750)
     """
     roles = roles or [r for r in ROLES for _ in range(N_CHANNELS[r])]
     names = channel_names or [f"row {i}" for i in range(len(roles))]

@@ -26,10 +26,20 @@ logger = logging.getLogger(__name__)
 
 @dataclass
 class Recording:
-    """One night: ``data`` ``(5, n_samples)`` in µV (float32 when read from a file), rows EEG, EEG, EOG, EOG, EMG.
+    """One night's signals, in the rows the network reads.
 
-    ``channel_names[i]`` is the file's channel feeding row ``i``; ``hypnogram`` ``(n_epochs,)`` holds the
-    expert stages (-1 unscored) or is None.
+    Parameters
+    ----------
+    data : ndarray, shape (5, n_samples)
+        Signals in µV (float32 when read from a file), rows EEG, EEG, EOG, EOG, EMG.
+    sfreq : float
+        Sampling rate in Hz.
+    channel_names : list of str, length 5
+        ``channel_names[i]`` is the file's channel feeding row ``i``.
+    hypnogram : ndarray of int, shape (n_epochs,), or None
+        The expert stages per 30-s epoch (0-4 for W, N1, N2, N3, REM; -1 unscored), or None.
+    name : str
+        The recording's name (a file's stem).
     """
 
     data: np.ndarray
@@ -40,10 +50,12 @@ class Recording:
 
     @property
     def n_epochs(self) -> int:
+        """The number of whole 30-s epochs."""
         return int(self.data.shape[-1] / self.sfreq // EPOCH_SEC)
 
     @property
     def roles(self) -> list[str]:
+        """The role of each row: ``["eeg", "eeg", "eog", "eog", "emg"]``."""
         return [r for r in ROLES for _ in range(N_CHANNELS[r])]
 
 
@@ -85,6 +97,13 @@ def read_recording(
         For a missing, truncated or corrupt file, or one shorter than one 30-s epoch.
     ChannelError, HypnogramError
         For missing channels or an unusable hypnogram.
+
+    Examples
+    --------
+    >>> from stqs_core import read_recording
+    >>> rec = read_recording("night.edf", preset="shhs")  # doctest: +SKIP
+    >>> rec.data.shape, rec.sfreq, rec.n_epochs  # doctest: +SKIP
+    ((5, 3600000), 125.0, 960)
     """
     import mne
 

@@ -78,7 +78,27 @@ _SHHS_CHANNELS = "EEG C3-A2, C4-A1; EOG L, R; EMG chin"
 
 @dataclass(frozen=True)
 class Entry:
-    """One named model: ``kind`` is ``"published"`` (fetched) or ``"shipped"`` (in the package); ``size`` in bytes."""
+    """One named model of the registry.
+
+    Parameters
+    ----------
+    name : str
+        The name to pass to :func:`~stqs_core.checkpoint.load_model` (e.g. ``"shhs-oversampling-cnn"``).
+    kind : str
+        ``"published"`` (fetched on first use) or ``"shipped"`` (in the package).
+    file : str
+        The checkpoint's file name.
+    sha256 : str or None
+        The published file's SHA-256, checked after download; None for shipped models.
+    variant : str
+        ``"cnn"``, ``"cnnlstm"`` or ``"cnnlstm-residual"``.
+    trained_on : str
+        The training data, in words.
+    channels : str
+        The input channels, in words.
+    size : int
+        File size in bytes.
+    """
 
     name: str
     kind: str
@@ -118,27 +138,52 @@ def _shipped_entry(path: Path, mtime_ns: int) -> Entry:
 
 
 def entries() -> dict[str, Entry]:
-    """Every named model, published first, by name."""
+    """Every named model, published first, by name.
+
+    Returns
+    -------
+    dict of str to Entry
+    """
     found = [_published_entry(file) for file in PUBLISHED]
     found += [_shipped_entry(path, path.stat().st_mtime_ns) for path in sorted(models_dir().glob("*.pt"))]
     return {entry.name: entry for entry in found}
 
 
 def published_name(file: str) -> str | None:
-    """The registry name of a published checkpoint's file name, or None."""
+    """The registry name of a published checkpoint's file name, or None.
+
+    Parameters
+    ----------
+    file : str
+        A file name such as ``model2d_shhs1_..._oversampling_cnn.tar``.
+
+    Returns
+    -------
+    str or None
+    """
     return _published_entry(file).name if file in PUBLISHED else None
 
 
 def cache_dir() -> Path:
-    """Where published checkpoints are kept: ``$STQS_MODELS_DIR``, else the user cache folder."""
+    """Where published checkpoints are kept: ``$STQS_MODELS_DIR``, else the user cache folder.
+
+    Returns
+    -------
+    Path
+    """
     import pooch
 
     return Path(os.environ.get("STQS_MODELS_DIR") or pooch.os_cache("stqs") / "models").expanduser()
 
 
 def base_url() -> str:
-    """Where published checkpoints are fetched from: ``$STQS_MODELS_URL`` (a URL or a local folder), else
-    :data:`PUBLISHED_URL`; always ends in ``/``."""
+    """Where published checkpoints are fetched from.
+
+    Returns
+    -------
+    str
+        ``$STQS_MODELS_URL`` (a URL or a local folder), else :data:`PUBLISHED_URL`; always ends in ``/``.
+    """
     url = os.environ.get("STQS_MODELS_URL") or PUBLISHED_URL
     if "://" not in url:
         url = Path(url).expanduser().resolve().as_uri()
@@ -166,13 +211,28 @@ def _is_cached(entry: Entry) -> bool:
 
 
 def list_models() -> list[dict]:
-    """Every named model as a dict: ``name, kind, file, sha256, variant, trained_on, channels, size`` (bytes),
-    ``cached`` (a verified copy is on disk, always True for shipped models) and ``path`` (where it is or goes)."""
+    """Every named model as a dict.
+
+    Returns
+    -------
+    list of dict
+        ``name, kind, file, sha256, variant, trained_on, channels, size`` (bytes), ``cached`` (a verified copy is on
+        disk, always True for shipped models) and ``path`` (where it is or goes).
+    """
     return [{**asdict(entry), "cached": _is_cached(entry), "path": str(_path(entry))} for entry in entries().values()]
 
 
 def fetch(name: str) -> Path:
-    """The local path of model ``name``, downloading and verifying a published checkpoint on first use.
+    """The local path of a model, downloading and verifying a published checkpoint on first use.
+
+    Parameters
+    ----------
+    name : str
+        A registry name (:func:`entries`).
+
+    Returns
+    -------
+    Path
 
     Raises
     ------
@@ -219,8 +279,16 @@ def fetch(name: str) -> Path:
 
 
 def resolve(name_or_path: str | Path) -> Path:
-    """A model file's path: ``name_or_path`` itself when it is an existing file, else the file of the registry
-    name (fetched if needed, see :func:`fetch`).
+    """A model file's path: the argument itself when it is an existing file, else the file of a registry name.
+
+    Parameters
+    ----------
+    name_or_path : str or Path
+        A model file, or a registry name (fetched if needed, see :func:`fetch`).
+
+    Returns
+    -------
+    Path
 
     Raises
     ------

@@ -27,17 +27,32 @@ def _folder(name: str) -> Path:
 
 
 def models_dir() -> Path:
-    """The folder of the shipped models (``<name>.pt`` with their ``.training.json`` model cards)."""
+    """The folder of the shipped models.
+
+    Returns
+    -------
+    Path
+        It holds ``<name>.pt`` with their ``.training.json`` model cards.
+    """
     return _folder("trained_models")
 
 
 def notebooks_dir() -> Path:
-    """The folder of the committed notebooks (``01_prepare_data.ipynb`` ...)."""
+    """The folder of the committed notebooks (``01_prepare_data.ipynb`` ...).
+
+    Returns
+    -------
+    Path
+    """
     return _folder("notebooks")
 
 
 def dashboard_app() -> Path:
     """The dashboard's ``app.py``, the file to hand to ``panel serve`` (its sibling modules sit beside it).
+
+    Returns
+    -------
+    Path
 
     Raises
     ------

@@ -36,10 +36,30 @@ def split_recordings(
 ) -> dict[str, list[str]]:
     """Split recordings (never epochs) into ``{"train", "validation", "test"}``.
 
-    ``validation`` / ``test`` name the recordings explicitly (``train`` too, else it is every other recording;
-    recordings in no set are left out); otherwise a seeded shuffle cuts ``names`` by ``fractions`` (train,
-    validation, test), each non-zero fraction getting at least one recording when there are enough. Returns
-    sorted name lists.
+    Parameters
+    ----------
+    names : list of str
+        The recordings.
+    fractions : tuple of (float, float, float)
+        Shares of train, validation and test for a seeded shuffle; each non-zero share gets at least one
+        recording when there are enough.
+    seed : int
+        Seed of the shuffle.
+    validation, test, train : list of str or None
+        Recordings named explicitly instead of the shuffle (``train`` defaults to every other recording;
+        recordings in no set are left out).
+
+    Returns
+    -------
+    dict of str to list of str
+        Sorted names per split.
+
+    Examples
+    --------
+    >>> from stqs_core.sampling import split_recordings
+    >>> split = split_recordings([f"n{i}" for i in range(10)], seed=0)
+    >>> [len(split[k]) for k in ("train", "validation", "test")]
+    [6, 2, 2]
     """
     names = sorted(set(names))
     if validation is not None or test is not None or train is not None:
@@ -72,10 +92,23 @@ def split_recordings(
 
 
 def class_weights(labels: np.ndarray, option: str, n_classes: int = len(STAGES)) -> np.ndarray | None:
-    """Loss weights ``(n_classes,)`` for ``option``, or None for an unweighted loss.
+    """Loss weights for a class-imbalance option, or None for an unweighted loss.
 
     ``weighted-inverse``: ``1 - share`` of each class; ``weighted-balanced``: ``n / (n_classes * count)``
     (scikit-learn's *balanced*; a class absent from ``labels`` gets 1). Unscored labels are ignored.
+
+    Parameters
+    ----------
+    labels : ndarray of int, shape (n_epochs,)
+        Training labels (-1 unscored).
+    option : str
+        ``"none"``, ``"oversampling"``, ``"weighted-inverse"`` or ``"weighted-balanced"``.
+    n_classes : int
+        The number of stages.
+
+    Returns
+    -------
+    ndarray of float, shape (n_classes,), or None
     """
     if option not in IMBALANCE:
         raise StqsError(f"imbalance must be one of {IMBALANCE}, got {option!r}")
@@ -91,8 +124,22 @@ def class_weights(labels: np.ndarray, option: str, n_classes: int = len(STAGES))
 
 
 def epoch_indices(labels: np.ndarray, oversample: bool, rng: np.random.Generator) -> np.ndarray:
-    """Rows of one recording to train on: its scored epochs, each minority class (oversampling) resampled
-    with replacement up to the count of the recording's most frequent class."""
+    """Rows of one recording to train on: its scored epochs, minority classes optionally oversampled.
+
+    Parameters
+    ----------
+    labels : ndarray of int, shape (n_epochs,)
+        The recording's stage codes (-1 unscored, left out).
+    oversample : bool
+        Resample each minority class with replacement up to the count of the recording's most frequent class.
+    rng : numpy.random.Generator
+        The random draw.
+
+    Returns
+    -------
+    ndarray of int, shape (n_indices,)
+        Row indices into the recording, unshuffled.
+    """
     labels = np.asarray(labels)
     scored = np.flatnonzero(labels >= 0)
     if not oversample or len(scored) == 0:
@@ -105,7 +152,19 @@ def epoch_indices(labels: np.ndarray, oversample: bool, rng: np.random.Generator
 
 
 def n_indices(labels: np.ndarray, oversample: bool) -> int:
-    """How many rows :func:`epoch_indices` returns for ``labels`` (it does not depend on the random draw)."""
+    """How many rows :func:`epoch_indices` returns (it does not depend on the random draw).
+
+    Parameters
+    ----------
+    labels : ndarray of int, shape (n_epochs,)
+        The recording's stage codes.
+    oversample : bool
+        As for :func:`epoch_indices`.
+
+    Returns
+    -------
+    int
+    """
     labels = np.asarray(labels)
     counts = np.bincount(labels[labels >= 0].astype(int), minlength=1)
     return int((counts > 0).sum() * counts.max()) if oversample else int(counts.sum())
@@ -141,17 +200,51 @@ class EpochSource:
 
     @property
     def recordings(self) -> list[str]:
+        """Recording ids: ``"name"`` with one store, ``"<store stem>:name"`` with several."""
         return list(self.index)
 
     def labels(self, rid: str) -> np.ndarray:
-        """Stage codes ``(n,)`` of one recording."""
+        """Stage codes of one recording.
+
+        Parameters
+        ----------
+        rid : str
+            Recording id (see :attr:`recordings`).
+
+        Returns
+        -------
+        ndarray of int8, shape (n_epochs,)
+        """
         return self._labels[rid]
 
     def n_epochs(self, rid: str) -> int:
+        """The number of epochs of one recording.
+
+        Parameters
+        ----------
+        rid : str
+            Recording id (see :attr:`recordings`).
+
+        Returns
+        -------
+        int
+        """
         return len(self._labels[rid])
 
     def read(self, rid: str, start: int = 0, stop: int | None = None) -> np.ndarray:
-        """Epochs ``(stop - start, 5, 3750)`` float32 of recording ``rid``, rows ``start:stop``."""
+        """Epochs ``start:stop`` of one recording.
+
+        Parameters
+        ----------
+        rid : str
+            Recording id (see :attr:`recordings`).
+        start, stop : int, int or None
+            First and past-the-last epoch; ``stop`` None (or past the end) for the end.
+
+        Returns
+        -------
+        ndarray of float32, shape (stop - start, 5, 3750)
+        """
         i, name = self.index[rid]
         span = self.stores[i].span(name)
         length = span.stop - span.start
@@ -167,6 +260,7 @@ class EpochSource:
         return data.reshape(len(data), -1, data.shape[-1])
 
     def close(self) -> None:
+        """Close the stores and drop the in-memory copies."""
         for store in self.stores:
             store.close()
         self._cache.clear()
@@ -178,7 +272,13 @@ class EpochSource:
         self.close()
 
     def describe(self) -> list[dict]:
-        """One dict per store for a model card: path, recordings, epochs, scored epochs."""
+        """One dict per store, for a model card.
+
+        Returns
+        -------
+        list of dict
+            ``path``, ``recordings``, ``epochs`` and ``scored_epochs`` of each store.
+        """
         out = []
         for path, store in zip(self.paths, self.stores):
             labels = store.labels()
@@ -201,10 +301,29 @@ def epoch_batches(
     oversample: bool = False,
     buffer_recordings: int = 4,
 ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-    """Shuffled batches ``(epochs (B, 5, 3750) float32, labels (B,) int64)`` over scored epochs of ``recordings``.
+    """Shuffled batches over the scored epochs of some recordings.
 
-    Reads ``buffer_recordings`` recordings at a time (all of them when cached: no copy) and shuffles within;
-    the last batch may be smaller.
+    Reads ``buffer_recordings`` recordings at a time (all of them when cached: no copy) and shuffles within.
+
+    Parameters
+    ----------
+    source : EpochSource
+        The stores.
+    recordings : list of str
+        Recording ids to draw from.
+    batch_size : int
+        Epochs per batch; the last batch may be smaller.
+    rng : numpy.random.Generator
+        The shuffle.
+    oversample : bool
+        Oversample minority classes per recording (:func:`epoch_indices`).
+    buffer_recordings : int
+        Recordings read and shuffled together.
+
+    Yields
+    ------
+    epochs : ndarray of float32, shape (batch, 5, 3750)
+    labels : ndarray of int64, shape (batch,)
     """
     order = [recordings[i] for i in rng.permutation(len(recordings))]
     if all(source._cached[source.index[r][0]] for r in order):

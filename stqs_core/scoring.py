@@ -48,6 +48,7 @@ class ScoredNight:
 
     @property
     def stages(self) -> np.ndarray:
+        """The predicted stages ``(n_epochs,)``: the argmax of ``proba``."""
         return self.proba.argmax(axis=1)
 
     @property
@@ -90,7 +91,12 @@ class ScoredNight:
         return out
 
     def to_frame(self):
-        """A pandas DataFrame, one row per epoch (the CSV's columns)."""
+        """One row per epoch (the CSV's columns).
+
+        Returns
+        -------
+        pandas.DataFrame
+        """
         import pandas as pd
 
         return pd.DataFrame(self._columns())
@@ -112,22 +118,49 @@ class ScoredNight:
         return cols
 
     def to_annotations(self):
-        """The predicted stages as ``mne.Annotations`` (``Sleep stage W/N1/N2/N3/R``, one per run)."""
+        """The predicted stages as ``mne.Annotations`` (``Sleep stage W/N1/N2/N3/R``, one per run).
+
+        Returns
+        -------
+        mne.Annotations
+        """
         from .exports import to_annotations
 
         return to_annotations(self.stages)
 
     def to_yasa(self):
-        """The predicted stages as a ``yasa.Hypnogram`` with the probabilities as its ``proba`` (needs YASA)."""
+        """The predicted stages as a ``yasa.Hypnogram`` with the probabilities as its ``proba`` (needs YASA).
+
+        Returns
+        -------
+        yasa.Hypnogram
+        """
         from .exports import to_yasa
 
         return to_yasa(self.stages, self.proba, scorer=self.model or "STQS")
 
     def write(self, path: str | Path) -> Path:
-        """Write atomically as ``.csv`` (one row per epoch), ``.json`` (summary and columns), ``.edf`` (EDF+
-        stage annotations, plus one ``STQS confidence …, entropy …[, review]`` annotation per epoch and one
-        ``STQS …`` summary annotation at the start), ``.tsv`` (BIDS-style events with probabilities) or ``.xml``
-        (NSRR)."""
+        """Write the night to a file, atomically; its suffix chooses the format.
+
+        ``.csv`` (one row per epoch), ``.json`` (summary and columns), ``.edf`` (EDF+ stage annotations, plus one
+        ``STQS confidence …, entropy …[, review]`` annotation per epoch and one ``STQS …`` summary annotation at the
+        start), ``.tsv`` (BIDS-style events with probabilities) or ``.xml`` (NSRR).
+
+        Parameters
+        ----------
+        path : str or Path
+            The file.
+
+        Returns
+        -------
+        Path
+            ``path``.
+
+        Raises
+        ------
+        OutputError
+            For another suffix.
+        """
         from .exports import write_events_tsv, write_nsrr_xml
 
         path = Path(path)
@@ -170,8 +203,20 @@ class ScoredNight:
 
 
 def recording_epochs(recording: Recording) -> tuple[Epochs, np.ndarray | None]:
-    """The network input of a recording (:func:`~stqs_core.preprocess.make_epochs`) and its expert stages
-    ``(n_epochs,)`` fitted to the epochs (-1 unscored), or None without a hypnogram."""
+    """The network input of a recording, and its expert stages fitted to the epochs.
+
+    Parameters
+    ----------
+    recording : Recording
+        The recording.
+
+    Returns
+    -------
+    epochs : Epochs
+        :func:`~stqs_core.preprocess.make_epochs` of the recording.
+    true : ndarray of int, shape (n_epochs,), or None
+        The expert stages (-1 unscored), or None without a hypnogram.
+    """
     epochs = make_epochs(recording.data, recording.sfreq, recording.channel_names)
     true = None
     if recording.hypnogram is not None:

@@ -111,6 +111,7 @@ class EpochStore:
         self.close()
 
     def close(self) -> None:
+        """Mark the store complete (when written) and close the file."""
         if self.file and self.file.mode == "r+" and not self.original:
             self.file.attrs["closed"] = True
         self.file.close()
@@ -127,13 +128,24 @@ class EpochStore:
 
     @property
     def recordings(self) -> list[str]:
+        """The names of the recordings, in the order they were appended."""
         if self.original:
             return ["all"]
         ids = self.file["recordings/id"][: self._n_recordings()]
         return [s.decode() if isinstance(s, bytes) else s for s in ids]
 
     def span(self, name: str) -> slice:
-        """Rows of recording ``name`` in :attr:`epochs` and the labels."""
+        """Rows of one recording in :attr:`epochs` and the labels.
+
+        Parameters
+        ----------
+        name : str
+            The recording's name.
+
+        Returns
+        -------
+        slice
+        """
         if self.original:
             return slice(0, len(self.epochs))
         names = self.recordings
@@ -146,13 +158,37 @@ class EpochStore:
         return slice(offset, offset + length)
 
     def labels(self, name: str | None = None) -> np.ndarray:
-        """Stage codes ``(n,)`` of one recording, or of all epochs."""
+        """Stage codes of one recording, or of all epochs.
+
+        Parameters
+        ----------
+        name : str or None
+            The recording's name; None for every epoch of the store.
+
+        Returns
+        -------
+        ndarray of int8, shape (n_epochs,)
+            0-4 for W, N1, N2, N3, REM; -1 unscored.
+        """
         labels = self.file["label"] if self.original else self.file["labels"]
         rows = self.span(name) if name is not None else slice(0, len(self))
         return np.asarray(labels[rows]).reshape(-1).astype(np.int8)
 
     def read(self, name: str) -> tuple[np.ndarray, np.ndarray]:
-        """Epochs ``(n, 5, 3750)`` float32 and labels ``(n,)`` of one recording."""
+        """Epochs and labels of one recording.
+
+        Parameters
+        ----------
+        name : str
+            The recording's name.
+
+        Returns
+        -------
+        epochs : ndarray of float32, shape (n_epochs, 5, 3750)
+            Preprocessed 30-s epochs (:func:`~stqs_core.preprocess.make_epochs`).
+        labels : ndarray of int8, shape (n_epochs,)
+            Stage codes (-1 unscored).
+        """
         rows = self.span(name)
         epochs = self.epochs[rows]
         return epochs.reshape(len(epochs), -1, epochs.shape[-1]), self.labels(name)
@@ -160,7 +196,19 @@ class EpochStore:
     def append(
         self, name: str, epochs: np.ndarray, labels: np.ndarray | None = None, channels: list[str] | None = None
     ) -> None:
-        """Add one recording: ``epochs`` ``(n, 5, 3750)`` float32, ``labels`` ``(n,)`` (None: unscored)."""
+        """Add one recording.
+
+        Parameters
+        ----------
+        name : str
+            The recording's name (unique in the store).
+        epochs : ndarray of float32, shape (n_epochs, 5, 3750)
+            Preprocessed 30-s epochs.
+        labels : ndarray of int, shape (n_epochs,), or None
+            Stage codes (-1 unscored); None for an unscored recording.
+        channels : list of str or None
+            The file channel feeding each row.
+        """
         if self.original:
             raise StoreError(f"{self.path} has the original STQS layout, which is read-only here")
         if name in self.recordings:
@@ -186,8 +234,20 @@ class EpochStore:
         self.file.flush()
 
     def read_verified(self, name: str) -> tuple[np.ndarray, np.ndarray] | None:
-        """:meth:`read`, or None when recording ``name`` does not read back whole (its checksum differs or its
-        chunks are damaged). Stores written before checksums existed are trusted."""
+        """:meth:`read`, or None when a recording does not read back whole.
+
+        Stores written before checksums existed are trusted.
+
+        Parameters
+        ----------
+        name : str
+            The recording's name.
+
+        Returns
+        -------
+        tuple of (ndarray, ndarray), or None
+            As :meth:`read`; None when its checksum differs or its chunks are damaged.
+        """
         try:
             epochs, labels = self.read(name)
         except (OSError, ValueError, RuntimeError):  # h5py's errors for damaged chunks

@@ -30,7 +30,17 @@ from .occlusion import DEFAULT_BANDS, frequency_occlusion
 
 @dataclass(frozen=True)
 class Rule:
-    """An AASM scoring rule: the stage, its text, and its evidence as ``(band, modality)`` pairs."""
+    """An AASM scoring rule.
+
+    Parameters
+    ----------
+    stage : str
+        The stage it defines (``"W"``, ``"N1"``, ``"N2"``, ``"N3"``, ``"REM"``).
+    rule : str
+        Its text, abridged from the AASM manual.
+    evidence : tuple of (str, str)
+        The evidence it names, as ``(band, modality)`` pairs (e.g. ``("sigma", "eeg")`` for spindles).
+    """
 
     stage: str
     rule: str
@@ -69,11 +79,19 @@ def _label(band: str, modality: str) -> str:
 def stage_drops(per_epoch: pd.DataFrame, by: str | None = None) -> pd.DataFrame:
     """Mean drop of each stage's probability over that stage's epochs, per occlusion.
 
-    ``per_epoch`` is :attr:`FrequencyOcclusion.per_epoch` (one or more nights concatenated); ``by`` the
-    column giving each epoch's stage: ``"true"`` (expert) or ``"stage"`` (the model's original prediction);
-    None takes ``"true"`` where the table has it. Returns one row
-    per (band, modalities, stage) with ``n``, ``drop`` and ``specific`` (see the module docstring; NaN when
-    the epochs hold only one stage, and the report then ranks by ``drop``).
+    Parameters
+    ----------
+    per_epoch : pandas.DataFrame
+        :attr:`FrequencyOcclusion.per_epoch` (one or more nights concatenated).
+    by : str or None
+        The column giving each epoch's stage: ``"true"`` (expert) or ``"stage"`` (the model's original
+        prediction); None takes ``"true"`` where the table has it.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per (band, modalities, stage) with ``n``, ``drop`` and ``specific`` (see the module docstring;
+        NaN when the epochs hold only one stage, and the report then ranks by ``drop``).
     """
     by = by or ("true" if "true" in per_epoch else "stage")
     rows = []
@@ -96,19 +114,33 @@ def aasm_report(model: STQS, epochs, labels=None, *, top_k: int = 2, renormalize
 
     Parameters
     ----------
-    model : loaded STQS.
-    epochs : ``(N, 5, 3750)`` preprocessed epochs of one night in order, or a list of nights.
-    labels : ``(N,)`` expert stages (or a list, one per night); without them each epoch counts as the stage
-        the model predicted.
-    top_k : a rule agrees when one of its evidence occlusions is among the ``top_k`` most damaging.
+    model : STQS
+        A loaded model.
+    epochs : ndarray, shape (n_epochs, 5, 3750), or list of them
+        Preprocessed epochs of one night in order, or a list of nights.
+    labels : ndarray of int, shape (n_epochs,), or list of them, or None
+        Expert stages (one array per night); without them each epoch counts as the stage the model predicted.
+    top_k : int
+        A rule agrees when one of its evidence occlusions is among the ``top_k`` most damaging.
+    renormalize : bool
+        Z-score each filtered channel of each epoch again, as preprocessing would have (see
+        :func:`~stqs_core.interpret.occlusion.occlude_band`).
 
     Returns
     -------
-    DataFrame with ``stage``, ``rule``, ``evidence``, ``n_epochs``; for the rule's best-ranked evidence
-    occlusion ``evidence_occlusion``, ``evidence_drop``, ``evidence_specific``, ``evidence_rank`` (rank by
-    specific drop among the 15, 1 = first) and ``raw_rank`` (rank by raw drop); ``top_occlusion``/
-    ``top_specific`` and ``second_occlusion``/``second_specific`` (the two first-ranked); ``agrees``;
-    ``explanation`` (one paragraph of text).
+    pandas.DataFrame
+        ``stage``, ``rule``, ``evidence``, ``n_epochs``; for the rule's best-ranked evidence occlusion
+        ``evidence_occlusion``, ``evidence_drop``, ``evidence_specific``, ``evidence_rank`` (rank by specific drop
+        among the 15, 1 = first) and ``raw_rank`` (rank by raw drop); ``top_occlusion``/``top_specific`` and
+        ``second_occlusion``/``second_specific`` (the two first-ranked); ``agrees``; ``explanation`` (one
+        paragraph of text).
+
+    Examples
+    --------
+    >>> from stqs_core import load_model
+    >>> from stqs_core.interpret import aasm_report, render_markdown
+    >>> report = aasm_report(load_model("stqs-cnnlstm-sim"), epochs, labels)  # doctest: +SKIP
+    >>> print(render_markdown(report))  # doctest: +SKIP
     """
     single = not isinstance(epochs, (list, tuple))
     nights = [epochs] if single else list(epochs)
@@ -123,11 +155,21 @@ def aasm_report(model: STQS, epochs, labels=None, *, top_k: int = 2, renormalize
 
 
 def rule_table(per_epoch: pd.DataFrame, top_k: int = 2) -> pd.DataFrame:
-    """The report of :func:`aasm_report` from :attr:`FrequencyOcclusion.per_epoch` table(s) already computed.
+    """The report of :func:`aasm_report` from frequency-occlusion tables already computed.
 
-    ``per_epoch`` (nights concatenated) must hold every band of ``DEFAULT_BANDS`` on ``"eeg"``, ``"eog"`` and
-    ``"emg"`` separately (the defaults of :func:`frequency_occlusion`); epochs count as their expert stage
-    where it has a ``true`` column, else as the model's.
+    Parameters
+    ----------
+    per_epoch : pandas.DataFrame
+        :attr:`FrequencyOcclusion.per_epoch` (nights concatenated), holding every band of ``DEFAULT_BANDS`` on
+        ``"eeg"``, ``"eog"`` and ``"emg"`` separately (the defaults of :func:`frequency_occlusion`); epochs count
+        as their expert stage where it has a ``true`` column, else as the model's.
+    top_k : int
+        As for :func:`aasm_report`.
+
+    Returns
+    -------
+    pandas.DataFrame
+        As :func:`aasm_report`.
     """
     expert = "true" in per_epoch
     drops = stage_drops(per_epoch)
@@ -203,7 +245,19 @@ def _explain(rule: Rule, row: dict, n_occlusions: int, top_k: int, expert: bool)
 
 
 def render_markdown(report: pd.DataFrame, title: str | None = None) -> str:
-    """The report as a Markdown table followed by the explanation of each rule."""
+    """The report as a Markdown table followed by the explanation of each rule.
+
+    Parameters
+    ----------
+    report : pandas.DataFrame
+        As :func:`aasm_report` returns.
+    title : str or None
+        A heading.
+
+    Returns
+    -------
+    str
+    """
     lines = [f"## {title}", ""] if title else []
     n_agree = int(report.agrees.sum())
     lines += [

@@ -190,9 +190,22 @@ def _gradient_rows(model: STQS, epochs, index: int, stage: int, method: str, n_s
 
 
 def event_mask(events, indices, kinds) -> np.ndarray:
-    """``(E, 3750)`` True where an event of ``kinds`` (simulator event types) covers a sample of epoch ``indices``.
+    """Where events of some kinds cover the samples of some epochs.
 
-    ``events`` is a simulated night's event table (``type``, ``epoch``, ``onset_s``, ``duration_s``).
+    Parameters
+    ----------
+    events : pandas.DataFrame
+        A simulated night's event table (columns ``type``, ``epoch``, ``onset_s``, ``duration_s``; see
+        :class:`~stqs_core.simulate.night.SimulatedNight`).
+    indices : array_like of int, shape (E,)
+        Epochs.
+    kinds : iterable of str
+        Simulator event types (e.g. ``("spindle", "k_complex")``).
+
+    Returns
+    -------
+    ndarray of bool, shape (E, 3750)
+        True where such an event covers a sample.
     """
     from ..constants import EPOCH_SEC
 
@@ -213,9 +226,28 @@ def deletion_curve(
 ) -> np.ndarray:
     """Probability of each epoch's predicted stage as its most important seconds are zeroed on every row.
 
-    Returns ``(E, steps + 1)``: column ``k`` has ``round(30 k / steps)`` seconds removed, in decreasing order of
-    :meth:`Attribution.per_second` (``order="attribution"``) or in a seeded random order (``"random"``).
     A faithful attribution makes the probability fall faster than the random order does.
+
+    Parameters
+    ----------
+    model : STQS
+        The model the attribution explains.
+    epochs : ndarray, shape (n_epochs, 5, 3750)
+        The night's preprocessed epochs, in order.
+    attribution : Attribution
+        As :func:`attribute` returns.
+    steps : int
+        Points of the curve after the first (nothing removed).
+    order : str
+        ``"attribution"``: seconds in decreasing order of :meth:`Attribution.per_second`; ``"random"``: a seeded
+        random order.
+    seed : int
+        Seed of the random order.
+
+    Returns
+    -------
+    ndarray, shape (E, steps + 1)
+        Column ``k`` has ``round(30 k / steps)`` seconds removed.
     """
     check_option("order", order, ("attribution", "random"))
     per_second = attribution.per_second()

@@ -38,7 +38,18 @@ def _folded(layers) -> tuple[np.ndarray, np.ndarray]:
 
 
 def kernels(model: STQS) -> pd.DataFrame:
-    """Kernel weights over time: one row per (modality, layer, filter, in_channel, tap), with ``time_ms``."""
+    """Kernel weights over time.
+
+    Parameters
+    ----------
+    model : STQS
+        A loaded model.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per (modality, layer, filter, in_channel, tap), with ``weight`` and ``time_ms``.
+    """
     frames = []
     for (role, layer), w in _layers(model).items():
         f, c, k = np.indices(w.shape).reshape(3, -1)
@@ -59,10 +70,20 @@ def kernels(model: STQS) -> pd.DataFrame:
 
 
 def temporal_filters(model: STQS, n_freqs: int = 512) -> pd.DataFrame:
-    """Frequency response of every kernel: one row per (modality, layer, filter, in_channel, freq_hz).
+    """Frequency response of every temporal kernel.
 
-    ``gain_db`` is ``20 log10 |H(f)|`` of the effective kernel (scipy.signal.freqz, ``n_freqs`` points from
-    0 to the layer's Nyquist frequency, see :data:`LAYER_SFREQ`).
+    Parameters
+    ----------
+    model : STQS
+        A loaded model.
+    n_freqs : int
+        Frequencies from 0 to the layer's Nyquist frequency (see :data:`LAYER_SFREQ`).
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per (modality, layer, filter, in_channel, freq_hz); ``gain_db`` is ``20 log10 |H(f)|`` of the
+        effective kernel (:func:`scipy.signal.freqz`).
     """
     from scipy.signal import freqz
 
@@ -88,7 +109,18 @@ def temporal_filters(model: STQS, n_freqs: int = 512) -> pd.DataFrame:
 
 
 def band_of(freq_hz: float) -> str:
-    """AASM band name of a frequency (Hz), or ``"<0.16 Hz"`` / ``">30 Hz"`` outside them."""
+    """AASM band name of a frequency.
+
+    Parameters
+    ----------
+    freq_hz : float
+        Frequency in Hz.
+
+    Returns
+    -------
+    str
+        A key of :data:`~stqs_core.constants.AASM_BANDS`, or ``"<0.16 Hz"`` / ``">30 Hz"`` outside them.
+    """
     for name, (lo, hi) in AASM_BANDS.items():
         if lo <= freq_hz < hi:
             return name
@@ -96,10 +128,20 @@ def band_of(freq_hz: float) -> str:
 
 
 def filter_peaks(model: STQS, n_freqs: int = 512) -> pd.DataFrame:
-    """Peak frequency of every kernel: one row per (modality, layer, filter).
+    """Peak frequency of every temporal kernel.
 
-    ``peak_hz``, ``peak_db`` and ``band`` (AASM band of a layer-1 peak; empty for layer 2, whose peak is that
-    of the power summed over its 8 input maps at 7.8 Hz).
+    Parameters
+    ----------
+    model : STQS
+        A loaded model.
+    n_freqs : int
+        Frequencies of the response (see :func:`temporal_filters`).
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per (modality, layer, filter): ``peak_hz``, ``peak_db`` and ``band`` (AASM band of a layer-1 peak;
+        empty for layer 2, whose peak is that of the power summed over its 8 input maps at 7.8 Hz).
     """
     responses = temporal_filters(model, n_freqs)
     power = responses.assign(power=10 ** (responses.gain_db / 10))
@@ -111,9 +153,18 @@ def filter_peaks(model: STQS, n_freqs: int = 512) -> pd.DataFrame:
 
 
 def spatial_filters(model: STQS) -> pd.DataFrame:
-    """Spatial mixing of two-channel modalities: one row per (modality, virtual_channel, in_channel).
+    """Spatial mixing of two-channel modalities.
 
-    ``weight`` and ``bias`` are the effective ones; ``channel`` names the input row (from ``model.info``).
+    Parameters
+    ----------
+    model : STQS
+        A loaded model.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per (modality, virtual_channel, in_channel); ``weight`` and ``bias`` are the effective ones
+        (batch norm folded in); ``channel`` names the input row (from ``model.info``).
     """
     names = model.info.get("channels", {})
     rows = []

@@ -20,7 +20,35 @@ PINK_EXPONENT = (1.0, 1.4)
 
 @dataclass
 class NightTraits:
-    """Per-night constants that make every night different (drawn by :func:`draw_traits`)."""
+    """Per-night constants that make every night different (drawn by :func:`draw_traits`).
+
+    Parameters
+    ----------
+    age : float
+        Age-like subject parameter in years (20-75).
+    eeg_scale : float
+        EEG amplitude factor (:func:`age_amplitude` with a random spread).
+    alpha_hz, spindle_hz, theta_hz, beta_hz : float
+        Centre frequencies of the night's alpha, spindles, theta and beta, in Hz.
+    pink_exponent : float
+        Exponent of the 1/f background EEG spectrum.
+    eeg_correlation : float
+        Correlation of the background between the two EEG rows.
+    eog_leak : float
+        Share of frontal EEG (slow waves, K-complexes) reaching the EOGs.
+    emg_tone_uv : float
+        Chin EMG tone of wake in µV rms.
+    heart_rate_hz : float
+        Heart rate in Hz (beats per second), for the ECG artefact.
+    ecg_uv : float
+        ECG artefact amplitude in µV.
+    line_uv : float
+        Mains interference amplitude in µV, when the night has any.
+    rem_density, spindle_density : float
+        Multipliers of the rate of rapid eye movements and of spindles.
+    slow_wave_scale : float
+        Multiplier of slow-wave, K-complex and delta amplitude.
+    """
 
     age: float
     eeg_scale: float
@@ -42,12 +70,32 @@ class NightTraits:
 
 
 def age_amplitude(age: float) -> float:
-    """EEG amplitude factor at ``age`` (years): 1.25 at 20, falling 0.7% a year."""
+    """EEG amplitude factor at an age: 1.25 at 20, falling 0.7% a year.
+
+    Parameters
+    ----------
+    age : float
+        Age in years.
+
+    Returns
+    -------
+    float
+    """
     return 1.25 - 0.007 * (age - 20)
 
 
 def draw_traits(rng: np.random.Generator) -> NightTraits:
-    """Random per-night traits: an age-like amplitude scaling and spectral shifts."""
+    """Random per-night traits: an age-like amplitude scaling and spectral shifts.
+
+    Parameters
+    ----------
+    rng : numpy.random.Generator
+        The random draw.
+
+    Returns
+    -------
+    NightTraits
+    """
     age = rng.uniform(20, 75)
     return NightTraits(
         age=age,
@@ -70,7 +118,21 @@ def draw_traits(rng: np.random.Generator) -> NightTraits:
 
 @dataclass
 class Event:
-    """One transient: ``waves`` maps a row to its waveform (µV, or EMG gain) of ``len(waves[row])`` samples."""
+    """One transient, as inserted into a night.
+
+    Parameters
+    ----------
+    type : str
+        ``"spindle"``, ``"k_complex"``, ``"rem"``, ... (the generator's name).
+    waves : dict of int to ndarray
+        Row (0-4: EEG, EEG, EOG, EOG, EMG) to its waveform ``(n_samples,)``, in µV (a gain for the EMG row).
+    amplitude_uv : float
+        The event's amplitude in µV (peak to peak for EEG waves, peak for eye movements; EMG gain for twitches).
+    channel : str
+        The main channel's name.
+    extra : dict
+        Further columns of the event table (e.g. ``freq_hz``).
+    """
 
     type: str
     waves: dict[int, np.ndarray]
@@ -80,6 +142,7 @@ class Event:
 
     @property
     def n_samples(self) -> int:
+        """Length of the event in samples."""
         return len(next(iter(self.waves.values())))
 
 
@@ -97,7 +160,23 @@ def _both_eeg(wave: np.ndarray, rng: np.random.Generator) -> dict[int, np.ndarra
 
 
 def alpha(rng, sfreq, night: NightTraits, scale: float = 1.0) -> Event:
-    """A waxing-waning alpha train (8-12 Hz), 2-10 s, 10-35 µV amplitude (posterior; attenuated centrally)."""
+    """A waxing-waning alpha train (8-12 Hz), 2-10 s, 10-35 µV amplitude (posterior; attenuated centrally).
+
+    Parameters
+    ----------
+    rng : numpy.random.Generator
+        The random draw.
+    sfreq : float
+        Sampling rate in Hz.
+    night : NightTraits
+        The night's constants (amplitude scaling, frequencies).
+    scale : float
+        Amplitude factor.
+
+    Returns
+    -------
+    Event
+    """
     t = _t(rng.uniform(2.0, 10.0), sfreq)
     f = np.clip(night.alpha_hz + rng.normal(0, 0.2), 8.0, 12.0)
     amp = rng.uniform(10, 35) * scale * night.eeg_scale
@@ -108,7 +187,21 @@ def alpha(rng, sfreq, night: NightTraits, scale: float = 1.0) -> Event:
 
 
 def spindle(rng, sfreq, night: NightTraits) -> Event:
-    """A sleep spindle: 11-16 Hz, 0.5-2 s, waxing-waning (sin² envelope), 20-70 µV amplitude."""
+    """A sleep spindle: 11-16 Hz, 0.5-2 s, waxing-waning (sin² envelope), 20-70 µV amplitude.
+
+    Parameters
+    ----------
+    rng : numpy.random.Generator
+        The random draw.
+    sfreq : float
+        Sampling rate in Hz.
+    night : NightTraits
+        The night's constants (amplitude scaling, frequencies).
+
+    Returns
+    -------
+    Event
+    """
     t = _t(rng.uniform(0.5, 2.0), sfreq)
     f = float(np.clip(night.spindle_hz + rng.normal(0, 0.5), 11.2, 15.8))
     amp = rng.uniform(20, 70) * night.eeg_scale
@@ -117,8 +210,23 @@ def spindle(rng, sfreq, night: NightTraits) -> Event:
 
 
 def k_complex(rng, sfreq, night: NightTraits) -> Event:
-    """A K-complex: sharp negative wave then a slower positive one, 0.6-1.2 s, 100-250 µV peak to peak
-    (times the night's ``slow_wave_scale``)."""
+    """A K-complex: a sharp negative wave then a slower positive one, 0.6-1.2 s.
+
+    100-250 µV peak to peak, times the night's ``slow_wave_scale``.
+
+    Parameters
+    ----------
+    rng : numpy.random.Generator
+        The random draw.
+    sfreq : float
+        Sampling rate in Hz.
+    night : NightTraits
+        The night's constants (amplitude scaling, frequencies).
+
+    Returns
+    -------
+    Event
+    """
     t = _t(rng.uniform(0.8, 1.2), sfreq)
     pp = rng.uniform(100, 250) * max(night.eeg_scale, 0.7) * night.slow_wave_scale
     s1, s2 = rng.uniform(0.06, 0.1), rng.uniform(0.12, 0.18)
@@ -132,8 +240,25 @@ def k_complex(rng, sfreq, night: NightTraits) -> Event:
 
 
 def slow_wave(rng, sfreq, night: NightTraits, period_s: float | None = None) -> Event:
-    """One slow wave: a 0.5-2 Hz cycle, negative half first, 75-220 µV peak to peak (times the night's
-    ``slow_wave_scale``); leaks into both EOGs."""
+    """One slow wave: a 0.5-2 Hz cycle, negative half first; leaks into both EOGs.
+
+    75-220 µV peak to peak, times the night's ``slow_wave_scale``.
+
+    Parameters
+    ----------
+    rng : numpy.random.Generator
+        The random draw.
+    sfreq : float
+        Sampling rate in Hz.
+    night : NightTraits
+        The night's constants (amplitude scaling, frequencies).
+    period_s : float or None
+        The cycle's length in seconds; None draws it (0.6-1.6 s).
+
+    Returns
+    -------
+    Event
+    """
     period = rng.uniform(0.6, 1.6) if period_s is None else period_s
     t = _t(period, sfreq)
     pp = max(rng.uniform(85, 220) * night.eeg_scale, 85.0) * night.slow_wave_scale
@@ -145,7 +270,21 @@ def slow_wave(rng, sfreq, night: NightTraits, period_s: float | None = None) -> 
 
 
 def vertex_wave(rng, sfreq, night: NightTraits) -> Event:
-    """A vertex sharp wave: a sharp negative transient (< 0.5 s), 50-120 µV, maximal centrally."""
+    """A vertex sharp wave: a sharp negative transient (< 0.5 s), 50-120 µV, maximal centrally.
+
+    Parameters
+    ----------
+    rng : numpy.random.Generator
+        The random draw.
+    sfreq : float
+        Sampling rate in Hz.
+    night : NightTraits
+        The night's constants (amplitude scaling, frequencies).
+
+    Returns
+    -------
+    Event
+    """
     t = _t(0.5, sfreq)
     s = rng.uniform(0.04, 0.07)
     amp = rng.uniform(50, 120) * max(night.eeg_scale, 0.7)
@@ -154,7 +293,21 @@ def vertex_wave(rng, sfreq, night: NightTraits) -> Event:
 
 
 def sawtooth(rng, sfreq, night: NightTraits) -> Event:
-    """A train of sawtooth waves (2-6 Hz, slow rise, sharp fall), 1-4 s, 20-60 µV, central in REM."""
+    """A train of sawtooth waves (2-6 Hz, slow rise, sharp fall), 1-4 s, 20-60 µV, central in REM.
+
+    Parameters
+    ----------
+    rng : numpy.random.Generator
+        The random draw.
+    sfreq : float
+        Sampling rate in Hz.
+    night : NightTraits
+        The night's constants (amplitude scaling, frequencies).
+
+    Returns
+    -------
+    Event
+    """
     t = _t(rng.uniform(1.0, 4.0), sfreq)
     f = rng.uniform(2.0, 5.0)
     frac = (f * t + rng.uniform()) % 1.0
@@ -176,7 +329,21 @@ def _eye(rng, sfreq, duration, rise, decay, amp, name) -> Event:
 
 
 def rem(rng, sfreq, night: NightTraits) -> Event:
-    """A rapid eye movement: conjugate (opposite polarity left/right), rise < 0.1 s, 80-250 µV."""
+    """A rapid eye movement: conjugate (opposite polarity left/right), rise < 0.1 s, 80-250 µV.
+
+    Parameters
+    ----------
+    rng : numpy.random.Generator
+        The random draw.
+    sfreq : float
+        Sampling rate in Hz.
+    night : NightTraits
+        The night's constants (amplitude scaling, frequencies).
+
+    Returns
+    -------
+    Event
+    """
     return _eye(
         rng,
         sfreq,
@@ -189,7 +356,21 @@ def rem(rng, sfreq, night: NightTraits) -> Event:
 
 
 def saccade(rng, sfreq, night: NightTraits) -> Event:
-    """A waking horizontal saccade: a fast step held ~1 s, opposite polarity in the two EOGs, 50-150 µV."""
+    """A waking horizontal saccade: a fast step held ~1 s, opposite polarity in the two EOGs, 50-150 µV.
+
+    Parameters
+    ----------
+    rng : numpy.random.Generator
+        The random draw.
+    sfreq : float
+        Sampling rate in Hz.
+    night : NightTraits
+        The night's constants (amplitude scaling, frequencies).
+
+    Returns
+    -------
+    Event
+    """
     return _eye(
         rng,
         sfreq,
@@ -202,7 +383,21 @@ def saccade(rng, sfreq, night: NightTraits) -> Event:
 
 
 def blink(rng, sfreq, night: NightTraits) -> Event:
-    """An eye blink: a 0.2-0.4 s monophasic deflection, same polarity in both EOGs, 80-250 µV; leaks into EEG."""
+    """An eye blink: a 0.2-0.4 s monophasic deflection, same polarity in both EOGs, 80-250 µV; leaks into EEG.
+
+    Parameters
+    ----------
+    rng : numpy.random.Generator
+        The random draw.
+    sfreq : float
+        Sampling rate in Hz.
+    night : NightTraits
+        The night's constants (amplitude scaling, frequencies).
+
+    Returns
+    -------
+    Event
+    """
     t = _t(rng.uniform(0.4, 0.6), sfreq)
     amp = rng.uniform(80, 250)
     wave = amp * np.exp(-0.5 * ((t - t[-1] / 2) / rng.uniform(0.05, 0.09)) ** 2)
@@ -211,7 +406,21 @@ def blink(rng, sfreq, night: NightTraits) -> Event:
 
 
 def sem(rng, sfreq, night: NightTraits) -> Event:
-    """A slow rolling eye movement: one smooth 1.5-5 s excursion, opposite polarity, 40-120 µV."""
+    """A slow rolling eye movement: one smooth 1.5-5 s excursion, opposite polarity, 40-120 µV.
+
+    Parameters
+    ----------
+    rng : numpy.random.Generator
+        The random draw.
+    sfreq : float
+        Sampling rate in Hz.
+    night : NightTraits
+        The night's constants (amplitude scaling, frequencies).
+
+    Returns
+    -------
+    Event
+    """
     t = _t(rng.uniform(1.5, 5.0), sfreq)
     amp = rng.uniform(40, 120)
     wave = _hann(t) ** 2
@@ -220,14 +429,42 @@ def sem(rng, sfreq, night: NightTraits) -> Event:
 
 
 def twitch(rng, sfreq, night: NightTraits) -> Event:
-    """A phasic chin twitch of REM: a 0.05-0.3 s EMG burst, 3-10× the waking tone (EMG gain)."""
+    """A phasic chin twitch of REM: a 0.05-0.3 s EMG burst, 3-10× the waking tone (EMG gain).
+
+    Parameters
+    ----------
+    rng : numpy.random.Generator
+        The random draw.
+    sfreq : float
+        Sampling rate in Hz.
+    night : NightTraits
+        The night's constants (amplitude scaling, frequencies).
+
+    Returns
+    -------
+    Event
+    """
     t = _t(rng.uniform(0.05, 0.3), sfreq)
     gain = rng.uniform(3, 10)
     return Event("twitch", {EMG: gain * _hann(t)}, gain * night.emg_tone_uv, "EMG", {})
 
 
 def movement(rng, sfreq, night: NightTraits) -> Event:
-    """A movement artefact: 2-8 s of large slow drifts on EEG/EOG and a chin EMG burst (gain 3-8)."""
+    """A movement artefact: 2-8 s of large slow drifts on EEG/EOG and a chin EMG burst (gain 3-8).
+
+    Parameters
+    ----------
+    rng : numpy.random.Generator
+        The random draw.
+    sfreq : float
+        Sampling rate in Hz.
+    night : NightTraits
+        The night's constants (amplitude scaling, frequencies).
+
+    Returns
+    -------
+    Event
+    """
     t = _t(rng.uniform(2.0, 8.0), sfreq)
     env = _hann(t) ** 0.5
     width = max(int(0.3 * sfreq), 1)
@@ -241,7 +478,21 @@ def movement(rng, sfreq, night: NightTraits) -> Event:
 
 
 def pop(rng, sfreq, night: NightTraits) -> Event:
-    """An electrode pop on one EEG or EOG row: a step of 100-400 µV decaying over 0.2-1 s."""
+    """An electrode pop on one EEG or EOG row: a step of 100-400 µV decaying over 0.2-1 s.
+
+    Parameters
+    ----------
+    rng : numpy.random.Generator
+        The random draw.
+    sfreq : float
+        Sampling rate in Hz.
+    night : NightTraits
+        The night's constants (amplitude scaling, frequencies).
+
+    Returns
+    -------
+    Event
+    """
     t = _t(rng.uniform(1.0, 3.0), sfreq)
     amp = rng.uniform(100, 400) * rng.choice([-1.0, 1.0])
     row = int(rng.integers(0, 4))

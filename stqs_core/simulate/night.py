@@ -80,17 +80,27 @@ EYE_LEAK = 0.05
 class SimulatedNight:
     """A simulated night: the recording, its stages and one row per inserted event.
 
-    ``recording.data`` is ``(5, n_samples)`` µV, rows EEG C3-A2, C4-A1, EOG E1-M2, E2-M1, chin EMG (names in
-    :data:`CHANNELS`; a profile's montage renames them), ``recording.hypnogram`` equals ``stages``
-    ``(n_epochs,)``, the scored labels (-1 unscored): the true stages, unless the profile's scorer has habits
-    (:attr:`simulated_as` holds what the signals show). ``events`` has
-    columns ``type`` (alpha, spindle, k_complex, slow_wave, vertex_wave, sawtooth, rem, saccade, blink, sem,
-    twitch, movement, pop), ``channel``/``row`` (main channel; ``"all"``/-1 for movements), ``onset_s``,
-    ``duration_s``, ``amplitude_uv`` (peak to peak for EEG waves, peak for eye movements, peak EMG for
-    twitches), ``epoch``, ``stage`` (the stage it was generated for) and ``freq_hz`` (NaN where not
-    applicable); amplitudes are those at C3-A2/C4-A1, before the montage and the recording chain. The ECG
-    artefact, mains interference and sweat drift are continuous, not events. ``traits`` holds the night's random
-    constants (age-like amplitude scaling, alpha and spindle frequency ...), ``profile`` the lab profile's name.
+    Parameters
+    ----------
+    recording : Recording
+        ``data`` ``(5, n_samples)`` in µV, rows EEG C3-A2, C4-A1, EOG E1-M2, E2-M1, chin EMG (names in
+        :data:`CHANNELS`; a profile's montage renames them); its ``hypnogram`` equals ``stages``.
+    stages : ndarray of int8, shape (n_epochs,)
+        The scored labels (-1 unscored): the true stages, unless the profile's scorer has habits
+        (``simulated_as`` holds what the signals show).
+    events : pandas.DataFrame
+        One row per event, columns ``type`` (alpha, spindle, k_complex, slow_wave, vertex_wave, sawtooth, rem,
+        saccade, blink, sem, twitch, movement, pop), ``channel``/``row`` (main channel; ``"all"``/-1 for
+        movements), ``onset_s``, ``duration_s``, ``amplitude_uv`` (peak to peak for EEG waves, peak for eye
+        movements, peak EMG for twitches), ``epoch``, ``stage`` (the stage it was generated for) and ``freq_hz``
+        (NaN where not applicable); amplitudes are those at C3-A2/C4-A1, before the montage and the recording
+        chain. The ECG artefact, mains interference and sweat drift are continuous, not events.
+    traits : NightTraits or None
+        The night's random constants (age-like amplitude scaling, alpha and spindle frequency ...).
+    simulated_as : ndarray of int8, shape (n_epochs,), or None
+        The stage each epoch was generated as (unscored epochs take their neighbour's stage).
+    profile : str
+        The lab profile's name.
     """
 
     recording: Recording
@@ -102,10 +112,22 @@ class SimulatedNight:
     profile: str = "in-domain"
 
     def write_edf(self, path: str | Path, hypnogram: str = "edf") -> list[Path]:
-        """Write the signals as EDF with the stages as EDF+ annotations (``"edf"``) or as a CSV beside it
-        (``"csv"``: ``<stem>-hypnogram.csv``, one stage name per line). Returns the written paths.
+        """Write the signals as EDF, with the stages as EDF+ annotations or as a CSV beside it.
 
-        A channel feeding two rows (the horizontal EOG of the Sleep-EDF montage) is written once."""
+        A channel feeding two rows (the horizontal EOG of the Sleep-EDF montage) is written once.
+
+        Parameters
+        ----------
+        path : str or Path
+            The EDF file.
+        hypnogram : str
+            ``"edf"`` (annotations in the file) or ``"csv"`` (``<stem>-hypnogram.csv``, one stage name per line).
+
+        Returns
+        -------
+        list of Path
+            The files written.
+        """
         from ..annotations import write_hypnogram
         from ..edf import write_edf
 
@@ -123,7 +145,18 @@ class SimulatedNight:
         return written
 
     def write_events(self, path: str | Path) -> Path:
-        """Write the event table as CSV, atomically."""
+        """Write the event table as CSV, atomically.
+
+        Parameters
+        ----------
+        path : str or Path
+            The CSV file.
+
+        Returns
+        -------
+        Path
+            ``path``.
+        """
         from .._atomic import atomic_path
 
         with atomic_path(path) as tmp:

@@ -34,12 +34,18 @@ SCORERS = ("n1-long", "n1-short")
 class Montage:
     """The derivations a lab records: five channel names and how each EEG derivation sees each source.
 
-    ``channels`` names the rows EEG, EEG, EOG, EOG, EMG (a repeated name is one channel feeding two rows).
-    ``eeg_gains[row]`` maps a source to its gain on EEG row 0 or 1 relative to C3-A2/C4-A1 (1 where absent):
-    background streams ``pink``, ``delta``, ``theta``, ``alpha``, ``beta``; event types (``spindle``,
-    ``k_complex``, ``slow_wave``, ``vertex_wave``, ``sawtooth``, ``alpha``, ``blink``); ``eye`` for the share of
-    eye movements reaching the EEG. ``horizontal_eog`` records one bipolar E1-E2 channel (as Sleep-EDF) instead
-    of two referential EOGs: conjugate movements double, what both eyes' electrodes share cancels.
+    Parameters
+    ----------
+    channels : tuple of str, length 5
+        Names of the rows EEG, EEG, EOG, EOG, EMG (a repeated name is one channel feeding two rows).
+    eeg_gains : tuple of two mappings of str to float
+        ``eeg_gains[row]`` maps a source to its gain on EEG row 0 or 1 relative to C3-A2/C4-A1 (1 where absent):
+        background streams ``pink``, ``delta``, ``theta``, ``alpha``, ``beta``; event types (``spindle``,
+        ``k_complex``, ``slow_wave``, ``vertex_wave``, ``sawtooth``, ``alpha``, ``blink``); ``eye`` for the share of
+        eye movements reaching the EEG.
+    horizontal_eog : bool
+        Record one bipolar E1-E2 channel (as Sleep-EDF) instead of two referential EOGs: conjugate movements
+        double, what both eyes' electrodes share cancels.
     """
 
     channels: tuple[str, str, str, str, str]
@@ -47,7 +53,20 @@ class Montage:
     horizontal_eog: bool = False
 
     def gain(self, row: int, source: str) -> float:
-        """Gain of ``source`` on row ``row`` (1 on the EOG and EMG rows)."""
+        """Gain of a source on a row.
+
+        Parameters
+        ----------
+        row : int
+            The row, 0-4.
+        source : str
+            A background stream or event type (see the class).
+
+        Returns
+        -------
+        float
+            1 on the EOG and EMG rows, and for sources the montage does not name.
+        """
         return self.eeg_gains[row].get(source, 1.0) if row < 2 else 1.0
 
     @property
@@ -127,7 +146,7 @@ MONTAGES: dict[str, Montage] = {
 class Profile:
     """What one lab does differently from the default simulation; the defaults change nothing.
 
-    Attributes
+    Parameters
     ----------
     name, description : str
         Registry key and one line saying what the lab does.
@@ -210,7 +229,19 @@ class Profile:
         )
 
     def adjust_traits(self, traits: NightTraits, seed: int) -> NightTraits:
-        """The night's traits for this lab's subjects and chin electrodes."""
+        """The night's traits for this lab's subjects and chin electrodes.
+
+        Parameters
+        ----------
+        traits : NightTraits
+            The night's traits as drawn for the default lab.
+        seed : int
+            The night's seed.
+
+        Returns
+        -------
+        NightTraits
+        """
         if self.age is None and (self.emg_tone, self.slow_wave_scale, self.spindle_density) == (1.0, 1.0, 1.0):
             return traits
         age = traits.age
@@ -228,8 +259,22 @@ class Profile:
         )
 
     def record(self, data: np.ndarray, sfreq: int, seed: int) -> np.ndarray:
-        """What the lab's electrodes, amplifier and export make of the signals ``(5, n)`` µV (float32, in place
-        where possible); returns the recorded signals."""
+        """What the lab's electrodes, amplifier and export make of the signals.
+
+        Parameters
+        ----------
+        data : ndarray of float32, shape (5, n_samples)
+            Signals in µV, changed in place where possible.
+        sfreq : int
+            Sampling rate in Hz.
+        seed : int
+            The night's seed.
+
+        Returns
+        -------
+        ndarray of float32, shape (5, n_samples)
+            The recorded signals (in µV times ``unit_scale``).
+        """
         montage = MONTAGES[self.montage]
         n = data.shape[1]
         if montage.horizontal_eog:
@@ -271,7 +316,13 @@ class Profile:
         return data
 
     def check(self, sfreq: int) -> None:
-        """Raise :class:`~stqs_core.errors.StqsError` if a frequency of the profile cannot exist at ``sfreq``."""
+        """Raise :class:`~stqs_core.errors.StqsError` if a frequency of the profile cannot exist at a sampling rate.
+
+        Parameters
+        ----------
+        sfreq : int
+            Sampling rate in Hz.
+        """
         for what, hz in (
             ("mains", self.mains_hz),
             ("low-pass", self.lowpass_hz),
@@ -285,7 +336,19 @@ class Profile:
                 )
 
     def score(self, stages: np.ndarray, seed: int) -> np.ndarray:
-        """The labels this lab's scorer gives a night whose true stages are ``stages`` ``(n_epochs,)``."""
+        """The labels this lab's scorer gives a night.
+
+        Parameters
+        ----------
+        stages : ndarray of int, shape (n_epochs,)
+            The true stages.
+        seed : int
+            The night's seed.
+
+        Returns
+        -------
+        ndarray of int, shape (n_epochs,)
+        """
         if self.scorer is None:
             return stages
         rng = _rng(seed, "scorer")
@@ -435,7 +498,22 @@ PROFILES: dict[str, Profile] = {
 
 
 def get_profile(profile: str | Profile) -> Profile:
-    """A :class:`Profile` from its name (or the profile itself); raises naming the profiles for an unknown one."""
+    """A :class:`Profile` from its name (or the profile itself).
+
+    Parameters
+    ----------
+    profile : str or Profile
+        A key of :data:`PROFILES`.
+
+    Returns
+    -------
+    Profile
+
+    Raises
+    ------
+    StqsError
+        For an unknown name, naming the profiles.
+    """
     if isinstance(profile, Profile):
         return profile
     if profile not in PROFILES:
@@ -447,7 +525,12 @@ def get_profile(profile: str | Profile) -> Profile:
 
 
 def profile_table() -> str:
-    """The profiles as a Markdown table: name, severity, description, channels and the settings they change."""
+    """The profiles as a Markdown table: name, severity, description, channels and the settings they change.
+
+    Returns
+    -------
+    str
+    """
     lines = ["| profile | severity | what the lab does | channels | settings |", "|---|---|---|---|---|"]
     for p in PROFILES.values():
         lines.append(

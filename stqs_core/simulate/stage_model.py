@@ -23,8 +23,23 @@ N_QUANTILES = 21
 
 
 def derive_stage_model(nights: list[np.ndarray], n_segments: int = 3, sources: dict | None = None) -> dict:
-    """Estimate the stage model from hypnograms ``[(n_epochs,), ...]`` (already trimmed; -1 epochs take the
-    previous stage). Returns the JSON-ready dict that :func:`sample_hypnogram` reads."""
+    """Estimate the stage model from hypnograms.
+
+    Parameters
+    ----------
+    nights : list of ndarray of int, shape (n_epochs,) each
+        Stage codes, already trimmed (:func:`trim_wake`); -1 epochs take the previous stage.
+    n_segments : int
+        The night is cut into this many equal parts, each with its own transitions and bout lengths.
+    sources : dict or None
+        Provenance stored in the model (datasets, nights).
+
+    Returns
+    -------
+    dict
+        The JSON-ready model that :func:`sample_hypnogram` reads: stage proportions, first-stage shares, transition
+        matrices ``(n_segments, 5, 5)`` and bout-length quantiles (epochs) per segment and stage.
+    """
     n_stages = len(STAGES)
     counts = np.zeros((n_segments, n_stages, n_stages))
     lengths: list[list[list[int]]] = [[[] for _ in range(n_stages)] for _ in range(n_segments)]
@@ -66,7 +81,17 @@ def derive_stage_model(nights: list[np.ndarray], n_segments: int = 3, sources: d
 
 @lru_cache(maxsize=1)
 def load_stage_model(path: str | Path = MODEL_PATH) -> dict:
-    """The stage model dict (see :func:`derive_stage_model`)."""
+    """The stage model (see :func:`derive_stage_model`), read once per process.
+
+    Parameters
+    ----------
+    path : str or Path
+        The model's JSON file; the default is the one shipped with the package.
+
+    Returns
+    -------
+    dict
+    """
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"stage model {path} is missing; run scripts/derive_stage_model.py to derive it")
@@ -74,7 +99,29 @@ def load_stage_model(path: str | Path = MODEL_PATH) -> dict:
 
 
 def sample_hypnogram(hours: float = 8.0, seed: int = 0, model: dict | None = None) -> np.ndarray:
-    """Draw a night of ``hours`` from the stage model: stage codes ``(n_epochs,)`` int8, starting awake."""
+    """Draw a night from the stage model, starting awake.
+
+    Parameters
+    ----------
+    hours : float
+        Length of the night in hours.
+    seed : int
+        Seed; the same seed gives the same night.
+    model : dict or None
+        A stage model (:func:`derive_stage_model`); None for the shipped one (:func:`load_stage_model`).
+
+    Returns
+    -------
+    ndarray of int8, shape (hours * 120,)
+        Stage codes per 30-s epoch.
+
+    Examples
+    --------
+    >>> from stqs_core.simulate import sample_hypnogram
+    >>> stages = sample_hypnogram(hours=8, seed=0)
+    >>> stages.shape, int(stages[0])
+    ((960,), 0)
+    """
     if hours <= 0:
         raise StqsError(f"hours must be positive, got {hours}")
     model = model or load_stage_model()
