@@ -112,6 +112,12 @@ class BaselinePass:
         """
         return _fingerprint(model, model._as_input(epochs)) == self._key
 
+    @property
+    def nbytes(self) -> int:
+        """Memory the pass holds (bytes): features, states, logits, probabilities, stages (not the epochs)."""
+        tensors = [self.features, self.logits, *(t for state in self.states if state is not None for t in state)]
+        return sum(t.numel() * t.element_size() for t in tensors) + self.proba.nbytes + self.stages.nbytes
+
     def block(self, role: str, x: torch.Tensor) -> torch.Tensor:
         """Features of one modality's rows, in chunks of :attr:`batch_size` epochs.
 
