@@ -35,6 +35,7 @@ import torch
 from stqs_core import STQS, EpochStore, Recording, STQSConfig, load_model, read_recording, registry
 from stqs_core.checkpoint import DEMO_MODEL, MODELS_DIR
 from stqs_core.errors import StqsError
+from stqs_core.interpret import BaselinePass
 from stqs_core.scoring import recording_epochs
 
 logger = logging.getLogger(__name__)
@@ -113,7 +114,7 @@ def identity(path: Path) -> tuple[str, int, int]:
 
 def nbytes(value) -> int:
     """Approximate memory of a cached value (bytes)."""
-    if isinstance(value, Night):
+    if isinstance(value, (Night, BaselinePass)):
         return value.nbytes
     if isinstance(value, np.ndarray):
         return value.nbytes
@@ -507,6 +508,14 @@ def probabilities(night: Night, model_key: str) -> np.ndarray:
     )
 
 
+def baseline(night: Night, model_key: str):
+    """The unoccluded pass of the night by the model (:class:`stqs_core.interpret.BaselinePass`), made once per
+    night and model and shared by the occlusions and attributions below."""
+    return night.derived.get(
+        ("baseline", model_identity(model_key)), lambda: BaselinePass(night_model(night, model_key), night.epochs)
+    )
+
+
 def occluded_stages(
     night: Night, model_key: str, band: tuple[float, float], modalities: tuple[str, ...], mode: str
 ) -> np.ndarray:
@@ -518,7 +527,12 @@ def occluded_stages(
 
     def compute() -> np.ndarray:
         result = frequency_occlusion(
-            night_model(night, model_key), night.epochs, bands={"band": band}, modalities=(modalities,), mode=mode
+            night_model(night, model_key),
+            night.epochs,
+            bands={"band": band},
+            modalities=(modalities,),
+            mode=mode,
+            baseline=baseline(night, model_key),
         )
         return result.per_epoch["new_stage"].to_numpy()
 
@@ -530,7 +544,8 @@ def time_occlusion(night: Night, model_key: str, index: int):
     from stqs_core.interpret import time_occlusion as occlude
 
     return night.derived.get(
-        ("time", model_identity(model_key), index), lambda: occlude(night_model(night, model_key), night.epochs, index)
+        ("time", model_identity(model_key), index),
+        lambda: occlude(night_model(night, model_key), night.epochs, index, baseline=baseline(night, model_key)),
     )
 
 
@@ -540,7 +555,9 @@ def attribution(night: Night, model_key: str, index: int, method: str):
 
     return night.derived.get(
         attribution_key(model_key, index, method),
-        lambda: attribute(night_model(night, model_key), night.epochs, [index], method),
+        lambda: attribute(
+            night_model(night, model_key), night.epochs, [index], method, baseline=baseline(night, model_key)
+        ),
     )
 
 
@@ -555,7 +572,9 @@ def modality_importance(night: Night, model_key: str):
 
     return night.derived.get(
         ("importance", model_identity(model_key)),
-        lambda: importance(night_model(night, model_key), night.epochs, night.true),
+        lambda: importance(
+            night_model(night, model_key), night.epochs, night.true, baseline=baseline(night, model_key)
+        ),
     )
 
 

@@ -541,6 +541,7 @@ def _cmd_interpret(args: argparse.Namespace) -> int:
     from .checkpoint import DEFAULT_MODEL, load_model
     from .errors import StqsError
     from .interpret import (
+        BaselinePass,
         filter_peaks,
         frequency_occlusion,
         modality_importance,
@@ -562,9 +563,12 @@ def _cmd_interpret(args: argparse.Namespace) -> int:
         raise StqsError(f"--epoch {outside[0]} is outside the recording's epochs 0-{len(epochs) - 1}")
     model = load_model(args.model or DEFAULT_MODEL)
     args.out.mkdir(parents=True, exist_ok=True)
-    occlusion = frequency_occlusion(model, epochs, labels)
+    baseline = BaselinePass(model, epochs)  # the unoccluded pass, shared by every analysis below
+    occlusion = frequency_occlusion(model, epochs, labels, baseline=baseline)
     occlusion.summary.to_csv(args.out / "frequency_occlusion.csv", index=False)
-    modality_importance(model, epochs, labels).to_csv(args.out / "modality_importance.csv", index=False)
+    modality_importance(model, epochs, labels, baseline=baseline).to_csv(
+        args.out / "modality_importance.csv", index=False
+    )
     filter_peaks(model).to_csv(args.out / "filter_peaks.csv", index=False)
     spatial_filters(model).to_csv(args.out / "spatial_filters.csv", index=False)
     plot_filters(model, args.out / "filters.png", title=f"{args.model or DEFAULT_MODEL}: layer-1 temporal filters")
@@ -572,7 +576,8 @@ def _cmd_interpret(args: argparse.Namespace) -> int:
     report.to_csv(args.out / "aasm_report.csv", index=False)
     (args.out / "aasm_report.md").write_text(render_markdown(report, f"{recording.name}: AASM correspondence"))
     for index in args.epoch:
-        time_occlusion(model, epochs, index).per_sample.to_csv(args.out / f"time_occlusion_{index}.csv", index=False)
+        result = time_occlusion(model, epochs, index, baseline=baseline)
+        result.per_sample.to_csv(args.out / f"time_occlusion_{index}.csv", index=False)
     print(
         f"{recording.name}: {len(epochs)} epochs; {int(report.agrees.sum())} of {len(report)} AASM rules agree "
         f"with what the model relies on -> {args.out}"

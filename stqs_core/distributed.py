@@ -2,7 +2,7 @@
 
 ``torchrun --nproc-per-node N -m stqs_core.cli train ...`` starts N processes with ``WORLD_SIZE``, ``RANK`` and
 ``LOCAL_RANK`` set; :func:`process_group` joins them (gloo: the trainer runs on the CPU) and
-:class:`~stqs_core.trainer._Run` then trains both stages with
+:class:`~stqs_core.training.loop._Run` then trains both stages with
 :class:`~torch.nn.parallel.DistributedDataParallel`: each rank reads its share of the training recordings
 (``train[rank::world_size]``; in the ``sequence`` stage its nights, in groups of ``nights_per_batch``), DDP averages
 the gradients, ranks with fewer steps join early (:class:`~torch.distributed.algorithms.join.Join`). The reported

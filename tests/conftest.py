@@ -1,4 +1,5 @@
-"""Shared fixtures: paths to ../shared, a small synthetic EDF, a seeded untrained model; markers by need.
+"""Shared fixtures: paths to ../shared, a small synthetic EDF, seeded untrained models, nights to interpret;
+markers by need.
 
 Markers (registered in pyproject.toml): ``slow`` (tens of seconds or more: ``pytest -m "not slow"`` is the quick
 loop), ``browser`` (drives Chromium; every test using the ``page`` fixture, slow too) and ``needs_shared`` (reads
@@ -115,3 +116,36 @@ def one_torch_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
+
+
+def fresh_model(variant: str, seed: int = 0):
+    """An untrained, seeded STQS of ``variant`` in eval mode, its batch-norm running variances drawn from
+    U(0.5, 2) so that folding them into the convolutions is exercised (the identity would hide mistakes)."""
+    from stqs_core import STQS, STQSConfig
+
+    torch.manual_seed(seed)
+    model = STQS(STQSConfig(variant=variant)).eval()
+    for bn in [m for m in model.modules() if isinstance(m, torch.nn.BatchNorm1d)]:
+        bn.running_var.uniform_(0.5, 2.0)
+    return model
+
+
+@pytest.fixture(scope="module")
+def noise_night():
+    """``(epochs (20, 5, 3750) float32, labels (20,))``: 20 epochs of z-scored noise with stage-like labels."""
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((20, 5, 3750)).astype(np.float32)
+    return x, rng.integers(0, 5, 20)
+
+
+@pytest.fixture(scope="module")
+def simulated_night():
+    """A simulated 75-minute night through every stage, preprocessed: ``(epochs (N, 5, 3750), stages (N,),
+    events table)``."""
+    from stqs_core import make_epochs
+    from stqs_core.simulate import simulate_night
+
+    hypnogram = np.repeat([0, 1, 2, 3, 2, 4, 1, 2], [20, 10, 30, 25, 15, 25, 5, 20])
+    night = simulate_night(hypnogram, seed=1)
+    epochs = make_epochs(night.recording.data, night.recording.sfreq).data
+    return epochs, night.stages[: len(epochs)], night.events

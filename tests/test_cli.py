@@ -116,6 +116,23 @@ def test_demo_writes_a_scored_simulated_night_that_scores_again(model_file, tmp_
     assert pd.read_csv(again).true_stage.tolist() == table.true_stage.tolist()
 
 
+def test_cli_interpret_writes_tables_and_report(edf_file, model_file, tmp_path):
+    out = tmp_path / "explained"
+    assert main(["interpret", str(edf_file), "--model", str(model_file), "--epoch", "2", "--out", str(out)]) == 0
+    for name in (
+        "frequency_occlusion.csv",
+        "modality_importance.csv",
+        "filter_peaks.csv",
+        "spatial_filters.csv",
+        "filters.png",
+        "aasm_report.csv",
+        "aasm_report.md",
+        "time_occlusion_2.csv",
+    ):
+        assert (out / name).stat().st_size > 0, name
+    assert "AASM rules agree" in (out / "aasm_report.md").read_text()
+
+
 def test_scoring_a_file_with_a_model_trained_on_simulated_nights_warns(edf_file, caplog):
     from stqs_core import score_file
 

@@ -1,25 +1,19 @@
 """Interpretability: occlusion (frequency, time, modality), learned filters, and the AASM correspondence report.
 
 :mod:`.attribution` per-sample attributions (occlusion, Captum's gradient methods) and deletion curves;
-:mod:`.occlusion` rescoring a night with a band, a stretch of time or a modality removed; :mod:`.filters` the
-learned spatial and temporal filters and their frequency responses; :mod:`.aasm` one row per AASM stage rule:
-does the model rely on the evidence the rule names? Their figures are in :mod:`stqs_core.plots`.
+:mod:`.occlusion` rescoring a night with a band, a stretch of time or a modality removed, from the unoccluded
+pass of :mod:`.baseline` (:class:`BaselinePass`), with the band filters of :mod:`.bands` and the tables of
+:mod:`.tables`; :mod:`.filters` the learned spatial and temporal filters and their frequency responses;
+:mod:`.aasm` one row per AASM stage rule: does the model rely on the evidence the rule names? Their figures are in
+:mod:`stqs_core.plots`.
 """
 
 from .aasm import RULES, aasm_report, render_markdown, rule_table
 from .attribution import METHODS, Attribution, attribute, deletion_curve, event_mask
+from .bands import DEFAULT_BANDS, MODALITY_ROWS, band_gain, occlude_band
+from .baseline import BaselinePass
 from .filters import filter_peaks, kernels, spatial_filters, temporal_filters
-from .occlusion import (
-    DEFAULT_BANDS,
-    MODALITY_ROWS,
-    FrequencyOcclusion,
-    TimeOcclusion,
-    band_gain,
-    frequency_occlusion,
-    modality_importance,
-    occlude_band,
-    time_occlusion,
-)
+from .occlusion import FrequencyOcclusion, TimeOcclusion, frequency_occlusion, modality_importance, time_occlusion
 
 __all__ = [
     "DEFAULT_BANDS",
@@ -27,6 +21,7 @@ __all__ = [
     "MODALITY_ROWS",
     "RULES",
     "Attribution",
+    "BaselinePass",
     "FrequencyOcclusion",
     "TimeOcclusion",
     "aasm_report",

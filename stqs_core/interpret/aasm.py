@@ -1,7 +1,7 @@
 """Does the model rely on what the AASM manual says defines each stage? One row per stage rule.
 
 Each rule names its evidence as (band, modality) pairs. Frequency occlusion removes every band of
-:data:`~stqs_core.interpret.occlusion.DEFAULT_BANDS` from every modality in turn (15 occlusions). For a stage
+:data:`~stqs_core.interpret.bands.DEFAULT_BANDS` from every modality in turn (15 occlusions). For a stage
 ``s`` and an occlusion ``o``:
 
 - ``drop(s, o)``: how much ``o`` lowers the model's probability of ``s``, averaged over the epochs of ``s`` (the
@@ -25,7 +25,8 @@ import pandas as pd
 from ..constants import STAGES
 from ..errors import StqsError
 from ..model import STQS
-from .occlusion import DEFAULT_BANDS, frequency_occlusion
+from .bands import DEFAULT_BANDS
+from .occlusion import frequency_occlusion
 
 
 @dataclass(frozen=True)

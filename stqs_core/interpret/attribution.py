@@ -29,7 +29,8 @@ from torch import nn
 from ..constants import EPOCH_SAMPLES, SFREQ
 from ..errors import check_option
 from ..model import STQS
-from .occlusion import _night, time_occlusion
+from .baseline import BaselinePass, _baseline
+from .occlusion import time_occlusion
 
 METHODS = ("occlusion", "saliency", "integrated_gradients", "gradient_shap", "input_x_gradient")
 DEFAULT_METHOD = "integrated_gradients"
@@ -73,11 +74,14 @@ class Attribution:
 
 
 class _EpochLogits(nn.Module):
-    """Logits ``(B, 5)`` of epoch ``index`` for ``B`` variants of its input ``(B, 5, T)``, the night held fixed."""
+    """Logits ``(B, 5)`` of epoch ``index`` for ``B`` variants of its input ``(B, 5, T)``, the night held fixed.
 
-    def __init__(self, model: STQS, epochs, index: int):
+    ``baseline``: the unoccluded pass of ``model`` over ``epochs`` (:class:`~.baseline.BaselinePass`, made when None).
+    """
+
+    def __init__(self, model: STQS, epochs, index: int, baseline: BaselinePass | None = None):
         super().__init__()
-        night = _night(model, epochs)
+        night = _baseline(model, epochs, baseline)
         self.model, self.index = model, index
         head = model.head
         if head is not None:
@@ -114,6 +118,7 @@ def attribute(
     window_s: float = 2.0,
     stride_s: float = 0.5,
     seed: int = 0,
+    baseline: BaselinePass | None = None,
 ) -> Attribution:
     """Attribute the predicted stage of epochs ``indices`` of a night to the samples of their input.
 
@@ -133,9 +138,11 @@ def attribute(
         Occlusion window and its step (s).
     seed : int
         Seed of gradient SHAP's baselines and noise: the same seed gives the same attribution.
+    baseline : BaselinePass, optional
+        The unoccluded pass of ``model`` over ``epochs`` (:mod:`.baseline`; made here when not given).
     """
     check_option("method", method, METHODS)
-    night = _night(model, epochs)
+    night = _baseline(model, epochs, baseline)
     indices = np.atleast_1d(np.asarray(indices, dtype=int))
     n = len(night.x)
     if len(indices) == 0 or indices.min() < -n or indices.max() >= n:
@@ -148,9 +155,10 @@ def attribute(
     try:
         for i, index in enumerate(indices):
             if method == "occlusion":
-                rows[i] = time_occlusion(model, epochs, int(index), window_s, stride_s).per_sample.importance.to_numpy()
+                result = time_occlusion(model, epochs, int(index), window_s, stride_s, baseline=night)
+                rows[i] = result.per_sample.importance.to_numpy()
             else:
-                rows[i] = _gradient_rows(model, epochs, int(index), int(stages[i]), method, n_steps, seed)
+                rows[i] = _gradient_rows(model, night, int(index), int(stages[i]), method, n_steps, seed)
     finally:
         model.train(was_training)
     if method == "occlusion":
@@ -164,11 +172,13 @@ def attribute(
     return Attribution(method, indices, stages, night.proba[indices], rows, importance)
 
 
-def _gradient_rows(model: STQS, epochs, index: int, stage: int, method: str, n_steps: int, seed: int) -> np.ndarray:
+def _gradient_rows(
+    model: STQS, night: BaselinePass, index: int, stage: int, method: str, n_steps: int, seed: int
+) -> np.ndarray:
     from captum import attr
 
-    forward = _EpochLogits(model, epochs, index)
-    x = _night(model, epochs).x[index : index + 1].clone().requires_grad_(True)
+    forward = _EpochLogits(model, night.x, index, baseline=night)
+    x = night.x[index : index + 1].clone().requires_grad_(True)
     baseline = torch.zeros_like(x)
     if method == "saliency":
         result = attr.Saliency(forward).attribute(x, target=stage, abs=False)
@@ -222,7 +232,14 @@ def event_mask(events, indices, kinds) -> np.ndarray:
 
 
 def deletion_curve(
-    model: STQS, epochs, attribution: Attribution, steps: int = 10, order: str = "attribution", seed: int = 0
+    model: STQS,
+    epochs,
+    attribution: Attribution,
+    steps: int = 10,
+    order: str = "attribution",
+    seed: int = 0,
+    *,
+    baseline: BaselinePass | None = None,
 ) -> np.ndarray:
     """Probability of each epoch's predicted stage as its most important seconds are zeroed on every row.
 
@@ -255,7 +272,7 @@ def deletion_curve(
     rng = np.random.default_rng(seed)
     counts = np.round(np.linspace(0, n_sec, steps + 1)).astype(int)
     curves = np.empty((len(attribution.epochs), steps + 1))
-    night = _night(model, epochs)
+    night = _baseline(model, epochs, baseline)
     was_training = model.training
     model.eval()
     try:
@@ -266,7 +283,7 @@ def deletion_curve(
                 for second in ranked[:k]:
                     x[j, :, second * int(SFREQ) : (second + 1) * int(SFREQ)] = 0.0
             with torch.inference_mode():
-                logits = _EpochLogits(model, epochs, int(index))(x)
+                logits = _EpochLogits(model, epochs, int(index), baseline=night)(x)
             curves[i] = torch.softmax(logits, -1)[:, stage].numpy()
     finally:
         model.train(was_training)

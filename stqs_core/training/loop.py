@@ -1,6 +1,9 @@
-"""The training loop behind :func:`stqs_core.training.train`: stages, early stopping, resume files.
+"""The training loop behind :func:`stqs_core.training.train`: stages, passes, early stopping, resume files.
 
-See :mod:`stqs_core.training` for the recipe; this module holds its mechanics.
+See :mod:`stqs_core.training` for the recipe; this module holds its mechanics. A *pass* is one sweep over the
+training data; an *epoch* is a 30-s window of a recording (the names ``epochs``, ``epoch``, ``best_epoch``,
+``epochs_run`` and ``next_epoch`` that count passes are kept only where they are read from outside: the settings,
+the history rows, the stage summaries and the resume file).
 """
 
 from __future__ import annotations
@@ -20,31 +23,53 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ._atomic import atomic_path
-from .distributed import SINGLE, Group
-from .errors import StqsError
-from .metrics import classification_metrics
-from .model import STQS, STQSConfig
-from .sampling import EpochSource, epoch_batches, epoch_indices, n_indices
+from .._atomic import atomic_path
+from ..distributed import SINGLE, Group
+from ..errors import StqsError
+from ..metrics import classification_metrics
+from ..model import STQS, STQSConfig
+from ..sampling import EpochSource, epoch_batches, epoch_indices, n_indices
+from .config import TrainConfig
 
 logger = logging.getLogger(__name__)
 
 STAGE_IDS = {"cnn": 0, "sequence": 1}
+"""Number of each stage in the seed of its passes, ``(seed, stage id, pass)``."""
 CHUNK = 256
-"""Epochs per CNN call when computing features or validating."""
+"""30-s epochs per CNN call when computing features or validating."""
 
 
 class _Run:
-    """One training run: the model, its history, and the resume file ``<out>.resume``."""
+    """One training run: the model, its history, and the resume file ``<out>.resume``.
+
+    Parameters
+    ----------
+    config : TrainConfig
+        The settings.
+    source : EpochSource
+        The epoch stores read.
+    split : dict of str to list of str
+        Recording names of the ``train``, ``validation`` and ``test`` sets.
+    weights : ndarray, shape (5,), or None
+        Loss weight of each stage (None: unweighted).
+    out : Path
+        The model file to be written; the resume file is ``<out>.resume``.
+    on_pass_end : callable or None
+        Called after each pass with its history row and the model (``train``'s ``on_epoch_end``).
+    progress : bool
+        Show progress bars (on the main rank).
+    group : Group
+        This process's place in a distributed run.
+    """
 
     def __init__(
         self,
-        config,
+        config: TrainConfig,
         source: EpochSource,
         split: dict,
         weights: np.ndarray | None,
         out: Path,
-        on_epoch_end: Callable[[dict, STQS], None] | None,
+        on_pass_end: Callable[[dict, STQS], None] | None,
         progress: bool,
         group: Group = SINGLE,
     ):
@@ -57,7 +82,7 @@ class _Run:
             )
         self.weight = None if weights is None else torch.tensor(weights, dtype=torch.float32)
         self.resume_path = out.with_name(out.name + ".resume")
-        self.on_epoch_end = on_epoch_end
+        self.on_pass_end = on_pass_end
         self.history: list[dict] = []
         self.summary: dict[str, dict] = {}
         self.saved: dict | None = None
@@ -65,7 +90,7 @@ class _Run:
 
     def start(self, resume: bool) -> None:
         """Build the seeded model, or load the state of ``<out>.resume`` when resuming."""
-        from .checkpoint import load_model
+        from ..checkpoint import load_model
 
         torch.manual_seed(self.config.seed)
         if self.config.init_model is not None:
@@ -109,26 +134,26 @@ class _Run:
         for p in params:
             p.requires_grad_(True)
         opt = torch.optim.Adam(params, lr=cfg.lr)
-        start, best, best_loss, bad = 0, None, math.inf, 0
+        first, best, best_loss, bad = 0, None, math.inf, 0
         saved, self.saved = self.saved, None
         if saved is not None and saved["stage"] == name:
             if saved["head"] is not None:
                 head.load_state_dict(saved["head"])
             opt.load_state_dict(saved["optimizer"])
-            start, best, best_loss, bad = saved["next_epoch"], saved["best"], saved["best_loss"], saved["bad"]
+            first, best, best_loss, bad = saved["next_epoch"], saved["best"], saved["best_loss"], saved["bad"]
         features = None if train_cnn else self._features(self.split["train"] + self.split["validation"])
         from tqdm.auto import tqdm
 
         bar = tqdm(
-            range(start, cfg.epochs),
+            range(first, cfg.epochs),
             desc=f"train {name}",
             unit="pass",
             disable=not self.progress,
-            initial=start,
+            initial=first,
             total=cfg.epochs,
         )
-        for epoch in bar:
-            seed = int(np.random.SeedSequence([cfg.seed, STAGE_IDS[name], epoch]).generate_state(1)[0])
+        for done in bar:  # passes done before this one
+            seed = int(np.random.SeedSequence([cfg.seed, STAGE_IDS[name], done]).generate_state(1)[0])
             torch.manual_seed(seed)
             rng = np.random.default_rng(seed)
             tic = time.perf_counter()
@@ -155,7 +180,7 @@ class _Run:
                 bad += 1
             row = {
                 "stage": name,
-                "epoch": epoch + 1,
+                "epoch": done + 1,  # the pass (key kept for the history CSV and the card)
                 "train_loss": loss,
                 "n_train": n,
                 **val,
@@ -165,34 +190,35 @@ class _Run:
             }  # of the pass
             self.history.append(row)
             bar.set_postfix({k: round(v, 4) for k, v in row.items() if k in ("train_loss", "val_loss", "val_kappa")})
-            stop = bad >= cfg.patience or epoch + 1 == cfg.epochs
+            stop = bad >= cfg.patience or done + 1 == cfg.epochs
             if stop:
                 model.load_state_dict(best["model"])
                 if best["head"] is not None:
                     head.load_state_dict(best["head"])
-                best_epoch = max(r["epoch"] for r in self.history if r["stage"] == name and r["best"])
+                best_pass = max(r["epoch"] for r in self.history if r["stage"] == name and r["best"])
                 self.summary[name] = {
-                    "epochs_run": epoch + 1,
-                    "best_epoch": best_epoch,
+                    "epochs_run": done + 1,
+                    "best_epoch": best_pass,
                     "best_loss": best_loss,
                     "stopped_early": bad >= cfg.patience,
                     "done": True,
                 }
-            self._save(name, epoch + 1, head, opt, best, best_loss, bad)
-            if self.on_epoch_end is not None:
-                self.on_epoch_end(row, self.model)
+            self._save(name, done + 1, head, opt, best, best_loss, bad)
+            if self.on_pass_end is not None:
+                self.on_pass_end(row, self.model)
             if stop:
                 break
         for p in model.parameters():
             p.requires_grad_(True)
 
-    def _save(self, name, next_epoch, head, opt, best, best_loss, bad) -> None:
+    def _save(self, name, next_pass, head, opt, best, best_loss, bad) -> None:
+        """Write the complete state after a pass to ``<out>.resume``, atomically (main rank only)."""
         if not self.group.main:
             return
         state = {
             "settings": self.settings,
             "stage": name,
-            "next_epoch": next_epoch,
+            "next_epoch": next_pass,  # passes done (key kept: resume files of earlier versions still load)
             "model": self.model.state_dict(),
             "head": None if head is None or head is self.model.classifier else head.state_dict(),
             "optimizer": opt.state_dict(),
