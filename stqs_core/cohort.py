@@ -324,7 +324,24 @@ def score_cohort(
 
 def check_outputs(nights: list[Night], out_dir: Path, fmt: str, manifests: list[Path] = ()) -> None:
     """Raise :class:`~stqs_core.errors.OutputError` if an output would replace an input (a recording, hypnogram or
-    manifest; by path, symbolic or hard link) or two nights would write the same file."""
+    manifest; by path, symbolic or hard link) or two nights would write the same file.
+
+    Parameters
+    ----------
+    nights : list of Night
+        The nights to score; each writes ``<name>.<fmt>`` and ``<name>.record.json`` into ``out_dir``.
+    out_dir : Path
+        The output folder (also holding ``cohort.csv`` and ``cohort.json``).
+    fmt : str
+        The hypnograms' format, the suffix of their files (see :data:`FORMATS`).
+    manifests : list of Path
+        The manifest files the nights were read from.
+
+    Raises
+    ------
+    OutputError
+        Naming the output and the input or the other night it clashes with.
+    """
     inputs: dict = {}
     for p in [*manifests, *(q for night in nights for q in (night.path, night.annotations) if q is not None)]:
         for key in _file_keys(Path(p)):

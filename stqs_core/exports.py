@@ -75,7 +75,22 @@ def write_events_tsv(path: str | Path, stages, proba=None, epoch_sec: float = EP
 
 
 def write_nsrr_xml(path: str | Path, stages, epoch_sec: float = EPOCH_SEC) -> Path:
-    """Write stages as an NSRR (SHHS/MESA-style) XML: one ``Stages|Stages`` ScoredEvent per run of equal stages."""
+    """Write stages as an NSRR (SHHS/MESA-style) XML: one ``Stages|Stages`` ScoredEvent per run of equal stages.
+
+    Parameters
+    ----------
+    path : str or Path
+        The XML file, written atomically.
+    stages : array_like of int, shape (n_epochs,)
+        Stage codes (0-4, -1 unscored), one per epoch from the start of the recording.
+    epoch_sec : float
+        Epoch length (s); each event's ``Start`` and ``Duration`` are in seconds.
+
+    Returns
+    -------
+    Path
+        ``path``.
+    """
     found = runs(stages)
     events = "".join(
         "<ScoredEvent><EventType>Stages|Stages</EventType>"

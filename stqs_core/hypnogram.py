@@ -140,7 +140,18 @@ def stage_code(label: str | int) -> int:
 
 
 def is_stage_label(label: str) -> bool:
-    """Whether an annotation's text describes a sleep stage (others, such as ``Lights off``, are not stages)."""
+    """Whether an annotation's text describes a sleep stage (others, such as ``Lights off``, are not stages).
+
+    Parameters
+    ----------
+    label : str
+        An annotation's text (any other type is not a stage label).
+
+    Returns
+    -------
+    bool
+        True for a label :func:`stage_code` reads (``Sleep stage ...``, NSRR ``...sleep|n``, a stage name).
+    """
     if not isinstance(label, str):
         return False
     text = label.strip().upper()
@@ -170,7 +181,20 @@ def stage_names(stages, style: str = "stqs") -> list[str]:
 
 
 def stage_name(code: int, style: str = "stqs") -> str:
-    """The name of one stage code (0-4, -1 unscored) in a convention of :data:`STYLES` (see :func:`stage_names`)."""
+    """The name of one stage code in a convention of :data:`STYLES` (see :func:`stage_names`).
+
+    Parameters
+    ----------
+    code : int
+        Stage code 0-4 (W, N1, N2, N3, REM) or -1 (unscored).
+    style : str
+        A key of :data:`STYLES`: ``"stqs"``, ``"edf"``, ``"nsrr"``, ``"yasa"`` or ``"bids"``.
+
+    Returns
+    -------
+    str
+        The stage's name, e.g. ``"REM"`` for 4 in the ``"stqs"`` style.
+    """
     return stage_names([code], style)[0]
 
 
@@ -183,6 +207,11 @@ def check_stages(stages, allow_empty: bool = False) -> np.ndarray:
         Stage codes 0-4 (W, N1, N2, N3, REM) or -1 (unscored).
     allow_empty : bool
         Whether zero epochs are a hypnogram.
+
+    Returns
+    -------
+    np.ndarray of int8, shape (n_epochs,)
+        A copy of the stage codes.
 
     Raises
     ------
@@ -201,7 +230,17 @@ def check_stages(stages, allow_empty: bool = False) -> np.ndarray:
 
 
 class Runs(NamedTuple):
-    """Runs (bouts) of equal consecutive stages, each field an int array ``(n_runs,)`` in epochs."""
+    """Runs (bouts) of equal consecutive stages, each field an int array ``(n_runs,)`` in epochs (see :func:`runs`).
+
+    Parameters
+    ----------
+    stage : np.ndarray of int, shape (n_runs,)
+        Stage code of each run.
+    start : np.ndarray of int, shape (n_runs,)
+        Index of the first epoch of each run.
+    length : np.ndarray of int, shape (n_runs,)
+        Number of epochs of each run.
+    """
 
     stage: np.ndarray
     """Stage code of each run."""
@@ -259,7 +298,17 @@ def trim_wake(stages, keep_min: float = 30.0, epoch_sec: float = EPOCH_SEC) -> n
 
 
 def fill_unscored(stages) -> np.ndarray:
-    """Stages ``(n_epochs,)`` int8 with each unscored epoch given the previous scored stage (leading ones the first).
+    """Each unscored epoch given the previous scored stage (leading unscored epochs the first scored one).
+
+    Parameters
+    ----------
+    stages : array-like of int, shape (n_epochs,)
+        Stage codes 0-4, -1 unscored.
+
+    Returns
+    -------
+    np.ndarray of int8, shape (n_epochs,)
+        The stages without -1.
 
     Raises
     ------
@@ -276,7 +325,18 @@ def fill_unscored(stages) -> np.ndarray:
 
 
 def levels(stages) -> np.ndarray:
-    """Plotting height (:data:`LEVELS`) of each stage ``(n_epochs,)`` float, NaN for unscored (drawn as a gap)."""
+    """Plotting height (:data:`LEVELS`) of each stage: N3 0, N2 1, N1 2, REM 3, W 4.
+
+    Parameters
+    ----------
+    stages : array-like of int, shape (n_epochs,)
+        Stage codes 0-4, -1 unscored.
+
+    Returns
+    -------
+    np.ndarray of float, shape (n_epochs,)
+        The heights, NaN for unscored epochs (drawn as a gap).
+    """
     stages = np.asarray(stages)
     return np.where(stages >= 0, LEVELS[np.clip(stages, 0, len(STAGES) - 1)], np.nan)
 
@@ -313,34 +373,97 @@ class Hypnogram:
 
     @classmethod
     def from_names(cls, labels, epoch_sec: float = EPOCH_SEC) -> Hypnogram:
-        """A hypnogram from one label per epoch, each read by :func:`stage_code`."""
+        """A hypnogram from one label per epoch, each read by :func:`stage_code`.
+
+        Parameters
+        ----------
+        labels : iterable of str or int, length n_epochs
+            One stage label per epoch, in any spelling :func:`stage_code` reads.
+        epoch_sec : float
+            Epoch length (s).
+
+        Returns
+        -------
+        Hypnogram
+        """
         return cls(np.array([stage_code(label) for label in labels], dtype=np.int8), epoch_sec)
 
     def __len__(self) -> int:
         return len(self.stages)
 
     def names(self, style: str = "stqs") -> list[str]:
-        """The stage name of each epoch (see :func:`stage_names`)."""
+        """The stage name of each epoch (see :func:`stage_names`).
+
+        Parameters
+        ----------
+        style : str
+            A key of :data:`STYLES`: ``"stqs"``, ``"edf"``, ``"nsrr"``, ``"yasa"`` or ``"bids"``.
+
+        Returns
+        -------
+        list of str, length n_epochs
+        """
         return stage_names(self.stages, style)
 
     def runs(self) -> Runs:
-        """The runs of equal stages, in epochs (see :func:`runs`)."""
+        """The runs of equal stages, in epochs (see :func:`runs`).
+
+        Returns
+        -------
+        Runs
+            ``(stage, start, length)``, arrays ``(n_runs,)``; times in seconds are ``start * epoch_sec`` and
+            ``length * epoch_sec``.
+        """
         return runs(self.stages)
 
     def levels(self) -> np.ndarray:
-        """Plotting height of each epoch ``(n_epochs,)``, NaN for unscored (see :func:`levels`)."""
+        """Plotting height of each epoch (see :func:`levels`).
+
+        Returns
+        -------
+        np.ndarray of float, shape (n_epochs,)
+            N3 0, N2 1, N1 2, REM 3, W 4; NaN for unscored.
+        """
         return levels(self.stages)
 
     def trim_wake(self, keep_min: float = 30.0) -> Hypnogram:
-        """The hypnogram without the wake more than ``keep_min`` minutes outside sleep (:func:`trim_wake`)."""
+        """The hypnogram without the wake more than ``keep_min`` minutes outside sleep (:func:`trim_wake`).
+
+        Parameters
+        ----------
+        keep_min : float
+            Wake kept on either side of the sleep period (min).
+
+        Returns
+        -------
+        Hypnogram
+            Same epoch length, ``n_kept <= n_epochs`` epochs; empty without any sleep epoch.
+        """
         return Hypnogram(trim_wake(self.stages, keep_min, self.epoch_sec), self.epoch_sec)
 
     def fill_unscored(self) -> Hypnogram:
-        """The hypnogram with unscored epochs given the previous scored stage (:func:`fill_unscored`)."""
+        """The hypnogram with unscored epochs given the previous scored stage (:func:`fill_unscored`).
+
+        Returns
+        -------
+        Hypnogram
+            Same length and epoch length, without unscored epochs.
+        """
         return Hypnogram(fill_unscored(self.stages), self.epoch_sec)
 
     def statistics(self, **kwargs) -> dict:
-        """Sleep statistics of the night: :func:`stqs_core.sleepstats.sleep_statistics` (``kwargs`` go to it)."""
+        """Sleep statistics of the night (:func:`stqs_core.sleepstats.sleep_statistics`).
+
+        Parameters
+        ----------
+        **kwargs
+            Further keyword arguments of :func:`~stqs_core.sleepstats.sleep_statistics`.
+
+        Returns
+        -------
+        dict
+            Statistic name to value, durations in minutes and percentages in %, e.g. ``"TST"``, ``"SE"``.
+        """
         from .sleepstats import sleep_statistics
 
         return sleep_statistics(self.stages, epoch_sec=self.epoch_sec, **kwargs)

@@ -28,13 +28,27 @@ logger = logging.getLogger(__name__)
 
 @dataclass
 class ScoredNight:
-    """The result of scoring one recording.
+    """The result of scoring one recording (:func:`score_file`, :func:`score_recording`).
 
-    ``proba`` ``(n_epochs, 5)`` softmax probabilities, ``stages`` ``(n_epochs,)`` their argmax, ``true``
-    the expert stages (-1 unscored) or None, ``flags`` the epochs with NaN or flat channels, ``adaptation`` the
-    label-free adaptation method used (:mod:`stqs_core.adapt`) or None, ``ood_score`` how far the recording lies
-    from the model's training data (0 alike, towards 1 far; None for recordings too short to tell), and
-    ``review_below``: epochs whose confidence is below it are marked for review.
+    Parameters
+    ----------
+    name : str
+        The recording's name.
+    proba : ndarray of float32, shape (n_epochs, 5)
+        Softmax stage probabilities per 30-s epoch, columns W, N1, N2, N3, REM; ``stages`` is their argmax.
+    true : ndarray of int, shape (n_epochs,), or None
+        The expert stages (-1 unscored), or None.
+    flags : dict
+        The epochs with NaN or flat channels (:class:`~stqs_core.preprocess.Epochs`).
+    model : str
+        The model's name.
+    adaptation : str or None
+        The label-free adaptation method used (:mod:`stqs_core.adapt`), or None.
+    ood_score : float or None
+        How far the recording lies from the model's training data (0 alike, towards 1 far; None for recordings
+        too short to tell).
+    review_below : float or None
+        Epochs whose confidence (highest stage probability) is below it are marked for review.
     """
 
     name: str
@@ -67,9 +81,15 @@ class ScoredNight:
         return None if self.review_below is None else self.confidence < self.review_below
 
     def summary(self) -> dict:
-        """Epoch count, predicted stage shares, adaptation, out-of-domain score, mean confidence, epochs to
-        review, sleep statistics (:func:`~stqs_core.sleepstats.sleep_statistics`, None where undefined), and
-        accuracy/kappa and the expert's sleep statistics when the expert stages are known."""
+        """The night in numbers, JSON-ready.
+
+        Returns
+        -------
+        dict
+            Epoch count, predicted stage shares, adaptation, out-of-domain score, mean confidence, epochs to
+            review, sleep statistics (:func:`~stqs_core.sleepstats.sleep_statistics`: minutes and %, None where
+            undefined), and accuracy/kappa and the expert's sleep statistics when the expert stages are known.
+        """
         stages = self.stages
         out = {
             "recording": self.name,
@@ -298,8 +318,42 @@ def score_file(
     adapt: bool | str = False,
     review_below: float | None = None,
 ) -> ScoredNight:
-    """Read a PSG file (channels by name, see :func:`~stqs_core.recording.read_recording`) and score it;
-    ``adapt`` and ``review_below`` as in :func:`score_recording`."""
+    """Read a PSG file and score it (``stqs score`` does the same from the command line).
+
+    Parameters
+    ----------
+    path : str or Path
+        An EDF, EDF+ or BDF file.
+    model : STQS or str or Path
+        A model, a model file or a shipped or published model's name. It is never modified.
+    eeg, eog, emg : list of str or None
+        Channel names per role (see :func:`~stqs_core.recording.read_recording`); None finds them by name.
+    preset : str or None
+        ``"shhs"``, ``"sleep-edf"`` or ``"aasm"``; None tries each.
+    annotations : str or Path or None
+        A hypnogram file for accuracy and kappa; None uses the stage annotations inside the file, if any.
+    adapt : bool or str
+        As in :func:`score_recording`: True or a method name adapts the model to the recording without labels.
+    review_below : float or None
+        As in :func:`score_recording`: epochs less confident than this (0-1) are marked for review.
+
+    Returns
+    -------
+    ScoredNight
+        Stage probabilities ``(n_epochs, 5)`` per 30-s epoch and what was found about the night.
+
+    Examples
+    --------
+    >>> from stqs_core import score_file
+    >>> night = score_file("night.edf", preset="shhs", adapt=True, review_below=0.5)  # doctest: +SKIP
+    >>> night.proba.shape  # stage probabilities per 30-s epoch, W N1 N2 N3 REM  # doctest: +SKIP
+    (960, 5)
+    >>> night.summary()["sleep_statistics"]["TST"]  # total sleep time (min)  # doctest: +SKIP
+    412.5
+    >>> night.ood_score  # 0 alike the model's training data, towards 1 far  # doctest: +SKIP
+    0.21
+    >>> night.write("night.csv")  # or .json, .edf (EDF+ annotations), .tsv (BIDS events), .xml (NSRR)  # doctest: +SKIP
+    """
     recording = read_recording(path, eeg=eeg, eog=eog, emg=emg, preset=preset, annotations=annotations)
     if not isinstance(model, STQS):
         model = load_model(model)

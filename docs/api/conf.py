@@ -143,39 +143,18 @@ def build_pages(app):
 CHECKS = {"GL08", "PR01", "PR02", "PR10", "RT01"}
 # Objects not checked (regular expressions on the full name):
 EXCLUDE = [
-    # TODO(lead): these modules are being moved by the refactor helpers (hypno: stqs_core/hypnogram.py and the
-    # stqs_core/plots/ package; occl: the split of interpret/occlusion.py and the stqs_core/training/ package).
-    # Once merged, document their new modules to numpydoc standard and delete these lines.
-    r"^stqs_core\.plots\.",
-    r"^stqs_core\.interpret\.plots\.",
-    r"^stqs_core\.interpret\.occlusion\.",
-    r"^stqs_core\.training\.",
     r"^stqs_core\.cli\.",  # the command line is documented by `stqs --help`
-    # TODO(lead): moved into stqs_core/hypnogram.py by hypno (left alone here so the merge has no conflict): delete
-    # these lines after merging.
-    r"^stqs_core\.annotations\.(stage_code|is_stage_label|stage_name)$",
-    r"^stqs_core\.edf\.runs$",
-    r"^stqs_core\.simulate\.stage_model\.(trim_wake|fill_unscored)$",
-    # TODO(lead): plot_* functions move into the stqs_core/plots/ package (hypno): delete after merging.
-    r"^stqs_core\.(evaluation|finetune|interpret\.filters)\.plot_\w+$",
-    # TODO(lead): main changed this docstring after the docs branch was cut; add its Parameters after merging.
-    r"^stqs_core\.cohort\.check_outputs$",
-    # TODO(lead): being rewritten by ood (ood_score gains ``proba``) and faith (Attribution gains ``modality`` and
-    # ``band_totals``; new band_split): document their parameters after merging, then delete these lines.
-    r"^stqs_core\.adapt\.ood_score$",
-    r"^stqs_core\.interpret\.attribution\.(Attribution|Attribution\.per_second|Attribution\.to_frame|attribute)$",
-    # TODO(lead): triage and hypno rewrite these docstrings (left alone here so the merges have no conflict); give them
-    # Parameters sections after merging (the docs branch's commit "NumPy docstrings in finetune and scoring" has a
-    # draft for ScoredNight and score_file), then delete these lines.
-    r"^stqs_core\.scoring\.(ScoredNight|ScoredNight\.summary|score_file)$",
-    r"^stqs_core\.simulate\.night\.simulate_night$",  # its Returns and Examples: triage adds a parameter at its end
-    r"^stqs_core\.exports\.write_nsrr_xml$",
-    # TODO(lead): public objects of this session's other branches that lacked a Parameters section when the docs
-    # branch was finished (names that do not exist on a branch match nothing). Delete these lines, then document
-    # what `python docs/api/conf.py` lists.
-    r"^stqs_core\.hypnogram\.",  # hypno
+    # TODO(lead): being rewritten by this session's running helpers (occl: the split of interpret/occlusion.py, the
+    # stqs_core/training/ package and deletion_curve's ``baseline``; ood: ood_score gains ``proba``; faith:
+    # Attribution gains ``modality`` and ``band_totals``, new band_split; triage; retrain; quiz). Names that do not
+    # exist on a branch match nothing. After merging each, delete its lines and document what
+    # `python docs/api/conf.py` lists.
+    r"^stqs_core\.interpret\.occlusion\.",  # occl
+    r"^stqs_core\.training\.",
+    r"^stqs_core\.interpret\.attribution\.deletion_curve$",
+    r"^stqs_core\.adapt\.ood_score$",  # ood
     r"^stqs_core\.interpret\.attribution\.band_split$",  # faith
-    r"^stqs_core\.interpret\.attribution\.deletion_curve$",  # occl adds ``baseline``
+    r"^stqs_core\.interpret\.attribution\.(Attribution|Attribution\.per_second|Attribution\.to_frame|attribute)$",
     r"^stqs_core\.interpret\.triage\.",  # triage
     r"^stqs_core\.cohort\.reliance_outliers$",
     r"^stqs_core\.scoring\.triage_columns$",

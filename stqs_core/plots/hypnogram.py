@@ -69,6 +69,17 @@ def plot_hypnogram(
     -------
     matplotlib.figure.Figure
         The figure drawn on.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from stqs_core.plots import plot_hypnogram
+    >>> pred = np.array([0, 0, 1, 2, 2, 3, 3, 2, 4, 4, 0])
+    >>> true = np.array([0, 0, 2, 2, 2, 3, -1, 2, 4, 4, 0])  # -1: unscored, drawn as a gap
+    >>> fig = plot_hypnogram(pred, true, proba=np.eye(5)[pred], title="night 1")
+    >>> len(fig.axes)  # the hypnogram and the probability strip
+    2
+    >>> fig.savefig("night1.png")  # doctest: +SKIP
     """
     rows = 2 if proba is not None else 1
     axes = subplots(ax, rows, 1, figsize=figsize, sharex=True, gridspec_kw={"height_ratios": [3, 1][:rows]})

@@ -200,6 +200,25 @@ def simulate_night(
         montage and channel names, sampling rate, amplifier, noise, subjects, scorer. The default
         ``"in-domain"`` changes nothing; every profile keeps the seed's stages and, at the same sampling rate,
         its background and events.
+
+    Returns
+    -------
+    SimulatedNight
+        The recording ``(5, n_samples)`` in µV, its stages ``(n_epochs,)`` per 30-s epoch and its event table.
+
+    Examples
+    --------
+    A simulated night with known stages and events (``stqs simulate`` writes it as EDF with its event table):
+
+    >>> from stqs_core.simulate import simulate_night
+    >>> night = simulate_night(hours=0.5, seed=1)  # or profile="montage-sleep-edf", ... (a lab's habits)
+    >>> night.recording.data.shape  # EEG, EEG, EOG, EOG, EMG in µV at 125 Hz
+    (5, 225000)
+    >>> night.stages.shape  # stage codes per 30-s epoch, 0-4 for W, N1, N2, N3, REM
+    (60,)
+    >>> night.events.columns.tolist()  # one row per spindle, K-complex, slow wave, eye movement ...
+    ['type', 'channel', 'row', 'onset_s', 'duration_s', 'amplitude_uv', 'epoch', 'stage', 'freq_hz']
+    >>> night.write_edf("night.edf")  # doctest: +SKIP
     """
     profile = get_profile(profile)
     sfreq = _sfreq(sfreq, profile)
