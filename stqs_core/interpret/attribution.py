@@ -260,6 +260,8 @@ def deletion_curve(
         random order.
     seed : int
         Seed of the random order.
+    baseline : BaselinePass, optional
+        The unoccluded pass of ``model`` over ``epochs`` (:mod:`.baseline`; made here when not given).
 
     Returns
     -------

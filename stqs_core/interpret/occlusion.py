@@ -46,7 +46,7 @@ from .tables import _decisions, _labels, _modality_name, _per_epoch, _softmax, _
 class FrequencyOcclusion:
     """Result of :func:`frequency_occlusion`.
 
-    Attributes
+    Parameters
     ----------
     per_epoch : DataFrame
         One row per (band, modalities, epoch): ``stage`` (original prediction), ``new_stage``, ``changed``
@@ -182,7 +182,7 @@ def modality_importance(model: STQS, epochs, labels=None, *, baseline: BaselineP
 class TimeOcclusion:
     """Result of :func:`time_occlusion` for epoch ``index``.
 
-    Attributes
+    Parameters
     ----------
     index : int
         The epoch.

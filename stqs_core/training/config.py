@@ -18,7 +18,7 @@ class TrainConfig:
     An *epoch* is a 30-s window of a recording everywhere in STQS; a *pass* is one sweep over the training data.
     ``epochs`` below counts passes: it keeps the name of the ``--epochs`` option and of the saved model cards.
 
-    Attributes
+    Parameters
     ----------
     variant : str
         Network variant, one of :data:`~stqs_core.model.VARIANTS`.

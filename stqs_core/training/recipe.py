@@ -32,7 +32,7 @@ logger = logging.getLogger(__name__)
 class TrainResult:
     """What :func:`train` returns.
 
-    Attributes
+    Parameters
     ----------
     model : STQS
         The trained model in eval mode, with the best weights of each stage.
