@@ -15,9 +15,12 @@ Methods
     z-scored input). Importance is the absolute attribution summed over rows.
 ``"band_integrated_gradients"`` (default)
     Integrated gradients split by frequency band: the input is the sum of its :data:`BANDS` components
-    ``x = sum_b x_b`` (a partition of unity in frequency), so the attribution ``x * g`` (``g`` the path-averaged
-    gradient) splits exactly into ``x_b * g``, and each band's sum is that band's share of the logit's change
-    from the zero epoch (:attr:`Attribution.band_totals`). Each band's magnitude curve (smoothed over
+    ``x = sum_b x_b`` (a partition of unity in frequency), so the attribution ``x * g`` (``g`` the gradient
+    averaged along the path from the zero epoch) splits exactly into ``x_b * g``, and each band's sum is that
+    band's share of the logit's change from the zero epoch (:attr:`Attribution.band_totals`). ``g`` is averaged
+    over :data:`NOISE_SAMPLES` copies of the epoch with Gaussian noise of :data:`NOISE_SD` added (SmoothGrad,
+    Captum's ``NoiseTunnel``): the gradient of a ReLU network flickers from sample to sample, its average does
+    not. Each band's magnitude curve (smoothed over
     :data:`BAND_SMOOTH_S`, relative to its own mean over the epoch) is weighted by the square root of the
     band's positive share; the importance is the largest weighted curve at each sample. A spindle then stands
     out in the sigma curve and a K-complex or slow wave in the delta curve, instead of drowning in the
@@ -58,6 +61,14 @@ BAND_SMOOTH_S = 1.0
 """Width (s) of the moving average of each band's attribution magnitude (``"band_integrated_gradients"``); about
 one event (spindles 0.5-2 s, K-complexes ~1 s, slow waves 0.6-1.6 s). Chosen on simulated nights 300-302, not on
 the benchmark's nights."""
+NOISE_SD = 0.5
+"""Standard deviation of SmoothGrad's noise (``"band_integrated_gradients"``), in the z-scored input's units (each
+channel of each epoch has standard deviation 1). Chosen on simulated nights 300-302."""
+NOISE_SAMPLES = 4
+"""Noisy copies of the epoch whose path gradients are averaged (``"band_integrated_gradients"``)."""
+N_STEPS = {"integrated_gradients": 24, "gradient_shap": 24, "band_integrated_gradients": 4}
+"""Default integration steps (integrated gradients) or baseline samples (gradient SHAP) per method. The band
+method's 4 steps per noisy copy give the same importance as 24 on nights 300-302 (AUROC within 0.002)."""
 BANDS: dict[str, tuple[float, float]] = {
     name: (0.0 if i == 0 else lo, SFREQ / 2 if i == len(AASM_BANDS) - 1 else hi)
     for i, (name, (lo, hi)) in enumerate(AASM_BANDS.items())
@@ -143,7 +154,7 @@ def attribute(
     indices,
     method: str = DEFAULT_METHOD,
     *,
-    n_steps: int = 24,
+    n_steps: int | None = None,
     window_s: float = 2.0,
     stride_s: float = 0.5,
     seed: int = 0,
@@ -161,12 +172,13 @@ def attribute(
         Epochs to explain.
     method : str
         One of :data:`METHODS`.
-    n_steps : int
-        Integration steps (integrated gradients) or baseline samples (gradient SHAP).
+    n_steps : int, optional
+        Integration steps (integrated gradients) or baseline samples (gradient SHAP); default :data:`N_STEPS`.
     window_s, stride_s : float
         Occlusion window and its step (s).
     seed : int
-        Seed of gradient SHAP's baselines and noise: the same seed gives the same attribution.
+        Seed of the random baselines and noise (gradient SHAP, the band method's SmoothGrad): the same seed
+        gives the same attribution.
     modality : {"eeg", "eog", "emg"} or None
         Build the importance curve from this modality's rows only (None: all rows). Occlusion blanks every row
         at once, so its curve is the same whatever the modality.
@@ -175,6 +187,7 @@ def attribute(
     if modality is not None:
         check_option("modality", modality, tuple(MODALITY_ROWS))
     chosen = slice(None) if modality is None else MODALITY_ROWS[modality]
+    n_steps = N_STEPS.get(method, 0) if n_steps is None else n_steps
     night = _night(model, epochs)
     indices = np.atleast_1d(np.asarray(indices, dtype=int))
     n = len(night.x)
@@ -248,16 +261,26 @@ def _band_importance(x: np.ndarray, gradient: np.ndarray) -> tuple[np.ndarray, n
 
 def _gradient_rows(model: STQS, epochs, index: int, stage: int, method: str, n_steps: int, seed: int) -> np.ndarray:
     """Captum attribution ``(R, T)`` of the stage's logit; ``"path_gradient"``: integrated gradients before the
-    multiplication by the input (the gradient averaged along the path from the zero epoch)."""
+    multiplication by the input (the gradient averaged along the path from the zero epoch), averaged over
+    :data:`NOISE_SAMPLES` noisy copies of the epoch."""
     from captum import attr
 
     forward = _EpochLogits(model, epochs, index)
     x = _night(model, epochs).x[index : index + 1].clone().requires_grad_(True)
     baseline = torch.zeros_like(x)
     if method == "path_gradient":
-        result = attr.IntegratedGradients(forward, multiply_by_inputs=False).attribute(
-            x, baseline, target=stage, n_steps=n_steps, internal_batch_size=n_steps
-        )
+        with torch.random.fork_rng():  # NoiseTunnel draws its noise from torch's global generator
+            torch.manual_seed(seed)
+            result = attr.NoiseTunnel(attr.IntegratedGradients(forward, multiply_by_inputs=False)).attribute(
+                x,
+                nt_type="smoothgrad",
+                nt_samples=NOISE_SAMPLES,
+                stdevs=NOISE_SD,
+                baselines=baseline,
+                target=stage,
+                n_steps=n_steps,
+                internal_batch_size=n_steps * NOISE_SAMPLES,
+            )
     elif method == "saliency":
         result = attr.Saliency(forward).attribute(x, target=stage, abs=False)
     elif method == "input_x_gradient":
