@@ -95,7 +95,8 @@ class Attribution:
     rows: np.ndarray
     importance: np.ndarray
     band_totals: np.ndarray | None = None
-    """``(E, len(BANDS))`` each band's summed attribution (``"band_integrated_gradients"`` only, else None)."""
+    """``(E, len(BANDS))`` each band's attribution summed over the samples of the importance's rows (``modality``)
+    (``"band_integrated_gradients"`` only, else None)."""
 
     def per_second(self) -> np.ndarray:
         """Mean importance of each second ``(E, 30)``."""
