@@ -165,12 +165,15 @@ class Quiz(pn.viewable.Viewer):
         if result is None or isinstance(result, Exception):
             what = "computing…" if result is None else f"failed: {html.escape(str(result)[:100])}"
             curve = hv.Curve(([0, EPOCH_SEC], [0, 0]), TIME, hv.Dimension("quiz_drop", label=f"{label} ({what})"))
+            curve = curve.opts(color="#c62828")
         else:
             data = result.per_sample
-            curve = hv.Area((data.time_s, data.mean_drop), TIME, hv.Dimension("quiz_drop", label=label))
+            drop = (data.time_s, data.mean_drop)
+            dimension = hv.Dimension("quiz_drop", label=label)
+            curve = hv.Area(drop, TIME, dimension).opts(color="#c62828", alpha=0.5) * hv.Curve(
+                drop, TIME, dimension
+            ).opts(color="#c62828")
         return curve.opts(
-            color="#c62828",
-            alpha=0.7,
             responsive=True,
             height=170,
             xlim=TIME.range,

@@ -138,12 +138,17 @@ def parse_answers(text: str) -> np.ndarray:
 
 
 def score_answers(expert: np.ndarray, answers: np.ndarray) -> dict:
-    """A student's ``answers`` ``(n,)`` (stage codes, -1 not answered) against the ``expert`` stages ``(n,)``.
+    """A student's ``answers`` (stage codes, -1 not answered; fewer than ``n``: the rest not answered) against the
+    ``expert`` stages ``(n,)``.
 
     Returns ``answered`` (count), ``correct`` (count), ``accuracy`` (share of answered, None before any) and
     ``confusion`` ``(5, 5)`` counts, rows the expert's stage and columns the student's.
     """
-    expert, answers = np.asarray(expert, dtype=int), np.asarray(answers, dtype=int)
+    expert, given = np.asarray(expert, dtype=int), np.asarray(answers, dtype=int)
+    if len(given) > len(expert):
+        raise StqsError(f"{len(given)} answers for {len(expert)} epochs: give at most one answer per epoch")
+    answers = np.full(len(expert), UNSCORED)
+    answers[: len(given)] = given
     keep = (expert >= 0) & (answers >= 0)
     n = len(STAGES)
     matrix = np.bincount(expert[keep] * n + answers[keep], minlength=n * n).reshape(n, n)

@@ -830,7 +830,7 @@ def test_quiz_reveals_the_experts_and_the_models_answer_after_a_pick(page):
     counts = np.array(_quiz_state(page)[1]).reshape(5, 5)
     assert counts[STAGES.index(expert), STAGES.index("N2")] == 1  # rows the expert, columns the student
     assert _wait_for(  # the time occlusion of the epoch, computed off the event loop, then drawn
-        lambda: any(kind == "Patch" and "quiz_drop" in first for kind, first, _ in page.evaluate(GLYPHS_JS)), 120
+        lambda: any(k == "Line" and "quiz_drop" in first and n > 1000 for k, first, n in page.evaluate(GLYPHS_JS)), 120
     )
     page.locator(".stqs-quiz-next button").click()
     assert _wait_for(lambda: page.locator(".stqs-quiz-reveal").count() == 0)

@@ -59,6 +59,9 @@ def test_score_answers_counts_right_answers_and_the_confusion():
     assert score["answered"] == 4 and score["correct"] == 3 and score["accuracy"] == pytest.approx(0.75)
     assert score["confusion"][2, 3] == 1 and score["confusion"][2, 2] == 1 and score["confusion"].sum() == 4
     assert score_answers(expert, np.full(5, -1))["accuracy"] is None
+    assert score_answers(expert, parse_answers("N2 W"))["answered"] == 2  # the rest not answered yet
+    with pytest.raises(StqsError, match="at most one answer"):
+        score_answers(expert, np.zeros(6, dtype=int))
     table = answer_table(np.array([3, 9]), parse_answers("N2"), TRUE, _proba(TRUE))
     assert table.you.tolist() == ["N2", "?"] and table.expert.tolist() == ["N2", "REM"]
     assert table.right.tolist() == [True, False] and table.model.tolist() == ["N2", "REM"]
