@@ -222,7 +222,7 @@ def plot_scoring_page(
         ax.axvline(x, color="#d0d0d0" if x % major else "#909090", lw=0.5 if x % major else 0.9, zorder=0)
     for row, (layout, signal) in enumerate(zip(page_rows(names), signals)):
         for ref in layout.references:
-            ax.axhline(layout.baseline + ref, color="#1565c0", lw=0.6, ls="--", zorder=1)
+            ax.hlines(layout.baseline + ref, 0, EPOCH_SEC, color="#1565c0", lw=0.6, ls="--", zorder=1)
         ax.plot(t, layout.baseline + signal, color="black", lw=0.5, zorder=2)
         ax.plot([EPOCH_SEC + 0.4] * 2, [layout.baseline, layout.baseline + SCALE_BAR_UV], color="black", lw=2)
         ax.text(EPOCH_SEC + 0.6, layout.baseline + SCALE_BAR_UV / 2, f"{SCALE_BAR_UV:g} µV", fontsize=7, va="center")

@@ -82,3 +82,19 @@ def test_scoring_page_is_the_epoch_through_the_display_filters():
     assert [r.baseline for r in rows] == sorted((r.baseline for r in rows), reverse=True)  # EEG on top
     with pytest.raises(StqsError, match="epoch"):
         scoring_page(Recording(data, sfreq, ["C3", "C4", "E1", "E2", "chin"]), 3)
+
+
+def test_plot_scoring_page_draws_the_channels_the_grid_and_the_events():
+    import pandas as pd
+
+    from stqs_core.teaching import plot_scoring_page
+
+    t = np.arange(3750) / 125
+    events = pd.DataFrame({"row": [0, 4], "epoch": [2, 2], "onset_s": [61.0, 70.0], "duration_s": [1.0, 0.5]})
+    ax = plot_scoring_page(t, np.zeros((5, 3750)), ["C3", "C4", "E1", "E2", "chin"], events=events).axes[0]
+    traces = [line for line in ax.lines if len(line.get_xdata()) == 3750]
+    assert len(traces) == 5 and sorted(line.get_ydata()[0] for line in traces) == [0, 200, 400, 600, 800]
+    grid = [line for line in ax.lines if len(set(line.get_xdata())) == 1 and line.get_xdata()[0] <= 30]
+    assert len(grid) == 31  # a line each second of the page
+    shaded = [c for c in ax.collections if c.get_paths() and c.get_paths()[0].vertices[:, 0].min() in (1.0, 10.0)]
+    assert len(shaded) == 2  # each event on its own channel, at its time within the epoch
