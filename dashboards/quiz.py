@@ -67,7 +67,7 @@ class Quiz(pn.viewable.Viewer):
             label="Next epoch ▶", button_type="primary", width=130, css_classes=["stqs-quiz-next"]
         )
         self._next.on_click(lambda _: self.next())
-        dashboard.param.watch(lambda _: self._new_night(), ["night", "model_key"])
+        dashboard.param.watch(lambda *_: self._new_night(), ["night", "model_key"])
         self._new_night()
 
     # ------------------------------------------------------------ state

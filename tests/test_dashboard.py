@@ -143,6 +143,11 @@ def test_quiz_reveals_the_answers_after_a_pick_and_keeps_the_session_score(dashb
     assert len(student.order) and (true[student.order] == 2).all() and len(student.answers) == 2  # score kept
     student.subset = "hard epochs"
     assert sorted(student.order.tolist()) == np.flatnonzero(hard_epochs(true, proba)).tolist()
+    dashboard.hours = 0.1
+    dashboard.load_night()  # another night: a new session score, the hard epochs of that night
+    hard = hard_epochs(dashboard.night.true, dashboard.original())
+    assert student.answers == [] and len(dashboard.night.true) == 12
+    assert sorted(student.order.tolist()) == np.flatnonzero(hard).tolist()
 
 
 @pytest.mark.parametrize(
