@@ -137,10 +137,16 @@ class Quiz(pn.viewable.Viewer):
                 f"**The quiz is over** ({len(self.order)} epochs of '{self.subset}'): change the order (seed) or the "
                 "epochs to score to start another."
             )
-        ask = "Which stage is it?" if self.picked < 0 else "Your answer is in; see below."
+        question = (
+            f"<span class='stqs-quiz-question' data-position='{self.position}'>Question {self.position + 1} of "
+            f"{len(self.order)}</span> ({self.subset})"
+        )
+        if self.picked < 0:  # where the epoch lies would give the answer away: the hypnogram is on the page
+            return pn.pane.Markdown(f"{question}: which stage is this page?")
+        minute = epoch * EPOCH_SEC / 60
         return pn.pane.Markdown(
-            f"<span class='stqs-quiz-epoch' data-epoch='{epoch}'>Epoch {epoch}</span> "
-            f"({self.position + 1} of {len(self.order)} of '{self.subset}'). {ask}"
+            f"{question}: <span class='stqs-quiz-epoch' data-epoch='{epoch}'>epoch {epoch}</span> "
+            f"(minute {minute:g} of the night); your answer is in, see below."
         )
 
     @param.depends("order", "position", "picked", "evidence")

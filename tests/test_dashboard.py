@@ -114,7 +114,8 @@ def test_quiz_reveals_the_answers_after_a_pick_and_keeps_the_session_score(dashb
     np.testing.assert_array_equal(student.order, quiz.Quiz(dashboard, app.in_background).order)  # seeded
     assert sorted(student.order.tolist()) == np.flatnonzero(true >= 0).tolist()
     first = student.epoch
-    assert student.verdict().object == "" and "Which stage" in student.header().object
+    assert student.verdict().object == "" and "which stage" in student.header().object
+    assert "stqs-quiz-epoch" not in student.header().object  # where it lies is not told before the pick
     page = student.page().object  # the scorer's page: five traces of 30 s, the EEG's slow-wave lines
     traces = [c for c in page if isinstance(c, hv.Curve)]
     assert len(traces) == 5 and all(np.ptp(c.dimension_values(0)) == pytest.approx(30, abs=0.01) for c in traces)
@@ -812,19 +813,19 @@ def test_quiz_reveals_the_experts_and_the_models_answer_after_a_pick(page):
     from stqs_core.constants import STAGES
 
     page.locator(".bk-tab", has_text="Quiz: score it yourself").click()
-    page.wait_for_selector(".stqs-quiz-epoch", timeout=60_000)
-    epoch = int(page.locator(".stqs-quiz-epoch").get_attribute("data-epoch"))
-    assert _quiz_state(page) == ({}, [])  # nothing revealed, nothing scored
+    page.wait_for_selector(".stqs-quiz-question", timeout=60_000)
+    assert _quiz_state(page) == ({}, []) and page.locator(".stqs-quiz-epoch").count() == 0  # nothing told yet
 
     def page_traces() -> list:
         return [first for kind, first, n in page.evaluate(GLYPHS_JS) if kind == "Line" and "quiz_uv" in first]
 
     assert _wait_for(lambda: len(page_traces()) == 5, 60)  # the five channels, stacked on one page
+    page.get_by_role("button", name="N2", exact=True).click()
+    assert _wait_for(lambda: _quiz_state(page)[0] != {}, 60)
+    epoch = int(page.locator(".stqs-quiz-epoch").get_attribute("data-epoch"))
     dash = app.Dashboard(hours=0.5, defer=True)  # the server's night and model, computed here again
     night, key, proba = app._compute(dict(dash.param.values(), channels=dash._channels(), uploaded=None))
     expert, model = STAGES[night.true[epoch]], STAGES[proba[epoch].argmax()]
-    page.get_by_role("button", name="N2", exact=True).click()
-    assert _wait_for(lambda: _quiz_state(page)[0] != {}, 60)
     answers, counts = _quiz_state(page)
     assert answers == {"you": "N2", "expert": expert, "model": model}
     assert _wait_for(lambda: _quiz_state(page)[1] != [] and sum(_quiz_state(page)[1]) == 1, 30)
@@ -839,7 +840,7 @@ def test_quiz_reveals_the_experts_and_the_models_answer_after_a_pick(page):
     )
     page.locator(".stqs-quiz-next button").click()
     assert _wait_for(lambda: page.locator(".stqs-quiz-reveal").count() == 0)
-    assert int(page.locator(".stqs-quiz-epoch").get_attribute("data-epoch")) != epoch
+    assert page.locator(".stqs-quiz-question").get_attribute("data-position") == "1"  # the second question
     page.get_by_role("button", name="W", exact=True).click()
     assert _wait_for(lambda: page.locator(".stqs-quiz-score").get_attribute("data-answered") == "2", 30)
     assert _wait_for(lambda: sum(_quiz_state(page)[1]) == 2)
