@@ -5,6 +5,10 @@ Serves ``dashboards/app.py`` with ``panel serve`` on a free localhost port, open
 page to settle and saves the whole page. Needs Debian's Chromium (``apt-get install -y chromium``).
 
     python benchmarks/screenshot_dashboard.py [--out docs/dashboard.png] [--query "hours=8&band=11,16"] [--tab NAME]
+        [--pick STAGE]
+
+docs/quiz.png: ``--query hours=8 --tab "Quiz: score it yourself" --pick N2 --out docs/quiz.png`` (the quiz tab,
+one epoch answered N2: the answers and the evidence revealed).
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "dashboard.png")
     parser.add_argument("--query", default="hours=8&band=11,16&modalities=eeg&epoch=300")
     parser.add_argument("--tab", help="open this tab before the screenshot, e.g. 'Time attribution'")
+    parser.add_argument("--pick", help="in the quiz tab, answer this stage (e.g. N2) before the screenshot")
     parser.add_argument("--width", type=int, default=1400)
     args = parser.parse_args()
 
@@ -51,10 +56,13 @@ def main() -> None:
             page = browser.new_page(viewport={"width": args.width, "height": 1000})
             start = time.perf_counter()
             page.goto(f"http://127.0.0.1:{port}/app?{args.query}", timeout=300_000)
-            page.wait_for_selector(".stqs-changed", timeout=300_000)
+            page.wait_for_selector(".stqs-changed" if "modalities=" in args.query else ".stqs-summary", timeout=300_000)
             print(f"page ready in {time.perf_counter() - start:.1f} s")
             if args.tab:
                 page.get_by_text(args.tab, exact=True).click()
+            if args.pick:
+                page.locator(".stqs-quiz-pick button", has_text=args.pick).click()
+                page.wait_for_selector(".stqs-quiz-reveal", timeout=60_000)
             page.wait_for_timeout(6000)  # plots settle (Bokeh renders after the document is idle)
             height = page.evaluate(
                 "() => Math.max(...[...document.querySelectorAll('#main, body')].map(e => e.scrollHeight))"

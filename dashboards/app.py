@@ -32,6 +32,7 @@ from panel.io.state import set_curdoc
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # the sibling modules, also when imported from elsewhere
 
+import quiz  # noqa: E402
 import sources  # noqa: E402
 import views  # noqa: E402
 
@@ -560,7 +561,7 @@ class Dashboard(param.Parameterized):
         ]
 
     def tabs(self) -> pn.Tabs:
-        """The epoch viewer, and the time occlusion, filters and AASM tabs (drawn when opened)."""
+        """The epoch viewer, the time occlusion, filters and AASM tabs, and the students' quiz (drawn when opened)."""
         lazy = {
             name: pn.param.ParamMethod(method, lazy=True)
             for name, method in (
@@ -569,7 +570,12 @@ class Dashboard(param.Parameterized):
                 ("Modalities and AASM rules", self.importance),
             )
         }
-        return pn.Tabs(("Epoch viewer", self.epoch_viewer()), *lazy.items(), dynamic=True)
+        return pn.Tabs(
+            ("Epoch viewer", self.epoch_viewer()),
+            *lazy.items(),
+            ("Quiz: score it yourself", quiz.Quiz(self, in_background)),
+            dynamic=True,
+        )
 
     def main(self) -> pn.Column:
         return pn.Column(*self.overview(), self.tabs())

@@ -314,7 +314,8 @@ class Night:
 
     ``epochs`` ``(n_epochs, 5, 3750)`` float32 preprocessed (z-scored); ``true`` ``(n_epochs,)`` expert stages
     (-1 unscored) or None; ``recording`` the signals in µV, or None for an HDF5 store (which holds only the
-    preprocessed epochs). ``derived`` caches what is computed from the night, and goes with it.
+    preprocessed epochs); ``events`` the simulator's event table of a demo night (else None). ``derived`` caches what
+    is computed from the night, and goes with it.
     """
 
     name: str
@@ -322,21 +323,25 @@ class Night:
     true: np.ndarray | None = field(default=None, repr=False)
     recording: Recording | None = field(default=None, repr=False)
     flags: dict = field(default_factory=dict, repr=False)
+    events: pd.DataFrame | None = field(default=None, repr=False)
     derived: Memo = field(default_factory=lambda: Memo(64 * 2**20, max_items=256), repr=False)
 
     @property
     def nbytes(self) -> int:
         signals = 0 if self.recording is None else self.recording.data.nbytes
-        return self.epochs.nbytes + signals + self.derived.nbytes
+        events = 0 if self.events is None else nbytes(self.events)
+        return self.epochs.nbytes + signals + events + self.derived.nbytes
 
 
 def demo_night(hours: float = 8.0, seed: int = 0) -> Night:
-    """A simulated night of ``hours`` with its true hypnogram (``stqs_core.simulate``)."""
+    """A simulated night of ``hours`` with its true hypnogram and the simulator's events (``stqs_core.simulate``)."""
     from stqs_core.simulate import simulate_night
 
     def make() -> Night:
-        name = f"demo ({hours:g} h, seed {seed})"
-        return _from_recording(simulate_night(hours=hours, seed=seed, name=name).recording)
+        simulated = simulate_night(hours=hours, seed=seed, name=f"demo ({hours:g} h, seed {seed})")
+        night = _from_recording(simulated.recording)
+        night.events = simulated.events
+        return night
 
     return NIGHTS.get(("demo", float(hours), int(seed)), make)
 
@@ -564,6 +569,13 @@ def attribution(night: Night, model_key: str, index: int, method: str):
 def attribution_key(model_key: str, index: int, method: str) -> tuple:
     """Key of :func:`attribution` in ``night.derived`` (for :meth:`Memo.peek`)."""
     return ("attribution", model_identity(model_key), int(index), method)
+
+
+def scoring_page(night: Night, index: int) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`stqs_core.teaching.scoring_page` of epoch ``index``: ``(t, signals)`` in s and µV (display filters)."""
+    from stqs_core.teaching import scoring_page as page
+
+    return night.derived.get(("page", int(index)), lambda: page(night.recording, index))
 
 
 def modality_importance(night: Night, model_key: str):

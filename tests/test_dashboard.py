@@ -21,6 +21,7 @@ import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import holoviews as hv
 import numpy as np
 import pytest
 import torch
@@ -98,6 +99,56 @@ def test_sleep_statistics_beside_the_hypnogram(dashboard):
     tst = table.set_index("statistic").loc["TST (min)"]
     assert tst.model == pytest.approx(sleep_statistics(pred)["TST"], abs=0.05)
     assert tst.expert == pytest.approx(sleep_statistics(dashboard.night.true)["TST"], abs=0.05)
+
+
+def test_quiz_reveals_the_answers_after_a_pick_and_keeps_the_session_score(dashboard):
+    import app
+    import quiz
+
+    from stqs_core.constants import STAGES
+    from stqs_core.interpret import TimeOcclusion
+    from stqs_core.teaching import SLOW_WAVE_UV, hard_epochs
+
+    student = quiz.Quiz(dashboard, app.in_background)
+    true, proba = dashboard.night.true, dashboard.original()
+    np.testing.assert_array_equal(student.order, quiz.Quiz(dashboard, app.in_background).order)  # seeded
+    assert sorted(student.order.tolist()) == np.flatnonzero(true >= 0).tolist()
+    first = student.epoch
+    assert student.verdict().object == "" and "which stage" in student.header().object
+    assert "stqs-quiz-epoch" not in student.header().object  # where it lies is not told before the pick
+    page = student.page().object  # the scorer's page: five traces of 30 s, the EEG's slow-wave lines
+    traces = [c for c in page if isinstance(c, hv.Curve)]
+    assert len(traces) == 5 and all(np.ptp(c.dimension_values(0)) == pytest.approx(30, abs=0.01) for c in traces)
+    segments = np.concatenate([s.array() for s in page if isinstance(s, hv.Segments)]).astype(float)
+    vertical = segments[segments[:, 0] == segments[:, 2]]
+    assert set(range(31)) <= set(vertical[:, 0].round(6)) and (vertical[:, 3] - vertical[:, 1] > 800).sum() >= 31
+    levels = np.sort(segments[segments[:, 1] == segments[:, 3], 1])  # the ±37.5 µV lines: 75 µV apart on each EEG
+    assert len(levels) == 4 and np.allclose(levels[1::2] - levels[::2], SLOW_WAVE_UV)
+    student.pick(2)
+    reveal = student.verdict().object
+    assert (
+        f"data-expert='{STAGES[true[first]]}'" in reveal and f"data-model='{STAGES[proba[first].argmax()]}'" in reveal
+    )
+    assert isinstance(student.evidence[3], TimeOcclusion) and student.evidence[2] == first  # (not served: at once)
+    assert "Simulator's events in this epoch" in reveal or "No simulator events" in reveal
+    student.pick(0)  # a second pick on the same epoch does not count
+    assert len(student.answers) == 1
+    student.next()
+    student.pick(int(true[student.epoch]))  # right
+    score = student.score()
+    right = 1 + int(true[first] == 2)
+    assert f"data-correct='{right}' data-answered='2'" in score[0].object
+    confusion = score[2].object.to_numpy()
+    assert confusion.sum() == 2 and confusion[true[first], 2] >= 1
+    student.subset = "expert N2"
+    assert len(student.order) and (true[student.order] == 2).all() and len(student.answers) == 2  # score kept
+    student.subset = "hard epochs"
+    assert sorted(student.order.tolist()) == np.flatnonzero(hard_epochs(true, proba)).tolist()
+    dashboard.hours = 0.1
+    dashboard.load_night()  # another night: a new session score, the hard epochs of that night
+    hard = hard_epochs(dashboard.night.true, dashboard.original())
+    assert student.answers == [] and len(dashboard.night.true) == 12
+    assert sorted(student.order.tolist()) == np.flatnonzero(hard).tolist()
 
 
 @pytest.mark.parametrize(
@@ -730,6 +781,56 @@ def test_time_tab_draws_traces_on_their_own_axes_with_visible_shading_and_the_pi
             )
             for p in plots
         )  # the selected epoch's z-scored trace
+    assert page.errors == []
+
+
+def _quiz_state(page) -> tuple[dict, list[int]]:
+    """The quiz's revealed answers (``data-`` attributes, empty before a pick) and its confusion counts."""
+    reveal = page.locator(".stqs-quiz-reveal")
+    answers = {k: reveal.get_attribute(f"data-{k}") for k in ("you", "expert", "model")} if reveal.count() == 1 else {}
+    cells = page.locator(".stqs-quiz-confusion td").all_inner_texts()
+    return answers, [int(c) for c in cells if c.strip().isdigit()]
+
+
+def test_quiz_reveals_the_experts_and_the_models_answer_after_a_pick(page):
+    """A student opens the quiz: a 30-s page with its grid; a pick reveals the expert's and the model's stage (those
+    of the server's night) and the model's evidence, and the session's score and confusion count it."""
+    import app
+
+    from stqs_core.constants import STAGES
+
+    page.locator(".bk-tab", has_text="Quiz: score it yourself").click()
+    page.wait_for_selector(".stqs-quiz-question", timeout=60_000)
+    assert _quiz_state(page) == ({}, []) and page.locator(".stqs-quiz-epoch").count() == 0  # nothing told yet
+
+    def page_traces() -> list:
+        return [first for kind, first, n in page.evaluate(GLYPHS_JS) if kind == "Line" and "quiz_uv" in first]
+
+    assert _wait_for(lambda: len(page_traces()) == 5, 60)  # the five channels, stacked on one page
+    page.get_by_role("button", name="N2", exact=True).click()
+    assert _wait_for(lambda: _quiz_state(page)[0] != {}, 60)
+    epoch = int(page.locator(".stqs-quiz-epoch").get_attribute("data-epoch"))
+    dash = app.Dashboard(hours=0.5, defer=True)  # the server's night and model, computed here again
+    night, key, proba = app._compute(dict(dash.param.values(), channels=dash._channels(), uploaded=None))
+    expert, model = STAGES[night.true[epoch]], STAGES[proba[epoch].argmax()]
+    answers, counts = _quiz_state(page)
+    assert answers == {"you": "N2", "expert": expert, "model": model}
+    assert _wait_for(lambda: _quiz_state(page)[1] != [] and sum(_quiz_state(page)[1]) == 1, 30)
+    score = page.locator(".stqs-quiz-score")
+    assert score.get_attribute("data-answered") == "1" and score.get_attribute("data-correct") == str(
+        int(expert == "N2")
+    )
+    counts = np.array(_quiz_state(page)[1]).reshape(5, 5)
+    assert counts[STAGES.index(expert), STAGES.index("N2")] == 1  # rows the expert, columns the student
+    assert _wait_for(  # the time occlusion of the epoch, computed off the event loop, then drawn
+        lambda: any(k == "Line" and "quiz_drop" in first and n > 1000 for k, first, n in page.evaluate(GLYPHS_JS)), 120
+    )
+    page.locator(".stqs-quiz-next button").click()
+    assert _wait_for(lambda: page.locator(".stqs-quiz-reveal").count() == 0)
+    assert page.locator(".stqs-quiz-question").get_attribute("data-position") == "1"  # the second question
+    page.get_by_role("button", name="W", exact=True).click()
+    assert _wait_for(lambda: page.locator(".stqs-quiz-score").get_attribute("data-answered") == "2", 30)
+    assert _wait_for(lambda: sum(_quiz_state(page)[1]) == 2)
     assert page.errors == []
 
 

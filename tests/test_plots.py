@@ -25,6 +25,7 @@ from stqs_core.plots import (
     plot_hypnodensity,
     plot_hypnogram,
     plot_hypnograms,
+    plot_scoring_page,
     plot_time_occlusion,
 )
 
@@ -65,6 +66,16 @@ PLOTS = {
     "plot_curve": (lambda ax, path: plot_curve(CURVE, path, band=(0.6, 0.8), ax=ax), 1),
     "plot_filters": (lambda ax, path: plot_filters(STQS(STQSConfig(variant="cnn")), path, ax=ax), 6),
     "plot_frequency_occlusion": (lambda ax, path: plot_frequency_occlusion(DROPS, path=path, ax=ax), 1),
+    "plot_scoring_page": (
+        lambda ax, path: plot_scoring_page(
+            np.arange(EPOCH_SAMPLES) / 125,
+            RNG.normal(size=(5, EPOCH_SAMPLES)) * 30,
+            ["C3", "C4", "E1", "E2", "chin"],
+            ax=ax,
+            path=path,
+        ),
+        1,
+    ),
     "plot_time_occlusion": (
         lambda ax, path: plot_time_occlusion(OCCLUSION, RNG.normal(size=(5, EPOCH_SAMPLES)), EVENTS, path=path, ax=ax),
         4,
@@ -127,3 +138,15 @@ def test_hypnodensity_draws_on_given_axes_without_choosing_a_backend():
     assert len(ax.collections) == 5  # one band per stage
     plot_hypnodensity(proba)
     assert matplotlib.get_backend() == backend
+
+
+def test_plot_scoring_page_draws_the_channels_the_grid_and_the_events():
+    t = np.arange(3750) / 125
+    events = pd.DataFrame({"row": [0, 4], "epoch": [2, 2], "onset_s": [61.0, 70.0], "duration_s": [1.0, 0.5]})
+    ax = plot_scoring_page(t, np.zeros((5, 3750)), ["C3", "C4", "E1", "E2", "chin"], events=events).axes[0]
+    traces = [line for line in ax.lines if len(line.get_xdata()) == 3750]
+    assert len(traces) == 5 and sorted(line.get_ydata()[0] for line in traces) == [0, 200, 400, 600, 800]
+    grid = [line for line in ax.lines if len(set(line.get_xdata())) == 1 and line.get_xdata()[0] <= 30]
+    assert len(grid) == 31  # a line each second of the page
+    shaded = [c for c in ax.collections if c.get_paths() and c.get_paths()[0].vertices[:, 0].min() in (1.0, 10.0)]
+    assert len(shaded) == 2  # each event on its own channel, at its time within the epoch

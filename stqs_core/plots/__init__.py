@@ -11,6 +11,7 @@ it takes one (:func:`save_figure`). Matplotlib is imported only when a figure is
 - :mod:`.finetune`: a fine-tuning learning curve (:func:`plot_curve`).
 - :mod:`.interpret`: learned filters and occlusion (:func:`plot_filters`, :func:`plot_frequency_occlusion`,
   :func:`plot_time_occlusion`).
+- :mod:`.teaching`: a 30-s page as scorers see it (:func:`plot_scoring_page`).
 - :mod:`.base`: the Axes to draw on (:func:`subplots`) and writing a figure (:func:`save_figure`).
 
 Stage colours and plotting heights are :data:`stqs_core.hypnogram.STAGE_COLOURS` and
@@ -22,6 +23,7 @@ from .evaluation import plot_confusion, plot_hypnograms
 from .finetune import plot_curve
 from .hypnogram import draw_hypnogram, plot_hypnodensity, plot_hypnogram
 from .interpret import plot_filters, plot_frequency_occlusion, plot_time_occlusion
+from .teaching import plot_scoring_page
 
 __all__ = [
     "draw_hypnogram",
@@ -32,6 +34,7 @@ __all__ = [
     "plot_hypnodensity",
     "plot_hypnogram",
     "plot_hypnograms",
+    "plot_scoring_page",
     "plot_time_occlusion",
     "save_figure",
     "subplots",
