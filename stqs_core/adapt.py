@@ -42,8 +42,11 @@ from .model import STQS
 
 logger = logging.getLogger(__name__)
 
-METHODS = ("adabn", "adabn-prior", "tent", "adabn-tent")
-DEFAULT_METHOD = "adabn"
+METHODS = ("adabn-balanced", "adabn", "adabn-prior", "tent", "adabn-tent")
+DEFAULT_METHOD = "adabn-balanced"
+BALANCED_ROUNDS = 2
+"""``"adabn-balanced"``: rounds of predicting the stages and re-estimating the statistics on the balanced epochs
+(the first round predicts with the model as given, the second with the first round's copy)."""
 MIN_EPOCHS = 10
 """Fewer 30-s epochs than this give batch-norm statistics too noisy to adapt to (or to judge a recording by)."""
 OOD_WARN = 0.2
@@ -59,6 +62,7 @@ def adapt_model(
     prior: float = 0.5,
     steps: int = 2,
     lr: float = 1e-3,
+    per_stage: int = 60,
 ) -> STQS:
     """A copy of ``model`` adapted to one recording without labels; ``model`` itself is left unchanged.
 
@@ -69,7 +73,7 @@ def adapt_model(
     epochs : array (n_epochs, 5, 3750)
         The recording's preprocessed epochs in order (:func:`~stqs_core.preprocess.make_epochs`), at least
         :data:`MIN_EPOCHS`.
-    method : {"adabn", "adabn-prior", "tent", "adabn-tent"}
+    method : {"adabn-balanced", "adabn", "adabn-prior", "tent", "adabn-tent"}
         See the module docstring.
     batch_size : int
         Epochs per CNN call: memory stays flat on an 8-hour night.
@@ -77,6 +81,9 @@ def adapt_model(
         ``"adabn-prior"`` only: the share of the stored (training) statistics kept, in [0, 1].
     steps, lr : int, float
         TENT only: passes over the recording and Adam learning rate for the batch norms' scale and shift.
+    per_stage : int
+        ``"adabn-balanced"`` only: epochs drawn per predicted stage (spread over the stage's epochs, repeated when
+        it has fewer).
 
     Returns
     -------
@@ -87,6 +94,7 @@ def adapt_model(
     check_range("prior", prior, 0, 1)
     check_range("steps", steps, 1)
     check_range("lr", lr, 0)
+    check_range("per_stage", per_stage, 1)
     x = model._as_input(epochs)
     if len(x) < MIN_EPOCHS:
         raise RecordingError(
@@ -94,6 +102,11 @@ def adapt_model(
             f"has {len(x)}: score it without adaptation"
         )
     adapted = copy.deepcopy(model).eval()
+    if method == "adabn-balanced":
+        for _ in range(BALANCED_ROUNDS):
+            stages = adapted.predict_proba(x, batch_size).argmax(1)
+            adapted = copy.deepcopy(model).eval()
+            _adabn(adapted, x[torch.from_numpy(_balanced(stages, per_stage))], batch_size)
     if method in ("adabn", "adabn-prior", "adabn-tent"):
         _adabn(adapted, x, batch_size, prior if method == "adabn-prior" else 0.0)
     if method in ("tent", "adabn-tent"):
@@ -101,6 +114,16 @@ def adapt_model(
     adapted.info["adaptation"] = {"method": method, "n_epochs": len(x)}
     logger.info("adapted %s to %d epochs by %s", adapted.config.variant, len(x), method)
     return adapted.eval()
+
+
+def _balanced(stages: np.ndarray, per_stage: int) -> np.ndarray:
+    """Sorted indices of ``per_stage`` epochs of each stage present in ``stages`` ``(n_epochs,)``, spread over
+    that stage's epochs (repeated when it has fewer): every stage weighs alike, as in class-balanced training."""
+    picks = []
+    for stage in np.unique(stages):
+        where = np.flatnonzero(stages == stage)
+        picks.append(where[np.linspace(0, len(where) - 1, per_stage).round().astype(int)])
+    return np.sort(np.concatenate(picks))
 
 
 def _batch_norms(model: nn.Module) -> list[nn.modules.batchnorm._BatchNorm]:
