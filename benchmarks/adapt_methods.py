@@ -110,9 +110,7 @@ def main() -> None:
     if any(m not in VARIANTS for m in methods):
         parser.error(f"methods must be among {list(VARIANTS)}")
     profiles = list(PROFILES) if not args.profiles else list(dict.fromkeys(["in-domain", *args.profiles.split(",")]))
-    models = {
-        m: load_model(args.checkpoints / PUBLISHED[m] if m in PUBLISHED else m) for m in args.models.split(",")
-    }
+    models = {m: load_model(args.checkpoints / PUBLISHED[m] if m in PUBLISHED else m) for m in args.models.split(",")}
     start = time.perf_counter()
     table = run(models, profiles, methods, args.seeds, args.hours)
     if args.out:

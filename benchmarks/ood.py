@@ -103,7 +103,7 @@ def auroc(table: pd.DataFrame, seeds: int, scores=("ood_score", "kl")) -> tuple[
         base = inside[inside.seed < SEED + seeds].kappa.mean()  # the same seeds as every profile's nights
         cost = base - part.groupby("profile", sort=False).kappa.mean()
 
-        def auc(out: pd.DataFrame, score: str) -> float:
+        def auc(out: pd.DataFrame, score: str, inside: pd.DataFrame = inside) -> float:
             if out.empty:
                 return float("nan")
             return roc_auc_score([0] * len(inside) + [1] * len(out), [*inside[score], *out[score]])
@@ -158,9 +158,7 @@ def main() -> None:
     logging.basicConfig(level=logging.ERROR)
     torch.set_num_threads(1)
     profiles = list(PROFILES) if not args.profiles else ["in-domain", *args.profiles.split(",")]
-    models = {
-        m: load_model(args.checkpoints / PUBLISHED[m] if m in PUBLISHED else m) for m in args.models.split(",")
-    }
+    models = {m: load_model(args.checkpoints / PUBLISHED[m] if m in PUBLISHED else m) for m in args.models.split(",")}
     start = time.perf_counter()
     table = run(models, nights(list(dict.fromkeys(profiles)), args.seeds, args.in_domain, args.calibration), args.hours)
     if args.out:
