@@ -29,7 +29,8 @@ Cohen's kappa, mean over the 21 profiles, no adaptation / adabn-balanced / adabn
 nights) and recovers the published CNN's cost of a 15-Hz low-pass (90%), clipping at 50 µV (105%) and a Cz
 reference (75%); it recovers little or nothing of a frontal/occipital montage, older subjects or a scorer's habits,
 which no label-free method here does (see ``docs/domain_shift.md``). On the published SHHS
-``oversampling_cnnlstm`` plain ``"adabn"`` measured better (0.841 vs 0.753, none 0.813, on 8 shifted profiles and in-domain).
+``oversampling_cnnlstm`` plain ``"adabn"`` measured better (0.841 vs 0.753, none 0.813, on 8 shifted profiles
+and in-domain).
 Adapt when :func:`ood_score` warns.
 """
 
