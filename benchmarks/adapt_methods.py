@@ -1,155 +1,129 @@
-"""Label-free adaptation methods and the out-of-domain score on simulated nights shifted as another lab's would be.
+"""Label-free adaptation methods on the domain-shift suite: how much of each lab profile's kappa cost they recover.
 
-For each shifted simulated night and model: Cohen's kappa without adaptation and with each method of
-:mod:`stqs_core.adapt`, and the out-of-domain score. The AUROC of ``ood_score`` separating unshifted from shifted
-nights is measured with the simulated-data models, whose training domain the unshifted nights are; the published
-SHHS models never saw a simulated night, so for them every night here is shifted. The shifts live here, not in
-the library:
+For each model, simulated nights of every lab profile (``stqs simulate --list-profiles``; night ``i`` of every
+profile on seed ``1000 + i``, so a profile's cost is measured on the same underlying nights) are scored without
+adaptation and with each method of :mod:`stqs_core.adapt` (an adapted copy per night), plus two variants tried
+here and not shipped: ``adabn-first`` (AdaBN on the batch norms right after the layers that read the signals
+only, i.e. matching each channel's spectral shape as the first filter bank sees it to the training data's; the
+deeper layers keep their stored statistics) and ``adabn-prior-0.8`` (AdaBN-prior keeping 80% of the stored
+statistics). A profile's cost is the in-domain kappa minus the profile's kappa without adaptation; a method's
+recovery is its kappa gain on the profile divided by that cost (shown where the cost is at least 0.05).
 
-- ``frontal``: an Fpz-Cz-like EEG (the central EEG mixed with the left eye channel, which a frontal electrode
-  picks up);
-- ``50hz``: recorded at 50 Hz (nothing above 25 Hz; resampled to 125 Hz by the scorer);
-- ``amplifier``: another amplifier's causal filters (high-pass 0.7 Hz order 1, low-pass 20 Hz order 2);
-- ``noise``: white electrode noise (20 µV rms on EEG/EOG, 3 µV on EMG);
-- ``eeg-half``: EEG amplitude halved under the same electrode noise (a pure gain would cancel in the z-score);
-- ``emg-low``: chin EMG at a quarter of its tone over a 1 µV noise floor;
-- ``lab``: frontal + 50 Hz + noise together.
-
-Then the out-of-domain score of one night under rising electrode noise (0-40 µV). Measured figures: README,
-"Adapting to your lab".
-
-    PYTHONPATH=. OMP_NUM_THREADS=1 python benchmarks/adapt_methods.py [--nights 2] [--hours 1.5]
+    PYTHONPATH=. OMP_NUM_THREADS=1 python benchmarks/adapt_methods.py [--seeds 2] [--hours 1.5]
+        [--models shhs-oversampling-cnn,stqs-cnn-oversampling-sim] [--methods adabn,adabn-prior,...]
+        [--profiles a,b] [--checkpoints DIR] [--out table.csv]
 """
 
 from __future__ import annotations
 
 import argparse
+import logging
 import time
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import torch
-from scipy.signal import butter, resample_poly, sosfilt
-from sklearn.metrics import roc_auc_score
 
-from stqs_core import load_model
-from stqs_core.adapt import METHODS, adapt_model, ood_score
+from stqs_core.adapt import METHODS, adapt_model
 from stqs_core.allocator import keep_freed_memory
+from stqs_core.checkpoint import load_model
 from stqs_core.metrics import agreement
-from stqs_core.preprocess import make_epochs
-from stqs_core.simulate import simulate_night
+from stqs_core.model import STQS
+from stqs_core.scoring import recording_epochs
+from stqs_core.simulate import PROFILES, simulate_night
 
 ROOT = Path(__file__).resolve().parents[1]
-SHHS = {
-    "shhs-oversampling-cnn": "oversampling_cnn",
-    "shhs-oversampling-cnnlstm": "oversampling_cnnlstm_ReturnAllChunk_seq_info",
+CHECKPOINTS = ROOT.parent / "shared" / "reference" / "stqs_shhs_checkpoints"
+PUBLISHED = {
+    "shhs-oversampling-cnn": "model2d_shhs1_4692_5213_allCh_oversampling_cnn.tar",
+    "shhs-oversampling-cnnlstm": "model2d_shhs1_4692_5213_allCh_oversampling_cnnlstm_ReturnAllChunk_seq_info.tar",
 }
-SIM = {"sim-cnn": "stqs-cnn-oversampling-sim", "sim-cnnlstm": "stqs-cnnlstm-sim"}
-SHIFTS = ("none", "frontal", "50hz", "amplifier", "noise", "eeg-half", "emg-low", "lab")
+SEED = 1000
 
 
-def shift(data: np.ndarray, sfreq: float, kind: str, seed: int = 0, noise_uv: float = 20.0) -> tuple[np.ndarray, float]:
-    """``data`` ``(5, n)`` µV at ``sfreq`` as another lab would record it; returns the data and its rate (Hz)."""
-    rng = np.random.default_rng(seed)
-    x = np.array(data, dtype=np.float64)
-    if kind in ("frontal", "lab"):
-        x[:2] = 0.6 * x[:2] + 0.6 * x[2]
-    if kind in ("noise", "eeg-half", "lab"):
-        if kind == "eeg-half":
-            x[:2] *= 0.5
-        x += rng.standard_normal(x.shape) * noise_uv * np.array([[1], [1], [1], [1], [0.15]])
-    if kind == "amplifier":
-        x = sosfilt(butter(1, 0.7, "highpass", fs=sfreq, output="sos"), x, axis=1)
-        x = sosfilt(butter(2, 20, "lowpass", fs=sfreq, output="sos"), x, axis=1)
-    if kind == "emg-low":
-        x[4] = 0.25 * x[4] + rng.standard_normal(x.shape[1])
-    if kind in ("50hz", "lab"):
-        x, sfreq = resample_poly(x, 50, int(sfreq), axis=1), 50.0
-    return x.astype(np.float32), sfreq
+def adabn_first(model: STQS, epochs) -> STQS:
+    """AdaBN on the batch norms after the signal-reading layers only (spatial mixing, first filter bank)."""
+    adapted = adapt_model(model, epochs, "adabn")
+    stored = dict(model.named_modules())
+    for name, bn in adapted.named_modules():
+        if isinstance(bn, torch.nn.modules.batchnorm._BatchNorm) and not name.endswith(("spatial.1", "temporal1.1")):
+            bn.running_mean.copy_(stored[name].running_mean)
+            bn.running_var.copy_(stored[name].running_var)
+    return adapted
+
+
+VARIANTS = {
+    **{m: lambda model, x, m=m: adapt_model(model, x, m) for m in METHODS},
+    "adabn-first": adabn_first,
+    "adabn-prior-0.8": lambda model, x: adapt_model(model, x, "adabn-prior", prior=0.8),
+}
+
+
+def run(models: dict[str, STQS], profiles: list[str], methods: list[str], seeds: int, hours: float) -> pd.DataFrame:
+    """One row per night and model: kappa without adaptation (``none``) and with each method, and the seconds
+    each method took."""
+    from tqdm.auto import tqdm
+
+    rows = []
+    for profile in tqdm(profiles, desc="profiles", unit="profile"):
+        for i in range(seeds):
+            night = simulate_night(hours=hours, seed=SEED + i, profile=profile, name=f"{profile}-{i}")
+            x = recording_epochs(night.recording)[0].data
+            true = night.stages[: len(x)]
+            for label, model in models.items():
+                row = {"model": label, "profile": profile, "seed": SEED + i}
+                row["none"] = agreement(true, model.predict_proba(x).argmax(1))["kappa"]
+                for method in methods:
+                    start = time.perf_counter()
+                    adapted = VARIANTS[method](model, x)
+                    row[f"s_{method}"] = time.perf_counter() - start
+                    row[method] = agreement(true, adapted.predict_proba(x).argmax(1))["kappa"]
+                rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def recovery(table: pd.DataFrame, methods: list[str], min_cost: float = 0.05) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Per model and profile: mean kappa per condition and the profile's cost; and the share of the cost each
+    method recovers where the cost is at least ``min_cost``."""
+    kappa = table.groupby(["model", "profile"], sort=False)[["none", *methods]].mean()
+    cost = kappa["none"].groupby(level="model").transform(lambda k: k.xs("in-domain", level="profile").iloc[0] - k)
+    kappa["cost"] = cost
+    share = kappa[methods].sub(kappa["none"], axis=0).div(cost, axis=0)[cost >= min_cost]
+    return kappa, share
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--nights", type=int, default=2, help="simulated nights per shift (default 2)")
+    parser.add_argument("--seeds", type=int, default=2, help="nights per profile (default 2)")
     parser.add_argument("--hours", type=float, default=1.5, help="hours per night (default 1.5)")
+    parser.add_argument("--profiles", help="comma-separated profiles (default all; in-domain is always added)")
     parser.add_argument(
-        "--checkpoints",
-        type=Path,
-        default=ROOT.parent / "shared/reference/stqs_shhs_checkpoints",
-        help="folder of the published SHHS checkpoints (skipped if absent)",
+        "--models", default="shhs-oversampling-cnn,stqs-cnn-oversampling-sim", help="published labels or shipped names"
     )
+    parser.add_argument("--methods", default=",".join(VARIANTS), help=f"of {list(VARIANTS)}")
+    parser.add_argument("--checkpoints", type=Path, default=CHECKPOINTS, help="folder of the published .tar files")
     parser.add_argument("--out", type=Path, help="also write the per-night table here (.csv)")
     args = parser.parse_args()
+    logging.basicConfig(level=logging.ERROR)
     torch.set_num_threads(1)
-    paths = {k: args.checkpoints / f"model2d_shhs1_4692_5213_allCh_{v}.tar" for k, v in SHHS.items()}
-    models = {k: load_model(p) for k, p in paths.items() if p.is_file()} | {k: load_model(v) for k, v in SIM.items()}
-    rows = []
-    for seed in range(args.nights):
-        rec = simulate_night(hours=args.hours, seed=100 + seed).recording
-        for kind in SHIFTS:
-            data, sfreq = (rec.data, rec.sfreq) if kind == "none" else shift(rec.data, rec.sfreq, kind, seed)
-            x = make_epochs(data, sfreq).data
-            true = rec.hypnogram[: len(x)]
-            for name, model in models.items():
-                proba = model.predict_proba(x)
-                row = {
-                    "seed": seed,
-                    "shift": kind,
-                    "model": name,
-                    "none": agreement(true, proba.argmax(1))["kappa"],
-                    "ood_score": ood_score(model, x),
-                    "mean_confidence": float(proba.max(1).mean()),
-                }
-                for method in METHODS:
-                    start = time.perf_counter()
-                    adapted = adapt_model(model, x, method)
-                    row[f"s_{method}"] = time.perf_counter() - start
-                    row[method] = agreement(true, adapted.predict_proba(x).argmax(1))["kappa"]
-                rows.append(row)
-    table = pd.DataFrame(rows)
+    methods = args.methods.split(",")
+    if any(m not in VARIANTS for m in methods):
+        parser.error(f"methods must be among {list(VARIANTS)}")
+    profiles = list(PROFILES) if not args.profiles else list(dict.fromkeys(["in-domain", *args.profiles.split(",")]))
+    models = {m: load_model(args.checkpoints / PUBLISHED[m] if m in PUBLISHED else m) for m in args.models.split(",")}
+    start = time.perf_counter()
+    table = run(models, profiles, methods, args.seeds, args.hours)
     if args.out:
         table.to_csv(args.out, index=False)
-    kappa = ["none", *METHODS]
-    print(f"Cohen's kappa, mean of {args.nights} simulated nights of {args.hours:g} h per shift:")
-    print(table.groupby(["model", "shift"], sort=False)[kappa].mean().round(2).to_string())
-    print("\nmean over shifts (excluding 'none'):")
-    shifted = table[table["shift"] != "none"]
-    print(shifted.groupby("model", sort=False)[kappa].mean().round(3).to_string())
-    print("\nseconds per adaptation of one night:", table[[f"s_{m}" for m in METHODS]].mean().round(2).to_dict())
-    print("\nood_score and mean confidence (unadapted) per model and shift:")
-    print(
-        table.pivot_table(index="shift", columns="model", values=["ood_score", "mean_confidence"], sort=False)
-        .round(3)
-        .to_string()
-    )
-    auroc = {}
-    for name, part in table.groupby("model", sort=False):
-        shifted = part["shift"] != "none"
-        auroc[name] = {
-            kind: roc_auc_score(
-                shifted[part["shift"].isin(["none", kind])], part["ood_score"][part["shift"].isin(["none", kind])]
-            )
-            for kind in SHIFTS[1:]
-        } | {"all": roc_auc_score(shifted, part["ood_score"])}
-        # the shifted nights that cost this model more than 0.1 of kappa against the same night unshifted
-        base = part[~shifted].set_index("seed")["none"]
-        harmful = shifted & (part["seed"].map(base) - part["none"] > 0.1)
-        keep = ~shifted | harmful
-        auroc[name]["harmful"] = roc_auc_score(harmful[keep], part["ood_score"][keep])
-    print(
-        "\nAUROC of ood_score, unshifted vs shifted nights, per model ('harmful': the shifted nights whose "
-        "kappa fell by > 0.1):"
-    )
-    print(pd.DataFrame(auroc).T.round(2).to_string())
-    rec = simulate_night(hours=args.hours, seed=999).recording
-    model = models["sim-cnn"]
-    ladder = {}
-    for noise in (0, 5, 10, 20, 40):
-        data, sfreq = shift(rec.data, rec.sfreq, "noise", noise_uv=noise)
-        x = make_epochs(data, sfreq).data
-        ladder[noise] = round(ood_score(model, x), 3)
-    print("\nsim-cnn ood_score by electrode noise (µV rms):", ladder)
+    kappa, share = recovery(table, methods)
+    print(f"{args.seeds} nights of {args.hours:g} h per profile, {time.perf_counter() - start:.0f} s\n")
+    print("### Cohen's kappa per profile (mean of the nights) and the profile's cost without adaptation\n")
+    print(kappa.round(2).to_markdown())
+    print("\n### share of the cost recovered (profiles costing >= 0.05)\n")
+    print(share.round(2).to_markdown())
+    print("\n### mean kappa over all profiles\n")
+    print(kappa.drop(columns="cost").groupby(level="model", sort=False).mean().round(3).to_markdown())
+    print("\nseconds per adaptation of one night:", table[[f"s_{m}" for m in methods]].mean().round(2).to_dict())
 
 
 if __name__ == "__main__":

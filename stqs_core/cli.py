@@ -44,7 +44,7 @@ def _shares(summary: dict) -> str:
 
 
 # a literal copy of adapt.METHODS: building the parser imports no torch
-_ADAPT_METHODS = ("adabn", "adabn-prior", "tent", "adabn-tent")
+_ADAPT_METHODS = ("adabn-balanced", "adabn", "adabn-prior", "tent", "adabn-tent")
 
 
 def _add_score(sub) -> None:
@@ -79,7 +79,7 @@ def _add_score(sub) -> None:
         "--adapt-method",
         choices=_ADAPT_METHODS,
         default=None,
-        help="label-free adaptation method (implies --adapt; default adabn)",
+        help="label-free adaptation method (implies --adapt; default adabn-balanced)",
     )
     p.add_argument(
         "--review-below",

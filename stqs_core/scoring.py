@@ -282,8 +282,9 @@ def score_recording(
     epochs, true = recording_epochs(recording)
     name = model.info.get("model_card", {}).get("name") or model.info.get("model_card", {}).get("file", "")
     ood, scorer = None, model
+    proba = model.predict_proba(epochs.data, batch_size=batch_size)
     if len(epochs.data) >= MIN_EPOCHS:
-        ood = ood_score(model, epochs.data, batch_size=batch_size)
+        ood = ood_score(model, epochs.data, proba, batch_size=batch_size)
         if method is not None:
             scorer = adapt_model(model, epochs.data, method, batch_size)
     elif method is not None:
@@ -303,7 +304,8 @@ def score_recording(
             ood,
             OOD_WARN,
         )
-    proba = scorer.predict_proba(epochs.data, batch_size=batch_size)
+    if scorer is not model:
+        proba = scorer.predict_proba(epochs.data, batch_size=batch_size)
     return ScoredNight(recording.name, proba, true, epochs.flags, name, method, ood, review_below)
 
 
