@@ -3,7 +3,8 @@
 :mod:`.attribution` per-sample attributions (occlusion, Captum's gradient methods) and deletion curves;
 :mod:`.occlusion` rescoring a night with a band, a stretch of time or a modality removed; :mod:`.filters` the
 learned spatial and temporal filters and their frequency responses; :mod:`.aasm` one row per AASM stage rule:
-does the model rely on the evidence the rule names? :mod:`.plots` static figures of occlusion results.
+does the model rely on the evidence the rule names? :mod:`.triage` per epoch: the evidence the stage was decided
+on and whether the rule names it. :mod:`.plots` static figures of occlusion results.
 """
 
 from .aasm import RULES, aasm_report, render_markdown, rule_table
@@ -21,6 +22,7 @@ from .occlusion import (
     time_occlusion,
 )
 from .plots import plot_frequency_occlusion, plot_time_occlusion
+from .triage import Triage, evidence_table, evidence_triage
 
 __all__ = [
     "DEFAULT_BANDS",
@@ -30,11 +32,14 @@ __all__ = [
     "Attribution",
     "FrequencyOcclusion",
     "TimeOcclusion",
+    "Triage",
     "aasm_report",
     "attribute",
     "band_gain",
     "deletion_curve",
     "event_mask",
+    "evidence_table",
+    "evidence_triage",
     "filter_peaks",
     "frequency_occlusion",
     "kernels",
