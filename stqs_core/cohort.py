@@ -26,6 +26,7 @@ import numpy as np
 
 from ._atomic import atomic_path, clean_stale
 from .checkpoint import DEFAULT_MODEL, load_model, resolve_model_path
+from .constants import AASM_BANDS, ROLES
 from .errors import OutputError, StqsError, check_option, check_range
 from .sleepstats import sleep_statistics
 
@@ -40,6 +41,11 @@ NIGHTS_PER_CORE = 4
 imports PyTorch and loads the model) would cost more than it saves."""
 LOW_CONFIDENCE = 0.5
 """An epoch whose highest stage probability is below this counts in ``low_confidence_fraction``."""
+RELIANCE_COLUMNS = tuple(f"reliance_{role}_{band}" for role in ROLES for band in AASM_BANDS)
+"""With triage, a night's reliance profile: mean drop of the predicted stage's probability when each band is removed
+from each modality (:meth:`~stqs_core.interpret.triage.Triage.reliance`)."""
+RELIANCE_Z = 3.5
+"""A night whose profile lies further from the cohort's median profile than this robust z-score is flagged."""
 _CHANNEL_COLUMNS = ("eeg", "eog", "emg")
 _MANIFEST_COLUMNS = ("path", "annotations", "name", "preset", *_CHANNEL_COLUMNS)
 _RESULT_COLUMNS = (
@@ -54,6 +60,12 @@ _RESULT_COLUMNS = (
     "n_scored",
     "accuracy",
     "kappa",
+    "n_flagged",
+    "flagged_share",
+    "reliance_distance",
+    "reliance_z",
+    "reliance_outlier",
+    *RELIANCE_COLUMNS,
 )
 
 
@@ -224,6 +236,9 @@ def score_cohort(
         ``adaptation`` and ``ood_score`` when scoring reports them, ``n_scored``/``accuracy``/``kappa`` against
         the expert, :func:`~stqs_core.sleepstats.sleep_statistics` of the predicted stages and, with expert
         stages, ``expert_``-prefixed ones of the expert's; the manifest's extra columns follow ``annotations``.
+        With ``triage=True`` also ``n_flagged``/``flagged_share`` (epochs whose evidence contradicts the AASM
+        rule), the reliance profile (:data:`RELIANCE_COLUMNS`) and how far it departs from the cohort's
+        (:func:`reliance_outliers`).
     """
     check_option("format", fmt, FORMATS, OutputError)
     if workers is not None:
@@ -269,7 +284,7 @@ def score_cohort(
         for night, result in results:
             rows[night.name] = {**night.base_row(), **result}
             bar.update()
-    ordered = [rows[night.name] for night in nights]
+    ordered = reliance_outliers([rows[night.name] for night in nights])
     paths = write_tables(ordered, out_dir)
     return CohortResult(ordered, paths[0], paths[1], len(todo), len(nights) - len(todo))
 
@@ -335,9 +350,42 @@ def night_results(night) -> dict:
     if night.true is not None:
         out.update({k: summary[k] for k in ("n_scored", "accuracy", "kappa")})
     out.update(sleep_statistics(night.stages))
+    if night.triage is not None:
+        flagged = night.triage.summary()
+        out.update(n_flagged=flagged["n_flagged"], flagged_share=flagged["flagged_share"])
+        out.update({f"reliance_{k.replace(' ', '_')}": round(float(v), 5) for k, v in night.triage.reliance().items()})
     if night.true is not None and (night.true >= 0).any():
         out.update({f"expert_{k}": v for k, v in sleep_statistics(night.true).items()})
     return out
+
+
+def reliance_outliers(rows: list[dict], threshold: float = RELIANCE_Z) -> list[dict]:
+    """The rows with ``reliance_distance``, ``reliance_z`` and ``reliance_outlier`` where they hold a reliance
+    profile (:data:`RELIANCE_COLUMNS`).
+
+    ``reliance_distance`` is the Euclidean distance (probability units) of a night's profile from the median
+    profile of the cohort's nights; ``reliance_z`` its robust z-score among the nights' distances (median and
+    normal-scaled median absolute deviation); ``reliance_outlier`` is ``reliance_z > threshold``: a night relying on
+    other bands or modalities than the rest (a montage or device problem shows up here). Needs 3 nights with a
+    profile; z is NaN (and no night an outlier) where the distances do not vary.
+    """
+    from scipy.stats import median_abs_deviation
+
+    rows = [dict(row) for row in rows]
+    have = [row for row in rows if all(isinstance(row.get(c), (int, float)) for c in RELIANCE_COLUMNS)]
+    if len(have) < 3:
+        return rows
+    profiles = np.array([[row[c] for c in RELIANCE_COLUMNS] for row in have], dtype=float)
+    distance = np.linalg.norm(profiles - np.median(profiles, axis=0), axis=1)
+    spread = median_abs_deviation(distance, scale="normal")
+    z = (distance - np.median(distance)) / spread if spread > 0 else np.full(len(have), np.nan)
+    for row, d, score in zip(have, distance, z):
+        row.update(
+            reliance_distance=round(float(d), 4),
+            reliance_z=round(float(score), 2) if score == score else float("nan"),
+            reliance_outlier=bool(score > threshold),
+        )
+    return rows
 
 
 def _score_night(

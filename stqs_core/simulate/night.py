@@ -74,7 +74,7 @@ SLOW_WAVE_COVER = ((0.0, 0.0), (0.0, 0.0), (0.0, 0.05), (0.3, 0.75), (0.0, 0.0))
 EYE_LEAK = 0.05
 """Share of an eye movement that reaches the EEG of its side."""
 
-SHRINK = 0.3
+SHRINK = 0.2
 """Amplitude factor of the slow waves, K-complexes and delta background of the N3 epochs given to
 ``simulate_night(remove_evidence=...)`` (their slow waves fall below the 75 µV of the N3 rule)."""
 
