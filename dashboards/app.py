@@ -32,6 +32,7 @@ from panel.io.state import set_curdoc
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # the sibling modules, also when imported from elsewhere
 
+import review  # noqa: E402
 import sources  # noqa: E402
 import views  # noqa: E402
 
@@ -166,6 +167,7 @@ class Dashboard(param.Parameterized):
         self.upload_input = UploadDropper(self.uploads, self._uploaded, label="EDF/BDF upload")
         self.alert = pn.pane.Alert("", alert_type="danger", visible=False)
         self.content = pn.Column(self.progress, self.alert)
+        self.review = review.ReviewQueue(self, in_background)
         self._notice = ""
         if not defer:
             self.load_night()
@@ -557,6 +559,7 @@ class Dashboard(param.Parameterized):
             pn.pane.HoloViews(night_plot, sizing_mode="stretch_width"),
             pn.pane.HoloViews(hv.DynamicMap(self.probability_strip), sizing_mode="stretch_width"),
             self.summary,
+            self.review.panel(),
         ]
 
     def tabs(self) -> pn.Tabs:

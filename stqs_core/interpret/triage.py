@@ -249,7 +249,10 @@ def _reason(rule, deciding, deciding_drop, evidence, rule_drop, rank: int, n: in
     """E.g. "N2 decided on EOG theta (4-8 Hz), p(N2) -0.41; not on what the AASM rule names (sleep spindles ...):
     removing EEG sigma (12-16 Hz) lowers it by 0.01 only (rank 7 of 15)"."""
     name = rule.stage
-    verb = f"lowers it by {rule_drop:.2f} only" if rule_drop > 0 else f"raises it by {-rule_drop:.2f}"
+    if abs(rule_drop) < 0.005:
+        verb = "does not change it"
+    else:
+        verb = f"lowers it by {rule_drop:.2f} only" if rule_drop > 0 else f"raises it by {-rule_drop:.2f}"
     return (
         f"{name} decided on {_label(*deciding)}, p({name}) -{deciding_drop:.2f}; not on what the AASM rule names "
         f"({rule.rule}): removing {_label(*evidence)} {verb} (rank {rank} of {n})"
