@@ -46,7 +46,7 @@ logger = logging.getLogger(__name__)
 keep_freed_memory()  # the server owns its process: fast scoring and occlusion
 
 hv.extension("bokeh", logo=False)
-pn.extension("filedropper", notifications=True, loading_indicator=True, sizing_mode="stretch_width")
+pn.extension("filedropper", "tabulator", notifications=True, loading_indicator=True, sizing_mode="stretch_width")
 
 SOURCES = ("demo night", "EDF file", "HDF5 store", "upload")
 CONTEXT = 1
