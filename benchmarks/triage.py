@@ -36,7 +36,7 @@ ROOT = Path(__file__).resolve().parents[1]
 CHECKPOINTS = ROOT.parent / "shared" / "reference" / "stqs_shhs_checkpoints"
 PUBLISHED = {"shhs oversampling_cnn": "model2d_shhs1_4692_5213_allCh_oversampling_cnn.tar"}
 SHIPPED = ("stqs-cnn-oversampling-sim", "stqs-cnnlstm-sim")
-ODD_PROFILES = ("montage-cz-ref", "lowpass-15hz", "montage-c3-fp1", "emg-low-tone")
+ODD_PROFILES = ("montage-cz-ref", "lowpass-15hz", "montage-c3-fp1", "emg-low-tone", "age-older")
 N2, N3 = STAGES.index("N2"), STAGES.index("N3")
 
 
@@ -105,7 +105,7 @@ def cohort_table(all_models: dict, in_domain: int, hours: float, seed: int) -> p
         rows = []
         for (profile, s), x in zip(nights, epochs):
             result = evidence_triage(model, x, seconds="none")
-            profile_values = dict(zip(RELIANCE_COLUMNS, result.reliance().to_numpy()))
+            profile_values = dict(zip(RELIANCE_COLUMNS, result.reliance().to_numpy().ravel()))
             rows.append(
                 {"profile": profile, "seed": s, "flagged_share": result.summary()["flagged_share"], **profile_values}
             )
@@ -153,19 +153,22 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=300)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--out", type=Path, default=ROOT / "runs" / "triage")
+    parser.add_argument("--parts", default="removal,cohort,timing", help="comma-separated parts to run")
     args = parser.parse_args()
     keep_freed_memory()
     torch.set_num_threads(args.threads)
     args.out.mkdir(parents=True, exist_ok=True)
     all_models = models()
-    rows = removal_rows(all_models, args.nights, args.hours, args.seed)
-    rows.to_csv(args.out / "removal_epochs.csv", index=False)
-    removal = removal_table(rows)
-    print(removal.to_markdown(index=False))
-    cohort = cohort_table(all_models, args.cohort_nights, args.cohort_hours, args.seed)
-    cohort.to_csv(args.out / "cohort.csv", index=False)
-    print(cohort.to_markdown(index=False))
-    if args.timing_hours > 0:
+    parts = set(args.parts.split(","))
+    if "removal" in parts:
+        rows = removal_rows(all_models, args.nights, args.hours, args.seed)
+        rows.to_csv(args.out / "removal_epochs.csv", index=False)
+        print(removal_table(rows).to_markdown(index=False))
+    if "cohort" in parts:
+        cohort = cohort_table(all_models, args.cohort_nights, args.cohort_hours, args.seed)
+        cohort.to_csv(args.out / "cohort.csv", index=False)
+        print(cohort.to_markdown(index=False))
+    if "timing" in parts and args.timing_hours > 0:
         name = next(iter(all_models))
         times = pd.DataFrame([{"model": name, **timing(all_models[name], args.timing_hours, args.seed)}])
         print(times.to_markdown(index=False))

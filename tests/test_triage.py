@@ -92,7 +92,11 @@ def test_triage_reads_the_frequency_occlusion_of_the_night(small_night):
     for k, occ in enumerate(OCCLUSIONS):  # the drops are frequency occlusion's, column by column
         np.testing.assert_allclose(result.drops[:, k], per[per.occ == occ].sort_values("epoch")["drop"], atol=0)
     np.testing.assert_array_equal(table.stage, occlusion.proba.argmax(1))
-    np.testing.assert_allclose(result.reliance().to_numpy(), result.drops.mean(0))
+    profile = result.reliance(min_epochs=3)
+    for code, stage in enumerate(STAGES):
+        chosen = result.drops[table.stage == code]
+        expect = chosen.mean(0) if len(chosen) >= 3 else np.full(15, np.nan)
+        np.testing.assert_allclose(profile.loc[stage], expect, rtol=1e-12)
     assert result.seconds.shape == (len(x), 30) and np.isfinite(result.seconds).all()
     np.testing.assert_array_equal(table.key_second, result.seconds.argmax(1))
     assert result.method == "saliency"
@@ -187,25 +191,33 @@ def test_cli_score_triage(recording, tmp_path, capsys):
 def test_reliance_outliers_flag_the_night_that_departs():
     rng = np.random.default_rng(0)
     base = rng.uniform(0, 0.3, len(RELIANCE_COLUMNS))
-    rows = [{"name": f"n{i}", **dict(zip(RELIANCE_COLUMNS, base + rng.normal(0, 0.01, base.shape)))} for i in range(8)]
+
+    def row(name, profile, without=()):
+        values = dict(zip(RELIANCE_COLUMNS, profile + rng.normal(0, 0.01, profile.shape)))
+        return {"name": name, **{k: (np.nan if k.split("_")[1] in without else v) for k, v in values.items()}}
+
+    rows = [row(f"n{i}", base, without=("REM",) if i % 3 == 0 else ()) for i in range(8)]  # some nights lack REM
     odd = base.copy()
-    odd[RELIANCE_COLUMNS.index("reliance_eog_theta")] += 0.4  # e.g. the EOG carrying the EEG of a wrong montage
-    rows.append({"name": "odd", **dict(zip(RELIANCE_COLUMNS, odd))})
+    odd[RELIANCE_COLUMNS.index("reliance_N2_eog_theta")] += 0.4  # e.g. the EOG carrying the EEG of a wrong montage
+    rows.append(row("odd", odd, without=("N3",)))
     rows.append({"name": "failed", "status": "error"})
     marked = reliance_outliers(rows)
     assert [r["name"] for r in marked if r.get("reliance_outlier")] == ["odd"]
     assert marked[-2]["reliance_z"] > RELIANCE_Z > max(r["reliance_z"] for r in marked[:8])
     assert "reliance_z" not in marked[-1] and "reliance_z" not in rows[0]  # the input rows are left alone
     assert reliance_outliers(rows[:2]) == rows[:2]  # too few nights to tell
+    swapped = [dict(r) for r in rows[:8]]  # another stage mix does not make a night odd: profiles are by stage
+    swapped[1].update({c: np.nan for c in RELIANCE_COLUMNS if c.split("_")[1] in ("N1", "N3")})
+    assert not any(r["reliance_outlier"] for r in reliance_outliers(swapped))
 
 
 def test_cohort_with_triage_writes_reliance_profiles(tmp_path):
     folder = tmp_path / "edf"
     for seed in range(3):
-        simulate_night(hours=0.1, seed=seed).write_edf(folder / f"night{seed}.edf")
+        simulate_night(hours=0.25, seed=seed).write_edf(folder / f"night{seed}.edf")
     result = score_cohort(folder, tmp_path / "out", "stqs-cnn-oversampling-sim", workers=1, triage=True)
     table = result.table
-    assert set(RELIANCE_COLUMNS) <= set(table.columns) and table[list(RELIANCE_COLUMNS)].notna().all().all()
+    assert set(RELIANCE_COLUMNS) <= set(table.columns) and table[list(RELIANCE_COLUMNS)].notna().any(axis=1).all()
     assert {"n_flagged", "flagged_share", "reliance_distance", "reliance_z", "reliance_outlier"} <= set(table.columns)
     assert (table.n_flagged == (table.flagged_share * table.n_epochs).round()).all()
     hypnogram = pd.read_csv(tmp_path / "out" / "night0.csv")

@@ -15,8 +15,8 @@ For each epoch of a night:
 - **key second**: for the flagged epochs (or all, or none), the second of the epoch that matters most to the
   decision, by the attribution module's default method (:func:`~stqs_core.interpret.attribution.attribute`).
 
-Over a night the mean drops per band x modality are its **reliance profile** (:meth:`Triage.reliance`); a cohort
-compares them across nights (:func:`stqs_core.cohort.reliance_outliers`).
+Over a night the mean drops per band x modality, by stage, are its **reliance profile** (:meth:`Triage.reliance`); a
+cohort compares them across nights (:func:`stqs_core.cohort.reliance_outliers`).
 
 For sequence models a band is removed from the whole night, so an epoch's decision may rest on its neighbours'
 evidence (an N2 continued from spindles before it, which the AASM continuation rules allow); CNN models read each
@@ -46,6 +46,8 @@ SHARE = 0.1
 """... or when removing it costs at least this share of what removing the deciding evidence costs."""
 MIN_DROP = 0.02
 """A decision no single band removal lowers by this much rests on no single band: never flagged."""
+RELIANCE_MIN_EPOCHS = 5
+"""A stage needs this many epochs in a night for its reliance profile (:meth:`Triage.reliance`)."""
 SECONDS = ("flagged", "all", "none")
 """Which epochs get their key second (:func:`evidence_triage`'s ``seconds``)."""
 _CHUNK = 16  # epochs per attribution call (progress bar steps)
@@ -84,11 +86,18 @@ class Triage:
         """The epochs whose deciding evidence contradicts their stage's AASM rule (rows of :attr:`per_epoch`)."""
         return self.per_epoch[~self.per_epoch.rule_ok]
 
-    def reliance(self) -> pd.Series:
-        """The night's reliance profile: mean drop of the predicted stage's probability per occlusion (15 values,
-        indexed ``"eeg delta"`` ... ``"emg beta"``)."""
+    def reliance(self, min_epochs: int = RELIANCE_MIN_EPOCHS) -> pd.DataFrame:
+        """The night's reliance profile by predicted stage: mean drop of the stage's probability per occlusion over
+        the epochs of that stage, shape (5, 15), rows ``"W"`` ... ``"REM"``, columns ``"eeg delta"`` ...
+        ``"emg beta"``; NaN for stages with fewer than ``min_epochs`` epochs. By stage, so that nights with other
+        stage mixes compare alike."""
+        stages = self.per_epoch.stage.to_numpy()
+        profile = np.full((len(STAGES), len(self.occlusions)), np.nan)
+        for code in range(len(STAGES)):
+            if np.sum(stages == code) >= min_epochs:
+                profile[code] = self.drops[stages == code].mean(0)
         names = [f"{modality} {band}" for band, modality in self.occlusions]
-        return pd.Series(self.drops.mean(0), index=names, name="reliance")
+        return pd.DataFrame(profile, index=list(STAGES), columns=names)
 
     def summary(self) -> dict:
         """``n_epochs``, ``n_flagged``, ``flagged_share`` and the flagged count per predicted stage."""
