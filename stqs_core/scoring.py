@@ -7,6 +7,7 @@ import json
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -21,6 +22,9 @@ from .model import STQS
 from .preprocess import Epochs, make_epochs
 from .recording import Recording, read_recording
 from .sleepstats import sleep_statistics
+
+if TYPE_CHECKING:
+    from .interpret.triage import Triage
 
 logger = logging.getLogger(__name__)
 
@@ -46,7 +50,7 @@ class ScoredNight:
     adaptation: str | None = None
     ood_score: float | None = None
     review_below: float | None = None
-    triage: object | None = None
+    triage: Triage | None = None
 
     @property
     def stages(self) -> np.ndarray:
