@@ -559,11 +559,10 @@ class Dashboard(param.Parameterized):
             pn.pane.HoloViews(night_plot, sizing_mode="stretch_width"),
             pn.pane.HoloViews(hv.DynamicMap(self.probability_strip), sizing_mode="stretch_width"),
             self.summary,
-            self.review.panel(),
         ]
 
     def tabs(self) -> pn.Tabs:
-        """The epoch viewer, and the time occlusion, filters and AASM tabs (drawn when opened)."""
+        """The epoch viewer with the review queue, and the time occlusion, filters and AASM tabs (drawn when opened)."""
         lazy = {
             name: pn.param.ParamMethod(method, lazy=True)
             for name, method in (
@@ -572,7 +571,8 @@ class Dashboard(param.Parameterized):
                 ("Modalities and AASM rules", self.importance),
             )
         }
-        return pn.Tabs(("Epoch viewer", self.epoch_viewer()), *lazy.items(), dynamic=True)
+        viewer = pn.Column(self.epoch_viewer(), self.review.panel())  # the review queue under the epochs it selects
+        return pn.Tabs(("Epoch viewer", viewer), *lazy.items(), dynamic=True)
 
     def main(self) -> pn.Column:
         return pn.Column(*self.overview(), self.tabs())

@@ -1,4 +1,4 @@
-"""The review queue: the epochs a scorer should look at first, with why, one click from the epoch viewer.
+"""The review queue under the epoch viewer: the epochs a scorer should look at first, with why; a click shows one.
 
 Two reasons put an epoch in the queue: the model is unsure (highest stage probability below
 :data:`stqs_core.cohort.LOW_CONFIDENCE`), or its stage rests on evidence the AASM rule of that stage does not name
