@@ -33,6 +33,7 @@ from panel.io.state import set_curdoc
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # the sibling modules, also when imported from elsewhere
 
 import quiz  # noqa: E402
+import review  # noqa: E402
 import sources  # noqa: E402
 import views  # noqa: E402
 
@@ -46,7 +47,7 @@ logger = logging.getLogger(__name__)
 keep_freed_memory()  # the server owns its process: fast scoring and occlusion
 
 hv.extension("bokeh", logo=False)
-pn.extension("filedropper", notifications=True, loading_indicator=True, sizing_mode="stretch_width")
+pn.extension("filedropper", "tabulator", notifications=True, loading_indicator=True, sizing_mode="stretch_width")
 
 SOURCES = ("demo night", "EDF file", "HDF5 store", "upload")
 CONTEXT = 1
@@ -167,6 +168,7 @@ class Dashboard(param.Parameterized):
         self.upload_input = UploadDropper(self.uploads, self._uploaded, label="EDF/BDF upload")
         self.alert = pn.pane.Alert("", alert_type="danger", visible=False)
         self.content = pn.Column(self.progress, self.alert)
+        self.review = review.ReviewQueue(self, in_background)
         self._notice = ""
         if not defer:
             self.load_night()
@@ -561,7 +563,8 @@ class Dashboard(param.Parameterized):
         ]
 
     def tabs(self) -> pn.Tabs:
-        """The epoch viewer, the time occlusion, filters and AASM tabs, and the students' quiz (drawn when opened)."""
+        """The epoch viewer with the review queue, the time occlusion, filters and AASM tabs, and the students' quiz
+        (drawn when opened)."""
         lazy = {
             name: pn.param.ParamMethod(method, lazy=True)
             for name, method in (
@@ -570,8 +573,9 @@ class Dashboard(param.Parameterized):
                 ("Modalities and AASM rules", self.importance),
             )
         }
+        viewer = pn.Column(self.epoch_viewer(), self.review.panel())  # the review queue under the epochs it selects
         return pn.Tabs(
-            ("Epoch viewer", self.epoch_viewer()),
+            ("Epoch viewer", viewer),
             *lazy.items(),
             ("Quiz: score it yourself", quiz.Quiz(self, in_background)),
             dynamic=True,

@@ -88,6 +88,12 @@ def _add_score(sub) -> None:
         help="mark epochs whose confidence (highest stage probability) is below P for review",
     )
     p.add_argument("--figure", type=Path, metavar="PNG", help="also write a hypnodensity figure (.png, .svg, .pdf)")
+    p.add_argument(
+        "--triage",
+        action="store_true",
+        help="evidence triage: each epoch's deciding band x modality, whether the AASM rule of its stage names it, "
+        "and why not (columns deciding_evidence ... triage_reason; per night a reliance profile in cohort.csv)",
+    )
     _add_channel_options(p)
     g = p.add_argument_group("cohorts (--out is a folder)")
     g.add_argument(
@@ -134,6 +140,7 @@ def _cmd_score(args: argparse.Namespace) -> int:
         annotations=args.annotations,
         adapt=adapt,
         review_below=args.review_below,
+        triage=args.triage,
         **_channels(args),
     )
     night.write(args.out)
@@ -147,6 +154,11 @@ def _cmd_score(args: argparse.Namespace) -> int:
     )
     if args.review_below is not None:
         print(f"{summary['n_review']} of {summary['n_epochs']} epochs to review (confidence < {args.review_below:g})")
+    if args.triage:
+        print(
+            f"{summary['n_flagged']} of {summary['n_epochs']} epochs flagged: decided on evidence the AASM rule of "
+            "their stage does not name (column triage_reason)"
+        )
     if args.figure:
         from .plots import plot_hypnodensity
 
@@ -879,6 +891,8 @@ def _cmd_score_cohort(args: argparse.Namespace) -> int:
     options = {k: v for k, v in _channels(args).items() if v}
     adapt = args.adapt_method or args.adapt
     options.update({k: v for k, v in (("adapt", adapt), ("review_below", args.review_below)) if v})
+    if args.triage:
+        options["triage"] = True
     result = score_cohort(
         inputs,
         args.out,

@@ -17,6 +17,7 @@ import hashlib
 import json
 import logging
 import os
+import warnings
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,6 +26,7 @@ import numpy as np
 
 from ._atomic import atomic_path, clean_stale, json_safe
 from .checkpoint import DEFAULT_MODEL, load_model, resolve_model_path
+from .constants import AASM_BANDS, ROLES, STAGES
 from .errors import OutputError, StqsError, check_option, check_range
 from .sleepstats import sleep_statistics
 
@@ -39,6 +41,13 @@ NIGHTS_PER_CORE = 4
 imports PyTorch and loads the model) would cost more than it saves."""
 LOW_CONFIDENCE = 0.5
 """An epoch whose highest stage probability is below this counts in ``low_confidence_fraction``."""
+RELIANCE_COLUMNS = tuple(f"reliance_{s}_{role}_{band}" for s in STAGES for role in ROLES for band in AASM_BANDS)
+"""With triage, a night's reliance profile: per predicted stage, the mean drop of its probability when each band is
+removed from each modality (:meth:`~stqs_core.interpret.triage.Triage.reliance`; empty for stages with few epochs)."""
+RELIANCE_Z = 3.5
+"""A night whose profile lies further from the cohort's median profile than this robust z-score is flagged."""
+RELIANCE_SPREAD = 0.02
+"""Smallest spread (probability) the robust z-scores divide by: nights alike to within this are not told apart."""
 _CHANNEL_COLUMNS = ("eeg", "eog", "emg")
 _MANIFEST_COLUMNS = ("path", "annotations", "name", "preset", *_CHANNEL_COLUMNS)
 _RESULT_COLUMNS = (
@@ -53,6 +62,12 @@ _RESULT_COLUMNS = (
     "n_scored",
     "accuracy",
     "kappa",
+    "n_flagged",
+    "flagged_share",
+    "reliance_distance",
+    "reliance_z",
+    "reliance_outlier",
+    *RELIANCE_COLUMNS,
 )
 
 
@@ -272,6 +287,9 @@ def score_cohort(
         ``adaptation`` and ``ood_score`` when scoring reports them, ``n_scored``/``accuracy``/``kappa`` against
         the expert, :func:`~stqs_core.sleepstats.sleep_statistics` of the predicted stages and, with expert
         stages, ``expert_``-prefixed ones of the expert's; the manifest's extra columns follow ``annotations``.
+        With ``triage=True`` also ``n_flagged``/``flagged_share`` (epochs whose evidence contradicts the AASM
+        rule), the reliance profile (:data:`RELIANCE_COLUMNS`) and how far it departs from the cohort's
+        (:func:`reliance_outliers`).
     """
     check_option("format", fmt, FORMATS, OutputError)
     if workers is not None:
@@ -317,7 +335,7 @@ def score_cohort(
         for night, result in results:
             rows[night.name] = {**night.base_row(), **result}
             bar.update()
-    ordered = [rows[night.name] for night in nights]
+    ordered = reliance_outliers([rows[night.name] for night in nights])
     paths = write_tables(ordered, out_dir)
     return CohortResult(ordered, paths[0], paths[1], len(todo), len(nights) - len(todo))
 
@@ -433,9 +451,54 @@ def night_results(night) -> dict:
     if night.true is not None:
         out.update({k: summary[k] for k in ("n_scored", "accuracy", "kappa")})
     out.update(sleep_statistics(night.stages))
+    if night.triage is not None:
+        flagged = night.triage.summary()
+        out.update(n_flagged=flagged["n_flagged"], flagged_share=flagged["flagged_share"])
+        profile = night.triage.reliance()
+        out.update(
+            {f"reliance_{s}_{o.replace(' ', '_')}": round(float(profile.at[s, o]), 5) for s in STAGES for o in profile}
+        )
     if night.true is not None and (night.true >= 0).any():
         out.update({f"expert_{k}": v for k, v in sleep_statistics(night.true).items()})
     return out
+
+
+def reliance_outliers(rows: list[dict], threshold: float = RELIANCE_Z) -> list[dict]:
+    """The rows with ``reliance_distance``, ``reliance_z`` and ``reliance_outlier`` where they hold a reliance
+    profile (:data:`RELIANCE_COLUMNS`).
+
+    ``reliance_distance``: for each stage, the Euclidean distance (probability units) of the night's profile from the
+    median profile of the cohort's nights for that stage, averaged over the stages the night has; ``reliance_z``
+    its robust z-score among the nights' distances (median and normal-scaled median absolute deviation, at least
+    :data:`RELIANCE_SPREAD`);
+    ``reliance_outlier`` is ``reliance_z > threshold``: a night relying on other bands or modalities than the rest
+    for the same stages (a montage or device problem shows up here). Needs 3 nights with a profile.
+    """
+    from scipy.stats import median_abs_deviation
+
+    rows = [dict(row) for row in rows]
+    have = [row for row in rows if any(_number(row.get(c)) for c in RELIANCE_COLUMNS)]
+    if len(have) < 3:
+        return rows
+    profiles = np.array([[row.get(c) if _number(row.get(c)) else np.nan for c in RELIANCE_COLUMNS] for row in have])
+    profiles = profiles.reshape(len(have), len(STAGES), -1)  # (nights, stages, occlusions)
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # a stage no night has: all-NaN medians
+        per_stage = np.linalg.norm(profiles - np.nanmedian(profiles, axis=0), axis=2)  # NaN where a stage is missing
+        distance = np.nanmean(np.where(np.isnan(profiles).any(2), np.nan, per_stage), axis=1)
+    spread = max(float(median_abs_deviation(distance, scale="normal", nan_policy="omit")), RELIANCE_SPREAD)
+    z = (distance - np.nanmedian(distance)) / spread
+    for row, d, score in zip(have, distance, z):
+        row.update(
+            reliance_distance=round(float(d), 4),
+            reliance_z=round(float(score), 2) if score == score else float("nan"),
+            reliance_outlier=bool(score > threshold),
+        )
+    return rows
+
+
+def _number(value) -> bool:
+    return isinstance(value, (int, float)) and value == value
 
 
 def _score_night(

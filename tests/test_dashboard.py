@@ -151,6 +151,31 @@ def test_quiz_reveals_the_answers_after_a_pick_and_keeps_the_session_score(dashb
     assert sorted(student.order.tolist()) == np.flatnonzero(hard).tolist()
 
 
+def test_review_queue_lists_flagged_and_unsure_epochs_and_selects_them(dashboard):
+    """The queue holds exactly the epochs the evidence triage flags or the model is unsure of; a click on a row
+    selects that epoch."""
+    import review
+    from panel.models.tabulator import CellClickEvent
+
+    from stqs_core.cohort import LOW_CONFIDENCE
+
+    result = review.triage(dashboard.night, dashboard.model_key)
+    proba = dashboard.original()
+    expected = np.flatnonzero(~result.per_epoch.rule_ok.to_numpy() | (proba.max(1) < LOW_CONFIDENCE))
+    view = dashboard.review.view(dashboard.night, dashboard.model_key, dashboard.review.result)
+    count = view[0].object
+    assert f"data-flagged='{len(result.flagged)}'" in count and f"{len(expected)} epochs" in count
+    if not len(expected):
+        return
+    table = view[1]
+    assert table.value.epoch.tolist() == expected.tolist()
+    flagged = table.value.why.str.contains("evidence").to_numpy()
+    assert (table.value.reason[flagged] != "").all() and (table.value.reason[~flagged] == "").all()
+    row = len(expected) - 1
+    table._process_event(CellClickEvent(model=None, column="time", row=row))
+    assert dashboard.epoch == expected[row]
+
+
 @pytest.mark.parametrize(
     "path, message", [("/nonexistent/night.edf", "is not an EDF/BDF recording in the"), ("", "give the path")]
 )
@@ -704,6 +729,43 @@ def test_epoch_selection_updates_the_viewer(page):
     assert _wait_for(lambda: page.locator("[data-epoch='20']").count() == 0)
     selected = int(page.locator(".stqs-epoch").get_attribute("data-epoch"))
     assert 5 < selected < 55  # about the middle of the night
+    assert page.errors == []
+
+
+REVIEW_JS = """() => {
+  for (const doc of Bokeh.documents) for (const m of doc._all_models.values())
+    if (m.constructor.__name__ === "DataTabulator" && m.source.data.why !== undefined)
+      return Array.from(m.source.data.epoch);
+  return null;
+}"""
+"""The epochs of the review queue's table, as the page holds them."""
+
+
+def test_review_queue_lists_the_flagged_epochs_and_a_click_moves_the_viewer(page):
+    sys.path.insert(0, str(ROOT / "dashboards"))
+    import app
+    import review
+
+    dash = app.Dashboard(hours=0.5, defer=True)  # the server's night and model, computed here again
+    night, key, proba = app._compute(dict(dash.param.values(), channels=dash._channels(), uploaded=None))
+    expected = review.queue_table(review.triage(night, key).per_epoch, proba)
+    assert _wait_for(lambda: page.locator(".stqs-review-count").count() == 1, 120)
+    count = page.locator(".stqs-review-count")
+    assert int(count.get_attribute("data-flagged")) == int(expected.why.str.contains("evidence").sum())
+    assert _wait_for(lambda: page.evaluate(REVIEW_JS) is not None or expected.empty)
+    if expected.empty:
+        return
+    assert page.evaluate(REVIEW_JS) == expected.epoch.tolist()  # the flagged and unsure epochs, in time order
+    before = int(page.locator(".stqs-epoch").get_attribute("data-epoch"))
+    rows = page.locator(".stqs-review .tabulator-row")
+    pick = next((i for i in range(rows.count()) if int(expected.epoch.iloc[i]) != before), None)
+    if pick is None:
+        pytest.skip("the queue holds only the epoch already selected")
+    target = int(expected.epoch.iloc[pick])
+    assert rows.nth(pick).locator("[tabulator-field='epoch']").inner_text().strip() == str(target)
+    rows.nth(pick).locator("[tabulator-field='time']").click()
+    assert _wait_for(lambda: page.locator(f"[data-epoch='{target}']").count() == 1)
+    assert _wait_for(lambda: max(target - 1, 0) * 30.0 in _epoch_viewer_starts(page))  # the viewer moved there
     assert page.errors == []
 
 

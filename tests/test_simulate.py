@@ -196,3 +196,32 @@ def test_shhs_network_stages_simulated_nights_as_simulated():
     per_stage = [np.mean(pred[true == s] == s) for s in range(5)]
     assert all(np.sum(true == s) >= 20 for s in range(5))
     assert np.mean(pred == true) >= 0.85 and min(per_stage) >= 0.6, (np.mean(pred == true), per_stage)
+
+
+def test_remove_evidence_strips_n2_and_shrinks_n3_and_leaves_the_rest():
+    """Spindles and K-complexes leave the chosen N2 epochs, N3's slow waves and delta shrink; the rest of the night
+    is the same night, sample for sample."""
+    from stqs_core.errors import StqsError
+    from stqs_core.simulate.night import SHRINK
+
+    stages = np.array([0, 2, 2, 2, 3, 3, 3, 2, 4, 1])
+    base = simulate_night(stages, seed=7, artefacts=False)
+    removed = np.array([1, 2, 4, 8])  # two N2, one N3, one REM (which has no rule evidence to remove: unchanged)
+    night = simulate_night(stages, seed=7, artefacts=False, remove_evidence=removed)
+    other = ~np.isin(np.arange(len(stages)), removed[:3])
+    a, b = (n.recording.data.reshape(5, len(stages), -1) for n in (base, night))
+    np.testing.assert_array_equal(a[:, other], b[:, other])
+    assert not np.array_equal(a[:, 4], b[:, 4])
+    kinds = ["spindle", "k_complex"]
+    before, after = base.events, night.events
+    assert before[before.epoch.isin([1, 2]) & before.type.isin(kinds)].shape[0] > 0
+    assert after[after.epoch.isin([1, 2]) & after.type.isin(kinds)].empty
+    pd.testing.assert_frame_equal(
+        before[~before.epoch.isin([1, 2, 4])].reset_index(drop=True),
+        after[~after.epoch.isin([1, 2, 4])].reset_index(drop=True),
+    )
+    waves = [e[(e.epoch == 4) & (e.type == "slow_wave")].amplitude_uv.to_numpy() for e in (before, after)]
+    np.testing.assert_allclose(waves[1], SHRINK * waves[0], rtol=1e-6)
+    assert waves[1].max() < 75  # below the N3 rule's amplitude
+    with pytest.raises(StqsError, match="remove_evidence"):
+        simulate_night(stages, seed=7, remove_evidence=[10])

@@ -4,7 +4,8 @@
 :mod:`.occlusion` rescoring a night with a band, a stretch of time or a modality removed, from the unoccluded
 pass of :mod:`.baseline` (:class:`BaselinePass`), with the band filters of :mod:`.bands` and the tables of
 :mod:`.tables`; :mod:`.filters` the learned spatial and temporal filters and their frequency responses;
-:mod:`.aasm` one row per AASM stage rule: does the model rely on the evidence the rule names? Their figures are in
+:mod:`.aasm` one row per AASM stage rule: does the model rely on the evidence the rule names? :mod:`.triage` per
+epoch: the evidence the stage was decided on and whether the rule names it. Their figures are in
 :mod:`stqs_core.plots`.
 """
 
@@ -14,6 +15,7 @@ from .bands import DEFAULT_BANDS, MODALITY_ROWS, band_gain, occlude_band
 from .baseline import BaselinePass
 from .filters import filter_peaks, kernels, spatial_filters, temporal_filters
 from .occlusion import FrequencyOcclusion, TimeOcclusion, frequency_occlusion, modality_importance, time_occlusion
+from .triage import Triage, evidence_table, evidence_triage
 
 __all__ = [
     "DEFAULT_BANDS",
@@ -24,11 +26,14 @@ __all__ = [
     "BaselinePass",
     "FrequencyOcclusion",
     "TimeOcclusion",
+    "Triage",
     "aasm_report",
     "attribute",
     "band_gain",
     "deletion_curve",
     "event_mask",
+    "evidence_table",
+    "evidence_triage",
     "filter_peaks",
     "frequency_occlusion",
     "kernels",

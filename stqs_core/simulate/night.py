@@ -75,6 +75,10 @@ SLOW_WAVE_COVER = ((0.0, 0.0), (0.0, 0.0), (0.0, 0.05), (0.3, 0.75), (0.0, 0.0))
 EYE_LEAK = 0.05
 """Share of an eye movement that reaches the EEG of its side."""
 
+SHRINK = 0.2
+"""Amplitude factor of the slow waves, K-complexes and delta background of the N3 epochs given to
+``simulate_night(remove_evidence=...)`` (their slow waves fall below the 75 µV of the N3 rule)."""
+
 
 @dataclass
 class SimulatedNight:
@@ -174,6 +178,7 @@ def simulate_night(
     artefacts: bool = True,
     name: str | None = None,
     profile: str | Profile = "in-domain",
+    remove_evidence=None,
 ) -> SimulatedNight:
     """Simulate one PSG night.
 
@@ -200,6 +205,11 @@ def simulate_night(
         montage and channel names, sampling rate, amplifier, noise, subjects, scorer. The default
         ``"in-domain"`` changes nothing; every profile keeps the seed's stages and, at the same sampling rate,
         its background and events.
+    remove_evidence : array of int | None
+        Epochs whose stage-defining evidence is taken out, to check explanations: an N2 epoch among them loses its
+        spindles and K-complexes, an N3 epoch's slow waves, K-complexes and delta background shrink to
+        :data:`SHRINK` of their amplitude (their rows of ``events`` go or shrink too); other stages are unchanged.
+        Everything else is the night of the same seed without it.
 
     Returns
     -------
@@ -231,8 +241,14 @@ def simulate_night(
     filled = fill_unscored(true)
     traits = profile.adjust_traits(draw_traits(rng), seed)
     n = len(true) * int(EPOCH_SEC * sfreq)
-    data, emg_noise, emg_gain = _background(rng, filled, traits, sfreq, n, artefacts, montage)
-    table = _insert_events(seed, data, emg_gain, filled, traits, sfreq, artefacts, montage, profile.pop_rate)
+    removed = np.zeros(len(true), bool)
+    if remove_evidence is not None:
+        chosen = np.asarray(remove_evidence, dtype=int).ravel()
+        if chosen.size and not (0 <= chosen.min() and chosen.max() < len(true)):
+            raise StqsError(f"remove_evidence: epochs run 0-{len(true) - 1}, got {chosen.min()}-{chosen.max()}")
+        removed[chosen] = True
+    data, emg_noise, emg_gain = _background(rng, filled, traits, sfreq, n, artefacts, montage, removed)
+    table = _insert_events(seed, data, emg_gain, filled, traits, sfreq, artefacts, montage, profile.pop_rate, removed)
     data[4] += (traits.emg_tone_uv * emg_gain * emg_noise).astype(np.float32)
     _add_ecg(rng, data, traits, sfreq, profile.emg_ecg)
     if line_noise:
@@ -331,8 +347,9 @@ def _envelope(
     return np.interp(np.arange(n) / sfreq, np.arange(len(smooth)) + 0.5, smooth).astype(np.float32)
 
 
-def _background(rng, stages, traits: NightTraits, sfreq, n, artefacts, montage: Montage):
-    """Background signals ``(5, n)`` float32 µV, the chin's unit noise ``(n,)`` and its tone gain ``(n,)``."""
+def _background(rng, stages, traits: NightTraits, sfreq, n, artefacts, montage: Montage, removed=None):
+    """Background signals ``(5, n)`` float32 µV, the chin's unit noise ``(n,)`` and its tone gain ``(n,)``; the delta
+    of the N3 epochs ``removed`` ``(n_epochs,)`` bool shrinks to :data:`SHRINK`."""
     data = np.zeros((5, n), np.float32)
     rho = traits.eeg_correlation
     low = np.zeros(n, np.float32)
@@ -341,6 +358,8 @@ def _background(rng, stages, traits: NightTraits, sfreq, n, artefacts, montage: 
         env = _envelope(rng, per_stage, stages, n, sfreq) * traits.eeg_scale
         if comp == "delta":
             env *= traits.slow_wave_scale
+            if removed is not None and (shrunk := removed & (stages == 3)).any():
+                env *= np.repeat(np.where(shrunk, SHRINK, 1.0), len(env) // len(stages)).astype(np.float32)
         common = (env * stream).astype(np.float32)
         if comp == "pink":
             for row in (0, 1):
@@ -365,10 +384,20 @@ def _background(rng, stages, traits: NightTraits, sfreq, n, artefacts, montage: 
 
 
 def _insert_events(
-    seed: int, data, emg_gain, stages, traits: NightTraits, sfreq, artefacts, montage: Montage, pop_rate: float = 1.0
+    seed: int,
+    data,
+    emg_gain,
+    stages,
+    traits: NightTraits,
+    sfreq,
+    artefacts,
+    montage: Montage,
+    pop_rate: float = 1.0,
+    removed=None,
 ) -> pd.DataFrame:
     """Draw and add every event, each EEG wave times its montage gain; returns the event table (one row per
-    event, time order). ``pop_rate`` multiplies the rate of electrode pops.
+    event, time order). ``pop_rate`` multiplies the rate of electrode pops; epochs ``removed`` ``(n_epochs,)``
+    bool lose their evidence (see :func:`simulate_night`), drawn all the same so that the rest of the night stays.
 
     Each event type draws from its own random stream, so changing one type's rate leaves the others alone."""
     epoch_len = int(EPOCH_SEC * sfreq)
@@ -380,6 +409,12 @@ def _insert_events(
             return
         if start is None:
             start = int(rng.integers(0, epoch_len - m))
+        if removed is not None and removed[epoch]:
+            if stages[epoch] == 2 and event.type in ("spindle", "k_complex"):
+                return
+            if stages[epoch] == 3 and event.type in ("slow_wave", "k_complex"):
+                event.waves = {row: SHRINK * wave for row, wave in event.waves.items()}
+                event.amplitude_uv *= SHRINK
         onset = epoch * epoch_len + start
         for row, wave in event.waves.items():
             target = emg_gain if row == ev.EMG else data[row]
@@ -419,9 +454,9 @@ def _insert_events(
                 place(event, epoch)
                 if kind == "k_complex" and rng.random() < 0.4:  # a spindle often rides on a K-complex' tail
                     spin = ev.spindle(rng, sfreq, traits)
-                    end = rows[-1][3] + rows[-1][4] - epoch * EPOCH_SEC
+                    end = rows[-1][3] + rows[-1][4] - epoch * EPOCH_SEC if rows else EPOCH_SEC
                     start = int(round(end * sfreq))
-                    if start + spin.n_samples < epoch_len:
+                    if start + spin.n_samples < epoch_len:  # (a K-complex removed: its spindle goes too)
                         place(spin, epoch, start)
     rng = np.random.default_rng([seed, len(ev.GENERATORS)])
     _insert_slow_waves(rng, stages, traits, sfreq, place)
