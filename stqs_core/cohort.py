@@ -473,6 +473,18 @@ def reliance_outliers(rows: list[dict], threshold: float = RELIANCE_Z) -> list[d
     :data:`RELIANCE_SPREAD`);
     ``reliance_outlier`` is ``reliance_z > threshold``: a night relying on other bands or modalities than the rest
     for the same stages (a montage or device problem shows up here). Needs 3 nights with a profile.
+
+    Parameters
+    ----------
+    rows : list of dict
+        The cohort table's rows, one per night (with the ``reliance_*`` columns of :data:`RELIANCE_COLUMNS`).
+    threshold : float
+        Robust z-score above which a night is an outlier.
+
+    Returns
+    -------
+    list of dict
+        Copies of ``rows``, those with a profile gaining the three columns (unchanged with fewer than 3 profiles).
     """
     from scipy.stats import median_abs_deviation
 

@@ -151,9 +151,6 @@ EXCLUDE = [
     r"^stqs_core\.adapt\.ood_score$",  # ood
     r"^stqs_core\.interpret\.attribution\.band_split$",  # faith
     r"^stqs_core\.interpret\.attribution\.(Attribution|Attribution\.per_second|Attribution\.to_frame|attribute)$",
-    r"^stqs_core\.interpret\.triage\.",  # triage
-    r"^stqs_core\.cohort\.reliance_outliers$",
-    r"^stqs_core\.scoring\.triage_columns$",
     r"^stqs_core\.simulate\.dataset\.",  # retrain
     r"^stqs_core\.simulate\.profiles\.Profile\.scaled$",
     r"^stqs_core\.teaching\.",  # quiz

@@ -57,7 +57,7 @@ _CHUNK = 16  # epochs per attribution call (progress bar steps)
 class Triage:
     """Result of :func:`evidence_triage` for one night of ``N`` epochs.
 
-    Attributes
+    Parameters
     ----------
     per_epoch : DataFrame
         One row per epoch: ``epoch``, ``stage`` (predicted, 0-4), ``deciding_band``, ``deciding_modality``,
@@ -88,9 +88,18 @@ class Triage:
 
     def reliance(self, min_epochs: int = RELIANCE_MIN_EPOCHS) -> pd.DataFrame:
         """The night's reliance profile by predicted stage: mean drop of the stage's probability per occlusion over
-        the epochs of that stage, shape (5, 15), rows ``"W"`` ... ``"REM"``, columns ``"eeg delta"`` ...
-        ``"emg beta"``; NaN for stages with fewer than ``min_epochs`` epochs. By stage, so that nights with other
-        stage mixes compare alike."""
+        the epochs of that stage. By stage, so that nights with other stage mixes compare alike.
+
+        Parameters
+        ----------
+        min_epochs : int
+            Stages with fewer predicted epochs than this get NaN.
+
+        Returns
+        -------
+        DataFrame, shape (5, 15)
+            Rows ``"W"`` ... ``"REM"``, columns ``"eeg delta"`` ... ``"emg beta"``: mean drop (probability, -1 to 1).
+        """
         stages = self.per_epoch.stage.to_numpy()
         profile = np.full((len(STAGES), len(self.occlusions)), np.nan)
         for code in range(len(STAGES)):
@@ -100,7 +109,14 @@ class Triage:
         return pd.DataFrame(profile, index=list(STAGES), columns=names)
 
     def summary(self) -> dict:
-        """``n_epochs``, ``n_flagged``, ``flagged_share`` and the flagged count per predicted stage."""
+        """The night's triage in numbers.
+
+        Returns
+        -------
+        dict
+            ``n_epochs``, ``n_flagged``, ``flagged_share`` (0-1) and ``flagged_by_stage`` (count per predicted
+            stage).
+        """
         flagged = self.flagged
         return {
             "n_epochs": len(self.per_epoch),
@@ -207,6 +223,8 @@ def evidence_table(
         Must hold every (band, modality) the rules of :data:`~stqs_core.interpret.aasm.RULES` name.
     stages : array of int, shape (N,)
         Predicted stages 0-4.
+    top_k, share, min_drop
+        As in :func:`evidence_triage`.
 
     Returns
     -------
