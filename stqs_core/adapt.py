@@ -290,7 +290,12 @@ def ood_score(model: STQS, epochs, proba=None, max_epochs: int = 240, batch_size
     Returns
     -------
     float
-        The score, in [0, 1); above :data:`OOD_WARN` the recording is unlike the training data.
+        The score, in [0, 1) (scoring warns above :data:`OOD_WARN`).
+
+    Raises
+    ------
+    RecordingError
+        For fewer than :data:`MIN_EPOCHS` epochs.
     """
     if proba is None:
         proba = model.predict_proba(epochs, batch_size)
