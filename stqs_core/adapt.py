@@ -257,9 +257,9 @@ seeds 2000-2003, and checked on the suite's other nights)."""
 def ood_score(model: STQS, epochs, proba=None, max_epochs: int = 240, batch_size: int = 64) -> float:
     """How far a recording lies from the model's training data, from 0 (alike) towards 1.
 
-    The recording's batch-norm input statistics (AdaBN on at most ``max_epochs`` of its ``epochs`` ``(n_epochs, 5,
-    3750)``, spread over the night: per channel a mean ``m`` and variance ``v``) against those stored in the model
-    (the training data's ``m0``, ``v0``), and the model's doubt, added with :data:`OOD_WEIGHTS`:
+    The recording's batch-norm input statistics (AdaBN on at most ``max_epochs`` of its epochs, spread over the
+    night: per channel a mean ``m`` and variance ``v``) against those stored in the model (the training data's
+    ``m0``, ``v0``), and the model's doubt, added with :data:`OOD_WEIGHTS`:
 
     - ``input``: the input's spectral shape per channel as the first layers see it (each modality's spatial mixing
       and first filter bank, whose output variance is the power in the filter's band): per channel
@@ -267,11 +267,35 @@ def ood_score(model: STQS, epochs, proba=None, max_epochs: int = 240, batch_size
     - ``deep``: the mean shift ``(m - m0)**2 / v0`` after the second filter bank, averaged likewise. Weighed low:
       it follows the night's stage mix too, but it catches a model that answers one stage with confidence on a
       recording it cannot read (the doubt then falls);
-    - ``doubt``: ``1 -`` the mean over epochs of the highest stage probability (``proba`` ``(n_epochs, 5)`` of the
-      unadapted model, computed when not given).
+    - ``doubt``: ``1 -`` the mean over epochs of the highest stage probability of the unadapted model.
 
-    With ``r`` the weighted sum, the score is ``r / (1 + r)``, in [0, 1). Needs at least :data:`MIN_EPOCHS`
-    epochs. Measured in ``benchmarks/ood.py``; compare scores of one model, and see :data:`OOD_WARN`.
+    With ``r`` the weighted sum, the score is ``r / (1 + r)``. Measured in ``benchmarks/ood.py``; compare scores
+    of one model, and see :data:`OOD_WARN`.
+
+    Parameters
+    ----------
+    model : STQS
+        The model whose training data the recording is compared with (not modified).
+    epochs : array (n_epochs, 5, 3750)
+        The recording's preprocessed epochs in order (:func:`~stqs_core.preprocess.make_epochs`), at least
+        :data:`MIN_EPOCHS`.
+    proba : array (n_epochs, 5), optional
+        ``model``'s stage probabilities on ``epochs`` (:meth:`~stqs_core.model.STQS.predict_proba`), when already
+        computed; computed here when None.
+    max_epochs : int
+        At most this many epochs, evenly spaced over the night, are used for the statistics (all when fewer).
+    batch_size : int
+        Epochs per CNN call.
+
+    Returns
+    -------
+    float
+        The score, in [0, 1) (scoring warns above :data:`OOD_WARN`).
+
+    Raises
+    ------
+    RecordingError
+        For fewer than :data:`MIN_EPOCHS` epochs.
     """
     if proba is None:
         proba = model.predict_proba(epochs, batch_size)

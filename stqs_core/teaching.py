@@ -42,8 +42,17 @@ LOW_CONFIDENCE = 0.6
 
 @dataclass(frozen=True)
 class PageRow:
-    """One channel of a page: its ``name``, ``baseline`` (the height its 0 µV is drawn at, in µV of the page) and the
-    ``references`` (µV about the baseline, e.g. ±37.5 for the slow-wave amplitude) drawn across it."""
+    """One channel of a page (:func:`page_rows`).
+
+    Parameters
+    ----------
+    name : str
+        The channel's name.
+    baseline : float
+        The height its 0 µV is drawn at (µV of the page's scale).
+    references : tuple of float
+        Levels drawn across the channel (µV about the baseline, e.g. ±37.5 for the slow-wave amplitude).
+    """
 
     name: str
     baseline: float
@@ -51,9 +60,18 @@ class PageRow:
 
 
 def page_rows(names: list[str]) -> list[PageRow]:
-    """The stacked layout of a page: channel ``names`` top to bottom (rows EEG, EEG, EOG, EOG, EMG), one µV scale.
+    """The stacked layout of a page: the channels top to bottom on one µV scale.
 
-    The EEG rows carry the slow-wave reference lines at ±:data:`SLOW_WAVE_UV` / 2.
+    Parameters
+    ----------
+    names : list of str
+        The channels' names in the order of a recording's rows (EEG, EEG, EOG, EOG, EMG); at most 5.
+
+    Returns
+    -------
+    list of PageRow
+        One per name, first on top: baselines :data:`ROW_SPACING_UV` apart down to 0 µV for the last. The EEG
+        rows carry the slow-wave reference lines at ±:data:`SLOW_WAVE_UV` / 2, the others none.
     """
     half = SLOW_WAVE_UV / 2
     return [
@@ -63,9 +81,25 @@ def page_rows(names: list[str]) -> list[PageRow]:
 
 
 def scoring_page(recording: Recording, index: int) -> tuple[np.ndarray, np.ndarray]:
-    """Epoch ``index`` of ``recording`` as a scorer sees it: ``(t, signals)``, times ``(n,)`` in s from the epoch's
-    start and ``(5, n)`` µV through the AASM display filters (:data:`DISPLAY_FILTERS`; 10 s either side filtered
-    along, so the edges are clean). A high cut-off at or above the Nyquist frequency is left open."""
+    """One epoch of a recording as a scorer sees it, through the AASM display filters.
+
+    Each row is filtered by its modality's :data:`DISPLAY_FILTERS` together with 10 s on either side, so the
+    page's edges are clean; a high cut-off at or above the Nyquist frequency is left open.
+
+    Parameters
+    ----------
+    recording : Recording
+        The night (signals in µV).
+    index : int
+        The epoch, in [0, ``recording.n_epochs``).
+
+    Returns
+    -------
+    t : ndarray, shape (n,)
+        Times (s) from the epoch's start; ``n`` is 30 s of samples at ``recording.sfreq``.
+    signals : ndarray of float32, shape (5, n)
+        The filtered rows (µV), EEG, EEG, EOG, EOG, EMG.
+    """
     index = int(check_range("epoch", index, 0, recording.n_epochs - 1))
     sfreq = recording.sfreq
     size = int(round(EPOCH_SEC * sfreq))
@@ -81,9 +115,23 @@ def scoring_page(recording: Recording, index: int) -> tuple[np.ndarray, np.ndarr
 
 
 def hard_epochs(true: np.ndarray, proba: np.ndarray, below: float = LOW_CONFIDENCE) -> np.ndarray:
-    """Epochs that are hard to score ``(n_epochs,)`` bool: a stage transition (the expert's stage differs from the
-    previous or next scored epoch's) or a model confidence (highest probability of ``proba`` ``(n_epochs, 5)``)
-    below ``below``. Unscored epochs are never hard."""
+    """Epochs that are hard to score: stage transitions and epochs the model is unsure of.
+
+    Parameters
+    ----------
+    true : array of int, shape (n_epochs,)
+        Expert stages (-1 unscored).
+    proba : array, shape (n_epochs, 5)
+        The model's stage probabilities.
+    below : float
+        A confidence (highest probability of an epoch) below this makes the epoch hard.
+
+    Returns
+    -------
+    ndarray of bool, shape (n_epochs,)
+        True where the expert's stage differs from the previous or the next scored epoch's, or the confidence is
+        below ``below``. Unscored epochs are never hard.
+    """
     true = np.asarray(true)
     scored = np.flatnonzero(true >= 0)
     stages = true[scored]
@@ -116,8 +164,15 @@ def quiz_epochs(
         Only epochs the expert scored as this stage (a name, e.g. ``"N3"``).
     hard : bool
         Only the :func:`hard_epochs` (stage transitions, low model confidence below ``below``).
+    below : float
+        The confidence (highest stage probability) below which an epoch is hard.
     seed : int
         Seed of the order.
+
+    Returns
+    -------
+    ndarray of int, shape (n,)
+        The chosen epochs' indices, shuffled.
     """
     true = np.asarray(true)
     keep = true >= 0
@@ -132,18 +187,44 @@ def quiz_epochs(
 
 
 def parse_answers(text: str) -> np.ndarray:
-    """Stage codes ``(n,)`` of answers written as stage names separated by spaces or commas (``"N2 N3 W ?"``;
-    ``?`` or ``-``: not answered, -1)."""
+    """A student's answers, typed as stage names, as stage codes.
+
+    Parameters
+    ----------
+    text : str
+        Stage names separated by spaces or commas (``"N2 N3 W ?"``), any form
+        :func:`~stqs_core.hypnogram.stage_code` reads; ``?`` or ``-``: not answered.
+
+    Returns
+    -------
+    ndarray of int, shape (n,)
+        One code per word: 0-4 for W, N1, N2, N3, REM; -1 not answered.
+    """
     words = text.replace(",", " ").split()
     return np.array([UNSCORED if w in ("?", "-") else stage_code(w) for w in words], dtype=int)
 
 
 def score_answers(expert: np.ndarray, answers: np.ndarray) -> dict:
-    """A student's ``answers`` (stage codes, -1 not answered; fewer than ``n``: the rest not answered) against the
-    ``expert`` stages ``(n,)``.
+    """A student's answers against the expert's stages.
 
-    Returns ``answered`` (count), ``correct`` (count), ``accuracy`` (share of answered, None before any) and
-    ``confusion`` ``(5, 5)`` counts, rows the expert's stage and columns the student's.
+    Parameters
+    ----------
+    expert : array of int, shape (n,)
+        The expert's stages of the quizzed epochs (-1 unscored: not counted).
+    answers : array of int, shape (m,)
+        The student's stage codes (-1 not answered), ``m <= n``: the last ``n - m`` epochs are not answered.
+
+    Returns
+    -------
+    dict
+        ``answered``: answers counted (int; on epochs the expert scored); ``correct``: those agreeing with the
+        expert (int); ``accuracy``: ``correct / answered`` (None before any answer); ``confusion``: ndarray of int
+        ``(5, 5)``, counts with rows the expert's stage and columns the student's (W, N1, N2, N3, REM).
+
+    Raises
+    ------
+    StqsError
+        For more answers than epochs.
     """
     expert, given = np.asarray(expert, dtype=int), np.asarray(answers, dtype=int)
     if len(given) > len(expert):
@@ -164,13 +245,38 @@ def score_answers(expert: np.ndarray, answers: np.ndarray) -> dict:
 
 
 def confusion_table(matrix: np.ndarray) -> pd.DataFrame:
-    """A ``(5, 5)`` expert x student count matrix as a labelled table (index ``expert W``..., columns stages)."""
+    """An expert x student count matrix as a labelled table.
+
+    Parameters
+    ----------
+    matrix : array of int, shape (5, 5)
+        Counts, rows the expert's stage and columns the student's (``score_answers(...)["confusion"]``).
+
+    Returns
+    -------
+    pandas.DataFrame
+        The counts, index ``"expert W"`` .. ``"expert REM"``, columns ``W`` .. ``REM``.
+    """
     return pd.DataFrame(matrix, index=[f"expert {s}" for s in STAGES], columns=list(STAGES))
 
 
 def epoch_events(events: pd.DataFrame | None, index: int) -> str:
-    """The simulator's events in epoch ``index`` counted by type (``"3 spindle, 1 k_complex"``; ``""``: none or no
-    event table)."""
+    """The simulator's events in one epoch, counted by type.
+
+    Parameters
+    ----------
+    events : pandas.DataFrame or None
+        A simulated night's event table (columns ``type`` and ``epoch``;
+        :class:`~stqs_core.simulate.night.SimulatedNight`), or None.
+    index : int
+        The epoch.
+
+    Returns
+    -------
+    str
+        The counts, most frequent first (``"3 spindle, 1 k_complex"``); ``""`` when the epoch has no event or
+        there is no event table.
+    """
     if events is None:
         return ""
     counts = events.loc[events.epoch == index, "type"].value_counts()
@@ -184,9 +290,29 @@ def answer_table(
     proba: np.ndarray,
     events: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
-    """One row per quizzed epoch: ``epoch``, the student's answer ``you`` (``?``: none), the ``expert``'s stage, the
-    ``model``'s stage and its probability ``p_model``, whether the student was ``right`` and the simulator's
-    ``events`` in the epoch (empty without an event table). ``answers`` may be shorter than ``indices``."""
+    """The quiz's answers beside the expert's and the model's stages, one row per quizzed epoch.
+
+    Parameters
+    ----------
+    indices : array of int, shape (n,)
+        The quizzed epochs, in the order asked.
+    answers : array of int, shape (m,)
+        The student's stage codes (-1 not answered); with ``m < n`` the last ``n - m`` epochs are not answered,
+        answers beyond the ``n``-th are ignored.
+    true : array of int, shape (n_epochs,)
+        The night's expert stages (-1 unscored).
+    proba : array, shape (n_epochs, 5)
+        The model's stage probabilities over the night.
+    events : pandas.DataFrame, optional
+        The simulated night's event table (:func:`epoch_events`).
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``n`` rows: ``epoch``; the student's answer ``you`` (``?``: none), the ``expert``'s and the ``model``'s
+        stage names; ``p_model`` the model's probability of its stage (2 decimals); ``right`` (bool) whether the
+        answer is the expert's stage; ``events`` the simulator's events in the epoch (``""`` without an event table).
+    """
     indices = np.asarray(indices, dtype=int)
     given = np.full(len(indices), UNSCORED)
     given[: min(len(answers), len(indices))] = np.asarray(answers, dtype=int)[: len(indices)]

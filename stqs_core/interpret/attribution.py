@@ -81,12 +81,32 @@ _BAND_PAD = 5 * int(SFREQ)  # reflection (samples) on each side of an epoch befo
 
 @dataclass
 class Attribution:
-    """Attributions of some epochs of one night.
+    """Attributions of some epochs of one night (:func:`attribute`).
 
-    ``epochs`` ``(E,)`` indices, ``stages`` ``(E,)`` predicted stages (the attribution target), ``proba``
-    ``(E, 5)``, ``rows`` ``(E, 5, 3750)`` attribution per input row, ``importance`` ``(E, 3750)`` per-sample
-    importance (larger: more evidence for the stage), ``method`` its name, ``modality`` the rows the importance
-    was built from (None: all).
+    Parameters
+    ----------
+    method : str
+        The method (one of :data:`METHODS`).
+    modality : str or None
+        The modality whose rows the importance and band totals were built from (None: all rows).
+    epochs : ndarray of int, shape (E,)
+        The explained epochs (indices into the night, from 0).
+    stages : ndarray of int, shape (E,)
+        Their predicted stages (0-4 for W, N1, N2, N3, REM): the attribution's target.
+    proba : ndarray, shape (E, 5)
+        Their stage probabilities.
+    rows : ndarray of float32, shape (E, 5, 3750)
+        Attribution per input row and sample. ``"occlusion"``: the mean drop (clipped at 0) of the stage's
+        probability over the windows covering the sample, the same on every row; ``"saliency"``: the gradient of
+        the stage's logit (per unit of z-scored input); the other methods: Captum's attribution of that logit
+        (logit units; for the integrated-gradients methods, the sample's share of the logit's change from the
+        zero epoch).
+    importance : ndarray of float32, shape (E, 3750)
+        Per-sample importance, larger: more evidence for the stage (how each method builds it: module docstring).
+        Compare it within a method; its units differ between methods.
+    band_totals : ndarray, shape (E, len(BANDS)), or None
+        ``"band_integrated_gradients"``: each band's attribution summed over the samples of the importance's rows
+        (logit units); None for the other methods.
     """
 
     method: str
@@ -97,15 +117,26 @@ class Attribution:
     rows: np.ndarray
     importance: np.ndarray
     band_totals: np.ndarray | None = None
-    """``(E, len(BANDS))`` each band's attribution summed over the samples of the importance's rows (``modality``)
-    (``"band_integrated_gradients"`` only, else None)."""
 
     def per_second(self) -> np.ndarray:
-        """Mean importance of each second ``(E, 30)``."""
+        """Mean importance of each second of each epoch.
+
+        Returns
+        -------
+        ndarray of float32, shape (E, 30)
+            The importance averaged over each second's samples.
+        """
         return self.importance.reshape(len(self.epochs), -1, int(SFREQ)).mean(-1)
 
     def to_frame(self):
-        """Tidy table: one row per epoch and sample (``epoch``, ``stage``, ``time_s``, ``importance``)."""
+        """The importance as a tidy table.
+
+        Returns
+        -------
+        pandas.DataFrame
+            One row per epoch and sample (``E * 3750``): ``epoch``, its predicted ``stage`` (0-4), ``time_s`` (s
+            from the epoch's start) and ``importance``.
+        """
         import pandas as pd
 
         n = self.importance.shape[1]
@@ -191,6 +222,28 @@ def attribute(
         at once, so its curve is the same whatever the modality.
     baseline : BaselinePass, optional
         The unoccluded pass of ``model`` over ``epochs`` (:mod:`.baseline`; made here when not given).
+
+    Returns
+    -------
+    Attribution
+        The epochs in the order of ``indices`` (negative ones counted from the night's end), each attributed to
+        the stage the model predicts for it.
+
+    Raises
+    ------
+    IndexError
+        For no index, or one outside the night.
+
+    Examples
+    --------
+    >>> from stqs_core import load_model, make_epochs
+    >>> from stqs_core.interpret import attribute
+    >>> from stqs_core.simulate import simulate_night
+    >>> night = simulate_night(hours=0.5, seed=3)
+    >>> epochs = make_epochs(night.recording.data, night.recording.sfreq).data  # (60, 5, 3750)
+    >>> explained = attribute(load_model("stqs-cnnlstm-sim"), epochs, [10, 20])  # why epochs 10 and 20 got their stage
+    >>> explained.importance.shape, explained.per_second().shape  # one value per sample, per second of each epoch
+    ((2, 3750), (2, 30))
     """
     check_option("method", method, METHODS)
     if modality is not None:
@@ -237,10 +290,20 @@ def _smooth(a: np.ndarray, seconds: float) -> np.ndarray:
 
 
 def band_split(x: np.ndarray) -> np.ndarray:
-    """The components ``(len(BANDS), ..., T)`` of ``x`` ``(..., T)`` in each of :data:`BANDS`; they sum to ``x``.
+    """Split signals into their components in each of :data:`BANDS`.
 
-    Zero-phase filtering in the frequency domain (gains of :func:`~stqs_core.interpret.occlusion.band_gain`,
-    which sum to 1 at every frequency), after reflecting :data:`_BAND_PAD` samples at each end.
+    Zero-phase filtering in the frequency domain (pass gains of :func:`~stqs_core.interpret.bands.band_gain`,
+    which sum to 1 at every frequency), after reflecting 5 s at each end (less for a shorter signal).
+
+    Parameters
+    ----------
+    x : array, shape (..., T)
+        Signals sampled at :data:`~stqs_core.constants.SFREQ`, along the last axis.
+
+    Returns
+    -------
+    ndarray of float64, shape (len(BANDS), ..., T)
+        One component per band, in the order of :data:`BANDS`; they sum to ``x``.
     """
     pad = min(_BAND_PAD, x.shape[-1] - 1)
     widths = [(0, 0)] * (x.ndim - 1) + [(pad, pad)]
