@@ -68,7 +68,6 @@ PAGES = {
         "stqs_core.store",
         "stqs_core.sampling",
         "stqs_core.training",
-        "stqs_core.trainer",
         "stqs_core.finetune",
         "stqs_core.distributed",
     ],
@@ -78,6 +77,7 @@ PAGES = {
         "stqs_core.interpret.filters",
         "stqs_core.interpret.aasm",
         "stqs_core.interpret",
+        "stqs_core.teaching",
     ],
     "simulate": [
         "stqs_core.simulate.night",
@@ -86,7 +86,7 @@ PAGES = {
         "stqs_core.simulate.profiles",
         "stqs_core.simulate",
     ],
-    "plots": ["stqs_core.plots", "stqs_core.interpret.plots"],
+    "plots": ["stqs_core.plots"],
     "utilities": [
         "stqs_core.errors",
         "stqs_core.resources",

@@ -102,6 +102,21 @@ def frequency_occlusion(
     -------
     FrequencyOcclusion
         Per-epoch and summary tables, confusion matrices, original probabilities.
+
+    Examples
+    --------
+    What the model relies on in a simulated night, whose events are known (``stqs interpret`` writes the same
+    tables and figures):
+
+    >>> from stqs_core import load_model, make_epochs
+    >>> from stqs_core.interpret import frequency_occlusion
+    >>> from stqs_core.simulate import simulate_night
+    >>> night = simulate_night(hours=0.5, seed=3)
+    >>> epochs = make_epochs(night.recording.data, night.recording.sfreq).data
+    >>> epochs.shape  # 30-s epochs, rows EEG EEG EOG EOG EMG, samples at 125 Hz
+    (60, 5, 3750)
+    >>> occlusion = frequency_occlusion(load_model("stqs-cnnlstm-sim"), epochs, night.stages)
+    >>> columns = occlusion.summary.columns  # one row per (band, modalities, stage): share changed, drop, ...
     """
     base = _baseline(model, epochs, baseline)
     labels = _labels(labels, len(base.x))

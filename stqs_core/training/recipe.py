@@ -93,6 +93,21 @@ def train(
     Launched by ``torchrun`` (``WORLD_SIZE`` > 1) it trains with DistributedDataParallel as
     :mod:`stqs_core.distributed` describes; the card's ``distributed`` then holds ``world_size``, ``backend`` and
     ``max_rank_difference`` (the largest difference of any weight or buffer between a rank and rank 0 at the end).
+
+    Examples
+    --------
+    Train on simulated nights and evaluate on the held-out ones (about a minute; ``stqs train`` and
+    ``stqs evaluate`` do the same from the command line):
+
+    >>> from stqs_core.evaluation import evaluate, write_report
+    >>> from stqs_core.simulate import simulate_store
+    >>> from stqs_core.training import TrainConfig, train
+    >>> simulate_store("runs/sim.h5", n_nights=6, hours=0.5, seed=0)  # an HDF5 epoch store  # doctest: +SKIP
+    >>> result = train("runs/sim.h5", "runs/model.pt", TrainConfig(variant="cnn", epochs=1))  # doctest: +SKIP
+    >>> result.split  # recordings per split: train, validation, test  # doctest: +SKIP
+    >>> report = evaluate("runs/model.pt", "runs/sim.h5", split="test")  # the card's test nights  # doctest: +SKIP
+    >>> report["overall"]["kappa"]  # doctest: +SKIP
+    >>> write_report(report, "runs/evaluation")  # report.json, per_recording.csv, figures  # doctest: +SKIP
     """
     config = config or TrainConfig()
     data = [Path(p) for p in ([data] if isinstance(data, (str, Path)) else data)]
