@@ -100,8 +100,8 @@ class ReviewQueue(param.Parameterized):
         if isinstance(done, Exception):
             return pn.pane.Alert(f"**Evidence triage failed:** {html.escape(str(done)[:300])}", alert_type="danger")
         table = queue_table(done.per_epoch, sources.probabilities(night, model_key))
-        n_flagged = int(table.why.str.contains("evidence").sum())
-        n_unsure = int(table.why.str.contains("low confidence").sum())
+        n_flagged = sum("evidence" in why for why in table.why)  # (an empty queue has no string column)
+        n_unsure = sum("low confidence" in why for why in table.why)
         head = pn.pane.Markdown(
             f"#### Review queue: <span class='stqs-review-count' data-flagged='{n_flagged}' data-unsure='{n_unsure}'>"
             f"{len(table)} epochs</span>\n"
