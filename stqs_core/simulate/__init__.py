@@ -6,7 +6,7 @@ fills an HDF5 epoch store with many preprocessed nights for training. :data:`PRO
 (montage, sampling rate, filters, noise, subjects, scorer) that shift a night away from the default.
 """
 
-from .dataset import simulate_store
+from .dataset import SUBSTITUTIONS, Randomisation, simulate_store
 from .night import CHANNELS, SFREQ_RANGE, SFREQS, SimulatedNight, simulate_night
 from .profiles import PROFILES, Profile, get_profile, profile_table
 from .stage_model import load_stage_model, sample_hypnogram
@@ -16,7 +16,9 @@ __all__ = [
     "PROFILES",
     "SFREQS",
     "SFREQ_RANGE",
+    "SUBSTITUTIONS",
     "Profile",
+    "Randomisation",
     "SimulatedNight",
     "get_profile",
     "load_stage_model",
