@@ -292,8 +292,12 @@ def main() -> None:
     if unknown:
         parser.error(f"unknown profiles {unknown}; profiles: {list(PROFILES)}")
     profiles = list(dict.fromkeys(profiles))
+    published = {stem: label for label, stem in PUBLISHED.items()}
     models = (
-        {Path(m).stem.removeprefix(PREFIX): m for m in args.models.split(",")}
+        {
+            published.get(Path(m).stem.removeprefix(PREFIX), Path(m).stem.removeprefix(PREFIX)): m
+            for m in args.models.split(",")
+        }
         if args.models
         else default_models(args.checkpoints)
     )
