@@ -220,19 +220,26 @@ def suite_table() -> str:
     suites = {name: suite for name, suite in suites.items() if suite}
     if not suites:
         return ""
-    conditions = list(dict.fromkeys(c for suite in suites.values() for c in suite["kappa"]))
+    order = ("none", "adapt", "finetune-1", "finetune-2", "finetune-4")
+    found = {c for suite in suites.values() for c in suite["kappa"]}
+    conditions = [c for c in order if c in found] + sorted(found - set(order))
     profiles = list(dict.fromkeys(p for suite in suites.values() for c in suite["kappa"].values() for p in c))
-    head = [f"{name} {condition}" for name in suites for condition in conditions]
-    lines = ["| profile | " + " | ".join(head) + " |", "|---|" + "---|" * len(head)]
+    lines = ["| profile | " + " | ".join(suites) + " |", "|---|" + "---|" * len(suites)]
     for profile in profiles:
-        cells = [suites[n]["kappa"].get(c, {}).get(profile) for n in suites for c in conditions]
-        lines.append(f"| `{profile}` | " + " | ".join("" if v is None else f"{v:.2f}" for v in cells) + " |")
+        cells = [
+            " / ".join(
+                "-" if (v := suites[n]["kappa"].get(c, {}).get(profile)) is None else f"{v:.2f}" for c in conditions
+            )
+            for n in suites
+        ]
+        lines.append(f"| `{profile}` | " + " | ".join(cells) + " |")
     source = next(iter(suites.values()))
     return (
         f"\n## Domain-shift suite\n\nCohen's kappa on {source['nights_per_profile']} simulated nights per lab profile "
         f"(`python benchmarks/domain_shift.py`, table `{source['table']}`; all models and conditions in "
         "docs/domain_shift.md). The models were trained with the single-effect profiles randomised, so their rows "
-        "are within the training distribution; the `lab-*` combinations were held out.\n\n" + "\n".join(lines) + "\n"
+        "are within the training distribution; the `lab-*` combinations were held out. Each cell: "
+        f"{' / '.join(conditions)} (`-`: not run for that profile).\n\n" + "\n".join(lines) + "\n"
     )
 
 
