@@ -2,7 +2,8 @@
 
 :func:`sample_hypnogram` draws a stage sequence from a model derived from real hypnograms;
 :func:`simulate_night` turns a stage sequence into signals plus an event table; :func:`simulate_store`
-fills an HDF5 epoch store with many preprocessed nights for training. :data:`PROFILES` are lab profiles
+fills an HDF5 epoch store with many preprocessed nights for training (with a :class:`Randomisation`, each night
+its own lab profile and, sometimes, a dropped or substituted channel). :data:`PROFILES` are lab profiles
 (montage, sampling rate, filters, noise, subjects, scorer) that shift a night away from the default.
 """
 
