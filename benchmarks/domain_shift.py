@@ -10,14 +10,16 @@ what adaptation has to recover.
 
 Conditions are entries of :data:`CONDITIONS`, ``name -> f(model, profile, nights, score) -> [ScoredNight]``, where
 ``score(night, model, **kwargs)`` scores one night along the chosen path. Adding one is one entry, e.g.
-``"adapt": lambda model, profile, nights, score: [score(n, model, adapt=True) for n in nights]``, or a
-``finetune-N`` that fine-tunes ``model`` on N labelled nights of the same profile simulated on other seeds
-(``simulate_store(path, N, seed=..., profile=profile)``) and scores ``nights`` with the result.
+``"adapt": lambda model, profile, nights, score: [score(n, model, adapt=True) for n in nights]``.
+``finetune-N`` (N = 1, 2, 4) fine-tunes the model with :func:`stqs_core.finetune.finetune` (its defaults: frozen
+CNN) on N labelled nights of the same profile simulated on other seeds (:data:`LAB_SEED`; one more night for early
+stopping and one for the fine-tuning's own before/after check, all of ``--hours``; kept in ``<out>/labs`` and
+reused) and scores the suite's nights with the result.
 
 Run: ``python benchmarks/domain_shift.py --out runs/domain_shift [--seeds 3] [--hours 2] [--profiles a,b]
-[--models name,path] [--conditions none] [--via memory|edf] [--checkpoints DIR] [--threads 1]``.
+[--models name,path] [--conditions none,adapt] [--via memory|edf] [--checkpoints DIR] [--threads 1]``.
 Writes ``domain_shift.csv`` (one row per condition, profile and model) and ``domain_shift.md`` into ``--out`` and
-prints the table.
+prints the table; with a ``finetune-N`` condition also the share of each profile's cost it recovers.
 """
 
 from __future__ import annotations
@@ -68,7 +70,47 @@ def adabn(model: STQS, profile: str, nights: list[SimulatedNight], score: Scorer
     return [score(night, model, adapt=True) for night in nights]
 
 
-CONDITIONS: dict[str, Condition] = {"none": no_adaptation, "adapt": adabn}
+LAB_SEED = 5000
+"""Base seed of the labs' labelled nights (the finetune conditions): night ``j`` uses
+:func:`~stqs_core.simulate.dataset.night_seed` ``(LAB_SEED, j)``."""
+FINETUNE_NIGHTS = (1, 2, 4)
+LABS = {"folder": None}
+"""Where the labs' epoch stores are kept (``<out>/labs``, set by :func:`main`; None: a temporary folder)."""
+
+
+def lab_store(profile: str, n_nights: int, hours: float) -> Path:
+    """An epoch store of ``n_nights`` labelled nights of ``profile`` (base seed :data:`LAB_SEED`), made once."""
+    from stqs_core.simulate import simulate_store
+
+    folder = LABS["folder"] or Path(tempfile.gettempdir()) / "stqs-domain-shift-labs"
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{profile}-{hours:g}h.h5"
+    return simulate_store(path, n_nights, hours=hours, seed=LAB_SEED, profile=profile)
+
+
+def finetuned(n: int) -> Condition:
+    """Condition ``finetune-<n>``: fine-tune on ``n`` labelled nights of the profile, then score."""
+
+    def condition(model: STQS, profile: str, nights: list[SimulatedNight], score: Scorer) -> list[ScoredNight]:
+        from stqs_core.checkpoint import save_model
+        from stqs_core.finetune import finetune
+
+        hours = len(nights[0].stages) * 30 / 3600
+        store = lab_store(profile, max(FINETUNE_NIGHTS) + 2, hours)
+        with tempfile.TemporaryDirectory() as tmp:
+            source = save_model(model, Path(tmp) / "source.pt")
+            result = finetune(source, store, Path(tmp) / "tuned.pt", nights=n, test_nights=1, progress=False)
+        return [score(night, result.model) for night in nights]
+
+    condition.__doc__ = f"Fine-tuned on {n} labelled night(s) of the profile (frozen CNN), then scored."
+    return condition
+
+
+CONDITIONS: dict[str, Condition] = {
+    "none": no_adaptation,
+    "adapt": adabn,
+    **{f"finetune-{n}": finetuned(n) for n in FINETUNE_NIGHTS},
+}
 
 
 def score_in_memory(night: SimulatedNight, model: STQS, **kwargs) -> ScoredNight:
@@ -242,6 +284,7 @@ def main() -> None:
     parser.add_argument("--checkpoints", type=Path, default=CHECKPOINTS, help="folder of the published .tar files")
     parser.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
     args = parser.parse_args()
+    LABS["folder"] = args.out / "labs"
     logging.basicConfig(level=logging.ERROR)  # flat-signal and simulated-model warnings: one per night
     torch.set_num_threads(args.threads)
     profiles = list(PROFILES) if not args.profiles else ["in-domain", *(p.strip() for p in args.profiles.split(","))]
@@ -249,8 +292,12 @@ def main() -> None:
     if unknown:
         parser.error(f"unknown profiles {unknown}; profiles: {list(PROFILES)}")
     profiles = list(dict.fromkeys(profiles))
+    published = {stem: label for label, stem in PUBLISHED.items()}
     models = (
-        {Path(m).stem.removeprefix(PREFIX): m for m in args.models.split(",")}
+        {
+            published.get(Path(m).stem.removeprefix(PREFIX), Path(m).stem.removeprefix(PREFIX)): m
+            for m in args.models.split(",")
+        }
         if args.models
         else default_models(args.checkpoints)
     )
@@ -271,6 +318,10 @@ def main() -> None:
     if "adapt" in conditions and "none" in conditions:
         text += "\n### share of the kappa cost `--adapt` recovers (profiles costing >= 0.05)\n\n"
         text += recovery(table, "adapt").to_markdown(index=False) + "\n"
+    for condition in (c for c in conditions if c.startswith("finetune-")):
+        if "none" in conditions:
+            text += f"\n### share of the kappa cost `{condition}` recovers (profiles costing >= 0.05)\n\n"
+            text += recovery(table, condition).to_markdown(index=False) + "\n"
     if "none" in conditions:
         text += "\n### out-of-domain score: AUROC in-domain vs shifted nights\n\n"
         text += ood_auroc(table).to_markdown(index=False) + "\n"

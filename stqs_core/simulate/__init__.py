@@ -2,11 +2,12 @@
 
 :func:`sample_hypnogram` draws a stage sequence from a model derived from real hypnograms;
 :func:`simulate_night` turns a stage sequence into signals plus an event table; :func:`simulate_store`
-fills an HDF5 epoch store with many preprocessed nights for training. :data:`PROFILES` are lab profiles
+fills an HDF5 epoch store with many preprocessed nights for training (with a :class:`Randomisation`, each night
+its own lab profile and, sometimes, a dropped or substituted channel). :data:`PROFILES` are lab profiles
 (montage, sampling rate, filters, noise, subjects, scorer) that shift a night away from the default.
 """
 
-from .dataset import simulate_store
+from .dataset import SUBSTITUTIONS, Randomisation, simulate_store
 from .night import CHANNELS, SFREQ_RANGE, SFREQS, SimulatedNight, simulate_night
 from .profiles import PROFILES, Profile, get_profile, profile_table
 from .stage_model import load_stage_model, sample_hypnogram
@@ -16,7 +17,9 @@ __all__ = [
     "PROFILES",
     "SFREQS",
     "SFREQ_RANGE",
+    "SUBSTITUTIONS",
     "Profile",
+    "Randomisation",
     "SimulatedNight",
     "get_profile",
     "load_stage_model",

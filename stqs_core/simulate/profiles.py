@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..errors import StqsError, check_option
+from ..errors import StqsError, check_option, check_range
 from .events import NightTraits, age_amplitude
 
 SEVERITY = ("none", "mild", "moderate", "severe")
@@ -226,6 +226,31 @@ class Profile:
                 if f.init and f.name not in ("name", "description", "severity") and getattr(self, f.name) != f.default
             )
             or "nothing"
+        )
+
+    def scaled(self, strength: float) -> Profile:
+        """The profile with its effects' magnitudes scaled by ``strength`` (1: as named; 0.5: half as strong).
+
+        Noise and mains amplitudes scale linearly; multipliers (pop rate, chin tone and ECG, slow-wave amplitude,
+        spindle rate) geometrically (``m ** strength``); the clipping range and the low-pass corner move
+        inversely (``clip_uv / strength``; the corner at most 0.4 times the profile's sampling rate, 125 Hz where
+        it sets none). Montage, sampling rate, high-pass, notch, mains frequency, units, age and scorer are kept.
+        The name gets ``*<strength>``.
+        """
+        check_range("strength", strength, 0.1, 4.0)
+        corner = 0.4 * (self.sfreq or 125)
+        return dataclasses.replace(
+            self,
+            name=f"{self.name}*{strength:.2f}",
+            lowpass_hz=None if self.lowpass_hz is None else min(self.lowpass_hz / strength, corner),
+            clip_uv=None if self.clip_uv is None else self.clip_uv / strength,
+            mains_uv=self.mains_uv * strength,
+            electrode_noise_uv=self.electrode_noise_uv * strength,
+            emg_noise_uv=self.emg_noise_uv * strength,
+            **{
+                name: getattr(self, name) ** strength
+                for name in ("pop_rate", "emg_tone", "emg_ecg", "slow_wave_scale", "spindle_density")
+            },
         )
 
     def adjust_traits(self, traits: NightTraits, seed: int) -> NightTraits:
