@@ -144,9 +144,6 @@ CHECKS = {"GL08", "PR01", "PR02", "PR10", "RT01"}
 # Objects not checked (regular expressions on the full name):
 EXCLUDE = [
     r"^stqs_core\.cli\.",  # the command line is documented by `stqs --help`
-    # TODO(lead): being rewritten by retrain; delete after merging and document what `python docs/api/conf.py` lists.
-    r"^stqs_core\.simulate\.dataset\.",  # retrain
-    r"^stqs_core\.simulate\.profiles\.Profile\.scaled$",
 ]
 
 

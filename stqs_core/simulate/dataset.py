@@ -43,9 +43,25 @@ would teach a convention) and the ``lab-*`` combinations (held out to test combi
 def substitute_channels(
     data: np.ndarray, channels: list[str], substitution: str | None
 ) -> tuple[np.ndarray, list[str]]:
-    """Apply one of :data:`SUBSTITUTIONS` to a recording's rows ``(5, n)`` (in place) and its channel names.
+    """Apply one of :data:`SUBSTITUTIONS` to a recording's rows (in place) and its channel names.
 
-    A copied row takes its source's name; a flat row keeps its own. None changes nothing.
+    A copied row takes its source's name; a flat row keeps its own.
+
+    Parameters
+    ----------
+    data : ndarray, shape (5, n_samples)
+        The recording's rows (EEG, EEG, EOG, EOG, EMG; µV), changed in place.
+    channels : list of str
+        Their names.
+    substitution : str | None
+        A key of :data:`SUBSTITUTIONS`; None changes nothing.
+
+    Returns
+    -------
+    data : ndarray, shape (5, n_samples)
+        The same array.
+    channels : list of str
+        The names after the substitution (a new list).
     """
     if substitution is None:
         return data, list(channels)
@@ -62,7 +78,17 @@ def substitute_channels(
 
 @dataclass(frozen=True)
 class NightDraw:
-    """What :meth:`Randomisation.draw` chose for one night: its profile (scaled) and channel substitution."""
+    """What :meth:`Randomisation.draw` chose for one night.
+
+    Parameters
+    ----------
+    profile : Profile
+        The night's lab profile, scaled by ``strength``.
+    strength : float
+        The scale of its effects (1: as named).
+    substitution : str | None
+        The key of :data:`SUBSTITUTIONS` applied to its channels, or None.
+    """
 
     profile: Profile
     strength: float
@@ -78,7 +104,7 @@ class NightDraw:
 class Randomisation:
     """Per-night lab profiles and channel substitutions for training nights, drawn from each night's seed.
 
-    Attributes
+    Parameters
     ----------
     profiles : tuple of str
         Profiles to draw from, uniformly (default :data:`TRAINING_PROFILES`).
@@ -112,8 +138,18 @@ class Randomisation:
             raise StqsError(f"strength must be a range (low, high), got {self.strength}")
 
     def draw(self, seed: int) -> NightDraw:
-        """The profile, strength and substitution of the night seeded ``seed`` (the same seed, the same draw;
-        independent of the night's own random streams)."""
+        """The profile, strength and substitution of one night.
+
+        Parameters
+        ----------
+        seed : int
+            The night's seed (the same seed, the same draw; independent of the night's own random streams).
+
+        Returns
+        -------
+        NightDraw
+            What was drawn.
+        """
         rng = np.random.default_rng([seed, 3000])
         keep, which, strength, swap, substitution = rng.random(), rng.integers(len(self.profiles)), *rng.random(3)
         strength = float(self.strength[0] + strength * (self.strength[1] - self.strength[0]))
@@ -126,7 +162,20 @@ class Randomisation:
 
 
 def night_seed(seed: int, i: int) -> int:
-    """Seed of night ``i`` of a store simulated with base ``seed``."""
+    """Seed of one night of a simulated store.
+
+    Parameters
+    ----------
+    seed : int
+        The store's base seed.
+    i : int
+        The night's index in the store.
+
+    Returns
+    -------
+    int
+        The night's seed.
+    """
     return seed * 100_003 + i
 
 
@@ -165,6 +214,11 @@ def simulate_store(
     randomise : Randomisation | None
         Draw each night's profile and channel substitution instead (:meth:`Randomisation.draw` of the night's
         seed); then ``profile`` must be ``"in-domain"`` and ``sfreq`` None (each profile's rate, else 125 Hz).
+
+    Returns
+    -------
+    Path
+        The store.
     """
     from tqdm.auto import tqdm
 

@@ -235,7 +235,16 @@ class Profile:
         spindle rate) geometrically (``m ** strength``); the clipping range and the low-pass corner move
         inversely (``clip_uv / strength``; the corner at most 0.4 times the profile's sampling rate, 125 Hz where
         it sets none). Montage, sampling rate, high-pass, notch, mains frequency, units, age and scorer are kept.
-        The name gets ``*<strength>``.
+
+        Parameters
+        ----------
+        strength : float
+            Scale of the effects, 0.1-4.
+
+        Returns
+        -------
+        Profile
+            A new profile, its name with ``*<strength>`` appended.
         """
         check_range("strength", strength, 0.1, 4.0)
         corner = 0.4 * (self.sfreq or 125)
