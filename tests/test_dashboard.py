@@ -142,8 +142,8 @@ def test_quiz_reveals_the_answers_after_a_pick_and_keeps_the_session_score(dashb
     assert confusion.sum() == 2 and confusion[true[first], 2] >= 1
     student.subset = "expert N2"
     assert len(student.order) and (true[student.order] == 2).all() and len(student.answers) == 2  # score kept
-    student.subset = "hard epochs"
-    assert sorted(student.order.tolist()) == np.flatnonzero(hard_epochs(true, proba)).tolist()
+    student.subset = "hard epochs"  # (the probabilities as the night's cache holds them now)
+    assert sorted(student.order.tolist()) == np.flatnonzero(hard_epochs(true, dashboard.original())).tolist()
     dashboard.hours = 0.1
     dashboard.load_night()  # another night: a new session score, the hard epochs of that night
     hard = hard_epochs(dashboard.night.true, dashboard.original())
