@@ -135,8 +135,8 @@ class Dashboard(param.Parameterized):
     model_path = param.String("", doc="or a model's name or file in a data folder; overrides the list")
     adapt = param.Boolean(
         False,
-        label="Adapt the model to this night (no labels: AdaBN)",
-        doc="re-estimate the model's batch-norm statistics on the night (a copy: stqs score --adapt)",
+        label="Adapt the model to this night (no labels)",
+        doc="re-estimate the batch-norm statistics on the night, balanced over its stages (a copy: stqs score --adapt)",
     )
     load = param.Action(lambda self: self.load_night(), label="Load night and model")
 
