@@ -28,7 +28,12 @@ def triage(night: sources.Night, model_key: str):
 
     return night.derived.get(
         triage_key(model_key),
-        lambda: evidence_triage(sources.night_model(night, model_key), night.epochs, seconds="none"),
+        lambda: evidence_triage(
+            sources.night_model(night, model_key),
+            night.epochs,
+            seconds="none",
+            baseline=sources.baseline(night, model_key),
+        ),
     )
 
 

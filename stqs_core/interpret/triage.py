@@ -36,6 +36,7 @@ from ..constants import EPOCH_SEC, ROLES, STAGES
 from ..errors import StqsError, check_option, check_range
 from ..model import STQS
 from .aasm import RULES, _label
+from .baseline import BaselinePass, _baseline
 from .occlusion import DEFAULT_BANDS, FrequencyOcclusion, frequency_occlusion
 
 logger = logging.getLogger(__name__)
@@ -136,6 +137,7 @@ def evidence_triage(
     min_drop: float = MIN_DROP,
     seconds: str = "flagged",
     method: str | None = None,
+    baseline: BaselinePass | None = None,
 ) -> Triage:
     """The deciding evidence of every epoch of a night, checked against its stage's AASM rule.
 
@@ -160,6 +162,9 @@ def evidence_triage(
         an epoch).
     method : str, optional
         Attribution method of the key seconds; default the attribution module's default.
+    baseline : BaselinePass, optional
+        The unoccluded pass of ``model`` over ``epochs`` (made here when not given), shared by the occlusion and
+        the key seconds.
 
     Returns
     -------
@@ -172,8 +177,9 @@ def evidence_triage(
     check_range("min_drop", min_drop, 0, 1)
     check_option("seconds", seconds, SECONDS)
     method = check_option("method", method or attribution.DEFAULT_METHOD, attribution.METHODS)
+    baseline = _baseline(model, epochs, baseline)
     if occlusion is None:
-        occlusion = frequency_occlusion(model, epochs)
+        occlusion = frequency_occlusion(model, epochs, baseline=baseline)
     drops, occlusions, stages = _drop_matrix(occlusion.per_epoch)
     table = evidence_table(drops, occlusions, stages, top_k=top_k, share=share, min_drop=min_drop)
     importance = np.full((len(table), int(EPOCH_SEC)), np.nan)
@@ -181,7 +187,7 @@ def evidence_triage(
     if len(which):
         for start in tqdm(range(0, len(which), _CHUNK), desc="key seconds", disable=None):
             chunk = which[start : start + _CHUNK]
-            importance[chunk] = attribution.attribute(model, epochs, chunk, method).per_second()
+            importance[chunk] = attribution.attribute(model, epochs, chunk, method, baseline=baseline).per_second()
         table.loc[which, "key_second"] = np.nanargmax(importance[which], axis=1).astype(float)
     logger.info("triage: %d of %d epochs flagged", int((~table.rule_ok).sum()), len(table))
     return Triage(table, drops, occlusions, importance, method if len(which) else None)
