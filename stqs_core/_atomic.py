@@ -29,6 +29,29 @@ _STARTED = time.time()
 """Temporary files newer than this may belong to a writer running now; they are never cleaned."""
 
 
+def file_keys(path: str | Path) -> list:
+    """Keys under which a path names a file: same key, same file (by path, symbolic or hard link).
+
+    Parameters
+    ----------
+    path : str | Path
+        Any path; it need not exist.
+
+    Returns
+    -------
+    list
+        Its resolved path and, if it exists, its ``(device, inode)``.
+    """
+    path = Path(path)
+    keys: list = [path.resolve()]
+    try:
+        st = path.stat()
+        keys.append((st.st_dev, st.st_ino))
+    except OSError:
+        pass
+    return keys
+
+
 def json_safe(value):
     """``value`` with a non-finite float (NaN, inf) replaced by None, since JSON has neither."""
     return None if isinstance(value, float) and not math.isfinite(value) else value
@@ -132,18 +155,12 @@ def check_output(
         or whose folder does not exist; a folder output that is a file.
     """
     out = Path(out)
-    resolved = out.resolve()
+    out_keys = set(file_keys(out))
     for source in inputs:
         if source is None:
             continue
         source = Path(source)
-        same = resolved == source.resolve()
-        if not same and out.exists() and source.exists():
-            try:
-                same = os.path.samefile(out, source)
-            except OSError:
-                same = False
-        if same:
+        if out_keys & set(file_keys(source)):
             raise OutputError(
                 f"{option} {out} is the input file {source}: writing it would destroy the input; "
                 f"choose another {option} path"

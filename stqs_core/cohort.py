@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ._atomic import atomic_path, clean_stale, json_safe
+from ._atomic import atomic_path, clean_stale, file_keys, json_safe
 from .checkpoint import DEFAULT_MODEL, load_model, resolve_model_path
 from .constants import AASM_BANDS, ROLES, STAGES
 from .errors import OutputError, StqsError, check_option, check_range
@@ -362,7 +362,7 @@ def check_outputs(nights: list[Night], out_dir: Path, fmt: str, manifests: list[
     """
     inputs: dict = {}
     for p in [*manifests, *(q for night in nights for q in (night.path, night.annotations) if q is not None)]:
-        for key in _file_keys(Path(p)):
+        for key in file_keys(Path(p)):
             inputs[key] = f"input {p}"
     writers: dict[Path, str] = {(out_dir / f"cohort.{s}").resolve(): "the cohort table" for s in ("csv", "json")}
     for night in nights:
@@ -375,7 +375,7 @@ def check_outputs(nights: list[Night], out_dir: Path, fmt: str, manifests: list[
                 )
             writers[path] = f"night {night.name!r}"
     for path, owner in writers.items():
-        clash = next((inputs[k] for k in _file_keys(path) if k in inputs), None)
+        clash = next((inputs[k] for k in file_keys(path) if k in inputs), None)
         if clash is None:
             continue
         if owner == "the cohort table":
@@ -383,17 +383,6 @@ def check_outputs(nights: list[Night], out_dir: Path, fmt: str, manifests: list[
         raise OutputError(
             f"{owner} would overwrite the {clash} with {path}: choose another output folder or another --format"
         )
-
-
-def _file_keys(path: Path) -> list:
-    """Keys under which ``path`` names a file: its resolved path and, if it exists, its (device, inode)."""
-    keys: list = [path.resolve()]
-    try:
-        st = path.stat()
-        keys.append((st.st_dev, st.st_ino))
-    except OSError:
-        pass
-    return keys
 
 
 def write_tables(rows: list[dict], out_dir: Path) -> tuple[Path, Path]:
