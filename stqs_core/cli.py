@@ -60,8 +60,8 @@ def _add_score(sub) -> None:
     p.add_argument(
         "--model",
         default=None,
-        help="model file (.pt, or an original STQS .tar) or name (`stqs models list`); default: the "
-        "published SHHS checkpoint shhs-oversampling-cnn, fetched on first use",
+        help="model file (.pt, or an original STQS .tar) or name (`stqs models list`); default: the published "
+        "SHHS model for the modalities the file has (EEG only, EEG+EOG, EEG+EMG or a full PSG), fetched on first use",
     )
     p.add_argument("--annotations", type=Path, help="expert hypnogram (NSRR .xml, EDF+, .csv/.txt, .json)")
     p.add_argument(
@@ -120,7 +120,6 @@ def _add_score(sub) -> None:
 
 def _cmd_score(args: argparse.Namespace) -> int:
     from ._atomic import check_output
-    from .checkpoint import DEFAULT_MODEL
     from .errors import OutputError
     from .scoring import score_file
 
@@ -136,7 +135,7 @@ def _cmd_score(args: argparse.Namespace) -> int:
     adapt = args.adapt_method or args.adapt
     night = score_file(
         args.recording,
-        args.model or DEFAULT_MODEL,
+        args.model,
         annotations=args.annotations,
         adapt=adapt,
         review_below=args.review_below,
@@ -146,6 +145,9 @@ def _cmd_score(args: argparse.Namespace) -> int:
     night.write(args.out)
     summary = night.summary()
     shares = _shares(summary)
+    missing = ", ".join(summary["missing"]).upper() or "nothing"
+    scored = "+".join(summary["modalities"]).upper()
+    print(f"{summary['recording']}: scored {scored} (missing: {missing}) with {summary['why']}")
     print(f"{summary['recording']}: {summary['n_epochs']} epochs scored ({shares}) -> {args.out}")
     ood = "n/a (too short)" if summary["ood_score"] is None else f"{summary['ood_score']:.3f}"
     print(
@@ -877,7 +879,6 @@ def _is_cohort(args: argparse.Namespace) -> bool:
 
 
 def _cmd_score_cohort(args: argparse.Namespace) -> int:
-    from .checkpoint import DEFAULT_MODEL
     from .cohort import score_cohort
     from .errors import StqsError
 
@@ -896,7 +897,7 @@ def _cmd_score_cohort(args: argparse.Namespace) -> int:
     result = score_cohort(
         inputs,
         args.out,
-        args.model or DEFAULT_MODEL,
+        args.model,
         workers=args.workers,
         scheduler=args.scheduler,
         fmt=args.format,

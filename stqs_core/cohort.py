@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from ._atomic import atomic_path, clean_stale, file_keys, json_safe
-from .checkpoint import DEFAULT_MODEL, load_model, resolve_model_path
+from .checkpoint import load_model, resolve_model_path
 from .constants import AASM_BANDS, ROLES, STAGES
 from .errors import OutputError, StqsError, check_option, check_range
 from .sleepstats import sleep_statistics
@@ -54,6 +54,7 @@ _RESULT_COLUMNS = (
     "status",
     "error",
     "model",
+    "modalities",
     "n_epochs",
     "mean_confidence",
     "low_confidence_fraction",
@@ -246,7 +247,7 @@ def read_manifest(path: str | Path) -> list[Night]:
 def score_cohort(
     inputs,
     out_dir: str | Path,
-    model=DEFAULT_MODEL,
+    model=None,
     workers: int | None = None,
     scheduler: str | None = None,
     fmt: str = "csv",
@@ -261,8 +262,9 @@ def score_cohort(
         Recordings, folders, glob patterns and manifest CSVs (see :func:`collect_nights`).
     out_dir : str | Path
         Output folder (created). It may be an input folder as long as no output would replace an input.
-    model : str | Path | STQS
-        Model file or shipped model name (loaded once per process), or a loaded model.
+    model : str | Path | STQS | None
+        Model file or shipped model name (loaded once per process), or a loaded model; None chooses one per night
+        for the modalities it has (:func:`~stqs_core.scoring.choose_model`).
     workers : int | None
         Parallel worker processes on this machine (a Dask ``LocalCluster``, one thread each, torch threads =
         cores // workers). 1 scores in this process without Dask; None uses one per core when there are at least
@@ -282,7 +284,8 @@ def score_cohort(
     Returns
     -------
     CohortResult
-        Per-night rows: ``status`` (``ok``/``error``), ``error``, ``model``, ``n_epochs``, ``mean_confidence``
+        Per-night rows: ``status`` (``ok``/``error``), ``error``, ``model``, ``modalities`` (those scored, e.g.
+        ``eeg+eog``), ``n_epochs``, ``mean_confidence``
         (mean highest stage probability), ``low_confidence_fraction`` (epochs below :data:`LOW_CONFIDENCE`),
         ``adaptation`` and ``ood_score`` when scoring reports them, ``n_scored``/``accuracy``/``kappa`` against
         the expert, :func:`~stqs_core.sleepstats.sleep_statistics` of the predicted stages and, with expert
@@ -429,6 +432,7 @@ def night_results(night) -> dict:
         "status": "ok",
         "error": "",
         "model": summary["model"],
+        "modalities": "+".join(summary.get("modalities", [])),
         "n_epochs": summary["n_epochs"],
         "mean_confidence": summary["mean_confidence"],
         "low_confidence_fraction": round(float(np.mean(night.confidence < LOW_CONFIDENCE)), 4),
@@ -588,6 +592,10 @@ def _model_key(model) -> tuple:
     the SHA-256 of the file or of the weights."""
     from .model import STQS
 
+    if model is None:  # chosen per night by its modalities: the choice table is the identity
+        from .scoring import MODEL_FOR
+
+        return None, hashlib.sha256(json.dumps(sorted(MODEL_FOR.items())).encode()).hexdigest()
     if isinstance(model, STQS):
         digest = hashlib.sha256(json.dumps(model.config.to_dict(), sort_keys=True).encode())
         for name, tensor in model.state_dict().items():

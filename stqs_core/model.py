@@ -29,7 +29,8 @@ class STQSConfig:
         ``"cnn"`` (epoch by epoch), ``"cnnlstm"`` (a bi-LSTM over consecutive epochs) or ``"cnnlstm-residual"``
         (the bi-LSTM plus a residual projection of the CNN features).
     n_channels : dict of str to int
-        Input rows per modality, in the order ``eeg``, ``eog``, ``emg`` (published: 2, 2, 1).
+        Input rows per modality present, in the order ``eeg``, ``eog``, ``emg`` (published: 2, 2, 1). A model
+        for fewer modalities leaves the absent ones out (``{"eeg": 2}``: EEG only): it has no block for them.
     n_samples : int
         Samples per epoch (3750: 30 s at 125 Hz).
     n_filters : int
@@ -62,8 +63,14 @@ class STQSConfig:
     def __post_init__(self) -> None:
         if self.variant not in VARIANTS:
             raise ModelError(f"variant must be one of {VARIANTS}, got {self.variant!r}")
-        if tuple(self.n_channels) != ROLES:
-            raise ModelError(f"n_channels must give {ROLES} in that order, got {tuple(self.n_channels)}")
+        given = tuple(self.n_channels)
+        if not given or given != tuple(r for r in ROLES if r in self.n_channels):
+            raise ModelError(f"n_channels must give some of {ROLES}, in that order, got {given}")
+
+    @property
+    def modalities(self) -> tuple[str, ...]:
+        """The modalities the network has a block for, in the order ``eeg``, ``eog``, ``emg``."""
+        return tuple(self.n_channels)
 
     @property
     def total_channels(self) -> int:
@@ -239,7 +246,9 @@ class SequenceHead(nn.Module):
 class STQS(nn.Module):
     """The STQS stager: one :class:`ModalityBlock` per modality, optional :class:`SequenceHead`, a linear classifier.
 
-    Input ``(N, 5, T)``: the preprocessed epochs of one recording in order, rows EEG, EEG, EOG, EOG, EMG.
+    Input ``(N, R, T)``: the preprocessed epochs of one recording in order, ``R`` rows of the modalities the model
+    has (:attr:`STQSConfig.total_channels`): EEG, EEG, EOG, EOG, EMG for the published network, EEG, EEG for an
+    EEG-only one. Features ``(N, 400)`` for the published network are ``(N, 160)`` for an EEG-only one.
 
     Parameters
     ----------
@@ -279,18 +288,18 @@ class STQS(nn.Module):
         self.classifier = nn.Linear(n_features, config.n_classes)
 
     def features(self, x: torch.Tensor, reference: bool = False) -> torch.Tensor:
-        """Per-epoch CNN features, modalities concatenated EEG, EOG, EMG.
+        """Per-epoch CNN features, the modalities' blocks concatenated in the order EEG, EOG, EMG.
 
         Parameters
         ----------
-        x : torch.Tensor, shape (N, 5, T)
+        x : torch.Tensor, shape (N, R, T)
             Preprocessed epochs.
         reference : bool
             Compute through the plain ``nn`` layers (:meth:`ModalityBlock.reference_forward`), for checks.
 
         Returns
         -------
-        torch.Tensor, shape (N, 400)
+        torch.Tensor, shape (N, n_features)
         """
         parts, row = [], 0
         for block in self.blocks.values():
@@ -304,7 +313,7 @@ class STQS(nn.Module):
 
         Parameters
         ----------
-        features : torch.Tensor, shape (N, 400)
+        features : torch.Tensor, shape (N, n_features)
             As :meth:`features` returns.
 
         Returns
@@ -320,7 +329,7 @@ class STQS(nn.Module):
 
         Parameters
         ----------
-        x : torch.Tensor, shape (N, 5, T)
+        x : torch.Tensor, shape (N, R, T)
             Preprocessed epochs.
 
         Returns
@@ -338,7 +347,7 @@ class STQS(nn.Module):
 
         Parameters
         ----------
-        epochs : ndarray or torch.Tensor, shape (N, 5, T) or (N, 1, 5, T)
+        epochs : ndarray or torch.Tensor, shape (N, R, T) or (N, 1, R, T)
             Preprocessed epochs (:func:`~stqs_core.preprocess.make_epochs`).
         batch_size : int
             Epochs per CNN call.
@@ -362,7 +371,7 @@ class STQS(nn.Module):
 
         Parameters
         ----------
-        epochs : ndarray or torch.Tensor, shape (N, 5, T) or (N, 1, 5, T)
+        epochs : ndarray or torch.Tensor, shape (N, R, T) or (N, 1, R, T)
             Preprocessed epochs (:func:`~stqs_core.preprocess.make_epochs`).
         batch_size : int
             Epochs per CNN call.
@@ -389,3 +398,64 @@ class STQS(nn.Module):
         if len(x) == 0:
             raise StqsError("no epochs to score: a recording needs at least one 30-s epoch")
         return x.contiguous()
+
+
+def keep_modalities(model: STQS, modalities) -> STQS:
+    """A copy of ``model`` with the blocks of ``modalities`` only: the others are absent, not fed with zeros.
+
+    The kept blocks are the model's own. The layer that reads the concatenated features (the classifier, or the
+    bi-LSTM's input weights and residual projection) keeps the columns of the kept blocks' features, so the absent
+    modalities contribute nothing: the scores of a model that never saw them. A model trained for the subset
+    (:mod:`stqs_core.subsets`) usually does better; this is where such a model starts.
+
+    Parameters
+    ----------
+    model : STQS
+        A model with every block of ``modalities``.
+    modalities : sequence of str
+        Modalities to keep, some of ``eeg``, ``eog``, ``emg``.
+
+    Returns
+    -------
+    STQS
+        A new model in eval mode; ``info["model_card"]`` records the base model and the kept modalities.
+
+    Raises
+    ------
+    ModelError
+        For a modality the model has no block for, or none at all.
+
+    Examples
+    --------
+    >>> from stqs_core.model import STQS, STQSConfig, keep_modalities
+    >>> eeg_only = keep_modalities(STQS(STQSConfig(variant="cnn")), ["eeg"])
+    >>> eeg_only.config.n_channels, eeg_only.classifier.in_features
+    ({'eeg': 2}, 160)
+    """
+    wanted = tuple(r for r in ROLES if r in set(modalities))
+    unknown = sorted(set(modalities) - set(model.config.modalities))
+    if unknown or not wanted:
+        raise ModelError(f"cannot keep {sorted(set(modalities))}: the model has blocks for {model.config.modalities}")
+    config = STQSConfig(**{**model.config.to_dict(), "n_channels": {r: model.config.n_channels[r] for r in wanted}})
+    card = dict(model.info.get("model_card") or {})
+    card["modalities"] = list(wanted)
+    card["base_model"] = card.get("name") or card.get("file")
+    info = {**model.info, "model_card": card}
+    if isinstance(info.get("channels"), dict):
+        info["channels"] = {r: names for r, names in info["channels"].items() if r in wanted}
+    subset = STQS(config, info)
+    columns, at = [], 0
+    for role, block in model.blocks.items():
+        if role in wanted:
+            columns.extend(range(at, at + block.out_features))
+        at += block.out_features
+    columns = torch.tensor(columns)
+    state = model.state_dict()
+    reader = "classifier.weight" if model.head is None else "head.lstm.weight_ih_l0"
+    for key, tensor in state.items():
+        if key.startswith("blocks.") and key.split(".")[1] not in wanted:
+            continue
+        if key in (reader, "head.lstm.weight_ih_l0_reverse", "head.residual.0.weight"):
+            tensor = tensor[:, columns]
+        subset.state_dict()[key].copy_(tensor)
+    return subset.eval()

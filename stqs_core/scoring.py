@@ -15,11 +15,11 @@ from ._atomic import atomic_path, json_safe
 from .adapt import DEFAULT_METHOD, METHODS, MIN_EPOCHS, OOD_WARN, adapt_model, confidence, normalised_entropy, ood_score
 from .annotations import fit_to_length
 from .checkpoint import DEFAULT_MODEL, load_model
-from .constants import EPOCH_SEC, STAGES
+from .constants import EPOCH_SEC, ROLES, STAGES
 from .edf import write_edf
-from .errors import OutputError, check_option, check_range
+from .errors import ChannelError, OutputError, check_option, check_range
 from .hypnogram import stage_names
-from .model import STQS
+from .model import STQS, keep_modalities
 from .preprocess import Epochs, make_epochs
 from .recording import Recording, read_recording
 from .sleepstats import sleep_statistics
@@ -56,6 +56,9 @@ class ScoredNight:
     triage : Triage or None
         The evidence triage (:class:`~stqs_core.interpret.triage.Triage`: each epoch's deciding evidence against
         the AASM rule of its stage), or None.
+    inputs : dict
+        What was scored and why (:func:`choose_model`): ``modalities`` present and scored, ``missing`` ones,
+        ``channels`` (the file's channels per modality) and ``why`` (the model's choice, in words).
     """
 
     name: str
@@ -67,6 +70,7 @@ class ScoredNight:
     ood_score: float | None = None
     review_below: float | None = None
     triage: Triage | None = None
+    inputs: dict = field(default_factory=dict)
 
     @property
     def stages(self) -> np.ndarray:
@@ -94,7 +98,8 @@ class ScoredNight:
         Returns
         -------
         dict
-            Epoch count, predicted stage shares, adaptation, out-of-domain score, mean confidence, epochs to
+            Model, what was scored (``modalities``, ``missing``, ``channels``, ``why``), epoch count, predicted
+            stage shares, adaptation, out-of-domain score, mean confidence, epochs to
             review, epochs whose evidence contradicts the AASM rule (``n_flagged``, with
             triage), sleep statistics (:func:`~stqs_core.sleepstats.sleep_statistics`: minutes and %, None where
             undefined), and accuracy/kappa and the expert's sleep statistics when the expert stages are known.
@@ -103,6 +108,7 @@ class ScoredNight:
         out = {
             "recording": self.name,
             "model": self.model,
+            **self.inputs,
             "n_epochs": int(len(stages)),
             "predicted_share": {s: round(float(np.mean(stages == i)), 4) for i, s in enumerate(STAGES)},
             "adaptation": self.adaptation,
@@ -261,22 +267,105 @@ def triage_columns(per_epoch) -> dict[str, list]:
     }
 
 
-def recording_epochs(recording: Recording) -> tuple[Epochs, np.ndarray | None]:
+MODEL_FOR: dict[tuple[str, ...], tuple[str, str]] = {
+    ROLES: (DEFAULT_MODEL, "the published SHHS model for a full PSG"),
+    ("eeg", "eog"): (
+        "shhs-oversampling-cnn",
+        "the published SHHS model's EEG and EOG blocks; its EMG block is absent (best of the published models "
+        "on simulated nights without EMG)",
+    ),
+    ("eeg", "emg"): (
+        "shhs-oversampling-cnn",
+        "the published SHHS model's EEG and EMG blocks; its EOG block is absent (best of the published models "
+        "on simulated nights without EOG)",
+    ),
+    ("eeg",): (
+        "shhs-cnn",
+        "the EEG block of the published SHHS CNN; its EOG and EMG blocks are absent (best of the published models "
+        "on real single-EEG recordings, chosen leaving each recording out)",
+    ),
+}
+"""The model that scores a recording with these modalities when none is given: name, and why."""
+
+
+def choose_model(modalities, model: STQS | str | Path | None = None) -> tuple[STQS, str]:
+    """The model that scores a recording with ``modalities``, with the blocks of those modalities only, and why.
+
+    With ``model=None`` it is :data:`MODEL_FOR`'s model for the modalities. A model with a block the recording
+    has no signal for scores without that block (:func:`~stqs_core.model.keep_modalities`); a modality the model
+    has no block for is not scored.
+
+    Parameters
+    ----------
+    modalities : sequence of str
+        The recording's modalities, some of ``eeg``, ``eog``, ``emg`` (EEG among them).
+    model : STQS or str or Path or None
+        A model, a model file or name; None chooses one.
+
+    Returns
+    -------
+    model : STQS
+        The model to score with (a new one when blocks were left out; ``model`` itself otherwise).
+    why : str
+        The choice, in words.
+
+    Raises
+    ------
+    ChannelError
+        When the model and the recording share no modality.
+    """
+    present = tuple(r for r in ROLES if r in set(modalities))
+    if model is None:
+        name, why = MODEL_FOR[present]
+        model = load_model(name)
+        why = f"{name}: {why}"
+    else:
+        if not isinstance(model, STQS):
+            model = load_model(model)
+        why = f"{_model_name(model)}, as asked"
+    used = tuple(r for r in model.config.modalities if r in present)
+    if not used:
+        raise ChannelError(
+            f"{_model_name(model)} reads {', '.join(model.config.modalities).upper()} and the recording has only "
+            f"{', '.join(present).upper()}: choose another model (stqs models list) or let STQS choose (no --model)"
+        )
+    if used != model.config.modalities:
+        absent = [r.upper() for r in model.config.modalities if r not in used]
+        model = keep_modalities(model, used)
+        why += f"; without its {' and '.join(absent)} block{'s' * (len(absent) > 1)} (no such signal in the file)"
+    unused = [r.upper() for r in present if r not in used]
+    if unused:
+        why += f"; {' and '.join(unused)} not scored (the model has no block for {'them' if len(unused) > 1 else 'it'})"
+    return model, why
+
+
+def _model_name(model: STQS, default: str = "the model") -> str:
+    card = model.info.get("model_card") or {}
+    return str(card.get("name") or card.get("file") or default)
+
+
+def recording_epochs(recording: Recording, modalities=None) -> tuple[Epochs, np.ndarray | None]:
     """The network input of a recording, and its expert stages fitted to the epochs.
 
     Parameters
     ----------
     recording : Recording
         The recording.
+    modalities : sequence of str or None
+        The modalities to keep (a model's :attr:`~stqs_core.model.STQSConfig.modalities`); None keeps all.
 
     Returns
     -------
     epochs : Epochs
-        :func:`~stqs_core.preprocess.make_epochs` of the recording.
+        :func:`~stqs_core.preprocess.make_epochs` of the recording's rows of those modalities.
     true : ndarray of int, shape (n_epochs,), or None
         The expert stages (-1 unscored), or None without a hypnogram.
     """
-    epochs = make_epochs(recording.data, recording.sfreq, recording.channel_names)
+    rows = [i for i, role in enumerate(recording.roles) if modalities is None or role in modalities]
+    names = [recording.channel_names[i] for i in rows]
+    roles = [recording.roles[i] for i in rows]
+    data = recording.data if len(rows) == len(recording.roles) else recording.data[rows]
+    epochs = make_epochs(data, recording.sfreq, names, roles)
     true = None
     if recording.hypnogram is not None:
         true = fit_to_length(recording.hypnogram, len(epochs.data), recording.name)
@@ -285,7 +374,7 @@ def recording_epochs(recording: Recording) -> tuple[Epochs, np.ndarray | None]:
 
 def score_recording(
     recording: Recording,
-    model: STQS | str | Path = DEFAULT_MODEL,
+    model: STQS | str | Path | None = None,
     batch_size: int = 64,
     adapt: bool | str = False,
     review_below: float | None = None,
@@ -296,9 +385,10 @@ def score_recording(
     Parameters
     ----------
     recording : Recording
-        The recording (rows EEG, EEG, EOG, EOG, EMG in µV).
-    model : STQS | str | Path
-        A model, a model file or a shipped model's name. It is never modified.
+        The recording (rows of its modalities in µV).
+    model : STQS | str | Path | None
+        A model, a model file or a shipped model's name. It is never modified. None chooses the model for the
+        recording's modalities (:func:`choose_model`).
     batch_size : int
         Epochs per CNN call.
     adapt : bool | str
@@ -314,17 +404,34 @@ def score_recording(
     Returns
     -------
     ScoredNight
-        With its ``ood_score``; a warning is logged when it exceeds :data:`~stqs_core.adapt.OOD_WARN`.
+        With its ``ood_score`` and ``inputs`` (what was scored, and why); a warning is logged when the
+        ``ood_score`` exceeds :data:`~stqs_core.adapt.OOD_WARN`.
     """
     method = DEFAULT_METHOD if adapt is True else (adapt or None)
     if method is not None:
         check_option("adapt", method, METHODS)
     if review_below is not None:
         check_range("review_below", review_below, 0, 1)
-    if not isinstance(model, STQS):
-        model = load_model(model)
-    epochs, true = recording_epochs(recording)
-    name = model.info.get("model_card", {}).get("name") or model.info.get("model_card", {}).get("file", "")
+    model, why = choose_model(recording.modalities, model)
+    used = model.config.modalities
+    logger.info("%s: scored with %s", recording.name, why)
+    inputs = {
+        "modalities": list(used),
+        "missing": [r for r in ROLES if r not in recording.modalities],
+        "channels": {
+            role: list(dict.fromkeys(n for n, r in zip(recording.channel_names, recording.roles) if r == role))
+            for role in used
+        },
+        "why": why,
+    }
+    epochs, true = recording_epochs(recording, used)
+    name = _model_name(model, default="")
+    if "SIMULATED" in str((model.info.get("model_card") or {}).get("training_data", "")):
+        logger.warning(
+            "%s was trained on simulated nights only: on real PSG let STQS choose a published SHHS model "
+            "(no --model) or use a model trained on your own data (stqs train)",
+            name or "this model",
+        )
     ood, scorer = None, model
     proba = model.predict_proba(epochs.data, batch_size=batch_size)
     if len(epochs.data) >= MIN_EPOCHS:
@@ -355,12 +462,12 @@ def score_recording(
         from .interpret.triage import evidence_triage
 
         evidence = evidence_triage(scorer, epochs.data)
-    return ScoredNight(recording.name, proba, true, epochs.flags, name, method, ood, review_below, evidence)
+    return ScoredNight(recording.name, proba, true, epochs.flags, name, method, ood, review_below, evidence, inputs)
 
 
 def score_file(
     path: str | Path,
-    model: STQS | str | Path = DEFAULT_MODEL,
+    model: STQS | str | Path | None = None,
     eeg: list[str] | None = None,
     eog: list[str] | None = None,
     emg: list[str] | None = None,
@@ -376,8 +483,9 @@ def score_file(
     ----------
     path : str or Path
         An EDF, EDF+ or BDF file.
-    model : STQS or str or Path
-        A model, a model file or a shipped or published model's name. It is never modified.
+    model : STQS or str or Path or None
+        A model, a model file or a shipped or published model's name. It is never modified. None chooses the
+        model for the modalities the file has (:func:`choose_model`): any file with an EEG channel is scored.
     eeg, eog, emg : list of str or None
         Channel names per role (see :func:`~stqs_core.recording.read_recording`); None finds them by name.
     preset : str or None
@@ -408,14 +516,7 @@ def score_file(
     0.21
     >>> night.write("night.csv")  # or .json, .edf (EDF+ annotations), .tsv (BIDS events), .xml (NSRR)  # doctest: +SKIP
     """
-    recording = read_recording(path, eeg=eeg, eog=eog, emg=emg, preset=preset, annotations=annotations)
-    if not isinstance(model, STQS):
-        model = load_model(model)
-    if "SIMULATED" in str(model.info.get("model_card", {}).get("training_data", "")):
-        logger.warning(
-            "%s was trained on simulated nights only: on real PSG prefer a published SHHS checkpoint "
-            "(the default, --model %s) or a model trained on your own data (stqs train)",
-            model.info["model_card"].get("name", "this model"),
-            DEFAULT_MODEL,
-        )
+    recording = read_recording(
+        path, eeg=eeg, eog=eog, emg=emg, preset=preset, annotations=annotations, required=("eeg",)
+    )
     return score_recording(recording, model, adapt=adapt, review_below=review_below, triage=triage)
