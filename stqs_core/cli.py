@@ -99,8 +99,9 @@ def _add_score(sub) -> None:
     g.add_argument(
         "--manifest",
         type=Path,
-        help="CSV, one row per night: path, optional annotations, name, "
-        "eeg/eog/emg/preset, and any columns to carry (subject, site, ...)",
+        help="UTF-8 CSV, one row per night: path, optional annotations, name, "
+        "eeg/eog/emg/preset, and any columns to carry (subject, site, ...); a name is a plain file name "
+        "(no '/', '\\' or NUL, not starting with '.' or '-')",
     )
     g.add_argument(
         "--format",
@@ -114,7 +115,11 @@ def _add_score(sub) -> None:
         help="worker processes on this machine (1: this process, no Dask; default: "
         "one per core for 4 or more nights per core)",
     )
-    g.add_argument("--scheduler", help="score on a running Dask cluster, e.g. tcp://10.0.0.5:8786 (shared file system)")
+    g.add_argument(
+        "--scheduler",
+        help="score on a running Dask cluster, e.g. tcp://10.0.0.5:8786; its workers must see the files at the "
+        "same absolute paths (a shared file system)",
+    )
     p.set_defaults(func=_cmd_score)
 
 

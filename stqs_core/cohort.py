@@ -14,12 +14,15 @@ import csv
 import functools
 import glob
 import hashlib
+import io
+import itertools
 import json
 import logging
 import os
+import socket
 import warnings
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -36,6 +39,9 @@ FORMATS = ("csv", "json", "edf", "tsv", "xml")
 """Hypnogram formats a cohort can write (see :meth:`~stqs_core.scoring.ScoredNight.write`)."""
 RECORDING_SUFFIXES = (".edf", ".bdf")
 RECORD_SUFFIX = ".record.json"
+FORMULA_STARTS = ("=", "+", "-", "@")
+"""Text cells of ``cohort.csv`` starting with one of these (and not a number) get a leading ``'``: a spreadsheet
+opening the table shows them as text instead of running them as formulas."""
 NIGHTS_PER_CORE = 4
 """With ``workers=None``, fewer nights per core than this are scored in one process: starting the workers (each
 imports PyTorch and loads the model) would cost more than it saves."""
@@ -145,7 +151,7 @@ class CohortResult:
         return pd.read_csv(self.csv, keep_default_na=False, na_values=[""])
 
 
-def collect_nights(inputs) -> list[Night]:
+def collect_nights(inputs, exclude: str | Path | None = None) -> list[Night]:
     """The nights of some inputs, in the given order (folders and globs sorted).
 
     Parameters
@@ -153,6 +159,9 @@ def collect_nights(inputs) -> list[Night]:
     inputs : str, Path or list of them
         Recordings (.edf/.bdf), folders (their .edf/.bdf files, hypnogram EDFs left out), glob patterns, or
         manifest CSVs (see :func:`read_manifest`).
+    exclude : str, Path or None
+        An output folder: a glob finds no file inside it, unless it is the glob's own folder (the part of the
+        pattern before its first wildcard), so that a rerun does not take the outputs for recordings.
 
     Returns
     -------
@@ -176,6 +185,9 @@ def collect_nights(inputs) -> list[Night]:
             nights += read_manifest(path)
         elif not path.exists() and glob.has_magic(str(item)):
             found = sorted(Path(p) for p in glob.glob(str(item), recursive=True) if Path(p).is_file())
+            base = Path(*itertools.takewhile(lambda part: not glob.has_magic(part), path.parts[:-1]))
+            if exclude is not None and base.resolve() != Path(exclude).resolve():
+                found = [p for p in found if not p.resolve().is_relative_to(Path(exclude).resolve())]
             if not found:
                 raise StqsError(f"no file matches {item}")
             nights += [Night(p, p.stem) for p in found]
@@ -192,7 +204,11 @@ def read_manifest(path: str | Path) -> list[Night]:
     Columns: ``path`` (required; relative paths are relative to the manifest's folder), ``annotations`` (expert
     hypnogram), ``name`` (output name, default the file stem), ``preset``, ``eeg``/``eog``/``emg`` (channel names,
     comma-separated); any other column (``subject``, ``site``, ...) is carried to the outputs as text. Empty cells
-    are unset.
+    are unset. The file is UTF-8 text.
+
+    A ``name`` is a plain file name, the stem of the night's outputs in the output folder: no ``/`` or ``\\``
+    (so no absolute path and no ``..``), no NUL, not starting with ``.`` or ``-``. A manifest with another name
+    is refused before anything is scored, naming its line.
 
     Parameters
     ----------
@@ -206,10 +222,20 @@ def read_manifest(path: str | Path) -> list[Night]:
     path = Path(path)
     if not path.is_file():
         raise StqsError(f"manifest {path} does not exist")
-    with open(path, newline="", encoding="utf-8-sig") as f:
-        reader = csv.DictReader(f)
+    try:
+        text = path.read_bytes().decode("utf-8-sig")
+    except UnicodeDecodeError as err:
+        raise StqsError(
+            f"manifest {path} is not UTF-8 text (byte {err.start}: {err.reason}): save it as a UTF-8 CSV"
+        ) from None
+    if "\0" in text:
+        raise StqsError(f"manifest {path} holds NUL characters, so it is not a text CSV: save it as a UTF-8 CSV")
+    try:
+        reader = csv.DictReader(io.StringIO(text, newline=""))
         columns = [c.strip() for c in reader.fieldnames or []]
         records = [{k.strip(): (v or "").strip() for k, v in row.items() if k is not None} for row in reader]
+    except csv.Error as err:
+        raise StqsError(f"manifest {path} is not a readable CSV ({err}): save it as a UTF-8 CSV") from None
     if "path" not in columns:
         raise StqsError(
             f"manifest {path} has no 'path' column (its columns: {columns}); give one row per night "
@@ -224,6 +250,8 @@ def read_manifest(path: str | Path) -> list[Night]:
     for number, row in enumerate(records, start=2):
         if not row.get("path"):
             raise StqsError(f"manifest {path}, line {number}: empty 'path'")
+        if row.get("name"):
+            _check_name(row["name"], f"manifest {path}, line {number}")
         recording = base / row["path"]
         channels = {
             role: [t.strip() for t in row[role].split(",") if t.strip()] for role in _CHANNEL_COLUMNS if row.get(role)
@@ -242,6 +270,21 @@ def read_manifest(path: str | Path) -> list[Night]:
     if not nights:
         raise StqsError(f"manifest {path} lists no nights")
     return nights
+
+
+def _check_name(name: str, where: str) -> None:
+    """Raise :class:`~stqs_core.errors.StqsError` unless ``name`` is a plain file name (see :func:`read_manifest`)."""
+    for bad, why in (
+        ("/" in name or "\\" in name, "holds a path separator"),
+        ("\0" in name, "holds a NUL character"),
+        (name.startswith("."), "starts with a dot"),
+        (name.startswith("-"), "starts with a dash"),
+    ):
+        if bad:
+            raise StqsError(
+                f"{where}: the name {name!r} {why}; give a plain file name for the night's outputs "
+                "(no '/', '\\' or NUL, not starting with '.' or '-')"
+            )
 
 
 def score_cohort(
@@ -271,7 +314,9 @@ def score_cohort(
         :data:`NIGHTS_PER_CORE` nights per core to score, else this process.
     scheduler : str | None
         Address of a running Dask scheduler (``tcp://host:port``) to score on instead. Its workers must see the
-        input and output paths (a shared file system). A night whose worker dies is rescheduled by Dask (up to
+        input and output paths (a shared file system): the paths are made absolute here, and a worker that does
+        not see them, or would write an output over an input, fails the night saying so
+        (:func:`check_worker_paths`). A night whose worker dies is rescheduled by Dask (up to
         ``distributed.scheduler.allowed-failures`` times), then reported as failed.
     fmt : str
         Hypnogram format, one of :data:`FORMATS`.
@@ -297,8 +342,13 @@ def score_cohort(
     check_option("format", fmt, FORMATS, OutputError)
     if workers is not None:
         workers = int(check_range("workers", workers, 1))
-    out_dir = Path(out_dir)
-    nights = collect_nights(inputs)
+    if scheduler is not None:
+        check_scheduler(scheduler)
+    out_dir = Path(out_dir).absolute()
+    nights = [
+        replace(n, path=n.path.absolute(), annotations=n.annotations and n.annotations.absolute())
+        for n in collect_nights(inputs, exclude=out_dir)
+    ]
     manifests = [
         Path(i) for i in ([inputs] if isinstance(inputs, (str, Path)) else inputs) if Path(i).suffix.lower() == ".csv"
     ]
@@ -361,8 +411,10 @@ def check_outputs(nights: list[Night], out_dir: Path, fmt: str, manifests: list[
     Raises
     ------
     OutputError
-        Naming the output and the input or the other night it clashes with.
+        Naming the output and the input or the other night it clashes with, or an output that would not lie
+        inside ``out_dir`` (a name that is no plain file name, or a symbolic link out of the folder).
     """
+    root = Path(out_dir).resolve()
     inputs: dict = {}
     for p in [*manifests, *(q for night in nights for q in (night.path, night.annotations) if q is not None)]:
         for key in file_keys(Path(p)):
@@ -370,6 +422,11 @@ def check_outputs(nights: list[Night], out_dir: Path, fmt: str, manifests: list[
     writers: dict[Path, str] = {(out_dir / f"cohort.{s}").resolve(): "the cohort table" for s in ("csv", "json")}
     for night in nights:
         for path in (out_dir / f"{night.name}.{fmt}", out_dir / f"{night.name}{RECORD_SUFFIX}"):
+            if "\0" in str(path) or not path.resolve().is_relative_to(root):
+                raise OutputError(
+                    f"night {night.name!r} would write {path}, which is not inside the output folder {root}: "
+                    "give the night a plain file name (a manifest's 'name' column)"
+                )
             path = path.resolve()
             if path in writers:
                 raise OutputError(
@@ -389,7 +446,8 @@ def check_outputs(nights: list[Night], out_dir: Path, fmt: str, manifests: list[
 
 
 def write_tables(rows: list[dict], out_dir: Path) -> tuple[Path, Path]:
-    """Write ``cohort.csv`` (one row per night) and ``cohort.json`` (``{"nights": rows}``, NaN as null).
+    """Write ``cohort.csv`` (one row per night; text starting a formula prefixed with ``'``, see
+    :data:`FORMULA_STARTS`) and ``cohort.json`` (``{"nights": rows}`` as they are, NaN as null).
 
     Parameters
     ----------
@@ -407,12 +465,24 @@ def write_tables(rows: list[dict], out_dir: Path) -> tuple[Path, Path]:
     columns = list(dict.fromkeys(key for row in rows for key in row))
     out_dir = Path(out_dir)
     with atomic_path(out_dir / "cohort.csv") as tmp:
-        pd.DataFrame(rows, columns=columns).to_csv(tmp, index=False)
+        safe = [{k: _spreadsheet_text(v) for k, v in row.items()} for row in rows]
+        pd.DataFrame(safe, columns=columns).to_csv(tmp, index=False)
     clean = [{k: json_safe(v) for k, v in row.items()} for row in rows]
     summary = {"n_nights": len(rows), "n_ok": sum(r["status"] == "ok" for r in rows), "nights": clean}
     with atomic_path(out_dir / "cohort.json") as tmp:
         tmp.write_text(json.dumps(summary, indent=1, allow_nan=False))
     return out_dir / "cohort.csv", out_dir / "cohort.json"
+
+
+def _spreadsheet_text(value):
+    """``value``, with a ``'`` before a text that a spreadsheet would run as a formula."""
+    if not isinstance(value, str) or not value.startswith(FORMULA_STARTS):
+        return value
+    try:
+        float(value)
+    except ValueError:
+        return f"'{value}"
+    return value  # a number, e.g. -1.5
 
 
 def night_results(night) -> dict:
@@ -506,32 +576,104 @@ def _number(value) -> bool:
     return isinstance(value, (int, float)) and value == value
 
 
+def check_worker_paths(night: Night, out_dir: Path, fmt: str) -> None:
+    """Check, in the process that will write them (a Dask worker), that it sees the night's files and the output
+    folder at the client's absolute paths, and that no output would replace an input there.
+
+    Parameters
+    ----------
+    night : Night
+        The night, its paths absolute.
+    out_dir : Path
+        The output folder (absolute; the client created it).
+    fmt : str
+        The hypnogram format.
+
+    Raises
+    ------
+    StqsError
+        When this machine lacks the output folder or an input (it does not share the client's file system), or
+        an output would replace an input (:func:`check_outputs`).
+    """
+    shared = "the Dask workers must see the client's files at the same paths (a shared file system)"
+    if not out_dir.is_dir():
+        raise OutputError(f"the output folder {out_dir} does not exist on the worker {socket.gethostname()}: {shared}")
+    for path in (night.path, night.annotations):
+        if path is not None and not path.exists():
+            raise StqsError(
+                f"{path} does not exist on the worker {socket.gethostname()}: if the client has it, {shared}"
+            )
+    check_outputs([night], out_dir, fmt)
+
+
 def _score_night(
-    night: Night, out_dir: Path, model, fmt: str, kwargs: dict, fingerprint: str, threads: int | None = None
+    night: Night,
+    out_dir: Path,
+    model,
+    fmt: str,
+    kwargs: dict,
+    fingerprint: str,
+    threads: int | None = None,
+    worker: bool = False,
 ) -> tuple[Night, dict]:
-    """Score one night, write its hypnogram then its record; a failure becomes an error result (no record).
-    ``model`` is a loaded model or the ``(path, identity)`` of one, loaded once per process."""
+    """Score one night, write its hypnogram then its record, each replacing the earlier one only when written; a
+    failure becomes an error result (the earlier outputs stay, their record does not match). ``model`` is a loaded
+    model or the ``(path, identity)`` of one, loaded once per process; ``worker``: check the paths first
+    (:func:`check_worker_paths`)."""
     from .scoring import score_file
 
     if threads:
         import torch
 
         torch.set_num_threads(threads)
-    for stale in (out_dir / f"{night.name}{RECORD_SUFFIX}", out_dir / f"{night.name}.{fmt}"):
-        stale.unlink(missing_ok=True)
     try:
+        if worker:
+            check_worker_paths(night, out_dir, fmt)
         if isinstance(model, tuple):
             model = _cached_model(*model)
         scored = score_file(night.path, model, annotations=night.annotations, **kwargs)
         scored.write(out_dir / f"{night.name}.{fmt}")
         result = night_results(scored)
+        with atomic_path(out_dir / f"{night.name}{RECORD_SUFFIX}") as tmp:
+            tmp.write_text(json.dumps({"fingerprint": fingerprint, "result": result}))
     except Exception as err:  # one bad night never stops the cohort: its row reports it
         logger.debug("night %s failed", night.name, exc_info=True)
         logger.warning("night %s failed: %s", night.name, err)
         return night, {"status": "error", "error": f"{type(err).__name__}: {err}"}
-    with atomic_path(out_dir / f"{night.name}{RECORD_SUFFIX}") as tmp:
-        tmp.write_text(json.dumps({"fingerprint": fingerprint, "result": result}))
     return night, result
+
+
+def check_scheduler(address: str) -> str:
+    """Return ``address`` if it is a Dask scheduler address (``tcp://host:port``), else raise.
+
+    Parameters
+    ----------
+    address : str
+        The address.
+
+    Returns
+    -------
+    str
+
+    Raises
+    ------
+    StqsError
+        Saying what is wrong with the address.
+    """
+    from distributed.comm.addressing import parse_address, parse_host_port
+    from distributed.comm.registry import get_backend
+
+    try:
+        protocol, location = parse_address(address)
+        get_backend(protocol)
+        if protocol in ("tcp", "tls"):
+            parse_host_port(location)
+    except ValueError as err:
+        raise StqsError(
+            f"{address!r} is no Dask scheduler address ({err}); give one as tcp://host:port (the address "
+            "`dask scheduler` prints)"
+        ) from None
+    return address
 
 
 def _on_dask(todo: list, out_dir: Path, model, fmt: str, workers: int, scheduler: str | None):
@@ -553,7 +695,12 @@ def _on_dask(todo: list, out_dir: Path, model, fmt: str, workers: int, scheduler
             logger.info("local Dask cluster: %d worker processes, %d torch thread(s) each", workers, threads)
         else:
             cluster, threads = scheduler, None  # dask workers start with OMP_NUM_THREADS=1: one torch thread a task
-        client = stack.enter_context(Client(cluster))
+        try:
+            client = stack.enter_context(Client(cluster))
+        except OSError as err:
+            raise StqsError(
+                f"cannot reach the Dask scheduler {scheduler} ({err}): start it, or check the address and the network"
+            ) from err
         if not isinstance(model, tuple):  # a loaded model: sent to every worker once
             model = client.scatter(model, broadcast=True)
         futures = {
@@ -566,6 +713,7 @@ def _on_dask(todo: list, out_dir: Path, model, fmt: str, workers: int, scheduler
                 kwargs,
                 fp,
                 threads,
+                True,
                 pure=False,
                 retries=1,
                 key=f"stqs-night-{night.name}-{fp[:12]}",

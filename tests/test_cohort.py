@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import random
 import shutil
@@ -18,7 +19,15 @@ import pytest
 
 from stqs_core.annotations import read_hypnogram
 from stqs_core.cli import main
-from stqs_core.cohort import RECORD_SUFFIX, collect_nights, score_cohort
+from stqs_core.cohort import (
+    RECORD_SUFFIX,
+    Night,
+    check_outputs,
+    check_worker_paths,
+    collect_nights,
+    read_manifest,
+    score_cohort,
+)
 from stqs_core.errors import OutputError, StqsError
 from stqs_core.simulate import simulate_night
 from stqs_core.sleepstats import sleep_statistics
@@ -314,3 +323,138 @@ def test_a_night_whose_worker_dies_is_scored_on_another(nights, tmp_path, dask_c
     table = frame(box["result"].csv)
     assert (table.status == "ok").all() and len(table) == 3
     assert len(client.scheduler_info()["workers"]) == 1
+
+
+def manifest_of(path: Path, rows: list[dict]) -> Path:
+    pd.DataFrame(rows).to_csv(path, index=False)
+    return path
+
+
+@pytest.mark.parametrize("name", ["../../victim", "ABSOLUTE", "a/b", "a\\b", "..", ".hidden", "-rf"])
+def test_manifest_names_must_be_plain_file_names(tmp_path, capsys, name):
+    if name == "ABSOLUTE":
+        name = str(tmp_path / "victim")
+    top = tmp_path / "top"
+    (top / "a" / "b").mkdir(parents=True)
+    victims = [tmp_path / "victim.csv", tmp_path / f"victim{RECORD_SUFFIX}"]
+    for victim in victims:
+        victim.write_text("precious")
+    manifest = manifest_of(top / "m.csv", [{"path": "fine.edf"}, {"path": "missing.edf", "name": name}])
+    with pytest.raises(StqsError, match=r"line 3: .*name"):
+        read_manifest(manifest)
+    out = top / "a" / "b"
+    assert main(["score", "--manifest", str(manifest), "--out", str(out), "--model", MODEL, "--workers", "1"]) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and "line 3" in err
+    assert [v.read_text() for v in victims] == ["precious", "precious"]  # a missing input deletes nothing
+    assert not list(out.iterdir())
+
+
+def test_every_output_lies_inside_the_output_folder(tmp_path):
+    out = tmp_path / "out"
+    for name in ["../victim", str(tmp_path / "victim"), "a\0b"]:
+        with pytest.raises(OutputError, match="inside the output folder"):
+            check_outputs([Night(tmp_path / "n.edf", name)], out, "csv")
+    out.mkdir()
+    (out / "link.csv").symlink_to(tmp_path / "elsewhere.csv")  # resolved: the write would land outside
+    with pytest.raises(OutputError, match="inside the output folder"):
+        check_outputs([Night(tmp_path / "n.edf", "link")], out, "csv")
+
+
+def test_a_failed_rescore_keeps_the_earlier_outputs(nights, tmp_path):
+    folder = copy_nights(nights, tmp_path / "edf")
+    out = tmp_path / "out"
+    score_cohort(folder / "night0.edf", out, MODEL, workers=1, progress=False)
+    before = [(out / f"night0{s}").read_bytes() for s in (".csv", RECORD_SUFFIX)]
+    (folder / "night0.edf").rename(tmp_path / "moved.edf")  # missing now: an error row, the outputs stay
+    result = score_cohort(folder / "night0.edf", out, MODEL, workers=1, progress=False)
+    assert result.rows[0]["status"] == "error"
+    assert [(out / f"night0{s}").read_bytes() for s in (".csv", RECORD_SUFFIX)] == before
+    (tmp_path / "moved.edf").rename(folder / "night0.edf")  # back as it was: its outputs are still valid
+    assert score_cohort(folder / "night0.edf", out, MODEL, workers=1, progress=False).n_skipped == 1
+
+
+def test_a_recursive_glob_skips_the_output_folder_inside_it(nights, tmp_path):
+    tree = tmp_path / "tree"
+    (tree / "site").mkdir(parents=True)
+    shutil.copy2(nights / "night0.edf", tree / "site" / "night0.edf")
+    out = tree / "scored"
+    pattern = str(tree / "**" / "*.edf")
+    assert score_cohort(pattern, out, MODEL, workers=1, fmt="edf", progress=False).n_scored == 1
+    again = score_cohort(pattern, out, MODEL, workers=1, fmt="edf", progress=False)  # out/night0.edf is no input
+    assert (again.n_scored, again.n_skipped) == (0, 1)
+    assert [n.path for n in collect_nights(pattern, exclude=out)] == [tree / "site" / "night0.edf"]
+    flat = str(tree / "site" / "*.edf")  # --out the glob's own folder: its recordings are still found
+    assert len(collect_nights(flat, exclude=tree / "site")) == 1
+
+
+def test_names_starting_a_formula_are_text_in_the_table(tmp_path):
+    names = ["=1+2", "+cmd", "@SUM(A1)", "plain"]
+    manifest = manifest_of(tmp_path / "m.csv", [{"path": f"missing{i}.edf", "name": n} for i, n in enumerate(names)])
+    result = score_cohort(manifest, tmp_path / "out", MODEL, workers=1, progress=False)
+    assert frame(result.csv).name.tolist() == ["'=1+2", "'+cmd", "'@SUM(A1)", "plain"]
+    assert [r["name"] for r in pd.read_json(result.json).nights] == names  # cohort.json keeps the text as it is
+
+
+@pytest.mark.parametrize(
+    "content", [b"path\nn\xe9e.edf\n", b"path\nn\x00.edf\n", bytes(range(256)) * 4], ids=["latin1", "nul", "binary"]
+)
+def test_an_unreadable_manifest_is_a_one_line_error(tmp_path, capsys, content):
+    manifest = tmp_path / "m.csv"
+    manifest.write_bytes(content)
+    with pytest.raises(StqsError, match="UTF-8"):
+        read_manifest(manifest)
+    assert main(["score", "--manifest", str(manifest), "--out", str(tmp_path / "out"), "--model", MODEL]) == 2
+    assert len(capsys.readouterr().err.strip().splitlines()) == 1
+
+
+def test_a_bad_scheduler_address_is_a_one_line_error(tmp_path, capsys):
+    args = ["score", str(tmp_path / "missing.edf"), "--out", str(tmp_path / "out"), "--model", MODEL]
+    assert main([*args, "--scheduler", "foo"]) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and "tcp://" in err
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_full_disk_while_writing_a_record_fails_only_that_night(nights, tmp_path, monkeypatch):
+    write_text = Path.write_text
+
+    def full(self, *args, **kwargs):
+        if self.name.startswith(f".night1{RECORD_SUFFIX}"):
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return write_text(self, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "write_text", full)
+    result = score_cohort(nights, tmp_path / "out", MODEL, workers=1, progress=False)
+    assert [r["status"] for r in result.rows] == ["ok", "error", "ok"]
+    assert "No space left" in result.rows[1]["error"]
+    assert not (tmp_path / "out" / f"night1{RECORD_SUFFIX}").exists()
+
+
+def test_the_worker_checks_it_sees_the_clients_files(nights, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    night = Night(nights / "night0.edf", "night0")
+    check_worker_paths(night, tmp_path, "csv")  # absolute paths it sees: fine
+    with pytest.raises(OutputError, match="shared file system"):
+        check_worker_paths(night, tmp_path / "not-here", "csv")
+    with pytest.raises(StqsError, match="shared file system"):
+        check_worker_paths(Night(tmp_path / "absent.edf", "absent"), tmp_path, "csv")
+    with pytest.raises(OutputError, match="overwrite the input"):
+        check_worker_paths(night, nights, "edf")
+
+
+@pytest.mark.slow
+def test_a_scheduler_gets_absolute_paths_from_the_client(nights, tmp_path, monkeypatch):
+    from dask.distributed import LocalCluster
+
+    (tmp_path / "worker").mkdir()
+    client_dir = copy_nights(nights, tmp_path / "client")
+    monkeypatch.chdir(tmp_path / "worker")  # the worker process starts here
+    with LocalCluster(n_workers=1, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
+        monkeypatch.chdir(client_dir)
+        first = score_cohort("night[01].edf", "out", MODEL, scheduler=cluster.scheduler_address, progress=False)
+        assert [r["status"] for r in first.rows] == ["ok", "ok"]
+        assert sorted(p.name for p in (client_dir / "out").glob("*.csv")) == ["cohort.csv", "night0.csv", "night1.csv"]
+        assert not list((tmp_path / "worker").iterdir())
+        again = score_cohort("night[01].edf", "out", MODEL, scheduler=cluster.scheduler_address, progress=False)
+        assert again.n_skipped == 2
