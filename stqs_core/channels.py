@@ -263,7 +263,9 @@ def _reference_rank(active: str, ref: str | None) -> int:
         return 3
     if _EAR.fullmatch(ref) is None:
         return 2
-    return 0 if ref[-1:] == {"1": "2", "3": "2", "5": "2", "2": "1", "4": "1", "6": "1"}.get(active[-1:]) else 1
+    side = active[-1:]  # odd digits are left, even right, Z the midline
+    contralateral = "2" if side in "13579" else "1" if side in "2468" else None
+    return 0 if ref[-1:] == contralateral else 1
 
 
 def _eeg(row: str, active: str, ref: str | None, derived: bool) -> _Eeg:
@@ -398,7 +400,7 @@ def map_channels(
     Raises
     ------
     ChannelError
-        When a named channel is absent or a required role's channels are not found.
+        When a named channel is absent, a required role's channels are not found, or no role's are.
     """
     if preset is not None and preset not in PRESETS:
         raise ChannelError(f"unknown preset {preset!r}; presets: {sorted(PRESETS)}")
@@ -417,6 +419,8 @@ def map_channels(
             continue
         mapping[role] = found
         logger.info("%s rows = %s; %s", role.upper(), ", ".join(found), why)
+    if not mapping:
+        raise ChannelError(_missing_message("no EEG, EOG or EMG channel found", available))
     return mapping
 
 

@@ -148,6 +148,8 @@ def test_roles_not_required_are_left_out_when_absent(caplog):
         map_channels(["C3-A2", "Chin"], eog=["LOC"], required=("eeg",))  # named channels must exist
     with pytest.raises(ChannelError, match="no EOG channel"):
         map_channels(["C3-A2", "Chin"])  # every role is required by default
+    with pytest.raises(ChannelError, match="no EEG, EOG or EMG channel found. The file has: ECG"):
+        map_channels(["ECG"], required=())
 
 
 def test_rows_are_filled_for_the_roles_present_only():
