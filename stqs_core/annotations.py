@@ -254,7 +254,8 @@ def read_edf_annotations(path: str | Path) -> list[tuple[float, float, str]]:
     """``(onset_s, duration_s, text)`` of every EDF+/BDF+ annotation in ``path`` (with or without signals).
 
     Read with edfio, which parses only the annotation signal (``mne.read_annotations`` scans the whole file's
-    bytes for annotation patterns, so signal samples that happen to look like one break it).
+    bytes for annotation patterns, so signal samples that happen to look like one break it). edfio maps an EDF
+    file lazily but reads a BDF file whole.
 
     Parameters
     ----------
@@ -274,9 +275,11 @@ def read_edf_annotations(path: str | Path) -> list[tuple[float, float, str]]:
     import edfio
 
     path = Path(path)
-    reader = edfio.read_bdf if path.suffix.lower() == ".bdf" else edfio.read_edf
     try:
-        edf = reader(path, lazy_load_data=True)
+        if path.suffix.lower() == ".bdf":
+            edf = edfio.read_bdf(path)  # edfio reads BDF only whole (no lazy_load_data)
+        else:
+            edf = edfio.read_edf(path, lazy_load_data=True)
         annotations = edf.annotations
     except Exception as err:  # edfio raises several types for a malformed header or annotation
         raise HypnogramError(

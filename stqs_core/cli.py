@@ -18,7 +18,12 @@ def _names(text: str) -> list[str]:
 
 def _add_channel_options(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("channels (by name; roles left out are found with --preset or by trying every preset)")
-    g.add_argument("--eeg", type=_names, help="EEG channels, comma-separated, e.g. C3-M2,C4-M1")
+    g.add_argument(
+        "--eeg",
+        type=_names,
+        help="EEG channels, comma-separated, e.g. C3-M2,C4-M1; X-Y of two referential channels X and Y (C3 and M2, "
+        "EEG C3-Ref and EEG M2-Ref) is computed as X minus Y",
+    )
     g.add_argument("--eog", type=_names, help="EOG channels, left then right, e.g. E1-M2,E2-M1")
     g.add_argument("--emg", type=_names, help="chin EMG channel")
     g.add_argument("--preset", choices=["shhs", "sleep-edf", "aasm"], help="channel-name preset")

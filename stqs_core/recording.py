@@ -16,8 +16,8 @@ from .annotations import (
     read_edf_annotations,
     read_hypnogram,
 )
-from .channels import check_bands, edf_lowpass, fill_rows, map_channels
-from .constants import EPOCH_SEC, N_CHANNELS, ROLES
+from .channels import check_bands, edf_lowpass, fill_rows, map_channels, row_roles, row_sources
+from .constants import EPOCH_SEC, ROLES
 from .errors import HypnogramError, RecordingError
 from .preprocess import check_sfreq
 
@@ -30,16 +30,21 @@ class Recording:
 
     Parameters
     ----------
-    data : ndarray, shape (5, n_samples)
-        Signals in µV (float32 when read from a file), rows EEG, EEG, EOG, EOG, EMG.
+    data : ndarray, shape (n_rows, n_samples)
+        Signals in µV (float32 when read from a file), one row per network row of the modalities present:
+        EEG, EEG, EOG, EOG, EMG with all three (see :attr:`roles`).
     sfreq : float
         Sampling rate in Hz.
-    channel_names : list of str, length 5
-        ``channel_names[i]`` is the file's channel feeding row ``i``.
+    channel_names : list of str, length n_rows
+        ``channel_names[i]`` is the file's channel feeding row ``i``, or ``"C3 − A2"`` for a row derived by
+        subtraction (see :func:`~stqs_core.channels.row_sources`).
     hypnogram : ndarray of int, shape (n_epochs,), or None
         The expert stages per 30-s epoch (0-4 for W, N1, N2, N3, REM; -1 unscored), or None.
     name : str
         The recording's name (a file's stem).
+    modalities : tuple of str
+        The modalities present, in :data:`~stqs_core.constants.ROLES` order, e.g. ``("eeg",)`` for a file with
+        EEG only; all three by default.
     """
 
     data: np.ndarray
@@ -47,6 +52,7 @@ class Recording:
     channel_names: list[str]
     hypnogram: np.ndarray | None = None
     name: str = "recording"
+    modalities: tuple[str, ...] = ROLES
 
     @property
     def n_epochs(self) -> int:
@@ -55,8 +61,9 @@ class Recording:
 
     @property
     def roles(self) -> list[str]:
-        """The role of each row: ``["eeg", "eeg", "eog", "eog", "emg"]``."""
-        return [r for r in ROLES for _ in range(N_CHANNELS[r])]
+        """The role of each row, for :attr:`modalities` only: ``["eeg", "eeg", "eog", "eog", "emg"]`` with all
+        three, ``["eeg", "eeg"]`` for ``("eeg",)``."""
+        return row_roles(self.modalities)
 
 
 READ_CHUNK_S = 3600.0
@@ -70,8 +77,12 @@ def read_recording(
     emg: list[str] | None = None,
     preset: str | None = None,
     annotations: str | Path | None = None,
+    required: tuple[str, ...] = ROLES,
 ) -> Recording:
     """Read the EEG, EOG and EMG channels of a PSG file, by name, and its hypnogram.
+
+    Only the modalities found are read when some are optional (``required``); a row derived by subtraction
+    (``C3 − A2``, see :func:`~stqs_core.channels.map_channels`) is computed as it is read.
 
     Parameters
     ----------
@@ -85,16 +96,20 @@ def read_recording(
         A hypnogram file (see :func:`~stqs_core.annotations.read_hypnogram`); None uses sleep-stage
         annotations inside the file when it has any (read with
         :func:`~stqs_core.annotations.read_edf_annotations`, as a separate file would be).
+    required : tuple of str
+        The modalities that must be found (a ChannelError otherwise); others are read when found, left out
+        of ``data`` and :attr:`Recording.modalities` when not.
 
     Returns
     -------
     Recording
-        ``data`` ``(5, n_samples)`` float32 in µV, read an hour at a time.
+        ``data`` ``(n_rows, n_samples)`` float32 in µV (5 rows with every modality), read an hour at a time.
 
     Raises
     ------
     RecordingError
-        For a missing, truncated or corrupt file, or one shorter than one 30-s epoch.
+        For a missing, truncated or corrupt file, one without signals (a hypnogram-only EDF+), or one shorter
+        than one 30-s epoch.
     ChannelError, HypnogramError
         For missing channels or an unusable hypnogram.
 
@@ -117,27 +132,38 @@ def read_recording(
         raw = mne.io.read_raw(path, preload=False, verbose="error")
     except Exception as err:  # mne raises many types for a corrupt header
         raise RecordingError(f"cannot read {path}: {_describe(err)}. Is it a complete EDF/BDF file?") from err
+    if not raw.ch_names:
+        raise RecordingError(
+            f"{path} holds no signals, only annotations (a hypnogram file?); pass it with --annotations "
+            "(Python: annotations=...) beside the recording it scores"
+        )
     sfreq = check_sfreq(raw.info["sfreq"])
     if raw.n_times < EPOCH_SEC * sfreq:
         raise RecordingError(
             f"{path} lasts {raw.n_times / sfreq:.1f} s, shorter than one {EPOCH_SEC:.0f}-s epoch; nothing to score"
         )
-    rows = fill_rows(map_channels(raw.ch_names, eeg, eog, emg, preset))
-    check_bands(rows, sfreq, edf_lowpass(path) if path.suffix.lower() == ".edf" else None)
-    unique = list(dict.fromkeys(rows))
-    order = [unique.index(r) for r in rows]  # a modality with fewer channels than the network's rows repeats one
+    mapping = map_channels(raw.ch_names, eeg, eog, emg, preset, required=required)
+    modalities = tuple(r for r in ROLES if r in mapping)
+    rows = fill_rows(mapping)
+    check_bands(rows, sfreq, edf_lowpass(path) if path.suffix.lower() == ".edf" else None, row_roles(modalities))
+    sources = [row_sources(r) for r in rows]  # (channel, channel to subtract or None) per row
+    unique = list(dict.fromkeys(ch for pair in sources for ch in pair if ch is not None))
+    plus = [unique.index(a) for a, _ in sources]  # a modality with fewer channels than its rows repeats one
+    minus = [None if ref is None else unique.index(ref) for _, ref in sources]
     data = np.empty((len(rows), raw.n_times), dtype=np.float32)
     step = int(READ_CHUNK_S * sfreq)
     try:
         for start in range(0, raw.n_times, step):
             stop = min(start + step, raw.n_times)
-            data[:, start:stop] = raw.get_data(picks=unique, start=start, stop=stop)[order] * 1e6  # MNE gives volts
+            block = raw.get_data(picks=unique, start=start, stop=stop) * 1e6  # MNE gives volts
+            for row, (a, b) in enumerate(zip(plus, minus)):
+                data[row, start:stop] = block[a] if b is None else block[a] - block[b]
     except Exception as err:
         raise RecordingError(
             f"cannot read the signals of {path}: {_describe(err)}. The file may be truncated; copy "
             "or download it again."
         ) from err
-    recording = Recording(data, float(sfreq), rows, name=path.stem)
+    recording = Recording(data, float(sfreq), rows, name=path.stem, modalities=modalities)
     if annotations is not None:
         recording.hypnogram = read_hypnogram(annotations, recording.n_epochs)
     else:

@@ -97,15 +97,15 @@ def scoring_page(recording: Recording, index: int) -> tuple[np.ndarray, np.ndarr
     -------
     t : ndarray, shape (n,)
         Times (s) from the epoch's start; ``n`` is 30 s of samples at ``recording.sfreq``.
-    signals : ndarray of float32, shape (5, n)
-        The filtered rows (µV), EEG, EEG, EOG, EOG, EMG.
+    signals : ndarray of float32, shape (n_rows, n)
+        The filtered rows (µV), EEG, EEG, EOG, EOG, EMG with every modality (see ``recording.roles``).
     """
     index = int(check_range("epoch", index, 0, recording.n_epochs - 1))
     sfreq = recording.sfreq
     size = int(round(EPOCH_SEC * sfreq))
     start, context = index * size, int(10 * sfreq)
     lo, hi = max(start - context, 0), min(start + size + context, recording.data.shape[1])
-    cuts = [(low, high if high < sfreq / 2 else None) for low, high in (DISPLAY_FILTERS[r] for r in ROW_ROLES)]
+    cuts = [(low, high if high < sfreq / 2 else None) for low, high in (DISPLAY_FILTERS[r] for r in recording.roles)]
 
     def gain(freqs: np.ndarray) -> np.ndarray:
         return np.stack([butterworth_gain(freqs, sfreq, low, high) for low, high in cuts])

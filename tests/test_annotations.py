@@ -195,3 +195,24 @@ def test_malformed_hypnograms_are_hypnogram_errors(tmp_path, name, text, message
         read_hypnogram(path, n_epochs=8)
     with pytest.raises(HypnogramError, match="is a folder"):
         read_hypnogram(tmp_path)
+
+
+def test_bdf_plus_annotations_are_read_without_a_warning(tmp_path, caplog):
+    from edfio import Bdf, BdfSignal, EdfAnnotation
+
+    from stqs_core.annotations import read_edf_annotations
+    from stqs_core.recording import read_recording
+
+    rng = np.random.default_rng(0)
+    names = ["EEG C3-A2", "EEG C4-A1", "EOG E1-M2", "EOG E2-M1", "EMG chin"]
+    signals = [BdfSignal(rng.standard_normal(100 * 120) * 20, 100, label=n, physical_range=(-500, 500)) for n in names]
+    stages = [EdfAnnotation(0, 30, "Sleep stage W"), EdfAnnotation(30, 30, "Sleep stage 2"), EdfAnnotation(60, 60, "R")]
+    Bdf(signals, annotations=stages).write(tmp_path / "night.bdf")
+    assert read_edf_annotations(tmp_path / "night.bdf") == [
+        (0, 30, "Sleep stage W"),
+        (30, 30, "Sleep stage 2"),
+        (60, 60, "R"),
+    ]
+    with caplog.at_level("WARNING"):
+        assert read_recording(tmp_path / "night.bdf").hypnogram.tolist() == [0, 2, 4, 4]
+    assert not caplog.records

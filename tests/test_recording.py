@@ -2,10 +2,10 @@ import numpy as np
 import pytest
 
 from stqs_core.edf import write_edf
-from stqs_core.errors import RecordingError
-from stqs_core.recording import read_recording
+from stqs_core.errors import ChannelError, RecordingError
+from stqs_core.recording import Recording, read_recording
 
-from .conftest import SHHS_NAMES
+from .conftest import HYPNOGRAMS, SHARED, SHHS_NAMES, need
 
 
 def test_edf_round_trip_in_microvolts(tmp_path, random_night):
@@ -81,3 +81,53 @@ def test_unusable_files_say_what_is_wrong(tmp_path, edf_file, random_night):
             path.write_bytes(b"0   ")
         with pytest.raises(RecordingError, match=message):
             read_recording(path)
+
+
+def test_a_recording_without_eog_and_emg_reads_its_eeg_rows_only(tmp_path, random_night):
+    write_edf(tmp_path / "eeg.edf", random_night(2)[[0, 4]], ["EEG C3-A1", "ECG"], 125)
+    rec = read_recording(tmp_path / "eeg.edf", required=("eeg",))
+    assert rec.modalities == ("eeg",) and rec.roles == ["eeg", "eeg"] and rec.data.shape == (2, 125 * 120)
+    assert rec.channel_names == ["EEG C3-A1", "EEG C3-A1"]
+    np.testing.assert_array_equal(rec.data[0], rec.data[1])
+    with pytest.raises(ChannelError, match="no EOG channel found"):
+        read_recording(tmp_path / "eeg.edf")  # every modality is required by default
+    full = Recording(np.zeros((5, 10)), 125.0, SHHS_NAMES)
+    assert full.modalities == ("eeg", "eog", "emg") and full.roles == ["eeg", "eeg", "eog", "eog", "emg"]
+    assert Recording(np.zeros((3, 10)), 125.0, ["a", "a", "c"], modalities=("eeg", "emg")).roles == [
+        "eeg",
+        "eeg",
+        "emg",
+    ]
+
+
+def test_referential_channels_are_re_referenced_by_subtraction(tmp_path, random_night):
+    names = ["C3", "C4", "A1", "A2", "E1", "E2", "Chin"]
+    data = np.concatenate([random_night(2), random_night(2, seed=1)[:2]])
+    write_edf(tmp_path / "ref.edf", data, names, 125)
+    rec = read_recording(tmp_path / "ref.edf")
+    assert rec.channel_names == ["C3 − A2", "C4 − A1", "E1", "E2", "Chin"]
+    atol = 0.05 * np.abs(data).max() / 1000  # two 16-bit quantisations
+    np.testing.assert_allclose(rec.data[0], data[0] - data[3], atol=atol)
+    np.testing.assert_allclose(rec.data[1], data[1] - data[2], atol=atol)
+    np.testing.assert_allclose(rec.data[4], data[6], atol=atol)
+    named = read_recording(tmp_path / "ref.edf", eeg=["C4-A2"], required=("eeg",))
+    np.testing.assert_allclose(named.data[0], data[1] - data[3], atol=atol)
+
+
+def test_a_hypnogram_only_edf_is_not_a_recording(tmp_path):
+    write_edf(tmp_path / "SC4001E0-Hypnogram.edf", stages=np.array([0, 0, 1, 2]))
+    with pytest.raises(RecordingError, match="holds no signals.*pass it with --annotations"):
+        read_recording(tmp_path / "SC4001E0-Hypnogram.edf")
+
+
+def test_a_sleep_edf_hypnogram_given_as_the_recording_is_not_a_recording():
+    hypnogram = need(HYPNOGRAMS / "sleep-edf-20" / "SC4002EC-Hypnogram.edf")
+    with pytest.raises(RecordingError, match="holds no signals, only annotations"):
+        read_recording(hypnogram)
+
+
+def test_a_real_single_eeg_recording_reads_as_eeg_only():
+    path = need(SHARED / "data" / "real" / "dreams" / "excerpt1.edf")
+    rec = read_recording(path, required=("eeg",))
+    assert rec.modalities == ("eeg",) and rec.channel_names == ["EEG C3-A1", "EEG C3-A1"]
+    assert rec.data.shape == (2, 180000) and rec.sfreq == 100
