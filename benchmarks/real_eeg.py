@@ -4,6 +4,7 @@ Each tool is run as its documentation says, on the same EDF files and with nothi
 which do not find channels themselves) the name of its EEG channel:
 
 - ``stqs``: :func:`stqs_core.score_file` with no model and no channel options (``stqs score FILE --out x.csv``);
+- ``stqs-adapt``: the same with ``--adapt`` (label-free adaptation to the recording, its default method);
 - ``stqs-forced``: the full-PSG SHHS model with the one EEG fed to every row, as a user had to before STQS
   scored EEG-only files (``--model shhs-oversampling-cnn --eeg C,C --eog C,C --emg C``), for comparison;
 - ``yasa``: ``yasa.SleepStaging(raw, eeg_name=ch).predict()`` (pip install yasa);
@@ -15,7 +16,7 @@ STQS was made on these excerpts (the EEG-only model), it was made leaving each e
 Per excerpt and tool: Cohen's kappa, accuracy, recall per stage, seconds; pooled: the confusion matrix; for STQS
 also the AUROC of (1 - confidence) for its errors (how well low confidence finds the wrong epochs).
 
-Run: ``python benchmarks/real_eeg.py --out runs/real_eeg [--data DIR] [--tools stqs,stqs-forced,yasa,gssc]``.
+Run: ``python benchmarks/real_eeg.py --out runs/real_eeg [--data DIR] [--tools stqs,stqs-adapt,stqs-forced,yasa,gssc]``.
 Writes ``real_eeg.csv`` (one row per excerpt and tool), ``real_eeg.md`` (the tables) and prints the markdown.
 """
 
@@ -40,7 +41,7 @@ ROOT = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("STQS_SHARED", ROOT.parent / "shared"))
 DATA = SHARED / "data" / "real" / "dreams"
 REFERENCE = SHARED / "reference" / "stqs_shhs_checkpoints"
-TOOLS = ("stqs", "stqs-forced", "yasa", "gssc")
+TOOLS = ("stqs", "stqs-adapt", "stqs-forced", "yasa", "gssc")
 
 
 def _eeg_name(path: Path) -> str:
@@ -53,6 +54,12 @@ def _eeg_name(path: Path) -> str:
 def run_stqs(path: Path) -> tuple[np.ndarray, np.ndarray]:
     """Stages and confidence of the default ``stqs score`` (no model, no channel options)."""
     night = score_file(path)
+    return night.stages, night.confidence
+
+
+def run_stqs_adapt(path: Path) -> tuple[np.ndarray, np.ndarray]:
+    """Stages and confidence of ``stqs score FILE --adapt`` (the default label-free adaptation)."""
+    night = score_file(path, adapt=True)
     return night.stages, night.confidence
 
 
@@ -85,14 +92,14 @@ def run_gssc(path: Path) -> tuple[np.ndarray, None]:
     load = torch.load
     torch.load = lambda *a, **k: load(*a, **{**k, "weights_only": False})  # GSSC's own pickled checkpoints
     try:
-        with contextlib.redirect_stdout(None):
+        with open(os.devnull, "w") as quiet, contextlib.redirect_stdout(quiet):
             stages, _ = EEGInfer(use_cuda=False).mne_infer(raw, eeg=[_eeg_name(path)], eog=[])
     finally:
         torch.load = load
     return np.asarray(stages, dtype=int), None
 
 
-RUNNERS = {"stqs": run_stqs, "stqs-forced": run_stqs_forced, "yasa": run_yasa, "gssc": run_gssc}
+RUNNERS = {"stqs": run_stqs, "stqs-adapt": run_stqs_adapt, "stqs-forced": run_stqs_forced, "yasa": run_yasa, "gssc": run_gssc}
 
 
 def measure(tools: list[str], data: Path) -> tuple[pd.DataFrame, dict[str, np.ndarray]]:
