@@ -6,7 +6,8 @@ import pytest
 import torch
 
 from stqs_core import STQS, STQSConfig, load_model
-from stqs_core.model import VARIANTS
+from stqs_core.errors import ModelError
+from stqs_core.model import VARIANTS, keep_modalities
 
 from .conftest import CHECKPOINTS, REFERENCE, need
 
@@ -144,3 +145,45 @@ def test_predict_restores_each_modules_training_mode():
     model.blocks.emg.eval()
     model.predict_logits(x)
     assert [m.training for m in model.modules()] == modes
+
+
+SUBSETS = [("eeg",), ("eeg", "eog"), ("eeg", "emg"), ("eog",), ("eog", "emg")]
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+@pytest.mark.parametrize("kept", SUBSETS)
+def test_a_kept_subset_scores_as_the_full_model_without_the_absent_blocks(variant, kept):
+    torch.manual_seed(0)
+    model = STQS(STQSConfig(variant=variant)).eval()
+    x = torch.randn(12, 5, 3750)
+    rows = {"eeg": [0, 1], "eog": [2, 3], "emg": [4]}
+    columns = {"eeg": slice(0, 160), "eog": slice(160, 320), "emg": slice(320, 400)}
+    with torch.no_grad():
+        features = model.features(x)
+        for role in set(rows) - set(kept):
+            features[:, columns[role]] = 0  # what an absent block contributes: nothing
+        expected = model.classify(features)
+        subset = keep_modalities(model, kept)
+        got = subset(x[:, [r for role in kept for r in rows[role]]])
+    assert subset.config.modalities == kept and set(subset.blocks) == set(kept)
+    assert subset.info["model_card"]["modalities"] == list(kept)
+    torch.testing.assert_close(got, expected, atol=1e-5, rtol=1e-5)  # float32 sums of <= 400 terms
+
+
+def test_a_subset_config_keeps_the_network_order_and_is_not_empty():
+    assert STQSConfig(n_channels={"eeg": 1, "emg": 1}).modalities == ("eeg", "emg")
+    for wrong in ({}, {"emg": 1, "eeg": 2}, {"ecg": 1}):
+        with pytest.raises(ModelError, match="n_channels"):
+            STQSConfig(n_channels=wrong)
+    with pytest.raises(ModelError, match="blocks for"):
+        keep_modalities(keep_modalities(STQS(STQSConfig(variant="cnn")), ["eeg"]), ["eog"])
+
+
+def test_a_subset_model_saves_and_loads(tmp_path):
+    from stqs_core import save_model
+
+    model = keep_modalities(STQS(STQSConfig(variant="cnnlstm")), ["eeg", "emg"])
+    loaded = load_model(save_model(model, tmp_path / "eeg-emg.pt"))
+    x = np.random.default_rng(0).normal(size=(9, 3, 3750)).astype(np.float32)
+    assert loaded.config.modalities == ("eeg", "emg")
+    np.testing.assert_array_equal(loaded.predict_logits(x), model.predict_logits(x))

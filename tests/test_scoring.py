@@ -9,11 +9,18 @@ import pandas as pd
 import pytest
 import torch
 
-from stqs_core import load_model, score_recording
+from sklearn.metrics import cohen_kappa_score
+
+from stqs_core import load_model, read_hypnogram, score_recording
 from stqs_core.adapt import DEFAULT_METHOD
 from stqs_core.cli import main
-from stqs_core.errors import StqsError
+from stqs_core.constants import STAGES
+from stqs_core.errors import ChannelError, StqsError
+from stqs_core.model import keep_modalities
+from stqs_core.scoring import MODEL_FOR, recording_epochs
 from stqs_core.simulate import simulate_night
+
+from .conftest import CHECKPOINTS, SHARED, need
 
 
 @pytest.fixture(scope="module")
@@ -104,3 +111,60 @@ def test_edf_output_carries_confidence_annotations(recording, tmp_path):
     notes = [d for d in mne.read_annotations(path).description if d.startswith("STQS confidence")]
     assert len(notes) == len(night.proba) and sum(n.endswith("review") for n in notes) == night.review.sum()
     np.testing.assert_array_equal(read_hypnogram(path), night.stages)  # stage annotations read back unchanged
+
+
+ROWS = {"eeg": [0, 1], "eog": [2, 3], "emg": [4]}
+
+
+def only(recording, modalities):
+    """The recording as a file with only these modalities would read."""
+    rows = [r for role in modalities for r in ROWS[role]]
+    names = [recording.channel_names[r] for r in rows]
+    return type(recording)(
+        recording.data[rows], recording.sfreq, names, recording.hypnogram, recording.name, modalities=modalities
+    )
+
+
+@pytest.mark.parametrize("modalities", [("eeg",), ("eeg", "eog"), ("eeg", "emg"), ("eeg", "eog", "emg")])
+def test_each_subset_of_modalities_is_scored_by_the_model_chosen_for_it(recording, modalities):
+    need(CHECKPOINTS)
+    night = score_recording(only(recording, modalities))
+    name, _ = MODEL_FOR[modalities]
+    summary = night.summary()
+    assert summary["model"] == name and summary["why"].startswith(name)
+    assert summary["modalities"] == list(modalities)
+    assert summary["missing"] == [r for r in ("eeg", "eog", "emg") if r not in modalities]
+    assert set(summary["channels"]) == set(modalities)
+    full = score_recording(recording, keep_modalities(load_model(name), modalities))
+    np.testing.assert_allclose(night.proba, full.proba, atol=1e-6)  # the same blocks, the same rows
+
+
+def test_a_full_model_scores_an_eeg_only_recording_without_its_other_blocks(recording):
+    model = load_model("stqs-cnn-oversampling-sim")
+    night = score_recording(only(recording, ("eeg",)), model)
+    expected = keep_modalities(model, ["eeg"]).predict_proba(recording_epochs(recording, ("eeg",))[0].data)
+    np.testing.assert_allclose(night.proba, expected, atol=1e-6)
+    assert "without its EOG and EMG blocks" in night.summary()["why"]
+    eeg_only = keep_modalities(model, ["eeg"])
+    both = score_recording(recording, eeg_only)  # a full PSG scored by an EEG-only model: EOG and EMG unused
+    assert both.summary()["modalities"] == ["eeg"] and "EOG and EMG not scored" in both.summary()["why"]
+    with pytest.raises(ChannelError, match="reads EOG"):
+        score_recording(only(recording, ("eeg",)), keep_modalities(model, ["eog"]))
+
+
+def test_the_real_eeg_excerpts_score_with_no_options(tmp_path, capsys):
+    """The default command on real single-EEG recordings (C3-A1 at 100 Hz, Cz-A1 at 200 Hz) from another lab."""
+    need(CHECKPOINTS)
+    folder = need(SHARED / "data" / "real" / "dreams")
+    kappas = []
+    for edf in sorted(folder.glob("excerpt*.edf")):
+        assert main(["score", str(edf), "--out", str(tmp_path / f"{edf.stem}.json")]) == 0
+        assert "scored EEG (missing: EOG, EMG) with shhs-cnn" in capsys.readouterr().out
+        stages = json.loads((tmp_path / f"{edf.stem}.json").read_text())["stage"]
+        predicted = np.array([STAGES.index(s) for s in stages])
+        true = read_hypnogram(edf.with_suffix(".stages.csv"))[: len(predicted)]
+        kappas.append(cohen_kappa_score(true, predicted))
+    assert len(kappas) == 4 and np.mean(kappas) > 0.45  # measured 0.51 (benchmarks/real_eeg.py)
+    assert main(["score", str(folder), "--out", str(tmp_path / "cohort")]) == 0
+    table = pd.read_csv(tmp_path / "cohort" / "cohort.csv")
+    assert (table.modalities == "eeg").all() and (table.status == "ok").all() and len(table) == 4
