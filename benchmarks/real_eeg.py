@@ -99,7 +99,13 @@ def run_gssc(path: Path) -> tuple[np.ndarray, None]:
     return np.asarray(stages, dtype=int), None
 
 
-RUNNERS = {"stqs": run_stqs, "stqs-adapt": run_stqs_adapt, "stqs-forced": run_stqs_forced, "yasa": run_yasa, "gssc": run_gssc}
+RUNNERS = {
+    "stqs": run_stqs,
+    "stqs-adapt": run_stqs_adapt,
+    "stqs-forced": run_stqs_forced,
+    "yasa": run_yasa,
+    "gssc": run_gssc,
+}
 
 
 def measure(tools: list[str], data: Path) -> tuple[pd.DataFrame, dict[str, np.ndarray]]:
@@ -140,9 +146,9 @@ def markdown(table: pd.DataFrame, pooled: dict[str, np.ndarray], command: str) -
     kappa = kappa.loc[[t for t in TOOLS if t in kappa.index]]
     lines = [f"Measured {datetime.date.today()} with `{command}`.", "", "Cohen's kappa per excerpt:", ""]
     lines.append(kappa.round(2).to_markdown())
-    means = table.groupby("tool")[
-        ["accuracy", *[f"recall_{s}" for s in STAGES], "seconds", *(["auroc_confidence"] * ("auroc_confidence" in table))]
-    ].mean()
+    columns = ["accuracy", *[f"recall_{s}" for s in STAGES], "seconds"]
+    columns += ["auroc_confidence"] * ("auroc_confidence" in table)
+    means = table.groupby("tool")[columns].mean()
     lines += ["", "Means over the excerpts (recall over the excerpts that have the stage; seconds per excerpt):", ""]
     lines.append(means.loc[kappa.index].round(2).to_markdown())
     for tool, matrix in pooled.items():

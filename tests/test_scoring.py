@@ -8,7 +8,6 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-
 from sklearn.metrics import cohen_kappa_score
 
 from stqs_core import load_model, read_hypnogram, score_recording
