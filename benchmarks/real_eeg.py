@@ -5,6 +5,7 @@ which do not find channels themselves) the name of its EEG channel:
 
 - ``stqs``: :func:`stqs_core.score_file` with no model and no channel options (``stqs score FILE --out x.csv``);
 - ``stqs-adapt``: the same with ``--adapt`` (label-free adaptation to the recording, its default method);
+  ``stqs-adapt-<method>`` with ``--adapt-method <method>`` (one of :data:`stqs_core.adapt.METHODS`);
 - ``stqs-forced``: the full-PSG SHHS model with the one EEG fed to every row, as a user had to before STQS
   scored EEG-only files (``--model shhs-oversampling-cnn --eeg C,C --eog C,C --emg C``), for comparison;
 - ``yasa``: ``yasa.SleepStaging(raw, eeg_name=ch).predict()`` (pip install yasa);
@@ -25,6 +26,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import datetime
+import functools
 import logging
 import os
 import time
@@ -35,6 +37,7 @@ import pandas as pd
 from sklearn.metrics import accuracy_score, cohen_kappa_score, confusion_matrix, roc_auc_score
 
 from stqs_core import read_hypnogram, score_file
+from stqs_core.adapt import METHODS
 from stqs_core.constants import STAGES
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -57,9 +60,9 @@ def run_stqs(path: Path) -> tuple[np.ndarray, np.ndarray]:
     return night.stages, night.confidence
 
 
-def run_stqs_adapt(path: Path) -> tuple[np.ndarray, np.ndarray]:
-    """Stages and confidence of ``stqs score FILE --adapt`` (the default label-free adaptation)."""
-    night = score_file(path, adapt=True)
+def run_stqs_adapt(path: Path, method: str | bool = True) -> tuple[np.ndarray, np.ndarray]:
+    """Stages and confidence of ``stqs score FILE --adapt`` (True: the default label-free adaptation)."""
+    night = score_file(path, adapt=method)
     return night.stages, night.confidence
 
 
@@ -105,6 +108,7 @@ RUNNERS = {
     "stqs-forced": run_stqs_forced,
     "yasa": run_yasa,
     "gssc": run_gssc,
+    **{f"stqs-adapt-{m}": functools.partial(run_stqs_adapt, method=m) for m in METHODS},
 }
 
 
@@ -143,7 +147,7 @@ def markdown(table: pd.DataFrame, pooled: dict[str, np.ndarray], command: str) -
     """The kappa table (excerpts x tools, and the mean), per-stage recall, and pooled confusion matrices."""
     kappa = table.pivot(index="tool", columns="excerpt", values="kappa")
     kappa["mean"] = kappa.mean(axis=1)
-    kappa = kappa.loc[[t for t in TOOLS if t in kappa.index]]
+    kappa = kappa.loc[[t for t in RUNNERS if t in kappa.index]]
     lines = [f"Measured {datetime.date.today()} with `{command}`.", "", "Cohen's kappa per excerpt:", ""]
     lines.append(kappa.round(2).to_markdown())
     columns = ["accuracy", *[f"recall_{s}" for s in STAGES], "seconds"]
@@ -161,7 +165,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--data", type=Path, default=DATA, help="folder of excerptN.edf + excerptN.stages.csv")
-    parser.add_argument("--tools", default=",".join(TOOLS), help=f"comma-separated, of {', '.join(TOOLS)}")
+    parser.add_argument("--tools", default=",".join(TOOLS), help=f"comma-separated, of {', '.join(RUNNERS)}")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     for noisy in ("stqs_core", "mne", "yasa"):

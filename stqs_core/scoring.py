@@ -424,6 +424,12 @@ def score_recording(
         },
         "why": why,
     }
+    if method is not None and used == ("eeg",):
+        logger.warning(
+            "%s: adapting an EEG-only model: on real single-EEG recordings no adaptation method raised Cohen's "
+            "kappa on average (docs/real_eeg.md); compare with a run without --adapt",
+            recording.name,
+        )
     epochs, true = recording_epochs(recording, used)
     name = _model_name(model, default="")
     if "SIMULATED" in str((model.info.get("model_card") or {}).get("training_data", "")):
