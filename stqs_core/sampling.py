@@ -6,6 +6,8 @@ names stay unique. Unscored epochs (-1) never enter a batch.
 Memory rule: a store whose epochs fit in ``cache_bytes`` (default 1 GiB, about 14,000 epochs) is read into
 RAM once; a larger one streams: each training pass visits the recordings in a shuffled order, reads
 ``buffer_recordings`` of them at a time (one contiguous HDF5 read each) and shuffles epochs within that buffer.
+Epochs are checked for NaN and inf as they are read (a cached store once, when it is loaded); a non-finite
+value is a :class:`~stqs_core.errors.StoreError` naming the recording and epoch.
 """
 
 from __future__ import annotations
@@ -18,12 +20,14 @@ import numpy as np
 
 from .constants import STAGES
 from .errors import StoreError, StqsError
-from .store import EpochStore
+from .store import EpochStore, check_finite
 
 logger = logging.getLogger(__name__)
 
 IMBALANCE = ("none", "oversampling", "weighted-inverse", "weighted-balanced")
 CACHE_BYTES = 1 << 30
+CHECK_ROWS = 1024
+"""Epochs checked for NaN and inf at a time when a store is loaded into memory (a bounded temporary)."""
 
 
 def split_recordings(
@@ -185,18 +189,41 @@ class EpochSource:
         self.paths = [Path(p) for p in paths]
         if not self.paths:
             raise StoreError("no epoch store given; build one with `stqs prepare`")
-        self.stores = [EpochStore(p) for p in self.paths]
+        self.stores: list[EpochStore] = []
+        self._cache: dict[int, np.ndarray] = {}
+        try:
+            for path in self.paths:
+                self.stores.append(EpochStore(path))
+        except StqsError:
+            self.close()
+            raise
         multi = len(self.stores) > 1
         self.index: dict[str, tuple[int, str]] = {}
         for i, (path, store) in enumerate(zip(self.paths, self.stores)):
             for name in store.recordings:
                 rid = f"{path.stem}:{name}" if multi else name
                 if rid in self.index:
-                    raise StoreError(f"two stores have the stem {path.stem!r}; rename one so recordings stay unique")
+                    self.close()
+                    raise StoreError(self._duplicate(rid, self.index[rid], (i, name)))
                 self.index[rid] = (i, name)
         self._labels = {rid: self.stores[i].labels(name) for rid, (i, name) in self.index.items()}
         self._cached = [s.epochs.size * 4 <= cache_bytes for s in self.stores]
-        self._cache: dict[int, np.ndarray] = {}
+
+    def _duplicate(self, rid: str, first: tuple[int, str], second: tuple[int, str]) -> str:
+        """The message for two recordings that would share the id ``rid``."""
+        (i, a), (j, b) = first, second
+        pi, pj = self.paths[i], self.paths[j]
+        if pi.resolve() == pj.resolve():
+            return f"the epoch store {pi} is given twice; give each store once"
+        if pi.stem == pj.stem and a == b:
+            return (
+                f"recording {a!r} is in both {pi} and {pj}, stores with the same stem {pi.stem!r}, so both would be "
+                f"named {rid!r}; rename one store (or drop it if it is a copy)"
+            )
+        return (
+            f"recording {a!r} of {pi} and recording {b!r} of {pj} would both be named {rid!r} (store stem, ':', "
+            "recording name); rename one of the stores"
+        )
 
     @property
     def recordings(self) -> list[str]:
@@ -252,12 +279,24 @@ class EpochSource:
         rows = slice(span.start + start, span.start + stop)
         if self._cached[i]:
             if i not in self._cache:
-                logger.info("reading %s into memory", self.paths[i])
-                self._cache[i] = self.stores[i].epochs[:]
+                self._load(i)
             data = self._cache[i][rows]
         else:
             data = self.stores[i].epochs[rows]
+            check_finite(data, self.paths[i], name, start)
         return data.reshape(len(data), -1, data.shape[-1])
+
+    def _load(self, i: int) -> None:
+        """Read store ``i`` into memory, checking its epochs for NaN and inf :data:`CHECK_ROWS` at a time."""
+        logger.info("reading %s into memory", self.paths[i])
+        store, data = self.stores[i], self.stores[i].epochs[:]
+        for first in range(0, len(data), CHECK_ROWS):
+            block = data[first : first + CHECK_ROWS]
+            if not np.isfinite(block).all():
+                row = first + int(np.argmax(~np.isfinite(block.reshape(len(block), -1)).all(1)))
+                name = store.locate(row)[0]
+                check_finite(data[store.span(name)], self.paths[i], name)
+        self._cache[i] = data
 
     def close(self) -> None:
         """Close the stores and drop the in-memory copies."""
