@@ -339,7 +339,8 @@ def epoch_batches(
     rng: np.random.Generator,
     oversample: bool = False,
     buffer_recordings: int = 4,
-) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    origins: bool = False,
+) -> Iterator[tuple]:
     """Shuffled batches over the scored epochs of some recordings.
 
     Reads ``buffer_recordings`` recordings at a time (all of them when cached: no copy) and shuffles within.
@@ -358,16 +359,25 @@ def epoch_batches(
         Oversample minority classes per recording (:func:`epoch_indices`).
     buffer_recordings : int
         Recordings read and shuffled together.
+    origins : bool
+        Also yield where each epoch of a batch comes from.
 
     Yields
     ------
     epochs : ndarray of float32, shape (batch, 5, 3750)
     labels : ndarray of int64, shape (batch,)
+    where : list of (str, int)
+        With ``origins``: the recording id and epoch of each row of the batch.
     """
     order = [recordings[i] for i in rng.permutation(len(recordings))]
     if all(source._cached[source.index[r][0]] for r in order):
         buffer_recordings = max(len(order), 1)
-    carry: list[tuple[np.ndarray, int]] = []  # (epoch (5, 3750), label) left over from the previous buffer
+    carry: list[tuple] = []  # (epoch (5, 3750), label, recording, row) left over from the previous buffer
+
+    def batch_of(items: list[tuple]) -> tuple:
+        out = np.stack([x for x, *_ in items]), np.array([y for _, y, *_ in items], np.int64)
+        return (*out, [(rid, row) for *_, rid, row in items]) if origins else out
+
     for g in range(0, len(order), buffer_recordings):
         items = list(carry)
         for rid in order[g : g + buffer_recordings]:
@@ -375,12 +385,11 @@ def epoch_batches(
             rows = epoch_indices(labels, oversample, rng)
             if len(rows):
                 epochs = source.read(rid)
-                items.extend((epochs[r], int(labels[r])) for r in rows)
+                items.extend((epochs[r], int(labels[r]), rid, int(r)) for r in rows)
         perm = rng.permutation(len(items))
         n_full = len(items) // batch_size * batch_size
         for b in range(0, n_full, batch_size):
-            batch = [items[i] for i in perm[b : b + batch_size]]
-            yield np.stack([x for x, _ in batch]), np.array([y for _, y in batch], np.int64)
-        carry = [(items[i][0].copy(), items[i][1]) for i in perm[n_full:]]
+            yield batch_of([items[i] for i in perm[b : b + batch_size]])
+        carry = [(items[i][0].copy(), *items[i][1:]) for i in perm[n_full:]]
     if carry:
-        yield np.stack([x for x, _ in carry]), np.array([y for _, y in carry], np.int64)
+        yield batch_of(carry)
