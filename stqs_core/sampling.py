@@ -284,7 +284,7 @@ class EpochSource:
         else:
             data = self.stores[i].epochs[rows]
             check_finite(data, self.paths[i], name, start)
-        return data.reshape(len(data), -1, data.shape[-1])
+        return data.reshape(len(data), int(np.prod(data.shape[1:-1])), data.shape[-1])
 
     def _load(self, i: int) -> None:
         """Read store ``i`` into memory, checking its epochs for NaN and inf :data:`CHECK_ROWS` at a time."""

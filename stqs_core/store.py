@@ -301,7 +301,7 @@ class EpochStore:
         rows = self.span(name)
         epochs = self.epochs[rows]
         check_finite(epochs, self.path, name)
-        return epochs.reshape(len(epochs), -1, epochs.shape[-1]), self.labels(name)
+        return epochs.reshape(len(epochs), int(np.prod(epochs.shape[1:-1])), epochs.shape[-1]), self.labels(name)
 
     def locate(self, row: int) -> tuple[str, int]:
         """The recording holding a row of :attr:`epochs`, and the row's epoch in it.
