@@ -1,6 +1,7 @@
 """Save and load models: our single-file format, and the original published STQS ``.tar`` checkpoints.
 
-Both load with ``torch.load(..., weights_only=True)``: a checkpoint never runs code.
+Both load with ``torch.load(..., weights_only=True)``: a checkpoint never runs code, and weights holding NaN or
+inf (or a negative batch-norm variance) are refused when saving and when loading.
 Our format is a dict ``{"format", "config", "state_dict", "info"}``; ``info`` holds the channel roles and
 names, sampling rate, preprocessing, class names and the model card.
 """
@@ -73,10 +74,23 @@ def save_model(model: STQS, path: str | Path, model_card: dict | None = None) ->
     -------
     Path
         ``path``.
+
+    Raises
+    ------
+    ModelError
+        When a weight or buffer holds NaN or inf, or a batch-norm variance is negative (nothing is written).
     """
+    state_dict = model.state_dict()
+    bad = nonfinite_weights(state_dict)
+    if bad:
+        raise ModelError(
+            f"not saving {path}: {_listed(bad)} hold NaN or inf or a negative variance (a diverged training); "
+            "train again with a smaller learning rate (--lr), after checking the data"
+        )
     info = {**default_info(), **model.info}
-    info["model_card"] = {**info.get("model_card", {}), **(model_card or {})}
-    payload = {"format": FORMAT, "config": model.config.to_dict(), "state_dict": model.state_dict(), "info": info}
+    card = info.get("model_card", {})
+    info["model_card"] = {**(card if isinstance(card, dict) else {}), **(model_card or {})}
+    payload = {"format": FORMAT, "config": model.config.to_dict(), "state_dict": state_dict, "info": info}
     with atomic_path(path) as tmp:
         torch.save(payload, tmp)
     return Path(path)
@@ -100,8 +114,9 @@ def load_model(path: str | Path = DEFAULT_MODEL) -> STQS:
     ------
     ModelError
         For an unknown name, a missing or unreadable file, or a checkpoint whose config or weights do not
-        describe an STQS network (unknown or out-of-range config values, missing keys, wrong tensor shapes);
-        the config is checked before the network is built, so a malformed file cannot size an allocation.
+        describe an STQS network (unknown or out-of-range config values, missing keys, wrong tensor shapes,
+        weights holding NaN or inf, a negative batch-norm variance, a model card that is not a dict); the
+        config is checked before the network is built, so a malformed file cannot size an allocation.
 
     Examples
     --------
@@ -146,6 +161,9 @@ def _from_ours(payload: dict, path: Path) -> STQS:
     missing = [k for k in ("config", "state_dict", "info") if not isinstance(payload.get(k), dict)]
     if missing:
         raise ModelError(f"{path}: the checkpoint lacks {missing} (or they are not dicts); {fix}")
+    card = payload["info"].get("model_card", {})
+    if not isinstance(card, dict):
+        raise ModelError(f"{path}: its model card (info['model_card']) is a {type(card).__name__}, not a dict; {fix}")
     config = payload["config"]
     known = set(STQSConfig.__dataclass_fields__)
     if set(config) - known:
@@ -169,6 +187,7 @@ def _from_ours(payload: dict, path: Path) -> STQS:
     except (ValueError, TypeError, RuntimeError) as err:
         raise ModelError(f"{path}: the config does not describe an STQS network ({err}); {fix}") from err
     _check_weights(skeleton, payload["state_dict"], path)
+    _check_finite(payload["state_dict"], path)
     model = STQS(STQSConfig(**config), payload["info"])
     model.load_state_dict(payload["state_dict"])
     return model
@@ -192,6 +211,42 @@ def _check_weights(model: STQS, state_dict: dict, path: Path) -> None:
         raise ModelError(
             f"{path}: the weights do not fit the network its config describes ({details}); is the file "
             "complete and unmodified?"
+        )
+
+
+def nonfinite_weights(state_dict: dict) -> list[str]:
+    """The names of the tensors of ``state_dict`` holding NaN or inf, and of the negative batch-norm variances.
+
+    Parameters
+    ----------
+    state_dict : dict of str to torch.Tensor
+        A network's weights and buffers.
+
+    Returns
+    -------
+    list of str
+        Empty when every tensor is usable.
+    """
+    bad = []
+    for key, value in state_dict.items():
+        if not isinstance(value, torch.Tensor) or not value.is_floating_point():
+            continue
+        if not torch.isfinite(value).all() or (key.endswith("running_var") and (value < 0).any()):
+            bad.append(key)
+    return bad
+
+
+def _listed(names: list[str]) -> str:
+    return ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
+
+
+def _check_finite(state_dict: dict, path: Path) -> None:
+    """Raise a :class:`ModelError` naming the tensors of ``state_dict`` that hold NaN, inf or negative variances."""
+    bad = nonfinite_weights(state_dict)
+    if bad:
+        raise ModelError(
+            f"{path}: {_listed(bad)} hold NaN or inf or a negative variance; it cannot score. It was saved from a "
+            "diverged training or damaged: use another model or train it again"
         )
 
 
@@ -256,5 +311,6 @@ def _from_original(payload: dict, path: Path) -> STQS:
             )
         mapped[new] = tensor.reshape(target[new].shape)  # Conv2d (.., 1, k) kernels become Conv1d (.., k)
     _check_weights(model, mapped, path)
+    _check_finite(mapped, path)
     model.load_state_dict(mapped)
     return model

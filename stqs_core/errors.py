@@ -35,6 +35,10 @@ class StoreError(StqsError):
     """An HDF5 epoch store cannot be read or appended to."""
 
 
+class TrainingError(StqsError):
+    """Training cannot go on: its loss or its model's scores became NaN or inf (the message names where)."""
+
+
 class OutputError(StqsError):
     """An output path cannot be written (it is an input, its folder is missing or not writable)."""
 

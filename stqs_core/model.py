@@ -355,16 +355,34 @@ class STQS(nn.Module):
         Returns
         -------
         ndarray of float32, shape (N, 5)
+
+        Raises
+        ------
+        StqsError
+            When an epoch holds NaN or inf.
+        ModelError
+            When the model's scores of finite epochs are not finite (non-finite or overflowing weights).
         """
         x = self._as_input(epochs)
         modes = [(m, m.training) for m in self.modules()]
         self.eval()
         try:
             features = torch.cat([self.features(x[i : i + batch_size]) for i in range(0, len(x), batch_size)])
-            return self.classify(features).numpy()
+            logits = self.classify(features)
         finally:
             for module, training in modes:
                 module.training = training
+        finite = torch.isfinite(logits).all(1)
+        if not finite.all():
+            bad = (~finite).nonzero().flatten().tolist()
+            card = self.info.get("model_card")
+            name = (card.get("name") if isinstance(card, dict) else None) or "the model"
+            raise ModelError(
+                f"{name} gives NaN or inf stage scores for {len(bad)} of {len(x)} finite epochs "
+                f"(first: epoch {bad[0]}): its weights hold non-finite values or overflow; use another model "
+                "or train it again"
+            )
+        return logits.numpy()
 
     def predict_proba(self, epochs, batch_size: int = 64) -> np.ndarray:
         """Softmax stage probabilities of the preprocessed epochs of one recording, in order.
@@ -397,6 +415,13 @@ class STQS(nn.Module):
             )
         if len(x) == 0:
             raise StqsError("no epochs to score: a recording needs at least one 30-s epoch")
+        finite = torch.isfinite(x).flatten(1).all(1)
+        if not finite.all():
+            bad = (~finite).nonzero().flatten().tolist()
+            raise StqsError(
+                f"{len(bad)} of {len(x)} epochs hold NaN or inf values (first: epoch {bad[0]}); preprocess the "
+                "recording with stqs_core.make_epochs, which sets NaN samples to 0 and flags them"
+            )
         return x.contiguous()
 
 

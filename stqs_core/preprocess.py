@@ -34,8 +34,8 @@ class Epochs:
     data : ndarray of float32, shape (n_epochs, 5, 3750)
         30-s epochs at 125 Hz, rows EEG, EEG, EOG, EOG, EMG, filtered and z-scored per epoch and channel.
     flags : dict
-        ``{"nan": {channel name: [epoch indices]}, "flat": {...}}``: the epochs where a channel had NaN samples
-        (set to 0) or was flat (left at zero).
+        ``{"nan": {channel name: [epoch indices]}, "flat": {...}}``: the epochs where a channel had NaN or
+        infinite samples (set to 0) or was flat (left at zero).
     """
 
     data: np.ndarray
@@ -194,8 +194,9 @@ def make_epochs(
     """Preprocess one recording into the network's input, :class:`Epochs`.
 
     Resample to 125 Hz, filter, cut 30-s epochs (a trailing partial epoch is dropped), z-score each channel
-    of each epoch. NaN samples are set to 0 before filtering and flat channel-epochs are left at zero; both
-    are logged as warnings naming the epochs and returned in ``flags``. Nights longer than
+    of each epoch. NaN and infinite samples are set to 0 before filtering and flat channel-epochs are left at
+    zero; both are logged as warnings naming the channel and the epochs and returned in ``flags`` (NaN and
+    infinite samples under ``"nan"``). Nights longer than
     :data:`CHUNK_EPOCHS` are processed a chunk at a time (with :data:`CHUNK_OVERLAP_EPOCHS` on each side), so
     peak memory is the output plus one chunk's work.
 
@@ -218,7 +219,8 @@ def make_epochs(
     Raises
     ------
     RecordingError
-        When the recording is shorter than one 30-s epoch.
+        When the recording is shorter than one 30-s epoch, or a channel's samples are too large to filter in
+        float32 (the error names the channel and the time).
 
     Examples
     --------
@@ -254,6 +256,17 @@ def make_epochs(
         out[first:stop], nan_epochs[:, first:stop], flat_epochs[:, first:stop] = _preprocess_chunk(
             x, roles, lead, stop - first
         )
+        finite = np.isfinite(out[first:stop]).all(-1)  # (n_epochs, n_rows): False where filtering overflowed
+        if not finite.all():
+            row = int(np.argwhere(~finite)[0][1])
+            with np.errstate(invalid="ignore"):
+                peak = int(np.argmax(np.nan_to_num(np.abs(x[row]), posinf=0.0)))  # the largest finite sample
+            seconds = (first - lead) * EPOCH_SAMPLES / SFREQ + peak / SFREQ
+            raise RecordingError(
+                f"{names[row]}: its samples reach {float(x[row, peak]):.3g} µV at {seconds:.1f} s (epoch "
+                f"{int(seconds * SFREQ) // EPOCH_SAMPLES}), too large to filter in float32 (the filtered signal "
+                "overflows). Check the channel's physical range in the file header, or give another channel"
+            )
     flags = {"nan": _flagged(nan_epochs, names), "flat": _flagged(flat_epochs & ~nan_epochs, names)}
     for kind, per_channel in flags.items():
         for name, epochs in per_channel.items():

@@ -6,6 +6,8 @@ names stay unique. Unscored epochs (-1) never enter a batch.
 Memory rule: a store whose epochs fit in ``cache_bytes`` (default 1 GiB, about 14,000 epochs) is read into
 RAM once; a larger one streams: each training pass visits the recordings in a shuffled order, reads
 ``buffer_recordings`` of them at a time (one contiguous HDF5 read each) and shuffles epochs within that buffer.
+Epochs are checked for NaN and inf as they are read (a cached store once, when it is loaded); a non-finite
+value is a :class:`~stqs_core.errors.StoreError` naming the recording and epoch.
 """
 
 from __future__ import annotations
@@ -18,12 +20,14 @@ import numpy as np
 
 from .constants import STAGES
 from .errors import StoreError, StqsError
-from .store import EpochStore
+from .store import EpochStore, check_finite
 
 logger = logging.getLogger(__name__)
 
 IMBALANCE = ("none", "oversampling", "weighted-inverse", "weighted-balanced")
 CACHE_BYTES = 1 << 30
+CHECK_ROWS = 1024
+"""Epochs checked for NaN and inf at a time when a store is loaded into memory (a bounded temporary)."""
 
 
 def split_recordings(
@@ -185,18 +189,41 @@ class EpochSource:
         self.paths = [Path(p) for p in paths]
         if not self.paths:
             raise StoreError("no epoch store given; build one with `stqs prepare`")
-        self.stores = [EpochStore(p) for p in self.paths]
+        self.stores: list[EpochStore] = []
+        self._cache: dict[int, np.ndarray] = {}
+        try:
+            for path in self.paths:
+                self.stores.append(EpochStore(path))
+        except StqsError:
+            self.close()
+            raise
         multi = len(self.stores) > 1
         self.index: dict[str, tuple[int, str]] = {}
         for i, (path, store) in enumerate(zip(self.paths, self.stores)):
             for name in store.recordings:
                 rid = f"{path.stem}:{name}" if multi else name
                 if rid in self.index:
-                    raise StoreError(f"two stores have the stem {path.stem!r}; rename one so recordings stay unique")
+                    self.close()
+                    raise StoreError(self._duplicate(rid, self.index[rid], (i, name)))
                 self.index[rid] = (i, name)
         self._labels = {rid: self.stores[i].labels(name) for rid, (i, name) in self.index.items()}
         self._cached = [s.epochs.size * 4 <= cache_bytes for s in self.stores]
-        self._cache: dict[int, np.ndarray] = {}
+
+    def _duplicate(self, rid: str, first: tuple[int, str], second: tuple[int, str]) -> str:
+        """The message for two recordings that would share the id ``rid``."""
+        (i, a), (j, b) = first, second
+        pi, pj = self.paths[i], self.paths[j]
+        if pi.resolve() == pj.resolve():
+            return f"the epoch store {pi} is given twice; give each store once"
+        if pi.stem == pj.stem and a == b:
+            return (
+                f"recording {a!r} is in both {pi} and {pj}, stores with the same stem {pi.stem!r}, so both would be "
+                f"named {rid!r}; rename one store (or drop it if it is a copy)"
+            )
+        return (
+            f"recording {a!r} of {pi} and recording {b!r} of {pj} would both be named {rid!r} (store stem, ':', "
+            "recording name); rename one of the stores"
+        )
 
     @property
     def recordings(self) -> list[str]:
@@ -252,12 +279,24 @@ class EpochSource:
         rows = slice(span.start + start, span.start + stop)
         if self._cached[i]:
             if i not in self._cache:
-                logger.info("reading %s into memory", self.paths[i])
-                self._cache[i] = self.stores[i].epochs[:]
+                self._load(i)
             data = self._cache[i][rows]
         else:
             data = self.stores[i].epochs[rows]
-        return data.reshape(len(data), -1, data.shape[-1])
+            check_finite(data, self.paths[i], name, start)
+        return data.reshape(len(data), int(np.prod(data.shape[1:-1])), data.shape[-1])
+
+    def _load(self, i: int) -> None:
+        """Read store ``i`` into memory, checking its epochs for NaN and inf :data:`CHECK_ROWS` at a time."""
+        logger.info("reading %s into memory", self.paths[i])
+        store, data = self.stores[i], self.stores[i].epochs[:]
+        for first in range(0, len(data), CHECK_ROWS):
+            block = data[first : first + CHECK_ROWS]
+            if not np.isfinite(block).all():
+                row = first + int(np.argmax(~np.isfinite(block.reshape(len(block), -1)).all(1)))
+                name = store.locate(row)[0]
+                check_finite(data[store.span(name)], self.paths[i], name)
+        self._cache[i] = data
 
     def close(self) -> None:
         """Close the stores and drop the in-memory copies."""
@@ -300,7 +339,8 @@ def epoch_batches(
     rng: np.random.Generator,
     oversample: bool = False,
     buffer_recordings: int = 4,
-) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    origins: bool = False,
+) -> Iterator[tuple]:
     """Shuffled batches over the scored epochs of some recordings.
 
     Reads ``buffer_recordings`` recordings at a time (all of them when cached: no copy) and shuffles within.
@@ -319,16 +359,25 @@ def epoch_batches(
         Oversample minority classes per recording (:func:`epoch_indices`).
     buffer_recordings : int
         Recordings read and shuffled together.
+    origins : bool
+        Also yield where each epoch of a batch comes from.
 
     Yields
     ------
     epochs : ndarray of float32, shape (batch, 5, 3750)
     labels : ndarray of int64, shape (batch,)
+    where : list of (str, int)
+        With ``origins``: the recording id and epoch of each row of the batch.
     """
     order = [recordings[i] for i in rng.permutation(len(recordings))]
     if all(source._cached[source.index[r][0]] for r in order):
         buffer_recordings = max(len(order), 1)
-    carry: list[tuple[np.ndarray, int]] = []  # (epoch (5, 3750), label) left over from the previous buffer
+    carry: list[tuple] = []  # (epoch (5, 3750), label, recording, row) left over from the previous buffer
+
+    def batch_of(items: list[tuple]) -> tuple:
+        out = np.stack([x for x, *_ in items]), np.array([y for _, y, *_ in items], np.int64)
+        return (*out, [(rid, row) for *_, rid, row in items]) if origins else out
+
     for g in range(0, len(order), buffer_recordings):
         items = list(carry)
         for rid in order[g : g + buffer_recordings]:
@@ -336,12 +385,11 @@ def epoch_batches(
             rows = epoch_indices(labels, oversample, rng)
             if len(rows):
                 epochs = source.read(rid)
-                items.extend((epochs[r], int(labels[r])) for r in rows)
+                items.extend((epochs[r], int(labels[r]), rid, int(r)) for r in rows)
         perm = rng.permutation(len(items))
         n_full = len(items) // batch_size * batch_size
         for b in range(0, n_full, batch_size):
-            batch = [items[i] for i in perm[b : b + batch_size]]
-            yield np.stack([x for x, _ in batch]), np.array([y for _, y in batch], np.int64)
-        carry = [(items[i][0].copy(), items[i][1]) for i in perm[n_full:]]
+            yield batch_of([items[i] for i in perm[b : b + batch_size]])
+        carry = [(items[i][0].copy(), *items[i][1:]) for i in perm[n_full:]]
     if carry:
-        yield np.stack([x for x, _ in carry]), np.array([y for _, y in carry], np.int64)
+        yield batch_of(carry)

@@ -17,7 +17,7 @@ from .annotations import fit_to_length
 from .checkpoint import DEFAULT_MODEL, load_model
 from .constants import EPOCH_SEC, ROLES, STAGES
 from .edf import write_edf
-from .errors import ChannelError, OutputError, check_option, check_range
+from .errors import ChannelError, ModelError, OutputError, check_option, check_range
 from .hypnogram import stage_names
 from .model import STQS, keep_modalities
 from .preprocess import Epochs, make_epochs
@@ -406,6 +406,11 @@ def score_recording(
     ScoredNight
         With its ``ood_score`` and ``inputs`` (what was scored, and why); a warning is logged when the
         ``ood_score`` exceeds :data:`~stqs_core.adapt.OOD_WARN`.
+
+    Raises
+    ------
+    ModelError
+        When the model's stage probabilities or out-of-domain score are not finite (nothing is scored).
     """
     method = DEFAULT_METHOD if adapt is True else (adapt or None)
     if method is not None:
@@ -442,6 +447,11 @@ def score_recording(
     proba = model.predict_proba(epochs.data, batch_size=batch_size)
     if len(epochs.data) >= MIN_EPOCHS:
         ood = ood_score(model, epochs.data, proba, batch_size=batch_size)
+        if not np.isfinite(ood):
+            raise ModelError(
+                f"{recording.name}: {name or 'the model'}'s out-of-domain score is {ood}: its batch-norm statistics "
+                "or weights are not finite; use another model or train it again"
+            )
         if method is not None:
             scorer = adapt_model(model, epochs.data, method, batch_size)
     elif method is not None:

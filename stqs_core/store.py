@@ -14,6 +14,11 @@ Layout (format ``stqs-epochs/1``)::
 
 The index is written after the data, so a crash during an append leaves the index as it was before it; the
 checksum lets a reader validate each recording, and ``closed`` tells whether the last writer was killed.
+
+Nothing non-finite or out of range passes silently: :meth:`EpochStore.append` refuses NaN or infinite epochs and
+labels outside -1..4; opening a store checks its index (dtypes, offsets and lengths within the arrays, declared
+sizes backed by stored data, unique names) and its labels without reading the epochs; epochs are checked for
+NaN and inf as they are read. Each failure is one :class:`~stqs_core.errors.StoreError` naming the field.
 The original STQS layout (``data`` (N, 1, 5, 3750), ``label`` (N, 1)) reads as one recording named ``"all"``.
 """
 
@@ -35,6 +40,10 @@ logger = logging.getLogger(__name__)
 
 FORMAT = "stqs-epochs/1"
 _STR = h5py.string_dtype()
+LABELS = (-1, len(STAGES) - 1)
+"""The range of stage codes a store may hold: -1 (unscored) to 4 (REM)."""
+_REBUILD = "rebuild it with `stqs prepare`"
+ROLES_BY_ROW = [r for r in ROLES for _ in range(N_CHANNELS[r])]
 
 
 class RecordingNotInStore(StoreError, KeyError):
@@ -66,11 +75,22 @@ class EpochStore:
                 f"cannot open the epoch store {self.path} ({err}); is it a complete HDF5 file from `stqs prepare`?"
             ) from err
         self.original = "data" in self.file and "epochs" not in self.file
+        created = False
         if not self.original and "epochs" not in self.file:
             if mode == "r":
                 self.file.close()
                 raise StoreError(f"{self.path} is not an STQS epoch store (no /epochs or /data)")
             self._create()
+            created = True
+        if not created:
+            try:
+                self._validate()
+            except StoreError:
+                self.file.close()
+                raise
+            except (OSError, RuntimeError, KeyError, TypeError, ValueError) as err:  # h5py's, for damaged metadata
+                self.file.close()
+                raise StoreError(f"cannot read the index of the epoch store {self.path} ({err}); {_REBUILD}") from err
         if mode != "r" and not self.original:
             self.file.attrs["closed"] = False
             self.file.flush()
@@ -104,6 +124,95 @@ class EpochStore:
             preprocessing=json.dumps(preprocessing_info()),
         )
 
+    def _validate(self) -> None:
+        """Check the index and the labels (never the epochs, which may not fit in memory); raise a
+        :class:`StoreError` naming the first field that does not describe a consistent store."""
+        f, where = self.file, f"epoch store {self.path}"
+        if self.original:
+            data, label = f["data"], f.get("label")
+            _check_dataset(where, "data", data, (sum(N_CHANNELS.values()), EPOCH_SAMPLES), "f", ndims=(3, 4))
+            if label is None:
+                raise StoreError(f"{where} has /data but no /label; {_REBUILD}")
+            _check_dataset(where, "label", label, (), "iuf", ndims=(1, 2))
+            if label.size != len(data) or len(label) != len(data):
+                raise StoreError(f"{where}: /label holds {label.shape} labels but /data {len(data)} epochs; {_REBUILD}")
+            _check_stored(where, "data", data, len(data))
+            _check_stored(where, "label", label, len(label))
+            self._check_labels(np.asarray(label[:]).reshape(-1), np.zeros(1, np.int64), ["all"])
+            return
+        g = f.get("recordings")
+        if not isinstance(g, h5py.Group):
+            raise StoreError(f"{where} has no /recordings index (the names, offsets and lengths); {_REBUILD}")
+        n_rows = sum(N_CHANNELS.values())
+        _check_dataset(where, "epochs", f["epochs"], (n_rows, EPOCH_SAMPLES), "f")
+        if not isinstance(f.get("labels"), h5py.Dataset):
+            raise StoreError(f"{where} has no /labels dataset; {_REBUILD}")
+        _check_dataset(where, "labels", f["labels"], (), "iuf")
+        for key in ("id", "offset", "length"):
+            if not isinstance(g.get(key), h5py.Dataset):
+                raise StoreError(f"{where}: the index lacks /recordings/{key}; {_REBUILD}")
+        _check_dataset(where, "recordings/id", g["id"], (), "OSU")
+        _check_dataset(where, "recordings/offset", g["offset"], (), "iu")
+        _check_dataset(where, "recordings/length", g["length"], (), "iu")
+        n = len(g["length"])  # written last: the recordings indexed
+        for key, trailing, kinds in (("channels", (n_rows,), "OSU"), ("crc32", (), "iu")):
+            if key in g:
+                _check_dataset(where, f"recordings/{key}", g[key], trailing, kinds)
+        for key in ("id", "offset", "channels", "crc32"):
+            if key in g and len(g[key]) < n:
+                raise StoreError(
+                    f"{where}: /recordings/{key} holds {len(g[key])} entries but /recordings/length {n}; {_REBUILD}"
+                )
+        for key in ("id", "offset", "length"):
+            _check_stored(where, f"recordings/{key}", g[key], n)
+        lengths = g["length"][:n].astype(np.int64)
+        offsets = g["offset"][:n].astype(np.int64)
+        names = self.recordings
+        epochs, labels = f["epochs"], f["labels"]
+        size = min(len(epochs), len(labels))
+        bad = np.flatnonzero((lengths < 0) | (lengths > size))
+        if len(bad):
+            i = bad[0]
+            raise StoreError(
+                f"{where}: /recordings/length[{i}] ({names[i]!r}) = {lengths[i]} is outside 0-{size}, the epochs "
+                f"stored; {_REBUILD}"
+            )
+        expected = np.concatenate([[0], np.cumsum(lengths)[:-1]])
+        bad = np.flatnonzero(offsets != expected)
+        if len(bad):
+            i = bad[0]
+            raise StoreError(
+                f"{where}: /recordings/offset[{i}] ({names[i]!r}) = {offsets[i]}, but the recordings before it end "
+                f"at row {expected[i]} (each recording follows the previous one); {_REBUILD}"
+            )
+        total = int(lengths.sum())
+        for key, dset in (("epochs", epochs), ("labels", labels)):
+            if total > len(dset):
+                raise StoreError(
+                    f"{where}: /recordings/length declares {total} epochs in all but /{key} holds {len(dset)}; "
+                    f"{_REBUILD}"
+                )
+            _check_stored(where, key, dset, total)
+        if len(set(names)) < len(names):
+            seen: set[str] = set()
+            twice = next(name for name in names if name in seen or seen.add(name))
+            raise StoreError(
+                f"{where}: /recordings/id holds {twice!r} {names.count(twice)} times; names must be unique; {_REBUILD}"
+            )
+        self._check_labels(labels[:total], offsets, names)
+
+    def _check_labels(self, labels: np.ndarray, offsets: np.ndarray, names: list[str]) -> None:
+        """Raise a :class:`StoreError` at the first label that is not a whole stage code in -1..4."""
+        bad = _not_codes(labels)
+        if bad.any():
+            row = int(np.argmax(bad))
+            i = int(np.searchsorted(offsets, row, side="right")) - 1
+            raise StoreError(
+                f"epoch store {self.path}: /labels[{row}] (recording {names[i]!r}, epoch {row - offsets[i]}) is "
+                f"{np.asarray(labels[row]).tolist()!r}, not a stage code ({LABELS[0]} unscored, 0-{LABELS[1]} for "
+                f"{', '.join(STAGES)}); {_REBUILD}"
+            )
+
     def __enter__(self) -> EpochStore:
         return self
 
@@ -132,7 +241,7 @@ class EpochStore:
         if self.original:
             return ["all"]
         ids = self.file["recordings/id"][: self._n_recordings()]
-        return [s.decode() if isinstance(s, bytes) else s for s in ids]
+        return [s.decode("utf-8", "replace") if isinstance(s, bytes) else str(s) for s in ids]
 
     def span(self, name: str) -> slice:
         """Rows of one recording in :attr:`epochs` and the labels.
@@ -191,7 +300,30 @@ class EpochStore:
         """
         rows = self.span(name)
         epochs = self.epochs[rows]
-        return epochs.reshape(len(epochs), -1, epochs.shape[-1]), self.labels(name)
+        check_finite(epochs, self.path, name)
+        return epochs.reshape(len(epochs), int(np.prod(epochs.shape[1:-1])), epochs.shape[-1]), self.labels(name)
+
+    def locate(self, row: int) -> tuple[str, int]:
+        """The recording holding a row of :attr:`epochs`, and the row's epoch in it.
+
+        Parameters
+        ----------
+        row : int
+            A row of the store.
+
+        Returns
+        -------
+        name : str
+            The recording's name.
+        epoch : int
+            The row's epoch in that recording.
+        """
+        if self.original:
+            return "all", int(row)
+        n = self._n_recordings()
+        offsets = self.file["recordings/offset"][:n]
+        i = max(int(np.searchsorted(offsets, row, side="right")) - 1, 0)
+        return self.recordings[i], int(row - offsets[i])
 
     def append(
         self, name: str, epochs: np.ndarray, labels: np.ndarray | None = None, channels: list[str] | None = None
@@ -216,9 +348,18 @@ class EpochStore:
         epochs = np.asarray(epochs, dtype=np.float32)
         if epochs.ndim != 3 or epochs.shape[1:] != self.epochs.shape[1:]:
             raise StoreError(f"epochs must be (n, {self.epochs.shape[1]}, {self.epochs.shape[2]}), got {epochs.shape}")
-        labels = np.full(len(epochs), -1, np.int8) if labels is None else np.asarray(labels, dtype=np.int8)
+        check_finite(epochs, self.path, name, writing=True)
+        labels = np.full(len(epochs), -1, np.int8) if labels is None else np.asarray(labels)
         if labels.shape != (len(epochs),):
             raise StoreError(f"labels must be ({len(epochs)},), got {labels.shape}")
+        bad = _not_codes(labels)
+        if bad.any():
+            first = int(np.argmax(bad))
+            raise StoreError(
+                f"labels of {name!r} must be stage codes {LABELS[0]} (unscored) to {LABELS[1]} "
+                f"({', '.join(STAGES)}); epoch {first} is {labels[first].tolist()!r:.40}; check its hypnogram"
+            )
+        labels = labels.astype(np.int8)
         start, stop = len(self), len(self) + len(epochs)
         for dset, values in ((self.epochs, epochs), (self.file["labels"], labels)):  # data first ...
             dset.resize(stop, axis=0)
@@ -256,6 +397,90 @@ class EpochStore:
         if g is not None and "crc32" in g and len(g["crc32"]) > i and _checksum(epochs, labels) != g["crc32"][i]:
             return None
         return epochs, labels
+
+
+def check_finite(epochs: np.ndarray, path: str | Path, name: str, first: int = 0, writing: bool = False) -> None:
+    """Raise a :class:`StoreError` naming the first epoch and row of ``epochs`` holding NaN or inf.
+
+    One vectorised pass (:func:`numpy.isfinite`); call it on the epochs as they are read or written.
+
+    Parameters
+    ----------
+    epochs : ndarray, shape (n_epochs, ..., n_samples)
+        Epochs of one recording.
+    path : str or Path
+        The store, for the message.
+    name : str
+        The recording, for the message.
+    first : int
+        The recording's epoch of ``epochs[0]``.
+    writing : bool
+        Whether the epochs are being written (the message then says to fix the source).
+    """
+    finite = np.isfinite(epochs)
+    if finite.all():
+        return
+    bad = ~finite.reshape(len(epochs), -1, epochs.shape[-1]).all(-1)
+    epoch, row = np.argwhere(bad)[0]
+    n_bad = int(bad.any(-1).sum())
+    fix = (
+        "preprocess the recording with stqs_core.make_epochs, which sets NaN samples to 0 and flags them"
+        if writing
+        else f"{_REBUILD}, or leave the recording out"
+    )
+    raise StoreError(
+        f"epoch store {path}: recording {name!r} epoch {first + epoch} row {row} "
+        f"({ROLES_BY_ROW[row] if row < len(ROLES_BY_ROW) else '?'}) holds NaN or inf values "
+        f"({n_bad} epoch(s) of {len(epochs)} {'given' if writing else 'read'} do); {fix}"
+    )
+
+
+def _not_codes(labels: np.ndarray) -> np.ndarray:
+    """Mask of the labels that are not whole stage codes in -1..4 (NaN, fractions, out of range, non-numbers)."""
+    labels = np.asarray(labels)
+    if labels.dtype.kind not in "iuf":
+        return np.ones(labels.shape, bool)
+    with np.errstate(invalid="ignore"):
+        return ~np.isin(labels, np.arange(LABELS[0], LABELS[1] + 1))
+
+
+def _check_dataset(where: str, key: str, dset, trailing: tuple, kinds: str, ndims: tuple | None = None) -> None:
+    """Raise a :class:`StoreError` unless ``dset`` is a dataset of a dtype kind in ``kinds`` whose shape ends in
+    ``trailing`` (``ndims``: the accepted numbers of dimensions, default ``1 + len(trailing)``)."""
+    if not isinstance(dset, h5py.Dataset):
+        raise StoreError(f"{where}: /{key} is not a dataset; {_REBUILD}")
+    ndims = ndims or (1 + len(trailing),)
+    shape = dset.shape or ()
+    if len(shape) not in ndims or (trailing and tuple(shape[len(shape) - len(trailing) :]) != trailing):
+        raise StoreError(
+            f"{where}: /{key} has shape {shape}, expected (n, {', '.join(map(str, trailing))}); {_REBUILD}"
+        )
+    if dset.dtype.kind not in kinds:
+        expected = {"f": "floats", "iu": "integers", "iuf": "numbers", "OSU": "strings"}.get(kinds, kinds)
+        raise StoreError(f"{where}: /{key} holds {dset.dtype} values, expected {expected}; {_REBUILD}")
+
+
+def _check_stored(where: str, key: str, dset, rows: int) -> None:
+    """Raise a :class:`StoreError` when the first ``rows`` rows of ``dset`` cannot all be stored in the file.
+
+    A dataset may declare more rows than were ever written (unwritten rows read as zeros): the chunks actually
+    stored bound the rows written, from the chunk index alone (no data read).
+    """
+    if rows <= 0:
+        return
+    if dset.chunks is None:
+        if dset.id.get_storage_size() < dset.size * dset.dtype.itemsize:
+            raise StoreError(f"{where}: /{key} declares {len(dset)} rows but stores no data for them; {_REBUILD}")
+        return
+    per_row = int(np.prod([-(-s // c) for s, c in zip(dset.shape[1:], dset.chunks[1:])], dtype=np.int64))
+    needed = -(-rows // dset.chunks[0]) * per_row
+    stored = dset.id.get_num_chunks()
+    if stored < needed:
+        megabytes = Path(dset.file.filename).stat().st_size / 2**20
+        raise StoreError(
+            f"{where}: /{key} declares {rows} rows in use but the file ({megabytes:.1f} MB) stores at most "
+            f"{stored // per_row * dset.chunks[0]} of them; it is truncated or its index is corrupt; {_REBUILD}"
+        )
 
 
 def _checksum(epochs: np.ndarray, labels: np.ndarray) -> int:

@@ -66,3 +66,49 @@ def test_malformed_checkpoints_are_model_errors(tmp_path, model_file, change, me
         load_model(tmp_path / "bad.pt")
     with pytest.raises(ModelError, match="is a folder"):
         load_model(tmp_path)
+
+
+def _poisoned(model_file, key, value):
+    model = load_model(model_file)
+    with torch.no_grad():
+        model.state_dict()[key].view(-1)[0] = value
+    return model
+
+
+@pytest.mark.parametrize(
+    "key, value",
+    [
+        ("classifier.weight", float("nan")),
+        ("classifier.bias", float("inf")),
+        ("blocks.eeg.temporal1.1.running_var", float("inf")),
+        ("blocks.eeg.temporal1.1.running_var", -1.0),
+    ],
+)
+def test_non_finite_weights_are_neither_saved_nor_loaded(tmp_path, model_file, key, value):
+    model = _poisoned(model_file, key, value)
+    with pytest.raises(ModelError, match=f"not saving .*{key}.* hold NaN or inf"):
+        save_model(model, tmp_path / "diverged.pt")
+    assert not (tmp_path / "diverged.pt").exists()
+    payload = torch.load(model_file, weights_only=True)
+    payload["state_dict"][key].view(-1)[0] = value
+    torch.save(payload, tmp_path / "bad.pt")
+    with pytest.raises(ModelError, match=f"{key} hold NaN or inf or a negative variance; it cannot score"):
+        load_model(tmp_path / "bad.pt")
+
+
+def test_an_original_checkpoint_with_non_finite_weights_is_refused(tmp_path):
+    path = need(CHECKPOINTS / "model2d_shhs1_4692_5213_allCh_oversampling_cnn.tar")
+    original = torch.load(path, map_location="cpu", weights_only=True)
+    original["state_dict"]["linear.weight"][0, 0] = float("nan")
+    torch.save(original, tmp_path / "nan.tar")
+    with pytest.raises(ModelError, match="classifier.weight hold NaN"):
+        load_model(tmp_path / "nan.tar")
+
+
+@pytest.mark.parametrize("card", ["a card", ["a", "card"], 3])
+def test_a_model_card_that_is_not_a_dict_is_a_model_error(tmp_path, model_file, card):
+    payload = torch.load(model_file, weights_only=True)
+    payload["info"]["model_card"] = card
+    torch.save(payload, tmp_path / "card.pt")
+    with pytest.raises(ModelError, match=f"model card .* is a {type(card).__name__}, not a dict"):
+        load_model(tmp_path / "card.pt")

@@ -1,9 +1,9 @@
 """Property-based tests (hypothesis) of every reader of user files: EDF headers, EDF+ annotations (TAL), NSRR XML,
-CSV/JSON hypnograms and checkpoints. Whatever the bytes, a reader returns or raises the project's error family
-(never another exception), stays within a memory bound (tracemalloc: Python and NumPy allocations; a checkpoint is
-checked against a meta-device network before torch allocates anything), and a command that fails leaves no partial
-output. Fixed, derandomized budget (the same 732 cases on every run, ~20 s); `pytest -s` prints the counts and the
-peak memory seen."""
+CSV/JSON hypnograms, checkpoints and HDF5 epoch-store indexes and labels. Whatever the bytes, a reader returns or
+raises the project's error family (never another exception), stays within a memory bound (tracemalloc: Python and
+NumPy allocations; a checkpoint is checked against a meta-device network before torch allocates anything), and a
+command that fails leaves no partial output. Fixed, derandomized budget (the same 852 cases on every run, ~25 s);
+`pytest -s` prints the counts and the peak memory seen."""
 
 from __future__ import annotations
 
@@ -327,6 +327,82 @@ def test_checkpoints_load_or_raise_a_model_error(config, drop, reshape, raw):
     else:
         path.write_bytes(raw)
     _check("checkpoint", lambda: load_model(path))
+
+
+@lru_cache
+def _base_store() -> bytes:
+    from stqs_core.store import EpochStore
+
+    path = _WORK / "base-store.h5"
+    with EpochStore(path, "w") as store:
+        for i, name in enumerate(["a", "b", "c"]):
+            store.append(name, np.random.default_rng(i).standard_normal((2, 5, 3750)).astype(np.float32), [i, -1])
+    return path.read_bytes()
+
+
+INDEX_INTEGERS = st.one_of(
+    st.integers(-3, 8), st.sampled_from([10**7, -(2**31), 2**31, 2**62, -(2**63)]), st.integers(-(2**63), 2**63 - 1)
+)
+INTEGER_DTYPES = ["int8", "int16", "int32", "int64", "uint8", "uint64"]
+
+
+@BUDGET
+@given(
+    index=st.dictionaries(
+        st.sampled_from(["offset", "length", "crc32"]),
+        st.tuples(st.lists(INDEX_INTEGERS, max_size=4), st.sampled_from([*INTEGER_DTYPES, "float64"])),
+        max_size=2,
+    ),
+    ids=st.one_of(st.none(), st.lists(st.sampled_from(["a", "b", "c", "", "é", "a:b"]), max_size=4)),
+    labels=st.one_of(
+        st.none(),
+        st.tuples(st.lists(st.integers(-300, 300), max_size=8), st.sampled_from(INTEGER_DTYPES)),
+        st.tuples(st.lists(st.floats(-10, 300) | st.just(float("nan")), max_size=8), st.sampled_from(["float32"])),
+    ),
+    declared=st.one_of(st.none(), st.integers(0, 2_000_000)),
+    drop=st.lists(
+        st.sampled_from(["recordings", "recordings/id", "recordings/offset", "recordings/length", "labels", "epochs"]),
+        max_size=1,
+    ),
+)
+def test_store_indexes_read_or_raise_a_store_error(index, ids, labels, declared, drop):
+    """Whatever the index fields and labels, a store opens and reads whole recordings of finite epochs and stage
+    codes -1..4, or raises a StoreError; the epochs are never read on open."""
+    import h5py
+
+    from stqs_core.sampling import EpochSource
+    from stqs_core.store import EpochStore
+
+    path = _WORK / "fuzz-store.h5"
+    path.write_bytes(_base_store())
+    with h5py.File(path, "a") as f:
+        for key, (values, dtype) in index.items():
+            del f[f"recordings/{key}"]
+            f[f"recordings/{key}"] = np.array(values, dtype=np.int64).astype(dtype)
+        if ids is not None:
+            del f["recordings/id"]
+            f.create_dataset("recordings/id", data=ids, dtype=h5py.string_dtype())
+        if labels is not None:
+            del f["labels"]
+            f["labels"] = np.array(labels[0], dtype=np.float64 if labels[1] == "float32" else np.int64).astype(
+                labels[1]
+            )
+        if declared is not None:
+            f["epochs"].resize(declared, axis=0)
+        for key in drop:
+            del f[key]
+
+    def read_everything():
+        with EpochStore(path) as store:
+            for name in store.recordings:
+                epochs, stages = store.read(name)
+                assert len(epochs) == len(stages) and np.isfinite(epochs).all()
+                assert stages.dtype == np.int8 and ((stages >= -1) & (stages <= 4)).all()
+        with EpochSource([path]) as source:
+            for rid in source.recordings:
+                assert len(source.read(rid)) == source.n_epochs(rid)
+
+    _check("store index", read_everything)
 
 
 @settings(

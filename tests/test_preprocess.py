@@ -3,6 +3,7 @@ import logging
 import numpy as np
 import pytest
 
+from stqs_core.errors import RecordingError
 from stqs_core.preprocess import butterworth_gain, fft_filter, make_epochs, resample
 
 
@@ -59,6 +60,23 @@ def test_nan_and_flat_channels_are_flagged_and_scored(random_night, caplog):
     assert epochs.flags == {"nan": {"b": [2]}, "flat": {"chin": [4, 5]}}
     assert np.all(epochs.data[4:6, 4] == 0)  # flat stays flat: mean-centred only
     assert "b: 1 epoch(s) with nan signal" in caplog.text and "chin: 2 epoch(s) with flat signal" in caplog.text
+
+
+@pytest.mark.parametrize("bad", [np.inf, -np.inf])
+def test_infinite_samples_are_flagged_like_nan(random_night, caplog, bad):
+    data = random_night(3)
+    data[3, 3750 * 3 + 7] = bad
+    with caplog.at_level(logging.WARNING):
+        epochs = make_epochs(data, 125, ["a", "b", "c", "d", "chin"])
+    assert np.isfinite(epochs.data).all() and epochs.flags == {"nan": {"d": [3]}, "flat": {}}
+    assert "d: 1 epoch(s) with nan signal" in caplog.text
+
+
+def test_samples_too_large_to_filter_are_a_recording_error_naming_channel_and_time(random_night):
+    data = random_night(3).astype(np.float32)
+    data[2, 3750 * 4 + 100 : 3750 * 4 + 200] = 3e38  # finite, but filtering overflows float32
+    with pytest.raises(RecordingError, match=r"^c: its samples reach 3e\+38 µV at 120.8 s \(epoch 4\), too large"):
+        make_epochs(data, 125, ["a", "b", "c", "d", "chin"])
 
 
 @pytest.mark.parametrize("sfreq", [125, 200, 256])

@@ -167,3 +167,27 @@ def test_the_real_eeg_excerpts_score_with_no_options(tmp_path, capsys):
     assert main(["score", str(folder), "--out", str(tmp_path / "cohort")]) == 0
     table = pd.read_csv(tmp_path / "cohort" / "cohort.csv")
     assert (table.modalities == "eeg").all() and (table.status == "ok").all() and len(table) == 4
+
+
+@pytest.mark.parametrize(
+    "key, value, message",
+    [
+        ("classifier.weight", float("nan"), "gives NaN or inf stage scores for 30 of 30 finite epochs"),
+        ("blocks.eeg.temporal1.1.running_var", float("inf"), "out-of-domain score is nan"),
+    ],
+)
+def test_scoring_refuses_non_finite_probabilities(recording, model_file, key, value, message):
+    from stqs_core.errors import ModelError
+
+    model = load_model(model_file)
+    with torch.no_grad():
+        model.state_dict()[key].view(-1)[0] = value  # in memory: a file with it no longer loads
+    with pytest.raises(ModelError, match=message):
+        score_recording(recording, model)
+
+
+def test_non_finite_epochs_are_refused_before_scoring(model_file, noise_night):
+    epochs = noise_night[0].copy()
+    epochs[[3, 7], 4, 10] = [np.nan, np.inf]
+    with pytest.raises(StqsError, match="2 of 20 epochs hold NaN or inf values \\(first: epoch 3\\).*make_epochs"):
+        load_model(model_file).predict_proba(epochs)

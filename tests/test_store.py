@@ -180,3 +180,148 @@ def test_a_damaged_partial_store_is_rebuilt_from_its_good_recordings(tmp_path, c
     part.write_bytes(b"\x89HDF\r\n\x1a\n" + b"\x00" * 100)  # killed before the first flush
     _salvage(part)
     assert not part.exists() and "unreadable" in caplog.text
+
+
+def _two_recordings(path):
+    with EpochStore(path, "w") as store:
+        store.append("a", _epochs(3), [0, 1, 2])
+        store.append("b", _epochs(2, 1), [3, 4])
+    return path
+
+
+def test_append_refuses_nan_and_inf_epochs(tmp_path):
+    from stqs_core.errors import StoreError
+
+    with EpochStore(tmp_path / "s.h5", "w") as store:
+        for bad in (np.nan, np.inf, -np.inf):
+            epochs = _epochs(4)
+            epochs[2, 1, 100] = bad
+            with pytest.raises(StoreError, match=r"'a' epoch 2 row 1 \(eeg\) holds NaN or inf .*make_epochs"):
+                store.append("a", epochs)
+        assert store.recordings == [] and len(store.epochs) == 0  # nothing written
+
+
+@pytest.mark.parametrize("labels", [[0, 260, 1], [0, 2.7, 1], [0, -2, 1], [0, np.nan, 1], ["W", "N1", "N2"]])
+def test_append_refuses_labels_that_are_not_stage_codes(tmp_path, labels):
+    from stqs_core.errors import StoreError
+
+    with EpochStore(tmp_path / "s.h5", "w") as store:
+        with pytest.raises(StoreError, match="must be stage codes -1 .* epoch [01] is"):
+            store.append("a", _epochs(3), labels)
+        assert len(store.file["labels"]) == 0
+
+
+def _replace(f, key, values):
+    del f[key]
+    f[key] = values
+
+
+def _declare_many(f):  # 200,000 epochs declared, 5 written: unwritten rows would read as zeros
+    for key in ("epochs", "labels"):
+        f[key].resize(200_000, axis=0)
+    f["recordings/length"][1] = 200_000 - 3
+
+
+CORRUPT = {
+    "int16 label 260": (
+        lambda f: _replace(f, "labels", np.array([0, 1, 2, 3, 260], np.int16)),
+        r"labels\[4\] \(recording 'b', epoch 1\) is 260",
+    ),
+    "float label 2.7": (lambda f: _replace(f, "labels", np.array([0, 1, 2.7, 3, 4])), r"labels\[2\] .* is 2.7"),
+    "int8 label 9": (lambda f: f["labels"].__setitem__(3, 9), r"labels\[3\] \(recording 'b', epoch 0\) is 9"),
+    "huge length": (
+        lambda f: f["recordings/length"].__setitem__(0, 10**7),
+        r"/recordings/length\[0\] \('a'\) = 10000000",
+    ),
+    "negative length": (lambda f: f["recordings/length"].__setitem__(1, -1), r"/recordings/length\[1\] \('b'\) = -1"),
+    "negative offset": (lambda f: f["recordings/offset"].__setitem__(1, -2), r"/recordings/offset\[1\] \('b'\) = -2"),
+    "overlapping offset": (lambda f: f["recordings/offset"].__setitem__(1, 1), r"/recordings/offset\[1\] \('b'\) = 1"),
+    "index past the data": (
+        lambda f: f["recordings/length"].__setitem__(1, 3),
+        "declares 6 epochs in all but /epochs holds 5",
+    ),
+    "declared epochs never written": (
+        _declare_many,
+        "/epochs declares 200000 rows in use but the file .* stores at most 5",
+    ),
+    "no index": (lambda f: f.__delitem__("recordings"), "no /recordings index"),
+    "no offsets": (lambda f: f.__delitem__("recordings/offset"), "lacks /recordings/offset"),
+    "float offsets": (
+        lambda f: _replace(f, "recordings/offset", np.array([0.0, 3.0])),
+        "/recordings/offset holds float64",
+    ),
+    "short id": (
+        lambda f: f["recordings/id"].resize(1, axis=0),
+        "/recordings/id holds 1 entries but /recordings/length 2",
+    ),
+    "duplicate id": (lambda f: f["recordings/id"].__setitem__(1, "a"), "/recordings/id holds 'a' 2 times"),
+    "epochs of another shape": (
+        lambda f: _replace(f, "epochs", np.zeros((5, 5, 100), np.float32)),
+        r"/epochs has shape \(5, 5, 100\)",
+    ),
+    "integer epochs": (lambda f: _replace(f, "epochs", np.zeros((5, 5, 3750), np.int16)), "/epochs holds int16 values"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(CORRUPT))
+def test_a_corrupt_store_is_one_store_error_naming_the_field(tmp_path, case):
+    from stqs_core.errors import StoreError
+    from stqs_core.sampling import EpochSource
+
+    path = _two_recordings(tmp_path / "s.h5")
+    change, message = CORRUPT[case]
+    with h5py.File(path, "a") as f:
+        change(f)
+    for mode in ("r", "a"):
+        with pytest.raises(StoreError, match=message):
+            EpochStore(path, mode)
+    with pytest.raises(StoreError, match=message):
+        EpochSource([path])
+
+
+def test_the_original_layout_is_validated_too(tmp_path):
+    from stqs_core.errors import StoreError
+
+    path = tmp_path / "orig.h5"
+    with h5py.File(path, "w") as f:
+        f["data"] = _epochs(3)[:, None]
+        f["label"] = np.array([[0], [7], [2]])
+    with pytest.raises(StoreError, match=r"/labels\[1\] \(recording 'all', epoch 1\) is 7"):
+        EpochStore(path)
+
+
+def test_non_finite_epochs_in_a_store_fail_where_they_are_read(tmp_path):
+    from stqs_core.errors import StoreError
+    from stqs_core.sampling import EpochSource
+
+    path = _two_recordings(tmp_path / "s.h5")
+    with h5py.File(path, "a") as f:
+        f["epochs"][4, 3, 7] = np.inf  # recording b, epoch 1, an EOG row
+    with EpochStore(path) as store:  # opening reads no epoch
+        assert store.read("a")[0].shape == (3, 5, 3750)
+        with pytest.raises(StoreError, match=r"'b' epoch 1 row 3 \(eog\) holds NaN or inf values \(1 epoch"):
+            store.read("b")
+    for cache_bytes in (0, 1 << 30):  # streamed, and loaded into memory
+        with EpochSource([path], cache_bytes=cache_bytes) as source:
+            assert source.read("a").shape == (3, 5, 3750) if not cache_bytes else True
+            with pytest.raises(StoreError, match=r"'b' epoch 1 row 3"):
+                source.read("b", 1)
+
+
+def test_duplicate_recording_ids_say_what_is_duplicated(tmp_path):
+    from stqs_core.errors import StoreError
+    from stqs_core.sampling import EpochSource
+
+    path = _two_recordings(tmp_path / "lab.h5")
+    with pytest.raises(StoreError, match="lab.h5 is given twice"):
+        EpochSource([path, tmp_path / "." / "lab.h5"])
+    (tmp_path / "copy").mkdir()
+    other = _two_recordings(tmp_path / "copy" / "lab.h5")
+    with pytest.raises(StoreError, match="recording 'a' is in both .* same stem 'lab'"):
+        EpochSource([path, other])
+    with EpochStore(tmp_path / "lab:a.h5", "w") as store:
+        store.append("x", _epochs(1))
+    with EpochStore(tmp_path / "lab.h5", "a") as store:
+        store.append("a:x", _epochs(1))
+    with pytest.raises(StoreError, match="recording 'a:x' of .* and recording 'x' of .* would both be named 'lab:a:x'"):
+        EpochSource([path, tmp_path / "lab:a.h5"])

@@ -181,3 +181,47 @@ def test_single_stage_trains_everything_and_runs_without_validation(tiny_store, 
     assert [r["stage"] for r in result.history] == ["sequence"] and "val_loss" not in result.history[0]
     assert result.card["metrics"] == {} and "--single-stage" in result.card["command"]
     assert not all(torch.equal(v, result.model.blocks.state_dict()[k]) for k, v in initial.items())
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf])
+def test_a_store_with_nan_or_inf_epochs_stops_train_and_finetune_naming_the_epoch(tmp_path, capsys, model_file, bad):
+    import h5py
+
+    from stqs_core.cli import main
+    from stqs_core.errors import StoreError
+    from stqs_core.finetune import finetune
+
+    store = write_synthetic_store(tmp_path / "lab.h5", n_nights=4, n_epochs=16)
+    with h5py.File(store, "a") as f:
+        f["epochs"][2 * 16 + 5, 4, 100] = bad  # night02, epoch 5, the EMG row
+    out = tmp_path / "trained.pt"
+    assert main(["train", "--data", str(store), "--variant", "cnn", "--epochs", "1", "--out", str(out)]) == 2
+    assert "'night02' epoch 5 row 4 (emg) holds NaN or inf values" in capsys.readouterr().err
+    with pytest.raises(StoreError, match="'night02' epoch 5 row 4"):
+        finetune(model_file, store, tmp_path / "ft.pt", nights=1, epochs=1, progress=False)
+    assert not out.exists() and not (tmp_path / "ft.pt").exists()
+
+
+@pytest.mark.parametrize(
+    "variant, options, message",
+    [
+        (
+            "cnn",
+            dict(batch_size=4),
+            r"training loss became nan in stage cnn, pass 1, first at recording 'night\d\d' epoch \d+",
+        ),
+        (
+            "cnnlstm",
+            dict(two_stage=False, nights_per_batch=1, bptt_windows=1),
+            r"training loss became nan in stage sequence, pass 1, first at recording 'night\d\d' epoch \d+",
+        ),
+        ("cnn", dict(batch_size=32), r"scores became NaN or inf in stage cnn, pass 1, on validation recording 'night"),
+    ],
+)
+def test_a_diverging_training_stops_naming_the_recording_and_epoch(tiny_store, tmp_path, variant, options, message):
+    from stqs_core.errors import TrainingError
+
+    out = tmp_path / "diverged.pt"
+    with pytest.raises(TrainingError, match=message):
+        train(tiny_store, out, _config(variant=variant, lr=1e30, epochs=2, patience=2, **options), progress=False)
+    assert not out.exists()

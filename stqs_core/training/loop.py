@@ -4,6 +4,10 @@ See :mod:`stqs_core.training` for the recipe; this module holds its mechanics. A
 training data; an *epoch* is a 30-s window of a recording (the names ``epochs``, ``epoch``, ``best_epoch``,
 ``epochs_run`` and ``next_epoch`` that count passes are kept only where they are read from outside: the settings,
 the history rows, the stage summaries and the resume file).
+
+A loss or validation score that becomes NaN or inf stops the run with a :class:`~stqs_core.errors.TrainingError`
+naming the stage, the pass, and the recording and epoch where it first appears (the epochs themselves are
+checked for NaN and inf as they are read, :mod:`stqs_core.sampling`).
 """
 
 from __future__ import annotations
@@ -25,7 +29,7 @@ from torch import nn
 
 from .._atomic import atomic_path
 from ..distributed import SINGLE, Group
-from ..errors import StqsError
+from ..errors import StqsError, TrainingError
 from ..metrics import classification_metrics
 from ..model import STQS, STQSConfig
 from ..sampling import EpochSource, epoch_batches, epoch_indices, n_indices
@@ -153,6 +157,7 @@ class _Run:
             total=cfg.epochs,
         )
         for done in bar:  # passes done before this one
+            self.where = (name, done + 1)
             seed = int(np.random.SeedSequence([cfg.seed, STAGE_IDS[name], done]).generate_state(1)[0])
             torch.manual_seed(seed)
             rng = np.random.default_rng(seed)
@@ -246,16 +251,17 @@ class _Run:
         head.train()
         net = _Classify(model, head, encode=features is None)
         if features is None:
-            batches = epoch_batches(self.source, train, cfg.batch_size, rng, oversample)
+            batches = epoch_batches(self.source, train, cfg.batch_size, rng, oversample, origins=True)
         else:
             model.blocks.eval()
             rows = {r: epoch_indices(self.source.labels(r), oversample, rng) for r in train}
             x = torch.cat([features[r][i] for r, i in rows.items()])
             y = np.concatenate([self.source.labels(r)[i] for r, i in rows.items()]).astype(np.int64)
+            where = [(r, int(e)) for r, i in rows.items() for e in i]
             order = rng.permutation(len(y))
             batches = (
-                (x[order[b : b + cfg.batch_size]], y[order[b : b + cfg.batch_size]])
-                for b in range(0, len(y), cfg.batch_size)
+                (x[i], y[i], [where[k] for k in i])
+                for i in (order[b : b + cfg.batch_size] for b in range(0, len(y), cfg.batch_size))
             )
         bar = tqdm(
             batches, total=math.ceil(n_total / cfg.batch_size), desc="batches", leave=False, disable=not self.progress
@@ -276,9 +282,11 @@ class _Run:
     def _cnn_batches(self, bar, net: nn.Module, opt) -> tuple[float, int]:
         """Train ``net`` (a :class:`_Classify`, possibly wrapped in DistributedDataParallel) on ``(x, y)`` batches."""
         total, n = 0.0, 0
-        for x, y in bar:
+        for x, y, where in bar:
             y = torch.from_numpy(y)
-            loss = F.cross_entropy(net(torch.as_tensor(x)), y, weight=self.weight)
+            logits = net(torch.as_tensor(x))
+            loss = F.cross_entropy(logits, y, weight=self.weight)
+            self._check_loss(loss, logits, y, where.__getitem__)
             opt.zero_grad()
             loss.backward()
             opt.step()
@@ -337,11 +345,28 @@ class _Run:
             logits, labels, state = net(self._windows, *args)
             state = tuple(s.detach() for s in state)
             loss = F.cross_entropy(logits, labels, weight=self.weight, ignore_index=-1)
+            self._check_loss(loss, logits, labels, lambda i, a=args: _window_row(i, *a[:5], window))
             opt.zero_grad()
             loss.backward()
             opt.step()
             total, n = total + loss.item() * scored, n + scored
         return total, n
+
+    def _check_loss(self, loss: torch.Tensor, logits: torch.Tensor, labels: torch.Tensor, locate: Callable) -> None:
+        """Raise a :class:`TrainingError` when ``loss`` is not finite, naming the first epoch whose loss is not;
+        ``locate(i)`` gives ``(recording, epoch)`` of row ``i`` of ``logits``."""
+        if torch.isfinite(loss):
+            return
+        with torch.no_grad():
+            per = F.cross_entropy(logits.detach(), labels, reduction="none", ignore_index=-1)
+            bad = (~torch.isfinite(per) & (labels >= 0)).nonzero().flatten()
+        rid, epoch = locate(int(bad[0]) if len(bad) else 0)
+        stage, done = getattr(self, "where", ("?", 0))
+        raise TrainingError(
+            f"the training loss became {loss.item()} in stage {stage}, pass {done}, first at recording {rid!r} "
+            f"epoch {epoch}: the epochs read are finite, so the weights diverged (or a start model overflows on "
+            "these data); train again with a smaller learning rate (--lr). Nothing was saved."
+        )
 
     def _windows(self, nights, w0, w1, stops, n_windows, y, features, state):
         """Logits ``(n, 5)``, labels ``(n,)`` and the LSTM state after windows ``w0:w1`` of ``nights`` (the first
@@ -391,6 +416,7 @@ class _Run:
         self.model.eval()
         logits, labels = [], []
         for rid in self.split["validation"]:
+            first = len(logits)
             if per_epoch is not None:
                 logits += [
                     per_epoch(torch.from_numpy(self.source.read(rid, i, i + CHUNK)))
@@ -399,11 +425,30 @@ class _Run:
             else:
                 feats = features[rid] if features is not None else self._features([rid])[rid]
                 logits.append(self.model.classify(feats))
+            finite = torch.isfinite(torch.cat(logits[-1:] if per_epoch is None else logits[first:])).all(1)
+            if not finite.all():
+                stage, done = getattr(self, "where", ("?", 0))
+                raise TrainingError(
+                    f"the model's scores became NaN or inf in stage {stage}, pass {done}, on validation recording "
+                    f"{rid!r} epoch {int((~finite).nonzero()[0])}: the weights diverged; train again with a smaller "
+                    "learning rate (--lr)"
+                )
             labels.append(torch.from_numpy(self.source.labels(rid).astype(np.int64)))
         logits, labels = torch.cat(logits), torch.cat(labels)
         loss = F.cross_entropy(logits, labels, weight=self.weight, ignore_index=-1).item()
         m = classification_metrics(labels.numpy(), logits.argmax(1).numpy())
         return {"val_loss": loss, "val_accuracy": m["accuracy"], "val_kappa": m["kappa"], "val_macro_f1": m["macro_f1"]}
+
+
+def _window_row(i: int, nights: list[str], w0: int, w1: int, stops: list[int], n_windows: list[int], window: int):
+    """``(recording, epoch)`` of row ``i`` of the logits of :meth:`_Run._windows` (window by window, night by night
+    within a window, epochs in order within a night)."""
+    for w in range(w0, w1):
+        block = sum(c > w for c in n_windows[: len(stops)]) * window
+        if i < block:
+            return nights[i // window], w * window + i % window
+        i -= block
+    return nights[0], w0 * window
 
 
 class _Classify(nn.Module):
