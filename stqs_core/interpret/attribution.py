@@ -218,8 +218,8 @@ def attribute(
         Seed of the random baselines and noise (gradient SHAP, the band method's SmoothGrad): the same seed
         gives the same attribution.
     modality : {"eeg", "eog", "emg"} or None
-        Build the importance curve from this modality's rows only (None: all rows); one the model has. Occlusion blanks every row
-        at once, so its curve is the same whatever the modality.
+        Build the importance curve from this modality's rows only (None: all rows); one the model has.
+        Occlusion blanks every row at once, so its curve is the same whatever the modality.
     baseline : BaselinePass, optional
         The unoccluded pass of ``model`` over ``epochs`` (:mod:`.baseline`; made here when not given).
 
