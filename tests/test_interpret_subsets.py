@@ -5,6 +5,7 @@ absent (not testable), never as zero rows."""
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 
@@ -102,3 +103,47 @@ def test_triage_on_eeg_only(eeg_night):
     assert rem.rule_ok.all() and rem.rule_evidence.eq("not testable: no EOG/EMG").all()
     assert set(result.per_epoch.deciding_modality) == {"eeg"}
     assert list(result.reliance().columns) == [f"eeg {band}" for band in DEFAULT_BANDS]
+
+
+def test_evidence_table_does_not_flag_rules_it_cannot_test():
+    from stqs_core.interpret import evidence_table
+
+    occlusions = [(band, "eeg") for band in DEFAULT_BANDS]
+    drops = np.array([[0.0, 0.0, 0.0, 0.0, 0.5], [0.0, 0.5, 0.0, 0.0, 0.0]])  # W on EEG beta, REM on EEG theta
+    table = evidence_table(drops, occlusions, np.array([0, 4]), absent=("eog", "emg"))
+    assert table.rule_ok.all()
+    assert table.rule_evidence[1] == "not testable: no EOG/EMG" and np.isnan(table.rule_rank[1])
+    assert table.rule_evidence[0] == "EEG beta" and table.rule_rank[0] == 1
+
+
+def test_plots_draw_only_the_present_modalities(eeg_night):
+    from stqs_core.interpret.aasm import stage_drops
+    from stqs_core.plots import plot_filters, plot_frequency_occlusion, plot_time_occlusion
+
+    model, x, y = eeg_night
+    fig = plot_filters(model, title="eeg-only")
+    assert len(fig.axes) == 2 and "no EOG, EMG" in fig._suptitle.get_text()
+    result = time_occlusion(model, x, 2, window_s=5, stride_s=5)
+    fig = plot_time_occlusion(result, x[2], n_channels=model.config.n_channels)
+    assert len(fig.axes) == 2 and [a.get_ylabel() for a in fig.axes][0].startswith("EEG")
+    assert "no EOG, EMG" in fig._suptitle.get_text()
+    drops = stage_drops(frequency_occlusion(model, x, y).per_epoch)
+    fig = plot_frequency_occlusion(drops, modalities=model.config.modalities)
+    assert "no EOG, EMG" in fig.axes[0].get_title()
+
+
+def test_cli_interpret_on_an_eeg_only_file(tmp_path, model_file):
+    from stqs_core.cli import main
+    from stqs_core.edf import write_edf
+
+    rng = np.random.default_rng(0)
+    path = tmp_path / "eeg_only.edf"
+    write_edf(path, rng.standard_normal((2, 10 * 60 * 125)) * 30, ["EEG C3-A2", "EEG C4-A1"], 125)
+    out = tmp_path / "explained"
+    assert main(["interpret", str(path), "--model", str(model_file), "--epoch", "1", "--out", str(out)]) == 0
+    importance = pd.read_csv(out / "modality_importance.csv")
+    assert set(importance.occluded) == {"eeg"}
+    assert set(pd.read_csv(out / "frequency_occlusion.csv").modalities) == {"eeg"}
+    report = (out / "aasm_report.md").read_text()
+    assert "not testable: no EOG/EMG" in report and "of 4 AASM rules agree" in report
+    assert (out / "time_occlusion_1.csv").stat().st_size > 0 and (out / "filters.png").stat().st_size > 0
