@@ -147,3 +147,12 @@ def test_cli_interpret_on_an_eeg_only_file(tmp_path, model_file):
     report = (out / "aasm_report.md").read_text()
     assert "not testable: no EOG/EMG" in report and "of 4 AASM rules agree" in report
     assert (out / "time_occlusion_1.csv").stat().st_size > 0 and (out / "filters.png").stat().st_size > 0
+
+
+def test_a_scoring_page_has_the_rows_the_recording_has():
+    from stqs_core.teaching import page_rows
+
+    rows = page_rows(["C3-A2", "C4-A1", "Chin"], ["eeg", "eeg", "emg"])
+    assert [r.name for r in rows] == ["C3-A2", "C4-A1", "Chin"]
+    assert [bool(r.references) for r in rows] == [True, True, False]  # no slow-wave lines on the EMG
+    assert [bool(r.references) for r in page_rows(["a", "b", "c", "d", "e"])] == [True, True, False, False, False]

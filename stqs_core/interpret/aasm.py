@@ -374,6 +374,25 @@ def testable(report: pd.DataFrame) -> pd.Series:
     return report.agrees.notna()
 
 
+def verdicts(report: pd.DataFrame) -> pd.Series:
+    """The ``agrees`` column with each rule that is not testable as ``"not testable: no EOG/EMG"`` instead.
+
+    Parameters
+    ----------
+    report : pandas.DataFrame
+        As :func:`aasm_report` returns.
+
+    Returns
+    -------
+    pandas.Series
+        ``report.agrees`` itself when every rule was testable.
+    """
+    checked = testable(report)
+    if checked.all():
+        return report.agrees
+    return report.agrees.where(checked, [_verdict(e) for e in report.explanation]).rename("agrees")
+
+
 def agreement_line(report: pd.DataFrame) -> str:
     """E.g. ``"3 of 5 AASM rules agree with what the model relies on"``, with the rules not testable named.
 
