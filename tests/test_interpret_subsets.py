@@ -156,3 +156,16 @@ def test_a_scoring_page_has_the_rows_the_recording_has():
     assert [r.name for r in rows] == ["C3-A2", "C4-A1", "Chin"]
     assert [bool(r.references) for r in rows] == [True, True, False]  # no slow-wave lines on the EMG
     assert [bool(r.references) for r in page_rows(["a", "b", "c", "d", "e"])] == [True, True, False, False, False]
+
+
+def test_triage_columns_of_an_eeg_only_night_are_json_ready(eeg_night):
+    import json
+
+    from stqs_core.scoring import triage_columns
+
+    model, x, _ = eeg_night
+    per_epoch = evidence_triage(model, x, seconds="none").per_epoch.copy()
+    per_epoch.loc[0, ["rule_drop", "rule_evidence"]] = [np.nan, "not testable: no EOG/EMG"]
+    columns = triage_columns(per_epoch)
+    assert columns["rule_drop"][0] is None
+    json.dumps(columns, allow_nan=False)
