@@ -40,7 +40,9 @@ import views  # noqa: E402
 from stqs_core.allocator import keep_freed_memory  # noqa: E402
 from stqs_core.constants import EPOCH_SEC, ROLES, STAGES  # noqa: E402
 from stqs_core.errors import StqsError, check_option, check_range  # noqa: E402
+from stqs_core.interpret.aasm import testable, verdicts  # noqa: E402
 from stqs_core.interpret.attribution import DEFAULT_METHOD, METHODS  # noqa: E402
+from stqs_core.interpret.bands import row_labels  # noqa: E402
 from stqs_core.metrics import agreement  # noqa: E402
 
 logger = logging.getLogger(__name__)
@@ -378,15 +380,29 @@ class Dashboard(param.Parameterized):
             lo, hi = (int(round(e * EPOCH_SEC * rec.sfreq)) for e in (first, last))
             signal, sfreq, label = rec.data[row, lo:hi], rec.sfreq, f"{rec.channel_names[row]} µV"
         else:
-            signal, sfreq, label = night.epochs[first:last, row].ravel(), 125.0, f"{_ROW_NAMES[row]} (z)"
+            signal, sfreq = night.epochs[first:last, row].ravel(), 125.0
+            label = f"{_row_names(night.roles)[row]} (z)"
         t = first * EPOCH_SEC + np.arange(len(signal)) / sfreq
-        return views.channel_trace(t, signal, row, label, (epoch * EPOCH_SEC, (epoch + 1) * EPOCH_SEC), row == 4)
+        selected = (epoch * EPOCH_SEC, (epoch + 1) * EPOCH_SEC)
+        return views.channel_trace(t, signal, row, label, selected, row == _n_rows(night) - 1)
 
     def epoch_viewer(self) -> pn.Column:
-        """The five channels of the selected epoch and its neighbours; plots update in place."""
-        channels = [hv.DynamicMap(pn.bind(self.channel, row, self.param.night, self.param.epoch)) for row in range(5)]
+        """The channels the night has of the selected epoch and its neighbours; plots update in place."""
+        return pn.Column(self.epoch_header, self.absent, pn.param.ParamMethod(self.channels))
+
+    @param.depends("night")
+    def channels(self) -> pn.pane.HoloViews:
+        """One trace per row the night has (an absent modality has none: :meth:`absent` says so)."""
+        rows = range(_n_rows(self.night)) if self.night is not None else range(0)
+        channels = [hv.DynamicMap(pn.bind(self.channel, row, self.param.night, self.param.epoch)) for row in rows]
         layout = hv.Layout(channels).cols(1).opts(shared_axes=True)
-        return pn.Column(self.epoch_header, pn.pane.HoloViews(layout, height=4 * 105 + 135 + 20))
+        return pn.pane.HoloViews(layout, height=(len(channels) - 1) * 105 + 135 + 20)
+
+    @param.depends("night", "model_key")
+    def absent(self) -> pn.pane.Markdown:
+        """A note naming the modalities the night or the model lacks (empty when neither lacks one)."""
+        note = "" if self.night is None else sources.absent_note(self.night, self.model_key)
+        return pn.pane.Markdown(f"*{note}*" if note else "", css_classes=["stqs-absent"])
 
     @param.depends()
     def time_evidence(self) -> pn.Column:
@@ -425,11 +441,12 @@ class Dashboard(param.Parameterized):
             f"for {stage} by *{self.method.replace('_', ' ')}*."
         )
         importance = None if done is None else done.importance[0]
-        plot = views.time_evidence(
-            self.night.epochs[self.epoch], result.per_sample, importance, _ROW_NAMES, title, self.method
-        )
-        pane = pn.pane.HoloViews(plot, height=5 * 105 + 135 + 40, linked_axes=False, css_classes=["stqs-time"])
-        return pn.Column(*alerts, pn.pane.Markdown(note), pane)
+        epoch = sources.model_epochs(self.night, self.model_key)[self.epoch]
+        names = _row_names(row_labels(sources.night_model(self.night, self.model_key).config))
+        plot = views.time_evidence(epoch, result.per_sample, importance, names, title, self.method)
+        height = len(epoch) * 105 + 135 + 40
+        pane = pn.pane.HoloViews(plot, height=height, linked_axes=False, css_classes=["stqs-time"])
+        return pn.Column(*alerts, pn.pane.Markdown(note), self.absent, pane)
 
     @param.depends("model_key")
     def filters(self) -> pn.Column:
@@ -439,7 +456,8 @@ class Dashboard(param.Parameterized):
             return result
         responses, kernels, peaks = result
         layer1 = peaks[peaks.layer == 1].assign(peak=lambda d: [f"{f:.1f} Hz {b}" for f, b in zip(d.peak_hz, d.band)])
-        layer1 = layer1.pivot(index="modality", columns="filter", values="peak").reindex(list(ROLES))
+        layer1 = layer1.pivot(index="modality", columns="filter", values="peak")
+        layer1 = layer1.reindex([r for r in ROLES if r in layer1.index])
         return pn.Column(
             pn.pane.HoloViews(views.filter_responses(responses, kernels), sizing_mode="fixed"),
             "**Peak of each layer-1 kernel** (and its AASM band), one column per filter",
@@ -464,13 +482,16 @@ class Dashboard(param.Parameterized):
             if c in report
         ]
         who = "expert" if self.night.true is not None else "model's own"
+        read = sources.night_model(self.night, self.model_key).config.modalities
         parts += [
-            f"#### AASM rules vs what the model relies on: {int(report.agrees.sum())} of {len(report)} agree",
-            f"Each band is removed from each modality in turn (15 occlusions); a rule agrees when its "
+            self.absent,
+            _agreement_heading(report),
+            f"Each band is removed from each modality the model reads in turn ({5 * len(read)} occlusions); a rule "
+            "agrees when its "
             f"evidence is among the 2 occlusions that most specifically lower its stage's probability "
             f"({who} stages).",
             pn.pane.DataFrame(
-                report[columns],
+                report[columns].assign(agrees=verdicts(report)),
                 index=False,
                 na_rep="—",
                 float_format="{:.0f}".format,
@@ -652,7 +673,30 @@ def _summary_text(lines: list[str]) -> pn.pane.Markdown:
     return pn.pane.Markdown("  \n".join(lines), css_classes=["stqs-summary"], width=320, sizing_mode=None)
 
 
-_ROW_NAMES = ["EEG 1", "EEG 2", "EOG L", "EOG R", "EMG"]
+_ROW_NAMES = {"eeg": ("EEG 1", "EEG 2"), "eog": ("EOG L", "EOG R"), "emg": ("EMG",)}
+"""Names of the z-scored rows of each modality (HDF5 stores have no channel names)."""
+
+
+def _row_names(roles) -> list[str]:
+    """A name per row of the given roles, e.g. ``["EEG 1", "EEG 2"]`` for an EEG-only night."""
+    names, seen = [], {}
+    for role in roles:
+        at = seen[role] = seen.get(role, -1) + 1
+        own = _ROW_NAMES[role]
+        names.append(own[at] if at < len(own) else f"{role.upper()} {at + 1}")
+    return names
+
+
+def _agreement_heading(report) -> str:
+    """``"#### AASM rules vs what the model relies on: 3 of 4 agree (1 not testable)"``."""
+    checked = testable(report)
+    text = f"#### AASM rules vs what the model relies on: {int(report.agrees.eq(True).sum())} of {checked.sum()} agree"
+    return text if checked.all() else text + f" ({int((~checked).sum())} not testable)"
+
+
+def _n_rows(night: sources.Night) -> int:
+    """Rows of the night's signals: the recording's (µV) or the epochs' (z-scored store)."""
+    return len(night.recording.data) if night.recording is not None else night.epochs.shape[1]
 
 
 def _guard(compute, *args):

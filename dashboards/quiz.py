@@ -150,7 +150,7 @@ class Quiz(pn.viewable.Viewer):
         )
 
     @param.depends("order", "position", "picked", "evidence")
-    def page(self) -> pn.pane.HoloViews | pn.pane.Markdown:
+    def page(self) -> pn.pane.HoloViews | pn.pane.Markdown | pn.Column:
         """The 30-s page; after a pick, the simulator's events on it and the time occlusion below it."""
         night, epoch = self._dash.night, self.epoch
         if epoch is None or night.recording is None or night.true is None:
@@ -159,10 +159,12 @@ class Quiz(pn.viewable.Viewer):
         events = None
         if self.picked >= 0 and night.events is not None:
             events = night.events[night.events.epoch == epoch]
-        plot = _page_plot(t, signals, night.recording.channel_names, events)
+        plot = _page_plot(t, signals, night.recording.channel_names, events, night.recording.roles)
         if self.picked >= 0:
             plot = (plot + self._occlusion_plot(night, epoch)).cols(1)
-        return pn.pane.HoloViews(plot, css_classes=["stqs-quiz-page"], linked_axes=False)
+        pane = pn.pane.HoloViews(plot, css_classes=["stqs-quiz-page"], linked_axes=False)
+        note = sources.absent_note(night)
+        return pn.Column(pn.pane.Markdown(f"*{note}*", css_classes=["stqs-absent"]), pane) if note else pane
 
     def _occlusion_plot(self, night, epoch: int) -> hv.Overlay:
         done = self.evidence
@@ -241,10 +243,11 @@ class Quiz(pn.viewable.Viewer):
         )
 
 
-def _page_plot(t: np.ndarray, signals: np.ndarray, names: list[str], events=None) -> hv.Overlay:
-    """A 30-s page ``signals`` ``(5, n)`` µV over ``t`` ``(n,)`` s as on paper (``stqs_core.teaching.page_rows``);
-    ``events`` (the epoch's rows of the simulator's table) shaded on their channels."""
-    rows = page_rows(names)
+def _page_plot(t: np.ndarray, signals: np.ndarray, names: list[str], events=None, roles=None) -> hv.Overlay:
+    """A 30-s page ``signals`` ``(R, n)`` µV over ``t`` ``(n,)`` s as on paper (``stqs_core.teaching.page_rows``),
+    one row per channel the recording has (``roles``: each row's modality); ``events`` (the epoch's rows of the
+    simulator's table) shaded on their channels."""
+    rows = page_rows(names, roles)
     low, high = -0.75 * ROW_SPACING_UV, rows[0].baseline + 0.75 * ROW_SPACING_UV
     minor, major = (np.arange(0, EPOCH_SEC + s / 2, s) for s in GRID_S)
     layers = [

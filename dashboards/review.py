@@ -30,7 +30,7 @@ def triage(night: sources.Night, model_key: str):
         triage_key(model_key),
         lambda: evidence_triage(
             sources.night_model(night, model_key),
-            night.epochs,
+            sources.model_epochs(night, model_key),
             seconds="none",
             baseline=sources.baseline(night, model_key),
         ),

@@ -33,10 +33,12 @@ import pandas as pd
 import torch
 
 from stqs_core import STQS, EpochStore, Recording, STQSConfig, load_model, read_recording, registry
+from stqs_core.channels import row_roles
 from stqs_core.checkpoint import DEMO_MODEL, MODELS_DIR
+from stqs_core.constants import ROLES
 from stqs_core.errors import StqsError
 from stqs_core.interpret import BaselinePass
-from stqs_core.scoring import recording_epochs
+from stqs_core.scoring import choose_model, recording_epochs
 
 logger = logging.getLogger(__name__)
 
@@ -276,13 +278,58 @@ def model_identity(key: str) -> tuple:
 
 
 def night_model(night: Night, key: str) -> STQS:
-    """The model of ``key`` for ``night``: adapted to it (once per night, a copy) when the key says so."""
+    """The model of ``key`` for ``night``: with the blocks of the night's modalities only
+    (:func:`stqs_core.scoring.choose_model`), and adapted to it (once per night, a copy) when the key says so."""
     from stqs_core.adapt import adapt_model
 
     base = key.removesuffix(ADAPTED)
+    model = _fitted_model(night, base)
     if not key.endswith(ADAPTED):
-        return get_model(base)
-    return night.derived.get(("adapted", model_identity(base)), lambda: adapt_model(get_model(base), night.epochs))
+        return model
+    return night.derived.get(
+        ("adapted", model_identity(base)), lambda: adapt_model(model, night_epochs(night, model.config.modalities))
+    )
+
+
+def _fitted_model(night: Night, base: str) -> STQS:
+    """The model of ``base`` without the blocks of modalities the night lacks (the model itself when it has none)."""
+    model = get_model(base)
+    if set(model.config.modalities) <= set(night.modalities):
+        return model
+    return night.derived.get(("fitted", model_identity(base)), lambda: choose_model(night.modalities, model)[0])
+
+
+def night_epochs(night: Night, modalities) -> np.ndarray:
+    """The night's epochs with the rows of ``modalities`` only (a model's ``config.modalities``)."""
+    keep = [i for i, role in enumerate(night.roles) if role in modalities]
+    if len(keep) == len(night.roles):
+        return night.epochs
+    return night.derived.get(("rows", tuple(keep)), lambda: np.ascontiguousarray(night.epochs[:, keep]))
+
+
+def model_epochs(night: Night, key: str) -> np.ndarray:
+    """The night's epochs as the model of ``key`` reads them (the rows of its modalities)."""
+    return night_epochs(night, night_model(night, key).config.modalities)
+
+
+def absent_note(night: Night, key: str | None = None) -> str:
+    """What the night and the model lack, in words (empty when neither lacks a modality).
+
+    E.g. ``"No EOG, EMG in this recording: shown as absent, not as flat lines."`` and, for a model without a
+    block the night has, ``"The model has no EMG block: the EMG is not scored."``.
+    """
+    lines = []
+    missing = [r.upper() for r in ROLES if r not in night.modalities]
+    if missing:
+        lines.append(f"No {', '.join(missing)} in this recording: shown as absent, not as flat lines.")
+    if key is not None:
+        unread = [r.upper() for r in night.modalities if r not in get_model(key).config.modalities]
+        if unread:
+            lines.append(
+                f"The model has no {', '.join(unread)} block{'s' * (len(unread) > 1)}: "
+                f"the {', '.join(unread)} {'is' if len(unread) == 1 else 'are'} not scored."
+            )
+    return " ".join(lines)
 
 
 def get_model(key: str) -> STQS:
@@ -312,10 +359,11 @@ def model_label(key: str) -> str:
 class Night:
     """One night ready for the views.
 
-    ``epochs`` ``(n_epochs, 5, 3750)`` float32 preprocessed (z-scored); ``true`` ``(n_epochs,)`` expert stages
-    (-1 unscored) or None; ``recording`` the signals in µV, or None for an HDF5 store (which holds only the
-    preprocessed epochs); ``events`` the simulator's event table of a demo night (else None). ``derived`` caches what
-    is computed from the night, and goes with it.
+    ``epochs`` ``(n_epochs, R, 3750)`` float32 preprocessed (z-scored), the rows of the night's ``modalities``
+    (R = 5 with all three; EEG only: 2); ``true`` ``(n_epochs,)`` expert stages (-1 unscored) or None;
+    ``recording`` the signals in µV, or None for an HDF5 store (which holds only the preprocessed epochs);
+    ``events`` the simulator's event table of a demo night (else None). ``derived`` caches what is computed from
+    the night, and goes with it.
     """
 
     name: str
@@ -325,6 +373,12 @@ class Night:
     flags: dict = field(default_factory=dict, repr=False)
     events: pd.DataFrame | None = field(default=None, repr=False)
     derived: Memo = field(default_factory=lambda: Memo(64 * 2**20, max_items=256), repr=False)
+    modalities: tuple[str, ...] = ROLES
+
+    @property
+    def roles(self) -> list[str]:
+        """The modality of each row of :attr:`epochs`."""
+        return row_roles(self.modalities)
 
     @property
     def nbytes(self) -> int:
@@ -369,7 +423,7 @@ def read_edf(
 ) -> Night:
     """Read and preprocess an EDF/BDF file (no path check: the caller's)."""
     listed = {role: list(names) if names else None for role, names in (("eeg", eeg), ("eog", eog), ("emg", emg))}
-    return _from_recording(read_recording(path, preset=preset, **listed))
+    return _from_recording(read_recording(path, preset=preset, required=("eeg",), **listed))
 
 
 def store_night(text: str, name: str) -> Night:
@@ -396,7 +450,7 @@ def store_recordings(text: str) -> list[str]:
 
 def _from_recording(recording: Recording) -> Night:
     epochs, true = recording_epochs(recording)
-    return Night(recording.name, epochs.data, true, recording, epochs.flags)
+    return Night(recording.name, epochs.data, true, recording, epochs.flags, modalities=recording.modalities)
 
 
 # ---------------------------------------------------------------- uploads
@@ -509,7 +563,8 @@ def upload_night(path: Path, filename: str, **channels) -> Night:
 def probabilities(night: Night, model_key: str) -> np.ndarray:
     """Stage probabilities ``(n_epochs, 5)`` of the unaltered night (once per night and model)."""
     return night.derived.get(
-        ("proba", model_identity(model_key)), lambda: night_model(night, model_key).predict_proba(night.epochs)
+        ("proba", model_identity(model_key)),
+        lambda: night_model(night, model_key).predict_proba(model_epochs(night, model_key)),
     )
 
 
@@ -517,7 +572,8 @@ def baseline(night: Night, model_key: str):
     """The unoccluded pass of the night by the model (:class:`stqs_core.interpret.BaselinePass`), made once per
     night and model and shared by the occlusions and attributions below."""
     return night.derived.get(
-        ("baseline", model_identity(model_key)), lambda: BaselinePass(night_model(night, model_key), night.epochs)
+        ("baseline", model_identity(model_key)),
+        lambda: BaselinePass(night_model(night, model_key), model_epochs(night, model_key)),
     )
 
 
@@ -533,7 +589,7 @@ def occluded_stages(
     def compute() -> np.ndarray:
         result = frequency_occlusion(
             night_model(night, model_key),
-            night.epochs,
+            model_epochs(night, model_key),
             bands={"band": band},
             modalities=(modalities,),
             mode=mode,
@@ -550,7 +606,9 @@ def time_occlusion(night: Night, model_key: str, index: int):
 
     return night.derived.get(
         ("time", model_identity(model_key), index),
-        lambda: occlude(night_model(night, model_key), night.epochs, index, baseline=baseline(night, model_key)),
+        lambda: occlude(
+            night_model(night, model_key), model_epochs(night, model_key), index, baseline=baseline(night, model_key)
+        ),
     )
 
 
@@ -561,7 +619,11 @@ def attribution(night: Night, model_key: str, index: int, method: str):
     return night.derived.get(
         attribution_key(model_key, index, method),
         lambda: attribute(
-            night_model(night, model_key), night.epochs, [index], method, baseline=baseline(night, model_key)
+            night_model(night, model_key),
+            model_epochs(night, model_key),
+            [index],
+            method,
+            baseline=baseline(night, model_key),
         ),
     )
 
@@ -585,17 +647,21 @@ def modality_importance(night: Night, model_key: str):
     return night.derived.get(
         ("importance", model_identity(model_key)),
         lambda: importance(
-            night_model(night, model_key), night.epochs, night.true, baseline=baseline(night, model_key)
+            night_model(night, model_key),
+            model_epochs(night, model_key),
+            night.true,
+            baseline=baseline(night, model_key),
         ),
     )
 
 
 def aasm_report(night: Night, model_key: str):
-    """:func:`stqs_core.interpret.aasm_report` of the night (15 band x modality occlusions)."""
+    """:func:`stqs_core.interpret.aasm_report` of the night (5 band occlusions per modality the model reads)."""
     from stqs_core.interpret import aasm_report as report
 
     return night.derived.get(
-        ("aasm", model_identity(model_key)), lambda: report(night_model(night, model_key), night.epochs, night.true)
+        ("aasm", model_identity(model_key)),
+        lambda: report(night_model(night, model_key), model_epochs(night, model_key), night.true),
     )
 
 

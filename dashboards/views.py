@@ -135,8 +135,9 @@ def time_evidence(
     title: str,
     method: str,
 ) -> hv.Layout:
-    """Each channel of one epoch ``(5, 3750)`` (z-scored) over a heat strip of ``mean_drop`` (time occlusion), and
-    below them the epoch's per-sample ``importance`` ``(3750,)`` by ``method`` (none: not computed yet).
+    """Each channel of one epoch ``(R, 3750)`` (z-scored; the rows of the model's modalities) over a heat strip of
+    ``mean_drop`` (time occlusion), and below them the epoch's per-sample ``importance`` ``(3750,)`` by ``method``
+    (none: not computed yet).
 
     Red where zeroing a 5-s window around that time lowers the predicted stage's probability, blue where it
     raises it; the colour scale is symmetric about 0 and shared by all channels. Each trace has its own
@@ -172,12 +173,13 @@ def time_evidence(
 
 
 def filter_responses(responses: pd.DataFrame, kernels: pd.DataFrame) -> hv.Layout:
-    """Layer-1 kernels (left) and their frequency responses normalised to each peak (right), per modality.
+    """Layer-1 kernels (left) and their frequency responses normalised to each peak (right), per modality the
+    model has (a model without EOG has no EOG row).
 
     Fixed sizes: a grid of responsive plots is given no height by the page layout.
     """
     plots = []
-    for role in ("eeg", "eog", "emg"):
+    for role in (r for r in ("eeg", "eog", "emg") if r in set(responses.modality)):
         resp = responses[(responses.modality == role) & (responses.layer == 1)]
         kern = kernels[(kernels.modality == role) & (kernels.layer == 1)]
         curves, waves = {}, {}

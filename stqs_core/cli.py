@@ -562,10 +562,10 @@ def _add_interpret(sub) -> None:
 
 def _cmd_interpret(args: argparse.Namespace) -> int:
     from ._atomic import check_output
-    from .checkpoint import DEFAULT_MODEL, load_model
     from .errors import StqsError
     from .interpret import (
         BaselinePass,
+        agreement_line,
         filter_peaks,
         frequency_occlusion,
         modality_importance,
@@ -574,18 +574,20 @@ def _cmd_interpret(args: argparse.Namespace) -> int:
         spatial_filters,
         time_occlusion,
     )
+    from .interpret.bands import absent_modalities
     from .plots import plot_filters
     from .recording import read_recording
-    from .scoring import recording_epochs
+    from .scoring import _model_name, choose_model, recording_epochs
 
     check_output(args.out, [args.recording, args.annotations, *_model_inputs(args.model)], folder=True)
-    recording = read_recording(args.recording, annotations=args.annotations, **_channels(args))
-    prepared, labels = recording_epochs(recording)
+    recording = read_recording(args.recording, annotations=args.annotations, required=("eeg",), **_channels(args))
+    model, why = choose_model(recording.modalities, args.model)
+    prepared, labels = recording_epochs(recording, model.config.modalities)
     epochs = prepared.data
     outside = [i for i in args.epoch if not 0 <= i < len(epochs)]
     if outside:
         raise StqsError(f"--epoch {outside[0]} is outside the recording's epochs 0-{len(epochs) - 1}")
-    model = load_model(args.model or DEFAULT_MODEL)
+    print(f"{recording.name}: model {why}")
     args.out.mkdir(parents=True, exist_ok=True)
     baseline = BaselinePass(model, epochs)  # the unoccluded pass, shared by every analysis below
     occlusion = frequency_occlusion(model, epochs, labels, baseline=baseline)
@@ -595,17 +597,14 @@ def _cmd_interpret(args: argparse.Namespace) -> int:
     )
     filter_peaks(model).to_csv(args.out / "filter_peaks.csv", index=False)
     spatial_filters(model).to_csv(args.out / "spatial_filters.csv", index=False)
-    plot_filters(model, args.out / "filters.png", title=f"{args.model or DEFAULT_MODEL}: layer-1 temporal filters")
-    report = rule_table(occlusion.per_epoch)
+    plot_filters(model, args.out / "filters.png", title=f"{args.model or _model_name(model)}: layer-1 temporal filters")
+    report = rule_table(occlusion.per_epoch, absent=absent_modalities(model))
     report.to_csv(args.out / "aasm_report.csv", index=False)
     (args.out / "aasm_report.md").write_text(render_markdown(report, f"{recording.name}: AASM correspondence"))
     for index in args.epoch:
         result = time_occlusion(model, epochs, index, baseline=baseline)
         result.per_sample.to_csv(args.out / f"time_occlusion_{index}.csv", index=False)
-    print(
-        f"{recording.name}: {len(epochs)} epochs; {int(report.agrees.sum())} of {len(report)} AASM rules agree "
-        f"with what the model relies on -> {args.out}"
-    )
+    print(f"{recording.name}: {len(epochs)} epochs; {agreement_line(report)} -> {args.out}")
     return 0
 
 

@@ -253,14 +253,14 @@ def triage_columns(per_epoch) -> dict[str, list]:
     -------
     dict of str to list
         ``deciding_evidence``, ``deciding_drop``, ``rule_evidence``, ``rule_drop`` (drops in the predicted stage's
-        probability, 0-1), ``rule_ok``, ``key_second`` (second of the epoch, None where not computed) and
-        ``triage_reason``, one value per epoch each.
+        probability, 0-1; None where the rule is not testable), ``rule_ok``, ``key_second`` (second of the epoch, None
+        where not computed) and ``triage_reason``, one value per epoch each.
     """
     return {
         "deciding_evidence": per_epoch.deciding_evidence.tolist(),
         "deciding_drop": [round(float(v), 4) for v in per_epoch.deciding_drop],
         "rule_evidence": per_epoch.rule_evidence.tolist(),
-        "rule_drop": [round(float(v), 4) for v in per_epoch.rule_drop],
+        "rule_drop": [None if v != v else round(float(v), 4) for v in per_epoch.rule_drop],
         "rule_ok": [bool(v) for v in per_epoch.rule_ok],
         "key_second": [None if v != v else int(v) for v in per_epoch.key_second],
         "triage_reason": per_epoch.reason.tolist(),

@@ -25,7 +25,8 @@ from .recording import Recording
 logger = logging.getLogger(__name__)
 
 ROW_ROLES = ("eeg", "eeg", "eog", "eog", "emg")
-"""Modality of each row of a :class:`~stqs_core.recording.Recording`."""
+"""Modality of each row of a :class:`~stqs_core.recording.Recording` with every modality (otherwise its
+``roles``)."""
 DISPLAY_FILTERS = {"eeg": (0.3, 35.0), "eog": (0.3, 35.0), "emg": (10.0, 100.0)}
 """The AASM manual's recommended display filters per modality (Hz): low and high cut-off."""
 GRID_S = (1.0, 5.0)
@@ -59,13 +60,16 @@ class PageRow:
     references: tuple[float, ...]
 
 
-def page_rows(names: list[str]) -> list[PageRow]:
+def page_rows(names: list[str], roles=None) -> list[PageRow]:
     """The stacked layout of a page: the channels top to bottom on one µV scale.
 
     Parameters
     ----------
     names : list of str
-        The channels' names in the order of a recording's rows (EEG, EEG, EOG, EOG, EMG); at most 5.
+        The channels' names in the order of a recording's rows (EEG, EEG, EOG, EOG, EMG with every modality).
+    roles : sequence of str, optional
+        The modality of each row (``recording.roles``); None: :data:`ROW_ROLES`. A recording without EOG has no
+        EOG rows on its page.
 
     Returns
     -------
@@ -76,7 +80,7 @@ def page_rows(names: list[str]) -> list[PageRow]:
     half = SLOW_WAVE_UV / 2
     return [
         PageRow(name, (len(names) - 1 - i) * ROW_SPACING_UV, (-half, half) if role == "eeg" else ())
-        for i, (name, role) in enumerate(zip(names, ROW_ROLES))
+        for i, (name, role) in enumerate(zip(names, ROW_ROLES if roles is None else roles))
     ]
 
 

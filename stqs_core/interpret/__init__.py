@@ -9,9 +9,9 @@ epoch: the evidence the stage was decided on and whether the rule names it. Thei
 :mod:`stqs_core.plots`.
 """
 
-from .aasm import RULES, aasm_report, render_markdown, rule_table
+from .aasm import RULES, aasm_report, agreement_line, render_markdown, rule_table
 from .attribution import METHODS, Attribution, attribute, deletion_curve, event_mask
-from .bands import DEFAULT_BANDS, MODALITY_ROWS, band_gain, occlude_band
+from .bands import DEFAULT_BANDS, MODALITY_ROWS, absent_modalities, band_gain, modality_rows, occlude_band
 from .baseline import BaselinePass
 from .filters import filter_peaks, kernels, spatial_filters, temporal_filters
 from .occlusion import FrequencyOcclusion, TimeOcclusion, frequency_occlusion, modality_importance, time_occlusion
@@ -28,6 +28,8 @@ __all__ = [
     "TimeOcclusion",
     "Triage",
     "aasm_report",
+    "absent_modalities",
+    "agreement_line",
     "attribute",
     "band_gain",
     "deletion_curve",
@@ -38,6 +40,7 @@ __all__ = [
     "frequency_occlusion",
     "kernels",
     "modality_importance",
+    "modality_rows",
     "occlude_band",
     "render_markdown",
     "rule_table",

@@ -13,6 +13,10 @@ Each rule names its evidence as (band, modality) pairs. Frequency occlusion remo
 
 The occlusions are ranked by ``specific``; a rule **agrees** when one of its evidence occlusions is among the
 ``top_k`` (default 2) for its stage. The rank by raw ``drop`` is reported too (``raw_rank``).
+
+A model with fewer modalities (e.g. EEG only) is checked on the evidence it can see: a rule whose evidence lies
+only in absent modalities (REM: rapid eye movements in the EOG, low chin EMG) is **not testable** (``agrees``
+None), not disagreeing; a rule with some evidence in an absent modality is checked on the rest, and says so.
 """
 
 from __future__ import annotations
@@ -22,10 +26,10 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from ..constants import STAGES
+from ..constants import ROLES, STAGES
 from ..errors import StqsError
 from ..model import STQS
-from .bands import DEFAULT_BANDS
+from .bands import DEFAULT_BANDS, absent_modalities
 from .occlusion import frequency_occlusion
 
 
@@ -77,6 +81,46 @@ def _label(band: str, modality: str) -> str:
     return f"{modality.upper()} {band} ({lo:g}-{hi:g} Hz)"
 
 
+def _no(modalities) -> str:
+    """``"no EOG/EMG"`` style note for absent modalities (role order)."""
+    return "no " + "/".join(r.upper() for r in ROLES if r in modalities)
+
+
+def untested(rule: Rule, absent) -> tuple[str, ...]:
+    """The absent modalities (role order) that hold some of ``rule``'s evidence.
+
+    Parameters
+    ----------
+    rule : Rule
+        An AASM rule.
+    absent : sequence of str
+        Modalities the model has no block for.
+
+    Returns
+    -------
+    tuple of str
+    """
+    return tuple(r for r in ROLES if r in absent and any(m == r for _, m in rule.evidence))
+
+
+def testable_evidence(rule: Rule, absent) -> tuple[tuple[str, str], ...]:
+    """The (band, modality) evidence of ``rule`` that lies in a modality the model has.
+
+    Parameters
+    ----------
+    rule : Rule
+        An AASM rule.
+    absent : sequence of str
+        Modalities the model has no block for.
+
+    Returns
+    -------
+    tuple of (str, str)
+        Empty when the rule is not testable without those modalities.
+    """
+    return tuple(e for e in rule.evidence if e[1] not in absent)
+
+
 def stage_drops(per_epoch: pd.DataFrame, by: str | None = None) -> pd.DataFrame:
     """Mean drop of each stage's probability over that stage's epochs, per occlusion.
 
@@ -117,8 +161,8 @@ def aasm_report(model: STQS, epochs, labels=None, *, top_k: int = 2, renormalize
     ----------
     model : STQS
         A loaded model.
-    epochs : ndarray, shape (n_epochs, 5, 3750), or list of them
-        Preprocessed epochs of one night in order, or a list of nights.
+    epochs : ndarray, shape (n_epochs, R, 3750), or list of them
+        Preprocessed epochs of one night in order (the rows of the model's modalities), or a list of nights.
     labels : ndarray of int, shape (n_epochs,), or list of them, or None
         Expert stages (one array per night); without them each epoch counts as the stage the model predicted.
     top_k : int
@@ -133,7 +177,8 @@ def aasm_report(model: STQS, epochs, labels=None, *, top_k: int = 2, renormalize
         ``stage``, ``rule``, ``evidence``, ``n_epochs``; for the rule's best-ranked evidence occlusion
         ``evidence_occlusion``, ``evidence_drop``, ``evidence_specific``, ``evidence_rank`` (rank by specific drop
         among the 15, 1 = first) and ``raw_rank`` (rank by raw drop); ``top_occlusion``/``top_specific`` and
-        ``second_occlusion``/``second_specific`` (the two first-ranked); ``agrees``; ``explanation`` (one
+        ``second_occlusion``/``second_specific`` (the two first-ranked); ``agrees`` (None for a rule the model
+        cannot be checked on: its evidence lies only in modalities the model lacks); ``explanation`` (one
         paragraph of text).
 
     Examples
@@ -150,12 +195,12 @@ def aasm_report(model: STQS, epochs, labels=None, *, top_k: int = 2, renormalize
         raise StqsError(f"give one label array per night: {len(nights)} nights, {len(night_labels)} label arrays")
     tables = []
     for i, (x, y) in enumerate(zip(nights, night_labels)):
-        result = frequency_occlusion(model, x, y, modalities=(("eeg",), ("eog",), ("emg",)), renormalize=renormalize)
+        result = frequency_occlusion(model, x, y, renormalize=renormalize)
         tables.append(result.per_epoch.assign(night=i))
-    return rule_table(pd.concat(tables, ignore_index=True), top_k=top_k)
+    return rule_table(pd.concat(tables, ignore_index=True), top_k=top_k, absent=absent_modalities(model))
 
 
-def rule_table(per_epoch: pd.DataFrame, top_k: int = 2) -> pd.DataFrame:
+def rule_table(per_epoch: pd.DataFrame, top_k: int = 2, *, absent=()) -> pd.DataFrame:
     """The report of :func:`aasm_report` from frequency-occlusion tables already computed.
 
     Parameters
@@ -166,6 +211,9 @@ def rule_table(per_epoch: pd.DataFrame, top_k: int = 2) -> pd.DataFrame:
         as their expert stage where it has a ``true`` column, else as the model's.
     top_k : int
         As for :func:`aasm_report`.
+    absent : sequence of str
+        Modalities the model has no block for (:func:`~.bands.absent_modalities`): their evidence is not
+        testable, and a rule with no other evidence is reported as such.
 
     Returns
     -------
@@ -175,13 +223,16 @@ def rule_table(per_epoch: pd.DataFrame, top_k: int = 2) -> pd.DataFrame:
     expert = "true" in per_epoch
     drops = stage_drops(per_epoch)
     present = set(zip(drops.band, drops.modalities))
-    missing = {e for rule in RULES for e in rule.evidence} - present
+    missing = {e for rule in RULES for e in testable_evidence(rule, absent)} - present
     if missing:
         raise StqsError(
             f"the occlusions lack {sorted(missing)}: run frequency_occlusion with the default bands and modalities"
         )
     rows = []
     for rule in RULES:
+        if not testable_evidence(rule, absent):
+            rows.append(_not_testable(rule, absent))
+            continue
         ranked = drops[drops.stage == rule.stage]
         ranked = ranked.assign(specific=ranked.specific.fillna(ranked["drop"]))  # one stage only: raw drops
         ranked = ranked.sort_values("specific", ascending=False, kind="stable")
@@ -198,7 +249,8 @@ def rule_table(per_epoch: pd.DataFrame, top_k: int = 2) -> pd.DataFrame:
             )
             continue
         names = [_label(b, m) for b, m in zip(ranked.band, ranked.modalities)]
-        is_evidence = np.array([(b, m) in rule.evidence for b, m in zip(ranked.band, ranked.modalities)])
+        evidence = testable_evidence(rule, absent)
+        is_evidence = np.array([(b, m) in evidence for b, m in zip(ranked.band, ranked.modalities)])
         rank = int(np.argmax(is_evidence)) + 1
         specific, drop = ranked["specific"].to_numpy(), ranked["drop"].to_numpy()
         raw_rank = int((drop > drop[rank - 1]).sum()) + 1
@@ -214,13 +266,32 @@ def rule_table(per_epoch: pd.DataFrame, top_k: int = 2) -> pd.DataFrame:
             "raw_rank": raw_rank,
             "top_occlusion": names[0],
             "top_specific": float(specific[0]),
-            "second_occlusion": names[1],
-            "second_specific": float(specific[1]),
+            "second_occlusion": names[min(1, len(names) - 1)],
+            "second_specific": float(specific[min(1, len(names) - 1)]),
             "agrees": bool(rank <= top_k),
         }
-        row["explanation"] = _explain(rule, row, len(names), top_k, expert)
+        row["explanation"] = _explain(rule, row, len(names), top_k, expert) + _partly(rule, absent)
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+def _not_testable(rule: Rule, absent) -> dict:
+    """The row of a rule whose evidence lies only in modalities the model lacks."""
+    missing = _no(untested(rule, absent))
+    return {
+        "stage": rule.stage,
+        "rule": rule.rule,
+        "evidence": ", ".join(_label(*e) for e in rule.evidence),
+        "n_epochs": 0,
+        "agrees": None,
+        "explanation": f"AASM {rule.stage}: {rule.rule}. Not testable: {missing} (the model does not read them).",
+    }
+
+
+def _partly(rule: Rule, absent) -> str:
+    """A note on the evidence of ``rule`` that is not testable for want of a modality ("" when all is)."""
+    missing = untested(rule, absent)
+    return f" Its {'/'.join(m.upper() for m in missing)} evidence is not testable: {_no(missing)}." if missing else ""
 
 
 def _explain(rule: Rule, row: dict, n_occlusions: int, top_k: int, expert: bool) -> str:
@@ -260,15 +331,17 @@ def render_markdown(report: pd.DataFrame, title: str | None = None) -> str:
     str
     """
     lines = [f"## {title}", ""] if title else []
-    n_agree = int(report.agrees.sum())
     lines += [
-        f"{n_agree} of {len(report)} AASM rules agree with what the model relies on.",
+        agreement_line(report) + ".",
         "",
         "| stage | AASM evidence | best evidence occlusion | specific drop | rank (raw rank) | "
         "first occlusion | specific drop | agrees |",
         "|---|---|---|---|---|---|---|---|",
     ]
     for r in report.itertuples():
+        if r.agrees is None or (isinstance(r.agrees, float) and np.isnan(r.agrees)):
+            lines.append(f"| {r.stage} | {r.evidence} | - | - | - | - | - | {_verdict(r.explanation)} |")
+            continue
         if r.n_epochs == 0:
             lines.append(f"| {r.stage} | {r.evidence} | - | - | - | - | - | no epochs |")
             continue
@@ -279,3 +352,63 @@ def render_markdown(report: pd.DataFrame, title: str | None = None) -> str:
         )
     lines += [""] + [f"- **{r.stage}**: {r.explanation}" for r in report.itertuples()]
     return "\n".join(lines) + "\n"
+
+
+def _verdict(explanation: str) -> str:
+    """``"not testable: no EOG/EMG"`` from the explanation of a rule that is not testable."""
+    return "not testable: " + explanation.split("Not testable: ")[-1].split(" (")[0]
+
+
+def testable(report: pd.DataFrame) -> pd.Series:
+    """Which rules of a report could be checked (``agrees`` not None: the model reads some of their evidence).
+
+    Parameters
+    ----------
+    report : pandas.DataFrame
+        As :func:`aasm_report` returns.
+
+    Returns
+    -------
+    pandas.Series of bool
+    """
+    return report.agrees.notna()
+
+
+def verdicts(report: pd.DataFrame) -> pd.Series:
+    """The ``agrees`` column with each rule that is not testable as ``"not testable: no EOG/EMG"`` instead.
+
+    Parameters
+    ----------
+    report : pandas.DataFrame
+        As :func:`aasm_report` returns.
+
+    Returns
+    -------
+    pandas.Series
+        ``report.agrees`` itself when every rule was testable.
+    """
+    checked = testable(report)
+    if checked.all():
+        return report.agrees
+    return report.agrees.where(checked, [_verdict(e) for e in report.explanation]).rename("agrees")
+
+
+def agreement_line(report: pd.DataFrame) -> str:
+    """E.g. ``"3 of 5 AASM rules agree with what the model relies on"``, with the rules not testable named.
+
+    Parameters
+    ----------
+    report : pandas.DataFrame
+        As :func:`aasm_report` returns.
+
+    Returns
+    -------
+    str
+    """
+    n_agree = int(report.agrees.eq(True).sum())
+    checked = testable(report)
+    text = f"{n_agree} of {int(checked.sum())} AASM rules agree with what the model relies on"
+    if not checked.all():
+        notes = [f"{r.stage} ({_verdict(r.explanation)})" for r in report[~checked].itertuples()]
+        text += "; not testable: " + ", ".join(notes)
+    return text

@@ -43,7 +43,7 @@ from torch import nn
 from ..constants import AASM_BANDS, EPOCH_SAMPLES, SFREQ
 from ..errors import check_option
 from ..model import STQS
-from .bands import MODALITY_ROWS, band_gain
+from .bands import band_gain
 from .baseline import BaselinePass, _baseline
 from .occlusion import time_occlusion
 
@@ -218,8 +218,8 @@ def attribute(
         Seed of the random baselines and noise (gradient SHAP, the band method's SmoothGrad): the same seed
         gives the same attribution.
     modality : {"eeg", "eog", "emg"} or None
-        Build the importance curve from this modality's rows only (None: all rows). Occlusion blanks every row
-        at once, so its curve is the same whatever the modality.
+        Build the importance curve from this modality's rows only (None: all rows); one the model has.
+        Occlusion blanks every row at once, so its curve is the same whatever the modality.
     baseline : BaselinePass, optional
         The unoccluded pass of ``model`` over ``epochs`` (:mod:`.baseline`; made here when not given).
 
@@ -246,11 +246,11 @@ def attribute(
     ((2, 3750), (2, 30))
     """
     check_option("method", method, METHODS)
-    if modality is not None:
-        check_option("modality", modality, tuple(MODALITY_ROWS))
-    chosen = slice(None) if modality is None else MODALITY_ROWS[modality]
     n_steps = N_STEPS.get(method, 0) if n_steps is None else n_steps
     night = _baseline(model, epochs, baseline)
+    if modality is not None:
+        check_option("modality", modality, tuple(night.rows))
+    chosen = slice(None) if modality is None else night.rows[modality]
     indices = np.atleast_1d(np.asarray(indices, dtype=int))
     n = len(night.x)
     if len(indices) == 0 or indices.min() < -n or indices.max() >= n:

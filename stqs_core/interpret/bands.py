@@ -1,9 +1,11 @@
 """Band filtering for occlusion: remove a frequency band from (or keep only it in) rows of a whole night.
 
-A night's preprocessed epochs ``(N, 5, 3750)`` are read as 5 continuous rows at 125 Hz, EEG (2 rows), EOG (2)
-and EMG (1) in that order (:data:`MODALITY_ROWS`). :func:`band_gain` is the zero-phase gain of a band-stop or
-band-pass with raised-cosine edges; :func:`occlude_band` applies it to the rows of some modalities and z-scores
-each filtered channel of each epoch again, as preprocessing would have left a signal without that band.
+A night's preprocessed epochs ``(N, R, 3750)`` are read as R continuous rows at 125 Hz, the rows of each modality
+the model has in the order EEG, EOG, EMG: for the published model EEG (2 rows), EOG (2) and EMG (1)
+(:data:`MODALITY_ROWS`); :func:`modality_rows` gives them for any model. :func:`band_gain` is the zero-phase
+gain of a band-stop or band-pass with raised-cosine edges; :func:`occlude_band` applies it to the rows of some
+modalities and z-scores each filtered channel of each epoch again, as preprocessing would have left a signal
+without that band.
 """
 
 from __future__ import annotations
@@ -17,13 +19,67 @@ from ..errors import StqsError
 DEFAULT_BANDS: dict[str, tuple[float, float]] = dict(AASM_BANDS)
 """delta 0.16-4, theta 4-8, alpha 8-12, sigma 12-16, beta 16-30 Hz."""
 
-MODALITY_ROWS: dict[str, list[int]] = {}
-"""Input rows of each modality in an epoch ``(5, 3750)``: ``eeg`` [0, 1], ``eog`` [2, 3], ``emg`` [4]."""
-_row = 0
-for _role in ROLES:
-    MODALITY_ROWS[_role] = list(range(_row, _row + N_CHANNELS[_role]))
-    _row += N_CHANNELS[_role]
-del _row, _role
+
+def modality_rows(config=None) -> dict[str, list[int]]:
+    """Input rows of each modality a model has, in the order EEG, EOG, EMG; absent modalities are not keys.
+
+    Parameters
+    ----------
+    config : STQSConfig, STQS, dict of str to int, or None
+        A model, its config, or its ``n_channels`` (rows per modality present); None: the published layout.
+
+    Returns
+    -------
+    dict of str to list of int
+
+    Examples
+    --------
+    >>> modality_rows({"eeg": 2, "emg": 1})
+    {'eeg': [0, 1], 'emg': [2]}
+    """
+    n_channels = getattr(getattr(config, "config", config), "n_channels", config)
+    n_channels = N_CHANNELS if n_channels is None else n_channels
+    rows, at = {}, 0
+    for role in (r for r in ROLES if r in n_channels):
+        rows[role] = list(range(at, at + n_channels[role]))
+        at += n_channels[role]
+    return rows
+
+
+def row_labels(config=None) -> list[str]:
+    """The role of each input row of a model (``["eeg", "eeg", "eog", "eog", "emg"]`` for the published one).
+
+    Parameters
+    ----------
+    config : STQSConfig, STQS, dict of str to int, or None
+        As for :func:`modality_rows`.
+
+    Returns
+    -------
+    list of str
+    """
+    return [role for role, rows in modality_rows(config).items() for _ in rows]
+
+
+def absent_modalities(config=None) -> tuple[str, ...]:
+    """The modalities a model has no block for, in the order EEG, EOG, EMG (empty for the published one).
+
+    Parameters
+    ----------
+    config : STQSConfig, STQS, dict of str to int, or None
+        As for :func:`modality_rows`.
+
+    Returns
+    -------
+    tuple of str
+    """
+    present = modality_rows(config)
+    return tuple(r for r in ROLES if r not in present)
+
+
+MODALITY_ROWS: dict[str, list[int]] = modality_rows()
+"""Input rows of each modality in an epoch ``(5, 3750)`` of the published layout: ``eeg`` [0, 1], ``eog``
+[2, 3], ``emg`` [4]. A model with fewer modalities has its own (:func:`modality_rows`)."""
 
 TRANSITION_HZ = 0.5
 """Width (Hz) of the raised-cosine edges of the occlusion filters, centred on each band edge (gain 1/2 there)."""
@@ -162,21 +218,32 @@ def _variance(x: torch.Tensor) -> torch.Tensor:
     return torch.var(x, -1, keepdim=True, correction=0)
 
 
-def _modalities(modalities) -> tuple[str, ...]:
-    """A modality name or names (``"eeg"``, ``"eog"``, ``"emg"``) as a tuple, checked."""
+def _modalities(modalities, layout: dict[str, list[int]] | None = None) -> tuple[str, ...]:
+    """A modality name or names (``"eeg"``, ``"eog"``, ``"emg"``) as a tuple, checked against those of ``layout``
+    (:func:`modality_rows`; None: the published layout). None: every modality of ``layout``."""
+    layout = MODALITY_ROWS if layout is None else layout
+    if modalities is None:
+        return tuple(layout)
     modalities = (modalities,) if isinstance(modalities, str) else tuple(modalities)
     unknown = set(modalities) - set(ROLES)
     if unknown:
         raise StqsError(f"unknown modalities {sorted(unknown)}; choose from {ROLES}")
+    absent = [r for r in ROLES if r in modalities and r not in layout]
+    if absent:
+        raise StqsError(
+            f"the model has no {', '.join(a.upper() for a in absent)} block (it reads {'+'.join(layout)}); "
+            f"choose modalities among {tuple(layout)}"
+        )
     return modalities
 
 
-def _rows(modalities, rows) -> list[int]:
-    """Sorted input rows: ``rows`` when given, else those of ``modalities`` (in role order)."""
+def _rows(modalities, rows, layout: dict[str, list[int]] | None = None) -> list[int]:
+    """Sorted input rows: ``rows`` when given, else those of ``modalities`` (in role order) in ``layout``."""
     if rows is not None:
         return sorted(set(int(r) for r in rows))
-    modalities = _modalities(modalities)
-    return [r for role in ROLES if role in modalities for r in MODALITY_ROWS[role]]
+    layout = MODALITY_ROWS if layout is None else layout
+    modalities = _modalities(modalities, layout)
+    return [r for role in ROLES if role in modalities for r in layout[role]]
 
 
 def _passes_all(band: tuple[float, float], mode: str) -> bool:
@@ -193,10 +260,11 @@ def _index(rows: list[int]) -> slice | list[int]:
 def occlude_band(
     epochs,
     band: tuple[float, float],
-    modalities=ROLES,
+    modalities=None,
     mode: str = "stop",
     *,
     rows=None,
+    n_channels: dict[str, int] | None = None,
     transition: float = TRANSITION_HZ,
     renormalize: bool = True,
 ) -> np.ndarray:
@@ -209,16 +277,19 @@ def occlude_band(
 
     Parameters
     ----------
-    epochs : array_like, shape (N, 5, 3750)
+    epochs : array_like, shape (N, R, 3750)
         Preprocessed epochs of one night in order.
     band : tuple of 2 float
         ``(lo, hi)`` in Hz.
-    modalities : str or sequence of str
-        Modality names (``"eeg"``, ``"eog"``, ``"emg"``) whose rows are filtered.
+    modalities : str or sequence of str, optional
+        Modality names (``"eeg"``, ``"eog"``, ``"emg"``) whose rows are filtered; None: every modality present.
     mode : {"stop", "pass"}
         Remove the band, or keep only the band.
     rows : sequence of int, optional
-        Row indices (0-4), instead of ``modalities``.
+        Row indices (0 to R - 1), instead of ``modalities``.
+    n_channels : dict of str to int, optional
+        Rows per modality present, as ``STQSConfig.n_channels`` (e.g. ``{"eeg": 2}`` for EEG-only epochs);
+        None: the published layout (EEG 2, EOG 2, EMG 1).
     transition : float
         Width (Hz) of the filter edges.
     renormalize : bool
@@ -226,7 +297,7 @@ def occlude_band(
 
     Returns
     -------
-    ndarray, shape (N, 5, 3750)
+    ndarray, shape (N, R, 3750)
         float32; rows not filtered are returned unchanged.
 
     Examples
@@ -239,9 +310,9 @@ def occlude_band(
     """
     x = torch.as_tensor(np.asarray(epochs), dtype=torch.float32)
     if x.ndim != 3:
-        raise StqsError(f"epochs must have shape (N, 5, 3750); got {tuple(x.shape)}")
+        raise StqsError(f"epochs must have shape (N, rows, 3750); got {tuple(x.shape)}")
     out = x.clone()
-    rows = _rows(modalities, rows)
+    rows = _rows(modalities, rows, modality_rows(n_channels))
     if rows and not _passes_all(band, mode):
         index = _index(rows)
         spectrum = _NightSpectrum(x[:, index])

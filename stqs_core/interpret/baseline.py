@@ -17,10 +17,9 @@ import logging
 import numpy as np
 import torch
 
-from ..constants import N_CHANNELS, ROLES
 from ..errors import StqsError, check_type
 from ..model import STQS
-from .bands import MODALITY_ROWS
+from .bands import absent_modalities, modality_rows
 
 logger = logging.getLogger(__name__)
 
@@ -36,8 +35,9 @@ class BaselinePass:
     ----------
     model : STQS
         A loaded model.
-    epochs : array_like, shape (N, 5, 3750)
-        Preprocessed epochs of one night in order (z-scored as by :func:`~stqs_core.preprocess.make_epochs`).
+    epochs : array_like, shape (N, R, 3750)
+        Preprocessed epochs of one night in order (z-scored as by :func:`~stqs_core.preprocess.make_epochs`), the
+        rows of the model's modalities (R = 5 for the published model).
     batch_size : int
         Epochs per CNN call.
 
@@ -45,10 +45,14 @@ class BaselinePass:
     ----------
     model : STQS
         The model.
-    x : Tensor, shape (N, 5, 3750)
+    x : Tensor, shape (N, R, 3750)
         The epochs (float32).
-    features : Tensor, shape (N, 400)
-        CNN features, modalities concatenated in role order (EEG, EOG, EMG).
+    rows : dict of str to list of int
+        Input rows of each modality the model has (:func:`~.bands.modality_rows`).
+    absent : tuple of str
+        The modalities the model has no block for (empty for the published model).
+    features : Tensor, shape (N, F)
+        CNN features, the model's modalities concatenated in role order (EEG, EOG, EMG; F = 400 published).
     slices : dict of str to slice
         Columns of ``features`` of each modality.
     states : list
@@ -81,13 +85,15 @@ class BaselinePass:
         model.eval()
         self.model = model
         self._key = _fingerprint(model, self.x)
+        self.rows = modality_rows(model.config)
+        self.absent = absent_modalities(model.config)
         self.slices, start = {}, 0
         for role, block in self.model.blocks.items():
             self.slices[role] = slice(start, start + block.out_features)
             start += block.out_features
         logger.info("unoccluded pass of %d epochs (%s)", len(self.x), model.config.variant)
         with torch.inference_mode():
-            self.features = torch.cat([self.block(role, self.x[:, MODALITY_ROWS[role]]) for role in ROLES], dim=1)
+            self.features = torch.cat([self.block(role, self.x[:, rows]) for role, rows in self.rows.items()], dim=1)
             self.states = self._window_states()
             self.logits = self.classify(self.features[None])[0]
         self.proba = torch.softmax(self.logits, -1).numpy().astype(np.float64)
@@ -205,18 +211,18 @@ class BaselinePass:
         x : Tensor, shape (N, len(rows), 3750)
             New input of those rows; every modality of ``rows`` must be given whole.
         rows : list of int
-            Input rows (0-4) in role order.
+            Input rows (of :attr:`rows`) in role order.
 
         Returns
         -------
-        Tensor, shape (N, 400)
+        Tensor, shape (N, F)
             A copy of :attr:`features` with those modalities' columns replaced.
         """
         features = self.features.clone()
-        for role in ROLES:
-            if MODALITY_ROWS[role][0] in rows:
-                at = rows.index(MODALITY_ROWS[role][0])
-                features[:, self.slices[role]] = self.block(role, x[:, at : at + N_CHANNELS[role]])
+        for role, own in self.rows.items():
+            if own[0] in rows:
+                at = rows.index(own[0])
+                features[:, self.slices[role]] = self.block(role, x[:, at : at + len(own)])
         return features
 
 

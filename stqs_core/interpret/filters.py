@@ -15,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from ..constants import AASM_BANDS, ROLES, SFREQ
+from ..constants import AASM_BANDS, SFREQ
 from ..fastconv import fold_batch_norm
 from ..model import STQS
 
@@ -27,7 +27,7 @@ def _layers(model: STQS) -> dict[tuple[str, int], np.ndarray]:
     """Effective kernels ``(n_filters, n_in, n_taps)`` per (modality, layer)."""
     return {
         (role, layer): _folded(getattr(model.blocks[role], f"temporal{layer}"))[0].astype(np.float64)
-        for role in ROLES
+        for role in model.config.modalities
         for layer in (1, 2)
     }
 
@@ -168,7 +168,7 @@ def spatial_filters(model: STQS) -> pd.DataFrame:
     """
     names = model.info.get("channels", {})
     rows = []
-    for role in ROLES:
+    for role in model.config.modalities:
         spatial = model.blocks[role].spatial
         if spatial is None:
             continue

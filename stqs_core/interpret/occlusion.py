@@ -1,7 +1,9 @@
 """Occlusion: how the model's decisions change when a frequency band, a stretch of time or a modality is removed.
 
-Every analysis takes a loaded :class:`~stqs_core.model.STQS` and the preprocessed epochs ``(N, 5, 3750)`` of one
-night in order (z-scored as by :func:`~stqs_core.preprocess.make_epochs`) and is deterministic. The unoccluded
+Every analysis takes a loaded :class:`~stqs_core.model.STQS` and the preprocessed epochs ``(N, R, 3750)`` of one
+night in order (the rows of the modalities the model has: R = 5 for the published model; a model with fewer
+modalities is analysed over those it has, the absent ones are never occluded nor listed), z-scored as by
+:func:`~stqs_core.preprocess.make_epochs`, and is deterministic. The unoccluded
 pass is a :class:`~.baseline.BaselinePass`: give the same one (``baseline=``) to every analysis of a night, or
 each analysis makes its own. An occlusion only recomputes the modality blocks whose input changed, and for
 sequence models the bi-LSTM over the nights of all variants at once (time occlusion: only the window of 8
@@ -21,12 +23,11 @@ import pandas as pd
 import torch
 from tqdm.auto import tqdm
 
-from ..constants import EPOCH_SAMPLES, N_CHANNELS, ROLES, SFREQ, STAGES
+from ..constants import EPOCH_SAMPLES, SFREQ, STAGES
 from ..errors import StqsError
 from ..model import STQS
 from .bands import (
     DEFAULT_BANDS,
-    MODALITY_ROWS,
     TRANSITION_HZ,
     _index,
     _modalities,
@@ -72,7 +73,7 @@ def frequency_occlusion(
     epochs,
     labels=None,
     bands: dict[str, tuple[float, float]] = DEFAULT_BANDS,
-    modalities=(("eeg",), ("eog",), ("emg",)),
+    modalities=None,
     mode: str = "stop",
     *,
     transition: float = TRANSITION_HZ,
@@ -91,8 +92,9 @@ def frequency_occlusion(
         Expert stages (-1 unscored): adds accuracy, kappa and recall changes.
     bands : dict of str to tuple of 2 float
         Name -> ``(lo, hi)`` (Hz).
-    modalities : sequence of sequences of str
-        Groups of modality names; each group is filtered together (e.g. ``(("eeg", "eog"),)``).
+    modalities : sequence of sequences of str, optional
+        Groups of modality names; each group is filtered together (e.g. ``(("eeg", "eog"),)``). None: each
+        modality the model has on its own (``(("eeg",), ("eog",), ("emg",))`` for the published model).
     mode, transition, renormalize
         See :func:`~.bands.occlude_band`.
     baseline : BaselinePass, optional
@@ -120,13 +122,13 @@ def frequency_occlusion(
     """
     base = _baseline(model, epochs, baseline)
     labels = _labels(labels, len(base.x))
-    groups = [_modalities(g) for g in ((modalities,) if isinstance(modalities, str) else modalities)]
+    groups = _groups(modalities, base.rows)
     keys: dict[str, list] = {"band": [], "modalities": []}
     features = []
     progress = tqdm(total=len(groups) * len(bands), desc="frequency occlusion", disable=None)
     with torch.inference_mode():
         for group in groups:
-            rows = _rows(group, None)
+            rows = _rows(group, None, base.rows)
             spectrum = before_var = None
             for name, band in bands.items():
                 if rows and not _passes_all(band, mode):
@@ -155,9 +157,17 @@ def frequency_occlusion(
     )
 
 
+def _groups(modalities, layout: dict[str, list[int]]) -> list[tuple[str, ...]]:
+    """Groups of modalities to occlude, checked against the model's ``layout``; None: each modality alone."""
+    if modalities is None:
+        return [(role,) for role in layout]
+    return [_modalities(g, layout) for g in ((modalities,) if isinstance(modalities, str) else modalities)]
+
+
 # ---------------------------------------------------------------------------------------------- modalities
 def modality_importance(model: STQS, epochs, labels=None, *, baseline: BaselinePass | None = None) -> pd.DataFrame:
-    """Rescore a night with EEG, EOG, EMG, each pair, and all three zeroed (zero: the mean of z-scored input).
+    """Rescore a night with each modality the model has, each pair and all of them zeroed (zero: the mean of
+    z-scored input). A model with fewer modalities lists only those it has (EEG only: one subset).
 
     Parameters
     ----------
@@ -175,13 +185,14 @@ def modality_importance(model: STQS, epochs, labels=None, *, baseline: BaselineP
     DataFrame
         The summary table of :func:`frequency_occlusion` (``share_changed``, ``prob_drop`` always; with labels
         ``true_prob_drop``, recall, accuracy and kappa changes) with ``occluded`` (e.g. ``"eeg+emg"``) instead
-        of band and modalities: 7 subsets x 6 stages (``"all"``, W..REM) rows.
+        of band and modalities: 7 subsets (published model) x 6 stages (``"all"``, W..REM) rows.
     """
     base = _baseline(model, epochs, baseline)
     labels = _labels(labels, len(base.x))
-    subsets = [s for k in (1, 2, 3) for s in itertools.combinations(ROLES, k)]
+    present = tuple(base.rows)
+    subsets = [s for k in range(1, len(present) + 1) for s in itertools.combinations(present, k)]
     with torch.inference_mode():
-        blank = {role: base.block(role, torch.zeros(1, N_CHANNELS[role], EPOCH_SAMPLES))[0] for role in ROLES}
+        blank = {role: base.block(role, torch.zeros(1, len(own), EPOCH_SAMPLES))[0] for role, own in base.rows.items()}
         features = []
         for subset in subsets:
             f = base.features.clone()
@@ -230,7 +241,7 @@ def time_occlusion(
     index: int,
     window_s: float = 5.0,
     stride_s: float = 1.0,
-    modalities=ROLES,
+    modalities=None,
     *,
     baseline: BaselinePass | None = None,
 ) -> TimeOcclusion:
@@ -252,8 +263,8 @@ def time_occlusion(
         The epoch to explain (negative counts from the end).
     window_s, stride_s : float
         Window length and step (s), ``0 < stride_s <= window_s``.
-    modalities : str or sequence of str
-        Modalities whose rows the window zeroes.
+    modalities : str or sequence of str, optional
+        Modalities whose rows the window zeroes; None: every modality the model has.
     baseline : BaselinePass, optional
         The unoccluded pass of ``model`` over ``epochs`` (made here when not given): give it when explaining
         several epochs of a night.
@@ -273,8 +284,8 @@ def time_occlusion(
         raise StqsError(f"need 0 < stride_s <= window_s, got stride_s={stride_s}, window_s={window_s}")
     starts = np.arange(stride - width, EPOCH_SAMPLES, stride)
     lo, hi = np.clip(starts, 0, EPOCH_SAMPLES), np.clip(starts + width, 0, EPOCH_SAMPLES)
-    modalities = _modalities(modalities)
-    rows = _rows(modalities, None)
+    modalities = _modalities(modalities, base.rows)
+    rows = _rows(modalities, None, base.rows)
     samples = np.arange(EPOCH_SAMPLES)
     cover = (samples >= lo[:, None]) & (samples < hi[:, None])  # (W, T)
     x = base.x[index].repeat(len(starts), 1, 1)
@@ -282,9 +293,9 @@ def time_occlusion(
     x[mask] = 0.0
     with torch.inference_mode():
         features = base.features[index].repeat(len(starts), 1)
-        for role in ROLES:
+        for role, own in base.rows.items():
             if role in modalities:
-                features[:, base.slices[role]] = base.block(role, x[:, MODALITY_ROWS[role]])
+                features[:, base.slices[role]] = base.block(role, x[:, own])
         logits = base.classify_epoch(index, features)
     proba = _softmax(logits)
     stage = int(base.stages[index])

@@ -18,6 +18,10 @@ For each epoch of a night:
 Over a night the mean drops per band x modality, by stage, are its **reliance profile** (:meth:`Triage.reliance`); a
 cohort compares them across nights (:func:`stqs_core.cohort.reliance_outliers`).
 
+A model with fewer modalities (e.g. EEG only) has fewer occlusions (5 per modality it reads); an epoch whose stage's
+rule names evidence only in modalities the model lacks (REM without EOG and EMG) cannot contradict it: its rule
+evidence reads ``"not testable: no EOG/EMG"`` and it is never flagged.
+
 For sequence models a band is removed from the whole night, so an epoch's decision may rest on its neighbours'
 evidence (an N2 continued from spindles before it, which the AASM continuation rules allow); CNN models read each
 epoch on its own.
@@ -35,7 +39,7 @@ from tqdm.auto import tqdm
 from ..constants import EPOCH_SEC, ROLES, STAGES
 from ..errors import StqsError, check_option, check_range
 from ..model import STQS
-from .aasm import RULES, _label
+from .aasm import RULES, _label, _no, testable_evidence, untested
 from .baseline import BaselinePass, _baseline
 from .occlusion import DEFAULT_BANDS, FrequencyOcclusion, frequency_occlusion
 
@@ -180,8 +184,10 @@ def evidence_triage(
     baseline = _baseline(model, epochs, baseline)
     if occlusion is None:
         occlusion = frequency_occlusion(model, epochs, baseline=baseline)
-    drops, occlusions, stages = _drop_matrix(occlusion.per_epoch)
-    table = evidence_table(drops, occlusions, stages, top_k=top_k, share=share, min_drop=min_drop)
+    drops, occlusions, stages = _drop_matrix(occlusion.per_epoch, tuple(baseline.rows))
+    table = evidence_table(
+        drops, occlusions, stages, top_k=top_k, share=share, min_drop=min_drop, absent=baseline.absent
+    )
     importance = np.full((len(table), int(EPOCH_SEC)), np.nan)
     which = {"flagged": np.flatnonzero(~table.rule_ok.to_numpy()), "all": np.arange(len(table)), "none": []}[seconds]
     if len(which):
@@ -193,16 +199,18 @@ def evidence_triage(
     return Triage(table, drops, occlusions, importance, method if len(which) else None)
 
 
-def _drop_matrix(per_epoch: pd.DataFrame) -> tuple[np.ndarray, list, np.ndarray]:
-    """``(drops (N, 15), [(band, modality)], stages (N,))`` from :attr:`FrequencyOcclusion.per_epoch`."""
+def _drop_matrix(per_epoch: pd.DataFrame, modalities=ROLES) -> tuple[np.ndarray, list, np.ndarray]:
+    """``(drops (N, K), [(band, modality)], stages (N,))`` from :attr:`FrequencyOcclusion.per_epoch`: K = 5 bands
+    x the model's ``modalities`` (15 for the published model)."""
     n = int(per_epoch.epoch.max()) + 1 if len(per_epoch) else 0
     if n == 0 or len(per_epoch) % n:
         raise StqsError("the occlusion table is empty or not one row per (occlusion, epoch)")
     keys = list(zip(per_epoch.band.iloc[::n], per_epoch.modalities.iloc[::n]))
-    wanted = [(band, modality) for modality in ROLES for band in DEFAULT_BANDS]
+    wanted = [(band, modality) for modality in modalities for band in DEFAULT_BANDS]
     if sorted(keys) != sorted(wanted):
+        names = ", ".join(repr(m) for m in modalities)
         raise StqsError(
-            "triage needs the frequency occlusion of every default band on 'eeg', 'eog' and 'emg' separately "
+            f"triage needs the frequency occlusion of every default band on {names} separately "
             "(frequency_occlusion's defaults); got " + ", ".join(f"{m} {b}" for b, m in keys)
         )
     drops = per_epoch["drop"].to_numpy().reshape(len(keys), n).T
@@ -218,6 +226,7 @@ def evidence_table(
     top_k: int = TOP_K,
     share: float = SHARE,
     min_drop: float = MIN_DROP,
+    absent=(),
 ) -> pd.DataFrame:
     """Deciding evidence and rule check of each epoch from its occlusion drops (see :func:`evidence_triage`).
 
@@ -231,6 +240,9 @@ def evidence_table(
         Predicted stages 0-4.
     top_k, share, min_drop
         As in :func:`evidence_triage`.
+    absent : sequence of str
+        Modalities the model has no block for: the rules' evidence there is not testable (an epoch whose rule
+        names nothing else is never flagged, its ``rule_drop`` and ``rule_rank`` NaN).
 
     Returns
     -------
@@ -243,19 +255,26 @@ def evidence_table(
         raise StqsError(
             f"drops must have shape (n_epochs, n_occlusions) = ({len(stages)}, {len(occlusions)}); got {drops.shape}"
         )
-    missing = {e for rule in RULES for e in rule.evidence} - set(occlusions)
+    missing = {e for rule in RULES for e in testable_evidence(rule, absent)} - set(occlusions)
     if missing:
         raise StqsError(f"the occlusions lack {sorted(missing)}, which the AASM rules name")
     rules = [next(rule for rule in RULES if rule.stage == stage) for stage in STAGES]
-    named = np.array([[occ in rule.evidence for occ in occlusions] for rule in rules])  # (5, K)
+    named = np.array([[occ in rule.evidence for occ in occlusions] for rule in rules]).reshape(len(rules), -1)
+    checkable = named[stages].any(1)
     deciding = drops.argmax(1)
     deciding_drop = drops[np.arange(len(drops)), deciding]
     evidence_drops = np.where(named[stages], drops, -np.inf)
     evidence = evidence_drops.argmax(1)
     rule_drop = drops[np.arange(len(drops)), evidence]
     rank = (drops > rule_drop[:, None]).sum(1) + 1
-    ok = (rank <= top_k) | (rule_drop >= share * deciding_drop) | (deciding_drop < min_drop)
+    ok = (rank <= top_k) | (rule_drop >= share * deciding_drop) | (deciding_drop < min_drop) | ~checkable
     labels = [f"{modality.upper()} {band}" for band, modality in occlusions]
+    labels_for = [
+        labels[k] if c else f"not testable: {_no(untested(rules[s], absent))}"
+        for k, c, s in zip(evidence, checkable, stages)
+    ]
+    if not checkable.all():
+        rule_drop, rank = np.where(checkable, rule_drop, np.nan), np.where(checkable, rank, np.nan)
     table = pd.DataFrame(
         {
             "epoch": np.arange(len(stages)),
@@ -264,7 +283,7 @@ def evidence_table(
             "deciding_modality": [occlusions[k][1] for k in deciding],
             "deciding_evidence": [labels[k] for k in deciding],
             "deciding_drop": deciding_drop,
-            "rule_evidence": [labels[k] for k in evidence],
+            "rule_evidence": labels_for,
             "rule_drop": rule_drop,
             "rule_rank": rank,
             "rule_ok": ok,

@@ -16,8 +16,31 @@ if TYPE_CHECKING:
     from ..model import STQS
 
 
+def absent_note(present) -> str:
+    """``"no EOG, EMG"`` for the modalities not among ``present`` (role order); ``""`` when all are.
+
+    Parameters
+    ----------
+    present : sequence of str
+        The modalities a model or recording has.
+
+    Returns
+    -------
+    str
+    """
+    absent = [r.upper() for r in ROLES if r not in present]
+    return f"no {', '.join(absent)}" if absent else ""
+
+
+def _with_note(title: str, present) -> str:
+    """``title`` followed by the absent modalities' note in parentheses, if any."""
+    note = absent_note(present)
+    return f"{title} ({note})" if note and title else note or title
+
+
 def plot_filters(model: STQS, path: str | Path | None = None, title: str | None = None, ax=None):
-    """Layer-1 kernels (left) and their frequency responses (right) of a model, one row per modality.
+    """Layer-1 kernels (left) and their frequency responses (right) of a model, one row per modality it has
+    (the title names those it lacks).
 
     Responses are normalised to each kernel's peak (0 dB); AASM bands are shaded and each peak is marked. The
     data are :func:`~stqs_core.interpret.filters.kernels`, :func:`~stqs_core.interpret.filters.temporal_filters`
@@ -31,8 +54,8 @@ def plot_filters(model: STQS, path: str | Path | None = None, title: str | None 
         Where to write the figure (PNG at 90 dpi unless the suffix says otherwise), or None.
     title : str | None
         Figure title.
-    ax : sequence of 6 matplotlib Axes | None
-        3 modalities x (kernels, responses), in row order; None makes a new figure.
+    ax : sequence of 2 x n_modalities matplotlib Axes | None
+        The model's modalities x (kernels, responses), in row order; None makes a new figure.
 
     Returns
     -------
@@ -47,9 +70,10 @@ def plot_filters(model: STQS, path: str | Path | None = None, title: str | None 
     weights, responses, peaks = (d[d.layer == 1] for d in (weights, responses, peaks))
     colors = matplotlib.colormaps["tab10"].colors
     band_colors = ["#dbe9f6", "#e5f5e0", "#fdf2d0", "#fde0dd", "#efe5f5"]
-    axes = subplots(ax, len(ROLES), 2, figsize=(12, 2.8 * len(ROLES)))
+    roles = model.config.modalities
+    axes = subplots(ax, len(roles), 2, figsize=(12, 2.8 * len(roles)))
     fig = axes[0, 0].figure
-    for i, role in enumerate(ROLES):
+    for i, role in enumerate(roles):
         ax_k, ax_f = axes[i]
         kw = weights[weights.modality == role]
         scale = 1.2 * kw.weight.abs().max()
@@ -72,6 +96,7 @@ def plot_filters(model: STQS, path: str | Path | None = None, title: str | None 
         ax_f.set_ylabel("gain re. peak (dB)")
         ax_f.set_title(f"{role.upper()} layer-1 frequency responses (peaks marked)")
         ax_f.legend(title="filter", fontsize=7, ncol=4, loc="lower right")
+    title = _with_note(title or "", roles)
     if title:
         fig.suptitle(title)
     save_figure(fig, path, dpi=90)
@@ -79,7 +104,12 @@ def plot_filters(model: STQS, path: str | Path | None = None, title: str | None 
 
 
 def plot_frequency_occlusion(
-    drops: pd.DataFrame, value: str = "specific", path: str | Path | None = None, title: str = "", ax=None
+    drops: pd.DataFrame,
+    value: str = "specific",
+    path: str | Path | None = None,
+    title: str = "",
+    ax=None,
+    modalities=ROLES,
 ):
     """Heat map stage x (modality, band) of the drop of the stage's probability when a band is removed.
 
@@ -95,6 +125,8 @@ def plot_frequency_occlusion(
         Axes title (a default says what is drawn).
     ax : matplotlib Axes | None
         The Axes to draw on, or None for a new figure.
+    modalities : sequence of str
+        The modalities the model has (``model.config.modalities``): the title names those it lacks.
 
     Returns
     -------
@@ -117,7 +149,7 @@ def plot_frequency_occlusion(
         )
     label = {"specific": "stage-specific drop of the stage's probability", "drop": "drop of the stage's probability"}
     fig.colorbar(image, ax=ax, label=label.get(value, value), shrink=0.9)
-    ax.set_title(title or "Band removed (rows: stage of the epochs)")
+    ax.set_title(_with_note(title or "Band removed (rows: stage of the epochs)", modalities))
     save_figure(fig, path)
     return fig
 
@@ -126,11 +158,12 @@ def plot_time_occlusion(
     result,
     epoch: np.ndarray,
     events: pd.DataFrame | None = None,
-    rows=(0, 2, 4),
-    names=("EEG", "EOG", "EMG"),
+    rows=None,
+    names=None,
     path: str | Path | None = None,
     title: str = "",
     ax=None,
+    n_channels: dict[str, int] | None = None,
 ):
     """An epoch's signals with the time-occlusion importance of each sample below them.
 
@@ -139,21 +172,24 @@ def plot_time_occlusion(
     result : TimeOcclusion
         :func:`~stqs_core.interpret.time_occlusion`'s result: ``index``, ``stage`` and ``per_sample`` (columns
         ``importance`` and ``mean_drop``, one row per sample).
-    epoch : array (5, 3750)
-        The epoch's preprocessed signals (z-scored), 125 Hz.
+    epoch : array (R, 3750)
+        The epoch's preprocessed signals (z-scored), 125 Hz: the rows of the model's modalities.
     events : pandas.DataFrame | None
         Events to shade on the first row drawn: columns ``type``, ``onset_s``, ``duration_s`` (s from the epoch's
         start).
-    rows : sequence of int
-        Rows of ``epoch`` to draw.
-    names : sequence of str
-        Their labels.
+    rows : sequence of int, optional
+        Rows of ``epoch`` to draw; None: the first row of each modality present.
+    names : sequence of str, optional
+        Their labels; None: the modalities' names.
     path : str | Path | None
         Where to write the figure, or None.
     title : str
         Figure title (a default names the epoch and its stage).
     ax : sequence of ``len(rows) + 1`` matplotlib Axes | None
         Signals, then importance; None makes a new figure.
+    n_channels : dict of str to int, optional
+        Rows per modality of ``epoch`` (the model's ``config.n_channels``); None: the published layout. Only
+        the modalities present are drawn, and the title names those absent.
 
     Returns
     -------
@@ -162,6 +198,11 @@ def plot_time_occlusion(
     """
     from matplotlib.patches import Rectangle
 
+    from ..interpret.bands import modality_rows
+
+    layout = modality_rows(n_channels)
+    rows = [own[0] for own in layout.values()] if rows is None else rows
+    names = [role.upper() for role in layout] if names is None else names
     t = np.arange(EPOCH_SAMPLES) / SFREQ
     axes = subplots(ax, len(rows) + 1, 1, figsize=(12, 1.4 * (len(rows) + 1) + 0.6), sharex=True)[:, 0]
     fig = axes[0].figure
@@ -182,6 +223,7 @@ def plot_time_occlusion(
     if events is not None:
         handles = [Rectangle((0, 0), 1, 1, color=c, alpha=0.4) for c in colours.values()]
         axes[0].legend(handles, list(colours), loc="upper right", fontsize=8)
-    fig.suptitle(title or f"Time occlusion of epoch {result.index} (predicted {STAGES[result.stage]})")
+    title = title or f"Time occlusion of epoch {result.index} (predicted {STAGES[result.stage]})"
+    fig.suptitle(_with_note(title, layout))
     save_figure(fig, path)
     return fig

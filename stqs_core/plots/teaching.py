@@ -20,6 +20,7 @@ def plot_scoring_page(
     events: pd.DataFrame | None = None,
     title: str = "",
     path: str | Path | None = None,
+    roles=None,
 ):
     """Draw a page of :func:`~stqs_core.teaching.scoring_page` as on paper.
 
@@ -43,6 +44,8 @@ def plot_scoring_page(
         Title of the page.
     path : str | Path, optional
         Write the figure there.
+    roles : sequence of str, optional
+        The modality of each row (``recording.roles``); None: EEG, EEG, EOG, EOG, EMG.
 
     Returns
     -------
@@ -53,7 +56,7 @@ def plot_scoring_page(
     minor, major = GRID_S
     for x in np.arange(0, EPOCH_SEC + minor / 2, minor):
         ax.axvline(x, color="#d0d0d0" if x % major else "#909090", lw=0.5 if x % major else 0.9, zorder=0)
-    for row, (layout, signal) in enumerate(zip(page_rows(names), signals)):
+    for row, (layout, signal) in enumerate(zip(page_rows(names, roles), signals)):
         for ref in layout.references:
             ax.hlines(layout.baseline + ref, 0, EPOCH_SEC, color="#1565c0", lw=0.6, ls="--", zorder=1)
         ax.plot(t, layout.baseline + signal, color="black", lw=0.5, zorder=2)
@@ -64,7 +67,7 @@ def plot_scoring_page(
                 start = e.onset_s - e.epoch * EPOCH_SEC
                 span, half = [start, start + e.duration_s], ROW_SPACING_UV / 2
                 ax.fill_between(span, layout.baseline - half, layout.baseline + half, color="#f4a259", alpha=0.3, lw=0)
-    layout = page_rows(names)
+    layout = page_rows(names, roles)
     ax.set_yticks([r.baseline for r in layout], [r.name for r in layout], fontsize=8)
     ax.set_xlim(0, EPOCH_SEC + 2.5)
     ax.set_ylim(-ROW_SPACING_UV * 0.75, layout[0].baseline + ROW_SPACING_UV * 0.75)
