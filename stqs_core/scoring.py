@@ -312,10 +312,13 @@ def choose_model(modalities, model: STQS | str | Path | None = None) -> tuple[ST
     Raises
     ------
     ChannelError
-        When the model and the recording share no modality.
+        When no model is chosen for the modalities (no EEG), or the model and the recording share none.
     """
     present = tuple(r for r in ROLES if r in set(modalities))
-    if model is None:
+    chosen = model is None
+    if chosen:
+        if present not in MODEL_FOR:
+            raise ChannelError(f"no model is chosen for {'+'.join(present).upper() or 'no signal'}: name one (--model)")
         name, why = MODEL_FOR[present]
         model = load_model(name)
         why = f"{name}: {why}"
@@ -332,7 +335,8 @@ def choose_model(modalities, model: STQS | str | Path | None = None) -> tuple[ST
     if used != model.config.modalities:
         absent = [r.upper() for r in model.config.modalities if r not in used]
         model = keep_modalities(model, used)
-        why += f"; without its {' and '.join(absent)} block{'s' * (len(absent) > 1)} (no such signal in the file)"
+        if not chosen:  # a chosen model's own words already say so
+            why += f"; without its {' and '.join(absent)} block{'s' * (len(absent) > 1)} (no such signal in the file)"
     unused = [r.upper() for r in present if r not in used]
     if unused:
         why += f"; {' and '.join(unused)} not scored (the model has no block for {'them' if len(unused) > 1 else 'it'})"
@@ -464,12 +468,13 @@ def score_recording(
         method = None
     if ood is not None and ood > OOD_WARN and method is None:
         logger.warning(
-            "%s lies far from %s's training data (ood_score %.2f > %.2f): adapt the model to it "
-            "(stqs score --adapt) or fine-tune it on a few scored nights of your lab (stqs finetune)",
+            "%s lies far from %s's training data (ood_score %.2f > %.2f): %sfine-tune it on a few scored nights "
+            "of your lab (stqs finetune)",
             recording.name,
             name or "the model",
             ood,
             OOD_WARN,
+            "" if used == ("eeg",) else "adapt the model to it (stqs score --adapt) or ",
         )
     if scorer is not model:
         proba = scorer.predict_proba(epochs.data, batch_size=batch_size)
