@@ -11,6 +11,8 @@ what adaptation has to recover.
 Conditions are entries of :data:`CONDITIONS`, ``name -> f(model, profile, nights, score) -> [ScoredNight]``, where
 ``score(night, model, **kwargs)`` scores one night along the chosen path. Adding one is one entry, e.g.
 ``"adapt": lambda model, profile, nights, score: [score(n, model, adapt=True) for n in nights]``.
+``eeg-only``, ``eeg+eog`` and ``eeg+emg`` score each night as a file with only those modalities would be read
+(the model without its other blocks, :func:`stqs_core.model.keep_modalities`).
 ``finetune-N`` (N = 1, 2, 4) fine-tunes the model with :func:`stqs_core.finetune.finetune` (its defaults: frozen
 CNN) on N labelled nights of the same profile simulated on other seeds (:data:`LAB_SEED`; one more night for early
 stopping and one for the fine-tuning's own before/after check, all of ``--hours``; kept in ``<out>/labs`` and
@@ -39,6 +41,7 @@ from stqs_core.allocator import keep_freed_memory
 from stqs_core.checkpoint import load_model
 from stqs_core.metrics import agreement
 from stqs_core.model import STQS
+from stqs_core.recording import Recording
 from stqs_core.scoring import ScoredNight, score_file, score_recording
 from stqs_core.simulate import PROFILES, SimulatedNight, simulate_night
 from stqs_core.simulate.profiles import SEVERITY
@@ -106,10 +109,33 @@ def finetuned(n: int) -> Condition:
     return condition
 
 
+SUBSETS = {"eeg-only": ("eeg",), "eeg+eog": ("eeg", "eog"), "eeg+emg": ("eeg", "emg")}
+"""Conditions scoring a night as a file with only these modalities would read (in memory, whatever ``--via``)."""
+
+
+def subset(modalities: tuple[str, ...]) -> Condition:
+    """Condition: each night reduced to the rows of ``modalities``, scored by the model without its other blocks."""
+
+    def condition(model: STQS, profile: str, nights: list[SimulatedNight], score: Scorer) -> list[ScoredNight]:
+        scored = []
+        for night in nights:
+            rec = night.recording
+            rows = [i for i, role in enumerate(rec.roles) if role in modalities]
+            reduced = Recording(
+                rec.data[rows], rec.sfreq, [rec.channel_names[i] for i in rows], rec.hypnogram, rec.name, modalities
+            )
+            scored.append(score_recording(reduced, model))
+        return scored
+
+    condition.__doc__ = f"Only {' + '.join(modalities).upper()}: the model's other blocks absent."
+    return condition
+
+
 CONDITIONS: dict[str, Condition] = {
     "none": no_adaptation,
     "adapt": adabn,
     **{f"finetune-{n}": finetuned(n) for n in FINETUNE_NIGHTS},
+    **{name: subset(modalities) for name, modalities in SUBSETS.items()},
 }
 
 
