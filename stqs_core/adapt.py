@@ -76,7 +76,7 @@ def adapt_model(
     ----------
     model : STQS
         The model to adapt (not modified).
-    epochs : array (n_epochs, 5, 3750)
+    epochs : array (n_epochs, R, 3750)
         The recording's preprocessed epochs in order (:func:`~stqs_core.preprocess.make_epochs`), at least
         :data:`MIN_EPOCHS`.
     method : {"adabn-balanced", "adabn", "adabn-prior", "tent", "adabn-tent"}
@@ -276,7 +276,7 @@ def ood_score(model: STQS, epochs, proba=None, max_epochs: int = 240, batch_size
     ----------
     model : STQS
         The model whose training data the recording is compared with (not modified).
-    epochs : array (n_epochs, 5, 3750)
+    epochs : array (n_epochs, R, 3750)
         The recording's preprocessed epochs in order (:func:`~stqs_core.preprocess.make_epochs`), at least
         :data:`MIN_EPOCHS`.
     proba : array (n_epochs, 5), optional

@@ -204,7 +204,7 @@ def attribute(
     ----------
     model : STQS
         A loaded model (left in the mode it was in).
-    epochs : array, shape (n_epochs, 5, 3750)
+    epochs : array, shape (n_epochs, R, 3750)
         The night's preprocessed epochs in order.
     indices : sequence of int
         Epochs to explain.
@@ -425,7 +425,7 @@ def deletion_curve(
     ----------
     model : STQS
         The model the attribution explains.
-    epochs : ndarray, shape (n_epochs, 5, 3750)
+    epochs : ndarray, shape (n_epochs, R, 3750)
         The night's preprocessed epochs, in order.
     attribution : Attribution
         As :func:`attribute` returns.

@@ -109,7 +109,7 @@ class BaselinePass:
         ----------
         model : STQS
             The model an analysis is asked about.
-        epochs : array_like, shape (N, 5, 3750)
+        epochs : array_like, shape (N, R, 3750)
             The epochs an analysis is asked about.
 
         Returns

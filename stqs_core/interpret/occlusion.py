@@ -86,7 +86,7 @@ def frequency_occlusion(
     ----------
     model : STQS
         A loaded model.
-    epochs : array_like, shape (N, 5, 3750)
+    epochs : array_like, shape (N, R, 3750)
         Preprocessed epochs of one night in order.
     labels : array_like, shape (N,), optional
         Expert stages (-1 unscored): adds accuracy, kappa and recall changes.
@@ -173,7 +173,7 @@ def modality_importance(model: STQS, epochs, labels=None, *, baseline: BaselineP
     ----------
     model : STQS
         A loaded model.
-    epochs : array_like, shape (N, 5, 3750)
+    epochs : array_like, shape (N, R, 3750)
         Preprocessed epochs of one night in order.
     labels : array_like, shape (N,), optional
         Expert stages (-1 unscored).
@@ -257,7 +257,7 @@ def time_occlusion(
     ----------
     model : STQS
         A loaded model.
-    epochs : array_like, shape (N, 5, 3750)
+    epochs : array_like, shape (N, R, 3750)
         Preprocessed epochs of one night in order.
     index : int
         The epoch to explain (negative counts from the end).

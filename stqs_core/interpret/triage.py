@@ -149,7 +149,7 @@ def evidence_triage(
     ----------
     model : STQS
         A loaded model.
-    epochs : array, shape (N, 5, 3750)
+    epochs : array, shape (N, R, 3750)
         The night's preprocessed epochs in order.
     occlusion : FrequencyOcclusion, optional
         The night's :func:`~stqs_core.interpret.occlusion.frequency_occlusion` with the default bands on
