@@ -180,6 +180,16 @@ class Dashboard(param.Parameterized):
         if self.night is not None:
             self.load_night()
 
+    @param.depends("night", "model_key", watch=True)
+    def _offer_read_modalities(self) -> None:
+        """Offer occlusion only in the modalities the model reads on this night (an absent one is not a choice)."""
+        if self.night is None or not self.model_key:
+            return
+        read = list(sources.night_model(self.night, self.model_key).config.modalities)
+        self.param.modalities.objects = read
+        if any(m not in read for m in self.modalities):
+            self.modalities = [m for m in self.modalities if m in read]
+
     def start(self) -> None:
         """Read the first night (of a deferred session)."""
         self.load_night()

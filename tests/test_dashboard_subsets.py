@@ -80,5 +80,6 @@ def test_the_dashboard_shows_an_eeg_only_recording_without_empty_rows(sources, e
         text = " ".join(str(getattr(p, "object", p)) for p in views)
         assert "1 not testable" in text and "not testable: no EOG/EMG" in text
         assert dash.filters() is not None and dash.time_plot() is not None
+        assert dash.param.modalities.objects == ["eeg"]  # occlusion is offered in the modalities read only
     finally:
         dash.close()
