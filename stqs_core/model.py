@@ -475,12 +475,12 @@ def keep_modalities(model: STQS, modalities) -> STQS:
             columns.extend(range(at, at + block.out_features))
         at += block.out_features
     columns = torch.tensor(columns)
-    state = model.state_dict()
-    reader = "classifier.weight" if model.head is None else "head.lstm.weight_ih_l0"
-    for key, tensor in state.items():
-        if key.startswith("blocks.") and key.split(".")[1] not in wanted:
-            continue
-        if key in (reader, "head.lstm.weight_ih_l0_reverse", "head.residual.0.weight"):
-            tensor = tensor[:, columns]
-        subset.state_dict()[key].copy_(tensor)
+    lstm_inputs = ("head.lstm.weight_ih_l0", "head.lstm.weight_ih_l0_reverse", "head.residual.0.weight")
+    readers = ("classifier.weight",) if model.head is None else lstm_inputs  # the weights that read the features
+    state = {
+        key: tensor[:, columns] if key in readers else tensor
+        for key, tensor in model.state_dict().items()
+        if not key.startswith("blocks.") or key.split(".")[1] in wanted
+    }
+    subset.load_state_dict(state)
     return subset.eval()
