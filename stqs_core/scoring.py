@@ -423,6 +423,7 @@ def score_recording(
         check_range("review_below", review_below, 0, 1)
     model, why = choose_model(recording.modalities, model)
     used = model.config.modalities
+    eeg_only = used == ("eeg",)
     logger.info("%s: scored with %s", recording.name, why)
     inputs = {
         "modalities": list(used),
@@ -433,7 +434,7 @@ def score_recording(
         },
         "why": why,
     }
-    if method is not None and used == ("eeg",):
+    if method is not None and eeg_only:
         logger.warning(
             "%s: adapting an EEG-only model: on real single-EEG recordings no adaptation method raised Cohen's "
             "kappa on average (docs/real_eeg.md); compare with a run without --adapt",
@@ -441,12 +442,6 @@ def score_recording(
         )
     epochs, true = recording_epochs(recording, used)
     name = _model_name(model, default="")
-    if "SIMULATED" in str((model.info.get("model_card") or {}).get("training_data", "")):
-        logger.warning(
-            "%s was trained on simulated nights only: on real PSG let STQS choose a published SHHS model "
-            "(no --model) or use a model trained on your own data (stqs train)",
-            name or "this model",
-        )
     ood, scorer = None, model
     proba = model.predict_proba(epochs.data, batch_size=batch_size)
     if len(epochs.data) >= MIN_EPOCHS:
@@ -474,7 +469,7 @@ def score_recording(
             name or "the model",
             ood,
             OOD_WARN,
-            "" if used == ("eeg",) else "adapt the model to it (stqs score --adapt) or ",
+            "" if eeg_only else "adapt the model to it (stqs score --adapt) or ",
         )
     if scorer is not model:
         proba = scorer.predict_proba(epochs.data, batch_size=batch_size)
@@ -540,4 +535,12 @@ def score_file(
     recording = read_recording(
         path, eeg=eeg, eog=eog, emg=emg, preset=preset, annotations=annotations, required=("eeg",)
     )
+    if model is not None and not isinstance(model, STQS):
+        model = load_model(model)
+    if model is not None and "SIMULATED" in str((model.info.get("model_card") or {}).get("training_data", "")):
+        logger.warning(
+            "%s was trained on simulated nights only: on real PSG let STQS choose a published SHHS model "
+            "(no --model) or use a model trained on your own data (stqs train)",
+            _model_name(model, default="this model"),
+        )
     return score_recording(recording, model, adapt=adapt, review_below=review_below, triage=triage)
