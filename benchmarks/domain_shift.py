@@ -41,7 +41,6 @@ from stqs_core.allocator import keep_freed_memory
 from stqs_core.checkpoint import load_model
 from stqs_core.metrics import agreement
 from stqs_core.model import STQS
-from stqs_core.recording import Recording
 from stqs_core.scoring import ScoredNight, score_file, score_recording
 from stqs_core.simulate import PROFILES, SimulatedNight, simulate_night
 from stqs_core.simulate.profiles import SEVERITY
@@ -117,15 +116,7 @@ def subset(modalities: tuple[str, ...]) -> Condition:
     """Condition: each night reduced to the rows of ``modalities``, scored by the model without its other blocks."""
 
     def condition(model: STQS, profile: str, nights: list[SimulatedNight], score: Scorer) -> list[ScoredNight]:
-        scored = []
-        for night in nights:
-            rec = night.recording
-            rows = [i for i, role in enumerate(rec.roles) if role in modalities]
-            reduced = Recording(
-                rec.data[rows], rec.sfreq, [rec.channel_names[i] for i in rows], rec.hypnogram, rec.name, modalities
-            )
-            scored.append(score_recording(reduced, model))
-        return scored
+        return [score_recording(night.recording.keep(modalities), model) for night in nights]
 
     condition.__doc__ = f"Only {' + '.join(modalities).upper()}: the model's other blocks absent."
     return condition

@@ -65,6 +65,26 @@ class Recording:
         three, ``["eeg", "eeg"]`` for ``("eeg",)``."""
         return row_roles(self.modalities)
 
+    def keep(self, modalities) -> Recording:
+        """The recording with the rows of ``modalities`` only (itself when it has no others).
+
+        Parameters
+        ----------
+        modalities : sequence of str
+            Modalities to keep, some of :attr:`modalities`.
+
+        Returns
+        -------
+        Recording
+            Its ``data`` a copy of this one's rows.
+        """
+        kept = tuple(r for r in self.modalities if r in modalities)
+        if kept == self.modalities:
+            return self
+        rows = [i for i, role in enumerate(self.roles) if role in kept]
+        names = [self.channel_names[i] for i in rows]
+        return Recording(self.data[rows], self.sfreq, names, self.hypnogram, self.name, kept)
+
 
 READ_CHUNK_S = 3600.0
 """Signals are read this many seconds at a time (s), so reading needs no float64 copy of the whole night."""

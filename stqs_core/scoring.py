@@ -365,11 +365,8 @@ def recording_epochs(recording: Recording, modalities=None) -> tuple[Epochs, np.
     true : ndarray of int, shape (n_epochs,), or None
         The expert stages (-1 unscored), or None without a hypnogram.
     """
-    rows = [i for i, role in enumerate(recording.roles) if modalities is None or role in modalities]
-    names = [recording.channel_names[i] for i in rows]
-    roles = [recording.roles[i] for i in rows]
-    data = recording.data if len(rows) == len(recording.roles) else recording.data[rows]
-    epochs = make_epochs(data, recording.sfreq, names, roles)
+    kept = recording if modalities is None else recording.keep(modalities)
+    epochs = make_epochs(kept.data, kept.sfreq, kept.channel_names, kept.roles)
     true = None
     if recording.hypnogram is not None:
         true = fit_to_length(recording.hypnogram, len(epochs.data), recording.name)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from ..channels import row_roles
 from ..constants import AASM_BANDS, N_CHANNELS, ROLES, SFREQ
 from ..errors import StqsError
 
@@ -37,12 +38,9 @@ def modality_rows(config=None) -> dict[str, list[int]]:
     >>> modality_rows({"eeg": 2, "emg": 1})
     {'eeg': [0, 1], 'emg': [2]}
     """
-    n_channels = getattr(getattr(config, "config", config), "n_channels", config)
-    n_channels = N_CHANNELS if n_channels is None else n_channels
-    rows, at = {}, 0
-    for role in (r for r in ROLES if r in n_channels):
-        rows[role] = list(range(at, at + n_channels[role]))
-        at += n_channels[role]
+    rows: dict[str, list[int]] = {}
+    for row, role in enumerate(row_labels(config)):
+        rows.setdefault(role, []).append(row)
     return rows
 
 
@@ -58,7 +56,9 @@ def row_labels(config=None) -> list[str]:
     -------
     list of str
     """
-    return [role for role, rows in modality_rows(config).items() for _ in rows]
+    n_channels = getattr(getattr(config, "config", config), "n_channels", config)
+    n_channels = N_CHANNELS if n_channels is None else n_channels
+    return row_roles(tuple(n_channels), n_channels)
 
 
 def absent_modalities(config=None) -> tuple[str, ...]:
