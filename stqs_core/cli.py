@@ -577,7 +577,7 @@ def _cmd_interpret(args: argparse.Namespace) -> int:
     from .interpret.bands import absent_modalities
     from .plots import plot_filters
     from .recording import read_recording
-    from .scoring import _model_name, choose_model, recording_epochs
+    from .scoring import choose_model, recording_epochs
 
     check_output(args.out, [args.recording, args.annotations, *_model_inputs(args.model)], folder=True)
     recording = read_recording(args.recording, annotations=args.annotations, required=("eeg",), **_channels(args))
@@ -597,7 +597,7 @@ def _cmd_interpret(args: argparse.Namespace) -> int:
     )
     filter_peaks(model).to_csv(args.out / "filter_peaks.csv", index=False)
     spatial_filters(model).to_csv(args.out / "spatial_filters.csv", index=False)
-    plot_filters(model, args.out / "filters.png", title=f"{args.model or _model_name(model)}: layer-1 temporal filters")
+    plot_filters(model, args.out / "filters.png", title=f"{args.model or model.name}: layer-1 temporal filters")
     report = rule_table(occlusion.per_epoch, absent=absent_modalities(model))
     report.to_csv(args.out / "aasm_report.csv", index=False)
     (args.out / "aasm_report.md").write_text(render_markdown(report, f"{recording.name}: AASM correspondence"))

@@ -287,6 +287,13 @@ class STQS(nn.Module):
             n_features = self.head.out_features
         self.classifier = nn.Linear(n_features, config.n_classes)
 
+    @property
+    def name(self) -> str:
+        """The model card's ``name``, else its ``file``; empty for a model without either."""
+        card = self.info.get("model_card")
+        card = card if isinstance(card, dict) else {}
+        return str(card.get("name") or card.get("file") or "")
+
     def features(self, x: torch.Tensor, reference: bool = False) -> torch.Tensor:
         """Per-epoch CNN features, the modalities' blocks concatenated in the order EEG, EOG, EMG.
 
@@ -375,10 +382,8 @@ class STQS(nn.Module):
         finite = torch.isfinite(logits).all(1)
         if not finite.all():
             bad = (~finite).nonzero().flatten().tolist()
-            card = self.info.get("model_card")
-            name = (card.get("name") if isinstance(card, dict) else None) or "the model"
             raise ModelError(
-                f"{name} gives NaN or inf stage scores for {len(bad)} of {len(x)} finite epochs "
+                f"{self.name or 'the model'} gives NaN or inf stage scores for {len(bad)} of {len(x)} finite epochs "
                 f"(first: epoch {bad[0]}): its weights hold non-finite values or overflow; use another model "
                 "or train it again"
             )

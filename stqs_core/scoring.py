@@ -325,12 +325,13 @@ def choose_model(modalities, model: STQS | str | Path | None = None) -> tuple[ST
     else:
         if not isinstance(model, STQS):
             model = load_model(model)
-        why = f"{_model_name(model)}, as asked"
+        why = f"{model.name or 'the model'}, as asked"
     used = tuple(r for r in model.config.modalities if r in present)
     if not used:
         raise ChannelError(
-            f"{_model_name(model)} reads {', '.join(model.config.modalities).upper()} and the recording has only "
-            f"{', '.join(present).upper()}: choose another model (stqs models list) or let STQS choose (no --model)"
+            f"{model.name or 'the model'} reads {', '.join(model.config.modalities).upper()} and the recording has "
+            f"only {', '.join(present).upper()}: choose another model (stqs models list) or let STQS choose "
+            "(no --model)"
         )
     if used != model.config.modalities:
         absent = [r.upper() for r in model.config.modalities if r not in used]
@@ -341,11 +342,6 @@ def choose_model(modalities, model: STQS | str | Path | None = None) -> tuple[ST
     if unused:
         why += f"; {' and '.join(unused)} not scored (the model has no block for {'them' if len(unused) > 1 else 'it'})"
     return model, why
-
-
-def _model_name(model: STQS, default: str = "the model") -> str:
-    card = model.info.get("model_card") or {}
-    return str(card.get("name") or card.get("file") or default)
 
 
 def recording_epochs(recording: Recording, modalities=None) -> tuple[Epochs, np.ndarray | None]:
@@ -438,7 +434,7 @@ def score_recording(
             recording.name,
         )
     epochs, true = recording_epochs(recording, used)
-    name = _model_name(model, default="")
+    name = model.name
     ood, scorer = None, model
     proba = model.predict_proba(epochs.data, batch_size=batch_size)
     if len(epochs.data) >= MIN_EPOCHS:
@@ -538,6 +534,6 @@ def score_file(
         logger.warning(
             "%s was trained on simulated nights only: on real PSG let STQS choose a published SHHS model "
             "(no --model) or use a model trained on your own data (stqs train)",
-            _model_name(model, default="this model"),
+            model.name or "this model",
         )
     return score_recording(recording, model, adapt=adapt, review_below=review_below, triage=triage)
